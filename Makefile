@@ -1,0 +1,48 @@
+# prodsafe's two commands: `make demo` runs the main job, `make test` passes the
+# tests. Every target installs missing Debian packages first (scripts/bootstrap).
+
+JOBS ?= $(shell nproc)
+CMAKE_CONFIGURE = cmake -G Ninja -Wno-dev
+CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
+
+.PHONY: all bootstrap build test demo bench test-asan test-tsan format format-check clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@$(CMAKE_CONFIGURE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+test: build
+	cd build && $(CTEST) -LE bench
+
+demo: build
+	build/tools/prodsafe/prodsafe demo
+
+bench: bootstrap
+	@$(CMAKE_CONFIGURE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPRODSAFE_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-release -j $(JOBS)
+	build-release/bench/redis_bench
+
+test-asan: bootstrap
+	@$(CMAKE_CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODSAFE_SANITIZE=address -DPRODSAFE_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -LE 'bench|install'
+
+test-tsan: bootstrap
+	@$(CMAKE_CONFIGURE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODSAFE_SANITIZE=thread -DPRODSAFE_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -LE 'bench|install'
+
+format: bootstrap
+	clang-format -i $(FORMAT_FILES)
+
+format-check: bootstrap
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build build-release build-asan build-tsan

@@ -1,0 +1,91 @@
+// A fixed-size pool of connections to one Redis server.
+//
+// checkout() hands out an idle connection, opens a new one while fewer than
+// pool_size exist, or waits up to pool_checkout_timeout for one to come back
+// (then throws prodsafe::Timeout). A connection that broke while leased, or
+// that the server closed while idle, is dropped and replaced on a later
+// checkout. Failed connects back off (Options::reconnect_backoff_*).
+//
+// Thread safety: safe for concurrent use; the pool must outlive its leases.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "prodsafe/redis/connection.hpp"
+#include "prodsafe/redis/endpoint.hpp"
+#include "prodsafe/redis/options.hpp"
+
+namespace prodsafe::redis {
+
+struct PoolStats {
+  std::size_t open = 0;         // connections that exist, idle or leased
+  std::size_t idle = 0;         // connections waiting in the pool
+  std::uint64_t created = 0;    // connections opened since the pool was made
+  std::uint64_t dropped = 0;    // broken or closed connections thrown away
+  std::uint64_t connect_failures = 0;
+  std::uint64_t checkout_timeouts = 0;
+};
+
+class ConnectionPool {
+ public:
+  // A leased connection; returns to the pool (or is dropped when broken) on
+  // destruction.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+
+    Connection& operator*() const noexcept { return *connection_; }
+    Connection* operator->() const noexcept { return connection_.get(); }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection) noexcept;
+
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  // Throws InvalidArgument when options.pool_size is 0. Opens no connection.
+  ConnectionPool(Endpoint endpoint, Options options);
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // Throws Timeout when every connection stays busy past the checkout
+  // timeout, StoreUnavailable (or Timeout) when a new connection cannot be
+  // opened, ReplyError when AUTH or SELECT is refused.
+  [[nodiscard]] Lease checkout();
+
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] const Endpoint& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  std::unique_ptr<Connection> open_connection(SteadyTime deadline, bool has_deadline);
+  void give_back(std::unique_ptr<Connection> connection) noexcept;
+
+  const Endpoint endpoint_;
+  const Options options_;
+  const std::string redacted_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;  // idle + leased + being opened
+  PoolStats stats_;
+  SteadyTime next_connect_{};
+  std::chrono::milliseconds backoff_{0};
+  std::string last_connect_error_;
+};
+
+}  // namespace prodsafe::redis

@@ -1,0 +1,263 @@
+#include "prodsafe/embedded/redis_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/redis/connection.hpp"
+
+namespace prodsafe::embedded {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr int kPortAttempts = 5;
+
+fs::path find_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return name;
+    throw StoreUnavailable(fmt::format("cannot start Redis: '{}' is not an executable file", name));
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const std::size_t colon = dirs.find(':');
+    const fs::path candidate = fs::path(dirs.substr(0, colon)) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+  }
+  throw StoreUnavailable(fmt::format(
+      "cannot start Redis: '{}' is not in PATH; install the Debian package redis-server "
+      "(scripts/bootstrap does) or set RedisServerOptions::executable",
+      name));
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw StoreUnavailable(fmt::format("socket(): {}", std::strerror(errno)));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) {
+    throw StoreUnavailable(fmt::format("cannot find a free loopback port: {}", std::strerror(saved)));
+  }
+  return ntohs(address.sin_port);
+}
+
+fs::path make_directory() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "prodsafe-redis-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw StoreUnavailable(fmt::format("cannot create a directory for Redis from '{}': {}",
+                                       pattern, std::strerror(errno)));
+  }
+  return pattern;
+}
+
+std::string tail_of(const fs::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::deque<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    kept.push_back(std::move(line));
+    if (kept.size() > lines) kept.pop_front();
+  }
+  std::string out;
+  for (const std::string& line : kept) out += line + "\n";
+  return out;
+}
+
+}  // namespace
+
+RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
+  executable_ = find_executable(options_.executable);
+  directory_ = make_directory();
+  for (int attempt = 1;; ++attempt) {
+    port_ = free_loopback_port();
+    try {
+      launch();
+      wait_until_ready();
+      return;
+    } catch (const Error&) {
+      // Another process may have taken the port between our probe and
+      // redis-server's bind; try a fresh port a few times.
+      const bool port_taken = log_tail(50).find("Address already in use") != std::string::npos;
+      if (!port_taken || attempt == kPortAttempts) {
+        if (running()) reap(SIGKILL);
+        if (!options_.keep_directory) {
+          std::error_code ignored;
+          fs::remove_all(directory_, ignored);
+        }
+        throw;
+      }
+    }
+  }
+}
+
+RedisServer::~RedisServer() {
+  if (running()) reap(SIGKILL);
+  if (!options_.keep_directory) {
+    std::error_code ignored;
+    fs::remove_all(directory_, ignored);
+  }
+}
+
+std::string RedisServer::url() const { return fmt::format("redis://127.0.0.1:{}", port_); }
+
+std::string RedisServer::unix_url() const {
+  if (!options_.unix_socket) {
+    throw InvalidArgument("RedisServer::unix_url(): start the server with unix_socket = true");
+  }
+  return "unix://" + socket_path().string();
+}
+
+void RedisServer::launch() {
+  {
+    std::ofstream conf(directory_ / "redis.conf", std::ios::trunc);
+    conf << "port " << port_ << "\n"
+         << "bind 127.0.0.1\n"
+         << "protected-mode no\n"
+         << "daemonize no\n"
+         << "dir " << directory_.string() << "\n"
+         << "logfile " << (directory_ / "redis.log").string() << "\n"
+         << "save \"\"\n"
+         << "appendonly no\n";
+    if (options_.unix_socket) {
+      conf << "unixsocket " << socket_path().string() << "\nunixsocketperm 700\n";
+    }
+    for (const std::string& line : options_.config) conf << line << "\n";
+    if (!conf) {
+      throw StoreUnavailable(
+          fmt::format("cannot write {}", (directory_ / "redis.conf").string()));
+    }
+  }
+  // Everything the child needs is prepared before fork(): after it, only
+  // async-signal-safe calls are allowed.
+  const std::string conf_path = (directory_ / "redis.conf").string();
+  const std::string exe = executable_.string();
+  const int output = ::open((directory_ / "redis.stdout").c_str(),
+                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (output < 0) {
+    throw StoreUnavailable(fmt::format("cannot open the Redis output file: {}", std::strerror(errno)));
+  }
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) {
+    const int saved = errno;
+    ::close(output);
+    throw StoreUnavailable(fmt::format("fork() failed: {}", std::strerror(saved)));
+  }
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    if (null_in >= 0) ::dup2(null_in, STDIN_FILENO);
+    ::dup2(output, STDOUT_FILENO);
+    ::dup2(output, STDERR_FILENO);
+    ::close_range(3, ~0U, 0);
+    char* const argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>(conf_path.c_str()),
+                          nullptr};
+    ::execv(exe.c_str(), argv);
+    ::_exit(127);
+  }
+  ::close(output);
+  pid_ = child;
+  paused_ = false;
+}
+
+void RedisServer::wait_until_ready() {
+  const auto deadline = std::chrono::steady_clock::now() + options_.startup_timeout;
+  redis::Endpoint endpoint;
+  endpoint.port = port_;
+  const redis::Options probe{.connect_timeout = milliseconds(200),
+                             .command_timeout = milliseconds(500)};
+  std::string last_error = "no answer yet";
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw StoreUnavailable(fmt::format(
+          "redis-server exited during startup ({} {}); its output:\n{}{}",
+          WIFEXITED(status) ? "exit status" : "signal",
+          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+          tail_of(directory_ / "redis.stdout", 20), log_tail(20)));
+    }
+    try {
+      redis::Connection connection(endpoint, probe);
+      const redis::Reply reply = connection.command({"PING"});
+      // Any answer but LOADING (still reading its AOF or RDB) means it serves
+      // commands; NOAUTH, say, only means it wants a password.
+      if (!reply.is_error() || !reply.error_message().starts_with("LOADING")) return;
+      last_error = reply.error_message();
+    } catch (const Error& error) {
+      last_error = error.what();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw StoreUnavailable(fmt::format(
+          "redis-server on port {} did not answer within {} ms (last: {}); its log:\n{}", port_,
+          options_.startup_timeout.count(), last_error, log_tail(20)));
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+void RedisServer::reap(int signal) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, signal);
+  if (signal != SIGKILL && paused_) ::kill(pid_, SIGCONT);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  paused_ = false;
+}
+
+void RedisServer::kill() { reap(SIGKILL); }
+
+void RedisServer::stop() { reap(SIGTERM); }
+
+void RedisServer::pause() {
+  if (!running()) throw InvalidArgument("RedisServer::pause(): the server is not running");
+  ::kill(pid_, SIGSTOP);
+  paused_ = true;
+}
+
+void RedisServer::resume() {
+  if (!running()) throw InvalidArgument("RedisServer::resume(): the server is not running");
+  ::kill(pid_, SIGCONT);
+  paused_ = false;
+}
+
+void RedisServer::restart() {
+  if (running()) reap(SIGKILL);
+  launch();
+  wait_until_ready();
+}
+
+std::string RedisServer::log_tail(std::size_t lines) const {
+  return tail_of(directory_ / "redis.log", lines);
+}
+
+}  // namespace prodsafe::embedded

@@ -1,0 +1,85 @@
+#include "prodsafe/redis/client.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+
+namespace prodsafe::redis {
+
+Client::Client(std::string_view url, Options options) : Client(parse_url(url), std::move(options)) {}
+
+Client::Client(Endpoint endpoint, Options options) : pool_(std::move(endpoint), std::move(options)) {}
+
+Reply Client::command(std::initializer_list<std::string_view> args) {
+  return command(std::span<const std::string_view>(args.begin(), args.size()));
+}
+
+Reply Client::command(const std::vector<std::string>& args) {
+  std::vector<std::string_view> views(args.begin(), args.end());
+  return command(std::span<const std::string_view>(views));
+}
+
+Reply Client::command(std::span<const std::string_view> args) {
+  Reply reply = pool_.checkout()->command(args);
+  if (reply.is_error()) {
+    reply.check(fmt::format("{} on {}", args.empty() ? "" : args.front(), endpoint().redacted()));
+  }
+  return reply;
+}
+
+std::vector<Reply> Client::pipeline(const Pipeline& pipeline) {
+  return pool_.checkout()->pipeline(pipeline);
+}
+
+std::string Client::ping() { return command({"PING"}).str(); }
+
+std::optional<std::string> Client::get(std::string_view key) {
+  return command({"GET", key}).optional_str();
+}
+
+void Client::set(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) {
+  if (ttl.count() < 0) throw InvalidArgument("Client::set: the ttl must not be negative");
+  if (ttl.count() == 0) {
+    command({"SET", key, value});
+  } else {
+    const std::string ms = std::to_string(ttl.count());
+    command({"SET", key, value, "PX", ms});
+  }
+}
+
+long long Client::del(std::string_view key) { return command({"DEL", key}).integer(); }
+
+long long Client::incr(std::string_view key) { return command({"INCR", key}).integer(); }
+
+std::string Client::info(std::string_view section) {
+  if (section.empty()) return command({"INFO"}).str();
+  return command({"INFO", section}).str();
+}
+
+long long Client::server_time_us() {
+  const Reply reply = command({"TIME"});
+  const auto& parts = reply.array();
+  if (parts.size() != 2) {
+    throw ProtocolError(fmt::format("TIME returned {} elements, expected 2", parts.size()));
+  }
+  long long seconds = 0;
+  long long micros = 0;
+  for (auto [text, out] : {std::pair{&parts[0].str(), &seconds}, std::pair{&parts[1].str(), &micros}}) {
+    const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), *out);
+    if (ec != std::errc() || ptr != text->data() + text->size()) {
+      throw ProtocolError(fmt::format("TIME returned a non-number: '{}'", *text));
+    }
+  }
+  return seconds * 1'000'000 + micros;
+}
+
+std::string Client::key(std::string_view name) const {
+  std::string full;
+  full.reserve(options().key_prefix.size() + name.size());
+  full.append(options().key_prefix).append(name);
+  return full;
+}
+
+}  // namespace prodsafe::redis

@@ -1,0 +1,137 @@
+#include "prodsafe/redis/pool.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+
+namespace prodsafe::redis {
+
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection) noexcept
+    : pool_(pool), connection_(std::move(connection)) {}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), connection_(std::move(other.connection_)) {}
+
+ConnectionPool::Lease::~Lease() {
+  if (connection_) pool_->give_back(std::move(connection_));
+}
+
+ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
+    : endpoint_(std::move(endpoint)), options_(std::move(options)), redacted_(endpoint_.redacted()) {
+  if (options_.pool_size == 0) {
+    throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
+  }
+  idle_.reserve(options_.pool_size);
+}
+
+ConnectionPool::Lease ConnectionPool::checkout() {
+  const bool has_deadline = options_.pool_checkout_timeout.count() > 0;
+  const SteadyTime deadline = std::chrono::steady_clock::now() + options_.pool_checkout_timeout;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (!idle_.empty()) {
+      std::unique_ptr<Connection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      lock.unlock();
+      if (connection->looks_alive()) return Lease(this, std::move(connection));
+      connection.reset();  // the server closed it while it sat idle
+      lock.lock();
+      --open_;
+      ++stats_.dropped;
+      continue;
+    }
+    if (open_ < options_.pool_size) {
+      ++open_;
+      lock.unlock();
+      try {
+        return Lease(this, open_connection(deadline, has_deadline));
+      } catch (...) {
+        lock.lock();
+        --open_;
+        lock.unlock();
+        returned_.notify_one();
+        throw;
+      }
+    }
+    if (!has_deadline) {
+      returned_.wait(lock);
+    } else if (returned_.wait_until(lock, deadline) == std::cv_status::timeout &&
+               idle_.empty() && open_ >= options_.pool_size) {
+      ++stats_.checkout_timeouts;
+      throw Timeout(fmt::format(
+          "{}: all {} pooled connections stayed busy for {} ms (pool_checkout_timeout); raise "
+          "pool_size or pool_checkout_timeout, or hold connections for less time",
+          redacted_, options_.pool_size, options_.pool_checkout_timeout.count()));
+    }
+  }
+}
+
+std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
+                                                            bool has_deadline) {
+  {
+    std::unique_lock lock(mutex_);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (now < next_connect_) {
+      if (has_deadline && next_connect_ > deadline) {
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(next_connect_ - now);
+        throw StoreUnavailable(fmt::format(
+            "{} is unreachable (last connect: {}); next reconnect attempt in {} ms", redacted_,
+            last_connect_error_, wait.count()));
+      }
+      const SteadyTime wake = next_connect_;
+      lock.unlock();
+      std::this_thread::sleep_until(wake);
+    }
+  }
+  try {
+    auto connection = std::make_unique<Connection>(endpoint_, options_);
+    std::lock_guard lock(mutex_);
+    ++stats_.created;
+    if (backoff_.count() > 0) {
+      logger()->info("reconnected to {} after {} failed attempt(s)", redacted_,
+                     stats_.connect_failures);
+    }
+    backoff_ = std::chrono::milliseconds(0);
+    next_connect_ = SteadyTime{};
+    return connection;
+  } catch (const Error& error) {
+    std::lock_guard lock(mutex_);
+    ++stats_.connect_failures;
+    last_connect_error_ = error.what();
+    backoff_ = backoff_.count() == 0 ? options_.reconnect_backoff_initial
+                                     : std::min(backoff_ * 2, options_.reconnect_backoff_max);
+    next_connect_ = std::chrono::steady_clock::now() + backoff_;
+    logger()->warn("{} (next attempt in {} ms)", last_connect_error_, backoff_.count());
+    throw;
+  }
+}
+
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
+  const bool keep = !connection->broken();
+  {
+    std::lock_guard lock(mutex_);
+    if (keep) {
+      idle_.push_back(std::move(connection));
+    } else {
+      --open_;
+      ++stats_.dropped;
+    }
+  }
+  returned_.notify_one();
+  // A broken connection is freed here, outside the lock.
+}
+
+PoolStats ConnectionPool::stats() const {
+  std::lock_guard lock(mutex_);
+  PoolStats stats = stats_;
+  stats.open = open_;
+  stats.idle = idle_.size();
+  return stats;
+}
+
+}  // namespace prodsafe::redis

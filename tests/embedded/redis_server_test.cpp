@@ -1,0 +1,182 @@
+// The private redis-server: start, kill, pause, restart, clean-up, failures.
+#include "prodsafe/embedded/redis_server.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/redis/client.hpp"
+
+namespace prodsafe::embedded {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+redis::Options fast() {
+  return {.connect_timeout = 300ms, .command_timeout = 300ms, .reconnect_backoff_initial = 0ms};
+}
+
+bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_text, name, state;
+  stat >> pid_text >> name >> state;
+  return state == "Z";  // a zombie waiting for its new parent to reap it
+}
+
+TEST(RedisServerTest, StartsOnALoopbackPortInItsOwnDirectory) {
+  fs::path directory;
+  {
+    RedisServer server;
+    directory = server.directory();
+    EXPECT_TRUE(server.running());
+    EXPECT_GT(server.port(), 0);
+    EXPECT_EQ(server.url(), "redis://127.0.0.1:" + std::to_string(server.port()));
+    EXPECT_TRUE(fs::exists(directory / "redis.conf"));
+    redis::Client client(server.url());
+    EXPECT_EQ(client.ping(), "PONG");
+    EXPECT_THROW((void)server.unix_url(), InvalidArgument);
+  }
+  EXPECT_FALSE(fs::exists(directory)) << "the directory should be removed";
+}
+
+TEST(RedisServerTest, TwoServersAreIndependent) {
+  RedisServer a;
+  RedisServer b;
+  EXPECT_NE(a.port(), b.port());
+  EXPECT_NE(a.directory(), b.directory());
+  redis::Client(a.url()).set("k", "a");
+  EXPECT_EQ(redis::Client(b.url()).get("k"), std::nullopt);
+}
+
+TEST(RedisServerTest, ExtraConfigWins) {
+  RedisServer server({.config = {"maxmemory-policy allkeys-lru", "maxmemory 10mb"}});
+  redis::Client client(server.url());
+  const redis::Reply reply = client.command({"CONFIG", "GET", "maxmemory-policy"});
+  EXPECT_EQ(reply.array().at(1).str(), "allkeys-lru");
+}
+
+TEST(RedisServerTest, UnixSocket) {
+  RedisServer server({.unix_socket = true});
+  EXPECT_TRUE(fs::exists(server.socket_path()));
+  redis::Client client(server.unix_url());
+  EXPECT_EQ(client.ping(), "PONG");
+}
+
+TEST(RedisServerTest, KillAndRestartKeepsFsyncedAofData) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  redis::Client client(server.url(), fast());
+  for (int i = 0; i < 100; ++i) client.incr("n");
+  const int port = server.port();
+  server.kill();
+  EXPECT_FALSE(server.running());
+  EXPECT_THROW(client.ping(), StoreUnavailable);
+  server.restart();
+  EXPECT_EQ(server.port(), port);
+  EXPECT_EQ(client.get("n"), "100");
+}
+
+TEST(RedisServerTest, KillWithoutPersistenceLosesData) {
+  RedisServer server;
+  redis::Client client(server.url(), fast());
+  client.set("k", "v");
+  server.restart();
+  EXPECT_EQ(client.get("k"), std::nullopt);
+}
+
+TEST(RedisServerTest, StopShutsDownCleanlyAndWritesSnapshot) {
+  RedisServer server({.config = {"save 3600 1"}});
+  redis::Client client(server.url(), fast());
+  client.set("k", "v");
+  server.stop();
+  EXPECT_FALSE(server.running());
+  EXPECT_TRUE(fs::exists(server.directory() / "dump.rdb"));
+  server.restart();
+  EXPECT_EQ(client.get("k"), "v");
+}
+
+TEST(RedisServerTest, PauseAndResume) {
+  RedisServer server;
+  redis::Client client(server.url(), fast());
+  EXPECT_EQ(client.ping(), "PONG");
+  server.pause();
+  EXPECT_TRUE(server.paused());
+  EXPECT_THROW(client.ping(), Timeout);
+  server.resume();
+  EXPECT_FALSE(server.paused());
+  EXPECT_EQ(client.ping(), "PONG");
+}
+
+TEST(RedisServerTest, KillWhilePausedWorks) {
+  RedisServer server;
+  server.pause();
+  server.kill();
+  EXPECT_FALSE(server.running());
+  server.restart();
+  EXPECT_EQ(redis::Client(server.url()).ping(), "PONG");
+}
+
+TEST(RedisServerTest, PauseWhenNotRunningIsRefused) {
+  RedisServer server;
+  server.kill();
+  EXPECT_THROW(server.pause(), InvalidArgument);
+  EXPECT_THROW(server.resume(), InvalidArgument);
+}
+
+TEST(RedisServerTest, MissingExecutableSaysHowToInstallIt) {
+  try {
+    RedisServer server({.executable = "redis-server-that-does-not-exist"});
+    FAIL() << "started";
+  } catch (const StoreUnavailable& error) {
+    const std::string text = error.what();
+    EXPECT_NE(text.find("not in PATH"), std::string::npos) << text;
+    EXPECT_NE(text.find("redis-server"), std::string::npos) << text;
+  }
+  EXPECT_THROW(RedisServer({.executable = "/nonexistent/redis-server"}), StoreUnavailable);
+}
+
+TEST(RedisServerTest, BadConfigFailsWithTheServersComplaint) {
+  try {
+    RedisServer server({.config = {"no-such-directive yes"}});
+    FAIL() << "started";
+  } catch (const StoreUnavailable& error) {
+    const std::string text = error.what();
+    EXPECT_NE(text.find("exited during startup"), std::string::npos) << text;
+    EXPECT_NE(text.find("no-such-directive"), std::string::npos) << text;
+  }
+}
+
+TEST(RedisServerTest, ServerDiesWithTheProcessThatStartedIt) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child starts a server and vanishes without running any destructor.
+    ::close(fds[0]);
+    auto* server = new RedisServer();
+    const pid_t redis_pid = server->pid();
+    (void)!::write(fds[1], &redis_pid, sizeof redis_pid);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t redis_pid = 0;
+  ASSERT_EQ(::read(fds[0], &redis_pid, sizeof redis_pid), static_cast<ssize_t>(sizeof redis_pid));
+  ::close(fds[0]);
+  ::waitpid(child, nullptr, 0);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!process_gone(redis_pid) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(process_gone(redis_pid)) << "redis-server " << redis_pid << " outlived its parent";
+}
+
+}  // namespace
+}  // namespace prodsafe::embedded
