@@ -57,19 +57,19 @@ Connection::Connection(const Endpoint& endpoint, const Options& options)
   connect(options);
 }
 
-Connection::~Connection() {
-  if (context_ != nullptr) redisFree(context_);
+void Connection::ContextDeleter::operator()(redisContext* context) const noexcept {
+  redisFree(context);
 }
 
 void Connection::connect(const Options& options) {
   const bool timed = options.connect_timeout.count() > 0;
   const timeval tv = to_timeval(options.connect_timeout);
   if (endpoint_.transport == Endpoint::Transport::kUnix) {
-    context_ = timed ? redisConnectUnixWithTimeout(endpoint_.socket_path.c_str(), tv)
-                     : redisConnectUnix(endpoint_.socket_path.c_str());
+    context_.reset(timed ? redisConnectUnixWithTimeout(endpoint_.socket_path.c_str(), tv)
+                         : redisConnectUnix(endpoint_.socket_path.c_str()));
   } else {
-    context_ = timed ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv)
-                     : redisConnect(endpoint_.host.c_str(), endpoint_.port);
+    context_.reset(timed ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv)
+                         : redisConnect(endpoint_.host.c_str(), endpoint_.port));
   }
   if (context_ == nullptr) {
     broken_ = true;
@@ -78,8 +78,8 @@ void Connection::connect(const Options& options) {
   }
   timeout_ms_ = options.connect_timeout.count();
   if (context_->err != 0) fail("connect");
-  if (endpoint_.transport == Endpoint::Transport::kTcp) redisEnableKeepAlive(context_);
-  redisSetTimeout(context_, to_timeval(options.connect_timeout));
+  if (endpoint_.transport == Endpoint::Transport::kTcp) redisEnableKeepAlive(context_.get());
+  redisSetTimeout(context_.get(), to_timeval(options.connect_timeout));
 
   if (!endpoint_.password.empty()) {
     const Reply reply = endpoint_.user.empty()
@@ -103,7 +103,7 @@ void Connection::connect(const Options& options) {
                                    db, redacted_));
     }
   }
-  redisSetTimeout(context_, to_timeval(options.command_timeout));
+  redisSetTimeout(context_.get(), to_timeval(options.command_timeout));
   timeout_ms_ = options.command_timeout.count();
   timeout_option_ = "command_timeout";
 }
@@ -138,14 +138,14 @@ void Connection::send(std::string_view encoded, std::string_view what) {
     throw StoreUnavailable(fmt::format(
         "{}: {} on a broken connection; take a new one from the pool", redacted_, what));
   }
-  if (redisAppendFormattedCommand(context_, encoded.data(), encoded.size()) != REDIS_OK) {
+  if (redisAppendFormattedCommand(context_.get(), encoded.data(), encoded.size()) != REDIS_OK) {
     fail(what);
   }
 }
 
 Reply Connection::read_reply(std::string_view what) {
   void* raw = nullptr;
-  if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) fail(what);
+  if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) fail(what);
   std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
                                                       freeReplyObject);
   return convert(reply.get());

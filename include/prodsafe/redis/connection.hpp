@@ -9,6 +9,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,7 +31,7 @@ class Connection {
   // StoreUnavailable or Timeout when the server cannot be reached, ReplyError
   // when AUTH or SELECT is refused.
   Connection(const Endpoint& endpoint, const Options& options);
-  ~Connection();
+  ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -61,7 +62,10 @@ class Connection {
   std::string redacted_;
   long long timeout_ms_ = 0;
   const char* timeout_option_ = "connect_timeout";
-  redisContext* context_ = nullptr;
+  struct ContextDeleter {
+    void operator()(redisContext* context) const noexcept;
+  };
+  std::unique_ptr<redisContext, ContextDeleter> context_;
   bool broken_ = false;
 };
 
