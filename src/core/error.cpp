@@ -48,9 +48,9 @@ bool Error::retryable() const noexcept {
 }
 
 ReplyError::ReplyError(const std::string& server_message, const std::string& context)
-    : Error(ErrorCode::kReplyError,
-            context.empty() ? "Redis replied: " + server_message
-                            : context + ": Redis replied: " + server_message),
+    : Error(ErrorCode::kReplyError, context.empty()
+                                        ? "Redis replied: " + server_message
+                                        : context + ": Redis replied: " + server_message),
       server_message_(server_message) {}
 
 std::string_view ReplyError::prefix() const noexcept {

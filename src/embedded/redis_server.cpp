@@ -61,7 +61,8 @@ int free_loopback_port() {
   const int saved = errno;
   ::close(fd);
   if (!ok) {
-    throw StoreUnavailable(fmt::format("cannot find a free loopback port: {}", std::strerror(saved)));
+    throw StoreUnavailable(
+        fmt::format("cannot find a free loopback port: {}", std::strerror(saved)));
   }
   return ntohs(address.sin_port);
 }
@@ -71,8 +72,8 @@ fs::path make_directory() {
   std::string pattern =
       (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "prodsafe-redis-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw StoreUnavailable(fmt::format("cannot create a directory for Redis from '{}': {}",
-                                       pattern, std::strerror(errno)));
+    throw StoreUnavailable(fmt::format("cannot create a directory for Redis from '{}': {}", pattern,
+                                       std::strerror(errno)));
   }
   return pattern;
 }
@@ -149,8 +150,7 @@ void RedisServer::launch() {
     }
     for (const std::string& line : options_.config) conf << line << "\n";
     if (!conf) {
-      throw StoreUnavailable(
-          fmt::format("cannot write {}", (directory_ / "redis.conf").string()));
+      throw StoreUnavailable(fmt::format("cannot write {}", (directory_ / "redis.conf").string()));
     }
   }
   // Everything the child needs is prepared before fork(): after it, only
@@ -160,7 +160,8 @@ void RedisServer::launch() {
   const int output = ::open((directory_ / "redis.stdout").c_str(),
                             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (output < 0) {
-    throw StoreUnavailable(fmt::format("cannot open the Redis output file: {}", std::strerror(errno)));
+    throw StoreUnavailable(
+        fmt::format("cannot open the Redis output file: {}", std::strerror(errno)));
   }
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
@@ -198,11 +199,11 @@ void RedisServer::wait_until_ready() {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      throw StoreUnavailable(fmt::format(
-          "redis-server exited during startup ({} {}); its output:\n{}{}",
-          WIFEXITED(status) ? "exit status" : "signal",
-          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-          tail_of(directory_ / "redis.stdout", 20), log_tail(20)));
+      throw StoreUnavailable(
+          fmt::format("redis-server exited during startup ({} {}); its output:\n{}{}",
+                      WIFEXITED(status) ? "exit status" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                      tail_of(directory_ / "redis.stdout", 20), log_tail(20)));
     }
     try {
       redis::Connection connection(endpoint, probe);

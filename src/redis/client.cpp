@@ -8,9 +8,11 @@
 
 namespace prodsafe::redis {
 
-Client::Client(std::string_view url, Options options) : Client(parse_url(url), std::move(options)) {}
+Client::Client(std::string_view url, Options options)
+    : Client(parse_url(url), std::move(options)) {}
 
-Client::Client(Endpoint endpoint, Options options) : pool_(std::move(endpoint), std::move(options)) {}
+Client::Client(Endpoint endpoint, Options options)
+    : pool_(std::move(endpoint), std::move(options)) {}
 
 Reply Client::command(std::initializer_list<std::string_view> args) {
   return command(std::span<const std::string_view>(args.begin(), args.size()));
@@ -66,7 +68,8 @@ long long Client::server_time_us() {
   }
   long long seconds = 0;
   long long micros = 0;
-  for (auto [text, out] : {std::pair{&parts[0].str(), &seconds}, std::pair{&parts[1].str(), &micros}}) {
+  for (auto [text, out] :
+       {std::pair{&parts[0].str(), &seconds}, std::pair{&parts[1].str(), &micros}}) {
     const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), *out);
     if (ec != std::errc() || ptr != text->data() + text->size()) {
       throw ProtocolError(fmt::format("TIME returned a non-number: '{}'", *text));

@@ -34,7 +34,8 @@ Reply convert(const redisReply* reply) {
     case REDIS_REPLY_ARRAY: {
       std::vector<Reply> elements;
       elements.reserve(reply->elements);
-      for (std::size_t i = 0; i < reply->elements; ++i) elements.push_back(convert(reply->element[i]));
+      for (std::size_t i = 0; i < reply->elements; ++i)
+        elements.push_back(convert(reply->element[i]));
       return Reply::array(std::move(elements));
     }
     case REDIS_REPLY_NIL:
@@ -87,9 +88,9 @@ void Connection::connect(const Options& options) {
                             : command({"AUTH", endpoint_.user, endpoint_.password});
     if (reply.is_error()) {
       broken_ = true;
-      throw ReplyError(reply.error_message(),
-                       fmt::format("AUTH to {} refused; check the user name and password",
-                                   redacted_));
+      throw ReplyError(
+          reply.error_message(),
+          fmt::format("AUTH to {} refused; check the user name and password", redacted_));
     }
   }
   if (endpoint_.db != 0) {
@@ -147,7 +148,7 @@ Reply Connection::read_reply(std::string_view what) {
   void* raw = nullptr;
   if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) fail(what);
   std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
-                                                      freeReplyObject);
+                                                     freeReplyObject);
   return convert(reply.get());
 }
 
@@ -161,10 +162,10 @@ void Connection::fail(std::string_view what) {
                                 saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS)) ||
       reason == "Resource temporarily unavailable" || reason == "Connection timed out";
   if (timed_out) {
-    throw Timeout(fmt::format(
-        "{}: {} timed out after {} ms ({}); the server may be paused, overloaded or "
-        "unreachable",
-        redacted_, what, timeout_ms_, timeout_option_));
+    throw Timeout(
+        fmt::format("{}: {} timed out after {} ms ({}); the server may be paused, overloaded or "
+                    "unreachable",
+                    redacted_, what, timeout_ms_, timeout_option_));
   }
   if (code == REDIS_ERR_PROTOCOL) {
     throw ProtocolError(fmt::format("{}: {}: protocol error: {}; is this a Redis server?",
@@ -178,7 +179,9 @@ void Connection::fail(std::string_view what) {
   throw StoreUnavailable(fmt::format("{}: {} failed: {}", redacted_, what, reason));
 }
 
-bool Connection::broken() const noexcept { return broken_ || context_ == nullptr || context_->err != 0; }
+bool Connection::broken() const noexcept {
+  return broken_ || context_ == nullptr || context_->err != 0;
+}
 
 bool Connection::looks_alive() const noexcept {
   if (broken()) return false;

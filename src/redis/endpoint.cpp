@@ -37,8 +37,7 @@ std::string percent_decode(std::string_view url, std::string_view text, std::str
     const int high = i + 1 < text.size() ? hex_value(text[i + 1]) : -1;
     const int low = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
     if (high < 0 || low < 0) {
-      fail(url, fmt::format("bad percent-encoding in the {}", field),
-           "write a literal '%' as %25");
+      fail(url, fmt::format("bad percent-encoding in the {}", field), "write a literal '%' as %25");
     }
     out.push_back(static_cast<char>(high * 16 + low));
     i += 2;

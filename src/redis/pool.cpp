@@ -21,7 +21,9 @@ ConnectionPool::Lease::~Lease() {
 }
 
 ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
-    : endpoint_(std::move(endpoint)), options_(std::move(options)), redacted_(endpoint_.redacted()) {
+    : endpoint_(std::move(endpoint)),
+      options_(std::move(options)),
+      redacted_(endpoint_.redacted()) {
   if (options_.pool_size == 0) {
     throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
   }
@@ -59,8 +61,8 @@ ConnectionPool::Lease ConnectionPool::checkout() {
     }
     if (!has_deadline) {
       returned_.wait(lock);
-    } else if (returned_.wait_until(lock, deadline) == std::cv_status::timeout &&
-               idle_.empty() && open_ >= options_.pool_size) {
+    } else if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+               open_ >= options_.pool_size) {
       ++stats_.checkout_timeouts;
       throw Timeout(fmt::format(
           "{}: all {} pooled connections stayed busy for {} ms (pool_checkout_timeout); raise "
@@ -79,9 +81,9 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
       if (has_deadline && next_connect_ > deadline) {
         const auto wait =
             std::chrono::duration_cast<std::chrono::milliseconds>(next_connect_ - now);
-        throw StoreUnavailable(fmt::format(
-            "{} is unreachable (last connect: {}); next reconnect attempt in {} ms", redacted_,
-            last_connect_error_, wait.count()));
+        throw StoreUnavailable(
+            fmt::format("{} is unreachable (last connect: {}); next reconnect attempt in {} ms",
+                        redacted_, last_connect_error_, wait.count()));
       }
       const SteadyTime wake = next_connect_;
       lock.unlock();

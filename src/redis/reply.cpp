@@ -8,8 +8,8 @@ namespace prodsafe::redis {
 namespace {
 
 [[noreturn]] void wrong_type(std::string_view expected, const Reply& reply) {
-  throw ProtocolError(fmt::format("expected {} reply from Redis, got {}", expected,
-                                  reply.debug_string()));
+  throw ProtocolError(
+      fmt::format("expected {} reply from Redis, got {}", expected, reply.debug_string()));
 }
 
 }  // namespace

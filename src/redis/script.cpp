@@ -13,7 +13,8 @@ Script::Script(std::string name, std::string source)
 
 Reply Script::run(Client& client, std::initializer_list<std::string_view> keys,
                   std::initializer_list<std::string_view> args) const {
-  return run(*client.pool().checkout(), std::span<const std::string_view>(keys.begin(), keys.size()),
+  return run(*client.pool().checkout(),
+             std::span<const std::string_view>(keys.begin(), keys.size()),
              std::span<const std::string_view>(args.begin(), args.size()));
 }
 

@@ -35,9 +35,9 @@ TEST(ErrorTest, ReplyErrorKeepsTheServerMessage) {
 }
 
 TEST(ErrorTest, TransientReplyErrorsAreRetryable) {
-  for (const char* message : {"LOADING Redis is loading the dataset in memory",
-                              "BUSY Redis is busy running a script", "TRYAGAIN", "MASTERDOWN x",
-                              "READONLY You can't write against a read only replica."}) {
+  for (const char* message :
+       {"LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script",
+        "TRYAGAIN", "MASTERDOWN x", "READONLY You can't write against a read only replica."}) {
     EXPECT_TRUE(ReplyError(message, "").retryable()) << message;
   }
   EXPECT_FALSE(ReplyError("ERR unknown command", "").retryable());

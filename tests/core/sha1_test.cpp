@@ -27,7 +27,8 @@ TEST(Sha1Test, KnownVectors) {
       {std::string(64, 'x'), "bb2fa3ee7afb9f54c6dfb5d021f14b1ffe40c163"},
   };
   for (const Vector& vector : vectors) {
-    EXPECT_EQ(sha1_hex(vector.input), vector.digest) << "input of " << vector.input.size() << " bytes";
+    EXPECT_EQ(sha1_hex(vector.input), vector.digest)
+        << "input of " << vector.input.size() << " bytes";
   }
 }
 

@@ -102,9 +102,9 @@ TEST(ParseUrlTest, RefusesMalformedUrlsNamingTheProblem) {
 }
 
 TEST(ParseUrlTest, ErrorsNeverShowThePassword) {
-  for (const char* url : {"redis://alice:hunter2@h:bad", "redis://:hunter2@h/x",
-                          "redis://hunter2@h", "rediss://:hunter2@h", "ftp://u:hunter2@h",
-                          "redis://u:hunter2%zz@h"}) {
+  for (const char* url :
+       {"redis://alice:hunter2@h:bad", "redis://:hunter2@h/x", "redis://hunter2@h",
+        "rediss://:hunter2@h", "ftp://u:hunter2@h", "redis://u:hunter2%zz@h"}) {
     try {
       (void)parse_url(url);
       ADD_FAILURE() << url << " accepted";

@@ -23,8 +23,7 @@ TEST(PoolOptionsTest, ZeroPoolSizeIsRefused) {
 }
 
 TEST_F(PoolTest, ExhaustedPoolTimesOutThenRecovers) {
-  ConnectionPool pool(parse_url(server().url()),
-                      {.pool_size = 2, .pool_checkout_timeout = 100ms});
+  ConnectionPool pool(parse_url(server().url()), {.pool_size = 2, .pool_checkout_timeout = 100ms});
   std::optional<ConnectionPool::Lease> first(pool.checkout());
   auto second = pool.checkout();
   const auto start = steady_clock::now();
@@ -46,7 +45,8 @@ TEST_F(PoolTest, ExhaustedPoolTimesOutThenRecovers) {
 TEST_F(PoolTest, WaitingCheckoutGetsAReturnedConnection) {
   ConnectionPool pool(parse_url(server().url()), {.pool_size = 1, .pool_checkout_timeout = 2s});
   std::optional<ConnectionPool::Lease> held(pool.checkout());
-  auto waiter = std::async(std::launch::async, [&] { return pool.checkout()->command({"PING"}).str(); });
+  auto waiter =
+      std::async(std::launch::async, [&] { return pool.checkout()->command({"PING"}).str(); });
   std::this_thread::sleep_for(50ms);
   held.reset();
   EXPECT_EQ(waiter.get(), "PONG");

@@ -19,12 +19,12 @@ constexpr const char* kSecret = "s3cr3t-Pa55word";
 
 TEST(SecretsTest, NoErrorTextOrLogLineContainsThePassword) {
   prodsafe::testing::LogCapture logs;
-  embedded::RedisServer server(
-      {.config = {std::string("requirepass ") + kSecret, "user bob on >" + std::string(kSecret) + " ~* +@all"}});
-  const std::string good = "redis://:" + std::string(kSecret) + "@127.0.0.1:" +
-                           std::to_string(server.port());
-  const std::string acl = "redis://bob:" + std::string(kSecret) + "@127.0.0.1:" +
-                          std::to_string(server.port());
+  embedded::RedisServer server({.config = {std::string("requirepass ") + kSecret,
+                                           "user bob on >" + std::string(kSecret) + " ~* +@all"}});
+  const std::string good =
+      "redis://:" + std::string(kSecret) + "@127.0.0.1:" + std::to_string(server.port());
+  const std::string acl =
+      "redis://bob:" + std::string(kSecret) + "@127.0.0.1:" + std::to_string(server.port());
   std::vector<std::string> errors;
   auto collect = [&](auto&& action) {
     try {
@@ -45,8 +45,11 @@ TEST(SecretsTest, NoErrorTextOrLogLineContainsThePassword) {
   collect([&] { Client c("rediss://:" + std::string(kSecret) + "@h"); });
   collect([&] { Client c("redis://" + std::string(kSecret) + "@h"); });
   // Wrong user for the password, and a password sent to the wrong place.
-  collect([&] { Client("redis://nobody:" + std::string(kSecret) + "@127.0.0.1:" +
-                       std::to_string(server.port()), fast).ping(); });
+  collect([&] {
+    Client("redis://nobody:" + std::string(kSecret) + "@127.0.0.1:" + std::to_string(server.port()),
+           fast)
+        .ping();
+  });
   // Reply errors, timeouts, exhaustion and dead servers on an authenticated client.
   Client client(acl, fast);
   collect([&] { client.command({"NOSUCHCOMMAND", "x"}); });

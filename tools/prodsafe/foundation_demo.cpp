@@ -47,7 +47,8 @@ Latency time_pings(redis::Client& client, int count) {
     samples.push_back(Micros(steady_clock::now() - start).count());
   }
   std::sort(samples.begin(), samples.end());
-  return {samples[samples.size() / 2], samples[std::min(samples.size() - 1, samples.size() * 99 / 100)]};
+  return {samples[samples.size() / 2],
+          samples[std::min(samples.size() - 1, samples.size() * 99 / 100)]};
 }
 
 void step(std::string_view title) { std::cout << "\n== " << title << "\n"; }
@@ -89,9 +90,8 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
         embedded::RedisServerOptions{.config = {"appendonly yes", "appendfsync always"}});
     url = server->url();
   }
-  redis::Client client(url, {.command_timeout = milliseconds(300),
-                             .pool_size = 4,
-                             .key_prefix = "prodsafe:demo:"});
+  redis::Client client(
+      url, {.command_timeout = milliseconds(300), .pool_size = 4, .key_prefix = "prodsafe:demo:"});
 
   step("Redis");
   if (server) {
@@ -144,9 +144,10 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
     fmt::print("restarted in {:.0f} ms; the AOF (appendfsync always) kept the data: counter = {}\n",
                Micros(steady_clock::now() - start).count() / 1000,
                client.get(client.key("shared")).value_or("lost"));
-    fmt::print("the restarted server has an empty script cache; EVALSHA's NOSCRIPT is handled "
-               "transparently: script returned {}\n",
-               add_script.run(client, {script_key}, {"5"}).integer());
+    fmt::print(
+        "the restarted server has an empty script cache; EVALSHA's NOSCRIPT is handled "
+        "transparently: script returned {}\n",
+        add_script.run(client, {script_key}, {"5"}).integer());
     const auto stats = client.pool().stats();
     fmt::print("pool: {} connections created, {} dropped after the crash\n", stats.created,
                stats.dropped);
@@ -165,8 +166,9 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   }
 
   step("Summary");
-  fmt::print("The Redis foundation works end to end. Idempotency, runtime checks, retry "
-             "hardening, breakers, metrics and chaos build on it (see README.md).\n");
+  fmt::print(
+      "The Redis foundation works end to end. Idempotency, runtime checks, retry "
+      "hardening, breakers, metrics and chaos build on it (see README.md).\n");
   return total == 20000 ? kExitOk : kExitFailed;
 }
 

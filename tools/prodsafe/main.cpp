@@ -16,8 +16,9 @@ std::string default_redis_url() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"prodsafe: exactly-once side effects, fleet-wide circuit breakers and Redis "
-               "safety checks for trading and job systems"};
+  CLI::App app{
+      "prodsafe: exactly-once side effects, fleet-wide circuit breakers and Redis "
+      "safety checks for trading and job systems"};
   app.require_subcommand(1);
 
   std::optional<std::string> demo_url;
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   int ping_count = 1000;
   auto* ping = app.add_subcommand("ping", "Connect to Redis, print its version and round trip");
   ping->add_option("url", ping_url, "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)");
-  ping->add_option("-n,--count", ping_count, "Number of PINGs to time")->check(CLI::Range(1, 1000000));
+  ping->add_option("-n,--count", ping_count, "Number of PINGs to time")
+      ->check(CLI::Range(1, 1000000));
 
   CLI11_PARSE(app, argc, argv);
 

@@ -71,8 +71,7 @@ class StoreUnavailable : public Error {
 // StoreUnavailable, so code that treats both alike can catch the base class.
 class Timeout : public StoreUnavailable {
  public:
-  explicit Timeout(const std::string& message)
-      : StoreUnavailable(ErrorCode::kTimeout, message) {}
+  explicit Timeout(const std::string& message) : StoreUnavailable(ErrorCode::kTimeout, message) {}
 };
 
 // The server answered with an error reply. server_message() is the server's

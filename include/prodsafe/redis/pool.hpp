@@ -24,10 +24,10 @@
 namespace prodsafe::redis {
 
 struct PoolStats {
-  std::size_t open = 0;         // connections that exist, idle or leased
-  std::size_t idle = 0;         // connections waiting in the pool
-  std::uint64_t created = 0;    // connections opened since the pool was made
-  std::uint64_t dropped = 0;    // broken or closed connections thrown away
+  std::size_t open = 0;       // connections that exist, idle or leased
+  std::size_t idle = 0;       // connections waiting in the pool
+  std::uint64_t created = 0;  // connections opened since the pool was made
+  std::uint64_t dropped = 0;  // broken or closed connections thrown away
   std::uint64_t connect_failures = 0;
   std::uint64_t checkout_timeouts = 0;
 };
