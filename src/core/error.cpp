@@ -28,6 +28,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "CircuitOpen";
     case ErrorCode::kCardinalityViolation:
       return "CardinalityViolation";
+    case ErrorCode::kEffectFailed:
+      return "EffectFailed";
   }
   return "Unknown";
 }

@@ -8,6 +8,9 @@
 // threads is safe.
 #pragma once
 
+#include <any>
+#include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -40,6 +43,9 @@ enum class ErrorCode {
   kCircuitOpen,
   // A metric label would explode the series count.
   kCardinalityViolation,
+  // An earlier run of the same effect failed and its failure was recorded
+  // (opt-in); the effect is not run again until the record is cleared.
+  kEffectFailed,
 };
 
 // The enumerator's name without the leading 'k', e.g. "StoreUnavailable".
@@ -106,6 +112,76 @@ class InvalidArgument : public Error {
  public:
   explicit InvalidArgument(const std::string& message)
       : Error(ErrorCode::kInvalidArgument, message) {}
+};
+
+// The same idempotency key was used for a different request: the stored
+// fingerprint differs from the caller's. A bug or a reused id; never retry.
+class Conflict : public Error {
+ public:
+  Conflict(std::string key, const std::string& message)
+      : Error(ErrorCode::kConflict, message), key_(std::move(key)) {}
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
+};
+
+// Another worker holds a live lease on the effect. retry_after() is the time
+// left on that lease: asking again after it gives the result or a recovery.
+class AlreadyInProgress : public Error {
+ public:
+  AlreadyInProgress(std::string key, std::chrono::milliseconds retry_after,
+                    const std::string& message)
+      : Error(ErrorCode::kAlreadyInProgress, message),
+        key_(std::move(key)),
+        retry_after_(retry_after) {}
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  [[nodiscard]] std::chrono::milliseconds retry_after() const noexcept { return retry_after_; }
+
+ private:
+  std::string key_;
+  std::chrono::milliseconds retry_after_;
+};
+
+// The caller's effect ran, but its lease was taken over (fencing token
+// superseded) before it could commit: another worker recovered the effect.
+// The result of this caller's run is carried, so it is not lost: result<T>().
+class LeaseLost : public Error {
+ public:
+  LeaseLost(std::string key, std::uint64_t token, std::any result, const std::string& message)
+      : Error(ErrorCode::kLeaseLost, message),
+        key_(std::move(key)),
+        token_(token),
+        result_(std::move(result)) {}
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  // The superseded token this caller held.
+  [[nodiscard]] std::uint64_t token() const noexcept { return token_; }
+  // The caller's result, or null when T is not its type.
+  template <class T>
+  [[nodiscard]] const T* result() const noexcept {
+    return std::any_cast<T>(&result_);
+  }
+
+ private:
+  std::string key_;
+  std::uint64_t token_;
+  std::any result_;
+};
+
+// A recorded failure replayed to a later caller (record_failures is opt-in).
+class EffectFailed : public Error {
+ public:
+  EffectFailed(std::string key, std::string recorded_error, const std::string& message)
+      : Error(ErrorCode::kEffectFailed, message),
+        key_(std::move(key)),
+        recorded_error_(std::move(recorded_error)) {}
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  // What the failed run's exception said.
+  [[nodiscard]] const std::string& recorded_error() const noexcept { return recorded_error_; }
+
+ private:
+  std::string key_;
+  std::string recorded_error_;
 };
 
 }  // namespace prodsafe

@@ -1,0 +1,28 @@
+# prodsafe_embed_lua(<target> <header-name> <file.lua>...)
+# Generates <binary-dir>/generated/prodsafe/<header-name> holding each script as
+#   inline constexpr std::string_view k<Name>Lua = R"lua(...)lua";
+# (<Name>: the file's base name in CamelCase) and adds it to <target>'s
+# private include path. The scripts stay plain .lua files in the source tree.
+function(prodsafe_embed_lua target header)
+  set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/generated/prodsafe)
+  set(out ${out_dir}/${header})
+  set(content "// Generated from Lua files by cmake/EmbedLua.cmake; do not edit.\n#pragma once\n\n#include <string_view>\n\n")
+  foreach(file ${ARGN})
+    get_filename_component(base ${file} NAME_WE)
+    string(REPLACE "_" ";" parts "${base}")
+    set(name "")
+    foreach(part ${parts})
+      if(part)
+        string(SUBSTRING ${part} 0 1 first)
+        string(TOUPPER ${first} first)
+        string(SUBSTRING ${part} 1 -1 rest)
+        string(APPEND name ${first}${rest})
+      endif()
+    endforeach()
+    file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${file} script)
+    string(APPEND content "inline constexpr std::string_view k${name}Lua = R\"lua(${script})lua\";\n\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${file})
+  endforeach()
+  file(CONFIGURE OUTPUT ${out} CONTENT "${content}" @ONLY)
+  target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/generated)
+endfunction()

@@ -1,0 +1,92 @@
+// Settings for SideEffectWrapper: defaults, per effect type, per call.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "prodsafe/core/clock.hpp"
+
+namespace prodsafe::idempotency {
+
+using std::chrono::milliseconds;
+
+// What a caller gets when another worker holds a live lease on the effect.
+enum class InProgressPolicy {
+  // Throw AlreadyInProgress carrying the time left on that lease.
+  kThrow,
+  // Poll with backoff until the effect completes, its lease expires (then
+  // this caller recovers it), or wait_timeout passes (then AlreadyInProgress).
+  kWait,
+};
+
+// Overrides for one effect type; unset fields fall back to WrapperOptions.
+struct EffectPolicy {
+  std::optional<milliseconds> ttl{};
+  std::optional<milliseconds> lease{};
+  std::optional<bool> record_failures{};
+  // When Redis cannot be reached at claim time: false (the default) fails
+  // closed, the effect is not run and StoreUnavailable is thrown; true runs
+  // the effect unprotected, counts it (stats().fail_open) and logs a warning.
+  // Only for effects whose duplicates are harmless.
+  bool fail_open = false;
+};
+
+struct WrapperOptions {
+  // How long a record (and so the duplicate protection) lives. Default: 72 h.
+  // Must exceed the lease.
+  milliseconds ttl = std::chrono::hours(72);
+  // How long a claim is exclusive before another worker may recover it.
+  // Default: 30 s. Choose it above the effect's longest run, or keep
+  // renew_leases on.
+  milliseconds lease = std::chrono::seconds(30);
+  // Renew the lease every lease/3 while the effect runs, from a background
+  // thread, so that a slow but live effect is not recovered. Default: true.
+  bool renew_leases = true;
+  // Default: kThrow.
+  InProgressPolicy in_progress = InProgressPolicy::kThrow;
+  // kWait gives up after this long. Default: 30 s.
+  milliseconds wait_timeout = std::chrono::seconds(30);
+  // kWait polls first after this, doubling up to wait_poll_max.
+  // Defaults: 20 ms and 1 s.
+  milliseconds wait_poll_initial = milliseconds(20);
+  milliseconds wait_poll_max = std::chrono::seconds(1);
+  // On an exception from the effect: false (default) releases the claim so a
+  // later call runs it again; true keeps a FAILED record that later calls
+  // get as EffectFailed until the record expires or is cleared.
+  bool record_failures = false;
+  // Commit attempts before the result goes to the journal. Default: 3, with
+  // commit_retry_delay, doubling, between them (default 50 ms). 0 means 1.
+  int commit_attempts = 3;
+  milliseconds commit_retry_delay = milliseconds(50);
+  // Where results whose commit could not reach Redis are kept (fsynced) until
+  // they are committed. Empty (the default): $PRODSAFE_JOURNAL_DIR, else
+  // /var/tmp/prodsafe-journal. Every wrapper of every process may share it:
+  // each keeps its own file and adopts the files of dead processes.
+  std::string journal_directory{};
+  // Completed results kept in process (LRU) so a duplicate is answered without
+  // a round trip. Default: 0, off. An entry lives no longer than the record.
+  std::size_t result_cache_size = 0;
+  // Per effect type name (e.g. "ORDER_PLACEMENT"). Default: none.
+  std::map<std::string, EffectPolicy, std::less<>> per_type{};
+  // Default: SystemClock::instance(). Waits, backoff and the cache use it;
+  // leases use the Redis server's clock (or the in-memory store's).
+  Clock* clock = nullptr;
+};
+
+// Overrides for one call.
+struct CallOptions {
+  std::optional<milliseconds> ttl{};
+  std::optional<milliseconds> lease{};
+  // Identifies the request (e.g. a hash of the order's fields). A call whose
+  // fingerprint differs from the stored one gets Conflict; an empty
+  // fingerprint on either side is not compared. Default: empty.
+  std::string fingerprint{};
+  std::optional<InProgressPolicy> in_progress{};
+  std::optional<milliseconds> wait_timeout{};
+};
+
+}  // namespace prodsafe::idempotency

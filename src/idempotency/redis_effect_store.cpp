@@ -1,0 +1,166 @@
+#include "prodsafe/idempotency/redis_effect_store.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/idempotency_lua.hpp"
+#include "prodsafe/redis/script.hpp"
+
+namespace prodsafe::idempotency {
+namespace {
+
+using std::chrono::milliseconds;
+
+const redis::Script& claim_script() {
+  static const redis::Script script("effect claim", std::string(kClaimLua));
+  return script;
+}
+const redis::Script& finish_script() {
+  static const redis::Script script("effect finish", std::string(kFinishLua));
+  return script;
+}
+const redis::Script& lease_script() {
+  static const redis::Script script("effect lease", std::string(kLeaseLua));
+  return script;
+}
+
+[[noreturn]] void corrupt(std::string_view key, std::string_view why) {
+  throw DecodeError(fmt::format(
+      "effect record '{}' is not valid: {}; inspect it with redis-cli HGETALL, and delete it "
+      "only if you know the effect's real outcome",
+      key, why));
+}
+
+std::uint64_t parse_u64(std::string_view key, std::string_view field, std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    corrupt(key, fmt::format("field '{}' is '{}', not a number", field, text));
+  }
+  return value;
+}
+
+const std::vector<redis::Reply>& reply_array(std::string_view key, const redis::Reply& reply,
+                                             std::size_t size) {
+  if (reply.type() != redis::Reply::Type::kArray || reply.array().size() < size) {
+    throw ProtocolError(fmt::format("unexpected reply from an effect script for '{}': {}", key,
+                                    reply.debug_string()));
+  }
+  return reply.array();
+}
+
+std::string ms_text(milliseconds duration) { return std::to_string(duration.count()); }
+
+}  // namespace
+
+RedisEffectStore::RedisEffectStore(std::shared_ptr<redis::Client> client)
+    : client_(std::move(client)) {
+  if (!client_) throw InvalidArgument("RedisEffectStore needs a redis::Client, got null");
+}
+
+Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint,
+                              milliseconds lease, milliseconds ttl) {
+  const std::string full_key = client_->key(key);
+  const std::string lease_ms = ms_text(lease);
+  const std::string ttl_ms = ms_text(ttl);
+  const redis::Reply reply = claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms});
+  const auto& parts = reply_array(key, reply, 3);
+  const std::string& status = parts[0].str();
+  Claim claim;
+  claim.token = static_cast<std::uint64_t>(parts[1].integer());
+  claim.payload = parts[2].str();
+  if (status == "CLAIMED") {
+    claim.status = ClaimStatus::kClaimed;
+  } else if (status == "RECOVERED") {
+    claim.status = ClaimStatus::kRecovered;
+  } else if (status == "COMPLETED") {
+    claim.status = ClaimStatus::kCompleted;
+  } else if (status == "IN_PROGRESS") {
+    claim.status = ClaimStatus::kInProgress;
+    claim.retry_after = milliseconds(parse_u64(key, "lease_until", claim.payload));
+    claim.payload.clear();
+  } else if (status == "CONFLICT") {
+    claim.status = ClaimStatus::kConflict;
+  } else if (status == "FAILED") {
+    claim.status = ClaimStatus::kFailed;
+  } else if (status == "CORRUPT") {
+    corrupt(full_key, claim.payload);
+  } else {
+    throw ProtocolError(fmt::format("effect claim for '{}' returned unknown status '{}'", key, status));
+  }
+  return claim;
+}
+
+FinishStatus RedisEffectStore::finish(std::string_view key, std::uint64_t token,
+                                      std::string_view state, std::string_view payload,
+                                      std::string_view fingerprint, milliseconds ttl) {
+  const std::string full_key = client_->key(key);
+  const std::string token_text = std::to_string(token);
+  const std::string ttl_ms = ms_text(ttl);
+  const redis::Reply reply = finish_script().run(
+      *client_, {full_key}, {token_text, state, payload, fingerprint, ttl_ms});
+  const auto& parts = reply_array(key, reply, 2);
+  const std::string& status = parts[0].str();
+  if (status == "DONE") return FinishStatus::kDone;
+  if (status == "LEASE_LOST") return FinishStatus::kLeaseLost;
+  if (status == "CORRUPT") corrupt(full_key, parts[1].str());
+  throw ProtocolError(fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
+}
+
+FinishStatus RedisEffectStore::commit(std::string_view key, std::uint64_t token,
+                                      std::string_view result, std::string_view fingerprint,
+                                      milliseconds ttl) {
+  return finish(key, token, "completed", result, fingerprint, ttl);
+}
+
+FinishStatus RedisEffectStore::record_failure(std::string_view key, std::uint64_t token,
+                                              std::string_view error,
+                                              std::string_view fingerprint, milliseconds ttl) {
+  return finish(key, token, "failed", error, fingerprint, ttl);
+}
+
+bool RedisEffectStore::release(std::string_view key, std::uint64_t token) {
+  const std::string token_text = std::to_string(token);
+  return lease_script().run(*client_, {client_->key(key)}, {token_text, "release", "0"}).integer() == 1;
+}
+
+bool RedisEffectStore::renew(std::string_view key, std::uint64_t token, milliseconds lease) {
+  const std::string token_text = std::to_string(token);
+  const std::string lease_ms = ms_text(lease);
+  return lease_script().run(*client_, {client_->key(key)}, {token_text, "renew", lease_ms}).integer() == 1;
+}
+
+std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {
+  const std::string full_key = client_->key(key);
+  redis::Pipeline pipeline;
+  pipeline.add({"TYPE", full_key})
+      .add({"HMGET", full_key, "state", "token", "fp", "result", "error", "lease_until"})
+      .add({"PTTL", full_key})
+      .add({"TIME"});
+  const std::vector<redis::Reply> replies = client_->pipeline(pipeline);
+  const std::string& kind = replies[0].check().str();
+  if (kind == "none") return std::nullopt;
+  if (kind != "hash") corrupt(full_key, fmt::format("the key holds a {}, not a hash", kind));
+  const auto& fields = replies[1].check().array();
+  EffectRecord record;
+  record.state = fields[0].optional_str().value_or("");
+  record.token = parse_u64(full_key, "token", fields[1].optional_str().value_or(""));
+  record.fingerprint = fields[2].optional_str().value_or("");
+  record.result = fields[3].optional_str().value_or("");
+  record.error = fields[4].optional_str().value_or("");
+  record.ttl_remaining = milliseconds(std::max<long long>(0, replies[2].integer()));
+  if (const auto lease_until = fields[5].optional_str()) {
+    const auto& time = replies[3].array();
+    const std::uint64_t now_ms = parse_u64(full_key, "TIME", time[0].str()) * 1000 +
+                                 parse_u64(full_key, "TIME", time[1].str()) / 1000;
+    const std::uint64_t until = parse_u64(full_key, "lease_until", *lease_until);
+    record.lease_remaining = milliseconds(until > now_ms ? until - now_ms : 0);
+  }
+  return record;
+}
+
+bool RedisEffectStore::clear(std::string_view key) { return client_->del(client_->key(key)) == 1; }
+
+}  // namespace prodsafe::idempotency
