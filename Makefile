@@ -27,6 +27,7 @@ bench: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPRODSAFE_BUILD_TESTS=OFF >/dev/null
 	@cmake --build build-release -j $(JOBS)
 	build-release/bench/redis_bench
+	build-release/bench/idempotency_bench
 
 test-asan: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODSAFE_SANITIZE=address -DPRODSAFE_BUILD_BENCH=OFF >/dev/null

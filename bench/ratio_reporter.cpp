@@ -32,4 +32,15 @@ void RatioReporter::print_ratio(const std::string& label, const std::string& num
              ratio <= target ? "met" : "MISSED");
 }
 
+void RatioReporter::print_absolute(const std::string& label, const std::string& name,
+                                   double target_ns) const {
+  const double value = median_ns(name);
+  if (value <= 0) {
+    fmt::print("{}: not measured (filtered out?)\n", label);
+    return;
+  }
+  fmt::print("{}: {} = {:.0f} ns (target <= {:.0f} ns: {})\n", label, name, value, target_ns,
+             value <= target_ns ? "met" : "MISSED");
+}
+
 }  // namespace prodsafe::bench

@@ -21,6 +21,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   // Prints "label: numerator / denominator = ratio (target <= target)".
   void print_ratio(const std::string& label, const std::string& numerator,
                    const std::string& denominator, double target) const;
+  // Prints "label: name = X ns (target <= target_ns ns)".
+  void print_absolute(const std::string& label, const std::string& name, double target_ns) const;
 
  private:
   std::map<std::string, double> medians_;

@@ -1,14 +1,13 @@
 // PING through prodsafe's pool against a raw hiredis redisCommand PING, to the
 // same private redis-server in the same run. DESIGN.md's target: the pool adds
 // at most 10 % to a round trip.
-#include <hiredis/hiredis.h>
-
 #include <cstdlib>
 #include <memory>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "baseline.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "ratio_reporter.hpp"
@@ -18,21 +17,7 @@ namespace {
 prodsafe::embedded::RedisServer* server = nullptr;
 
 void BM_RawHiredisPing(benchmark::State& state) {
-  redisContext* context = redisConnect("127.0.0.1", server->port());
-  if (context == nullptr || context->err != 0) {
-    state.SkipWithError("cannot connect");
-    return;
-  }
-  for (auto _ : state) {
-    auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
-    if (reply == nullptr) {
-      state.SkipWithError("PING failed");
-      break;
-    }
-    benchmark::DoNotOptimize(reply->type);
-    freeReplyObject(reply);
-  }
-  redisFree(context);
+  prodsafe::bench::raw_hiredis_ping(state, server->port());
 }
 
 void BM_PoolPing(benchmark::State& state) {

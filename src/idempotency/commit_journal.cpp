@@ -153,14 +153,14 @@ void CommitJournal::write_line(const std::string& line) {
     const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      throw StoreUnavailable(
-          fmt::format("cannot write the commit journal {}: {}", file_.string(), std::strerror(errno)));
+      throw StoreUnavailable(fmt::format("cannot write the commit journal {}: {}", file_.string(),
+                                         std::strerror(errno)));
     }
     written += static_cast<std::size_t>(n);
   }
   if (::fdatasync(fd_) != 0) {
-    throw StoreUnavailable(
-        fmt::format("cannot fsync the commit journal {}: {}", file_.string(), std::strerror(errno)));
+    throw StoreUnavailable(fmt::format("cannot fsync the commit journal {}: {}", file_.string(),
+                                       std::strerror(errno)));
   }
 }
 
@@ -210,10 +210,12 @@ void CommitJournal::adopt_orphans() {
       }
       ::unlink(item.path().c_str());
       if (!entries.empty()) {
-        logger()->info("adopted {} pending commit(s) from {}", entries.size(), item.path().string());
+        logger()->info("adopted {} pending commit(s) from {}", entries.size(),
+                       item.path().string());
       }
     } catch (const Error& failure) {
-      logger()->error("cannot adopt the commit journal {}: {}", item.path().string(), failure.what());
+      logger()->error("cannot adopt the commit journal {}: {}", item.path().string(),
+                      failure.what());
     }
     ::close(fd);
   }

@@ -16,8 +16,8 @@ bool allowed_in_type(char c) {
 
 EffectType::EffectType(std::string_view name) : name_(name) {
   if (name.empty() || name.size() > 64) {
-    throw InvalidArgument(fmt::format(
-        "effect type name must be 1 to 64 characters, got {} characters", name.size()));
+    throw InvalidArgument(
+        fmt::format("effect type name must be 1 to 64 characters, got {} characters", name.size()));
   }
   for (char c : name) {
     if (!allowed_in_type(c)) {
@@ -40,8 +40,8 @@ void validate_entity_id(std::string_view entity_id) {
     const auto byte = static_cast<unsigned char>(entity_id[i]);
     if (byte < 0x20 || byte == 0x7F) {
       throw InvalidArgument(fmt::format(
-          "entity id contains control character 0x{:02X} at byte {}; ids must be printable",
-          byte, i));
+          "entity id contains control character 0x{:02X} at byte {}; ids must be printable", byte,
+          i));
     }
   }
 }

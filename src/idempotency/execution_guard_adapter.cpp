@@ -48,7 +48,9 @@ std::string canonical_order(const OrderRequest& order) {
                      order.price ? fmt::format("{}", *order.price) : std::string("market"));
 }
 
-std::string order_fingerprint(const OrderRequest& order) { return sha1_hex(canonical_order(order)); }
+std::string order_fingerprint(const OrderRequest& order) {
+  return sha1_hex(canonical_order(order));
+}
 
 std::string order_entity_id(const OrderRequest& order) {
   if (order.client_order_id) return *order.client_order_id;

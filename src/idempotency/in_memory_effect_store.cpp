@@ -54,11 +54,12 @@ Claim InMemoryEffectStore::claim(std::string_view key, std::string_view fingerpr
   }
   if (record->state != "released" && !fingerprint.empty() && !record->fingerprint.empty() &&
       fingerprint != record->fingerprint) {
-    return Claim{.status = ClaimStatus::kConflict, .token = record->token,
-                 .payload = record->fingerprint};
+    return Claim{
+        .status = ClaimStatus::kConflict, .token = record->token, .payload = record->fingerprint};
   }
   if (record->state == "completed") {
-    return Claim{.status = ClaimStatus::kCompleted, .token = record->token, .payload = record->result};
+    return Claim{
+        .status = ClaimStatus::kCompleted, .token = record->token, .payload = record->result};
   }
   if (record->state == "failed") {
     return Claim{.status = ClaimStatus::kFailed, .token = record->token, .payload = record->error};
@@ -89,8 +90,13 @@ FinishStatus InMemoryEffectStore::finish(std::string_view key, std::uint64_t tok
   const auto now = clock_.steady_now();
   Record* record = find_live(name, now);
   if (record == nullptr) {
-    Record fresh{.state = state, .token = token, .fingerprint = std::string(fingerprint),
-                 .result = {}, .error = {}, .lease_until = {}, .expires_at = now + ttl};
+    Record fresh{.state = state,
+                 .token = token,
+                 .fingerprint = std::string(fingerprint),
+                 .result = {},
+                 .error = {},
+                 .lease_until = {},
+                 .expires_at = now + ttl};
     (completed ? fresh.result : fresh.error) = std::string(payload);
     records_[name] = std::move(fresh);
     return FinishStatus::kDone;
@@ -138,15 +144,15 @@ std::optional<EffectRecord> InMemoryEffectStore::inspect(std::string_view key) {
   const auto now = clock_.steady_now();
   const Record* record = find_live(std::string(key), now);
   if (record == nullptr) return std::nullopt;
-  return EffectRecord{
-      .state = record->state,
-      .token = record->token,
-      .fingerprint = record->fingerprint,
-      .result = record->result,
-      .error = record->error,
-      .lease_remaining =
-          record->state == "in_progress" ? remaining(record->lease_until, now) : milliseconds(0),
-      .ttl_remaining = remaining(record->expires_at, now)};
+  return EffectRecord{.state = record->state,
+                      .token = record->token,
+                      .fingerprint = record->fingerprint,
+                      .result = record->result,
+                      .error = record->error,
+                      .lease_remaining = record->state == "in_progress"
+                                             ? remaining(record->lease_until, now)
+                                             : milliseconds(0),
+                      .ttl_remaining = remaining(record->expires_at, now)};
 }
 
 bool InMemoryEffectStore::clear(std::string_view key) {

@@ -34,7 +34,9 @@ class LeaseKeeper {
     Registration(LeaseKeeper* keeper, std::uint64_t id, std::shared_ptr<std::atomic<bool>> lost)
         : keeper_(keeper), id_(id), lost_(std::move(lost)) {}
     Registration(Registration&& other) noexcept
-        : keeper_(std::exchange(other.keeper_, nullptr)), id_(other.id_), lost_(std::move(other.lost_)) {}
+        : keeper_(std::exchange(other.keeper_, nullptr)),
+          id_(other.id_),
+          lost_(std::move(other.lost_)) {}
     Registration& operator=(Registration&&) = delete;
     ~Registration();
     [[nodiscard]] bool lost() const noexcept { return lost_ && lost_->load(); }

@@ -65,7 +65,8 @@ Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint
   const std::string full_key = client_->key(key);
   const std::string lease_ms = ms_text(lease);
   const std::string ttl_ms = ms_text(ttl);
-  const redis::Reply reply = claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms});
+  const redis::Reply reply =
+      claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms});
   const auto& parts = reply_array(key, reply, 3);
   const std::string& status = parts[0].str();
   Claim claim;
@@ -88,7 +89,8 @@ Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint
   } else if (status == "CORRUPT") {
     corrupt(full_key, claim.payload);
   } else {
-    throw ProtocolError(fmt::format("effect claim for '{}' returned unknown status '{}'", key, status));
+    throw ProtocolError(
+        fmt::format("effect claim for '{}' returned unknown status '{}'", key, status));
   }
   return claim;
 }
@@ -99,14 +101,15 @@ FinishStatus RedisEffectStore::finish(std::string_view key, std::uint64_t token,
   const std::string full_key = client_->key(key);
   const std::string token_text = std::to_string(token);
   const std::string ttl_ms = ms_text(ttl);
-  const redis::Reply reply = finish_script().run(
-      *client_, {full_key}, {token_text, state, payload, fingerprint, ttl_ms});
+  const redis::Reply reply =
+      finish_script().run(*client_, {full_key}, {token_text, state, payload, fingerprint, ttl_ms});
   const auto& parts = reply_array(key, reply, 2);
   const std::string& status = parts[0].str();
   if (status == "DONE") return FinishStatus::kDone;
   if (status == "LEASE_LOST") return FinishStatus::kLeaseLost;
   if (status == "CORRUPT") corrupt(full_key, parts[1].str());
-  throw ProtocolError(fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
+  throw ProtocolError(
+      fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
 }
 
 FinishStatus RedisEffectStore::commit(std::string_view key, std::uint64_t token,
@@ -116,20 +119,24 @@ FinishStatus RedisEffectStore::commit(std::string_view key, std::uint64_t token,
 }
 
 FinishStatus RedisEffectStore::record_failure(std::string_view key, std::uint64_t token,
-                                              std::string_view error,
-                                              std::string_view fingerprint, milliseconds ttl) {
+                                              std::string_view error, std::string_view fingerprint,
+                                              milliseconds ttl) {
   return finish(key, token, "failed", error, fingerprint, ttl);
 }
 
 bool RedisEffectStore::release(std::string_view key, std::uint64_t token) {
   const std::string token_text = std::to_string(token);
-  return lease_script().run(*client_, {client_->key(key)}, {token_text, "release", "0"}).integer() == 1;
+  return lease_script()
+             .run(*client_, {client_->key(key)}, {token_text, "release", "0"})
+             .integer() == 1;
 }
 
 bool RedisEffectStore::renew(std::string_view key, std::uint64_t token, milliseconds lease) {
   const std::string token_text = std::to_string(token);
   const std::string lease_ms = ms_text(lease);
-  return lease_script().run(*client_, {client_->key(key)}, {token_text, "renew", lease_ms}).integer() == 1;
+  return lease_script()
+             .run(*client_, {client_->key(key)}, {token_text, "renew", lease_ms})
+             .integer() == 1;
 }
 
 std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {

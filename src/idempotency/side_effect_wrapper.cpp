@@ -24,8 +24,8 @@ std::filesystem::path journal_directory(const WrapperOptions& options) {
 
 void require_positive(milliseconds value, const char* name) {
   if (value.count() <= 0) {
-    throw InvalidArgument(fmt::format("WrapperOptions::{} must be positive, got {} ms", name,
-                                      value.count()));
+    throw InvalidArgument(
+        fmt::format("WrapperOptions::{} must be positive, got {} ms", name, value.count()));
   }
 }
 
@@ -43,7 +43,8 @@ void throw_lease_lost(const std::string& key, std::uint64_t token, std::any resu
 }
 
 void rethrow_decode_error(const std::string& key, const DecodeError& error) {
-  throw DecodeError(fmt::format("the stored result of {} cannot be decoded: {}", key, error.what()));
+  throw DecodeError(
+      fmt::format("the stored result of {} cannot be decoded: {}", key, error.what()));
 }
 
 }  // namespace detail
@@ -74,9 +75,10 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
   require_positive(options_.lease, "lease");
   require_positive(options_.wait_poll_initial, "wait_poll_initial");
   if (options_.ttl <= options_.lease) {
-    throw InvalidArgument(fmt::format(
-        "WrapperOptions::ttl ({} ms) must exceed the lease ({} ms): a record must outlive its claim",
-        options_.ttl.count(), options_.lease.count()));
+    throw InvalidArgument(
+        fmt::format("WrapperOptions::ttl ({} ms) must exceed the lease ({} ms): a record must "
+                    "outlive its claim",
+                    options_.ttl.count(), options_.lease.count()));
   }
   for (const auto& [name, policy] : options_.per_type) {
     (void)EffectType(name);  // validates the name
@@ -89,7 +91,8 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
   }
   journal_ = std::make_unique<CommitJournal>(journal_directory(options_));
   lease_keeper_ = std::make_unique<LeaseKeeper>(*store_);
-  if (options_.result_cache_size > 0) cache_ = std::make_unique<ResultCache>(options_.result_cache_size);
+  if (options_.result_cache_size > 0)
+    cache_ = std::make_unique<ResultCache>(options_.result_cache_size);
   if (journal_->pending_count() > 0) flush_journal();
 }
 
@@ -97,9 +100,8 @@ SideEffectWrapper::~SideEffectWrapper() = default;
 
 SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
                                                        const CallOptions& call) const {
-  Resolved resolved{options_.ttl,         options_.lease,        options_.record_failures,
-                    false,                options_.in_progress,  options_.wait_timeout,
-                    call.fingerprint};
+  Resolved resolved{options_.ttl,         options_.lease,        options_.record_failures, false,
+                    options_.in_progress, options_.wait_timeout, call.fingerprint};
   if (const auto found = options_.per_type.find(type.name()); found != options_.per_type.end()) {
     const EffectPolicy& policy = found->second;
     if (policy.ttl) resolved.ttl = *policy.ttl;
@@ -133,7 +135,9 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
       if (!comparable || hit->fingerprint == policy.fingerprint) {
         counters_->duplicates.fetch_add(1, std::memory_order_relaxed);
         counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
-        return Raw{.from_cache = true, .key = std::move(key), .token = hit->token,
+        return Raw{.from_cache = true,
+                   .key = std::move(key),
+                   .token = hit->token,
                    .result = std::move(hit->result)};
       }
     }
@@ -144,9 +148,10 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     claim = claim_or_wait(key, policy);
   } catch (const StoreUnavailable& error) {
     if (!policy.fail_open) throw;  // fail closed: the effect is not run
-    logger()->warn("{}: the store is unreachable ({}); running the effect UNPROTECTED because "
-                   "its type is configured to fail open",
-                   key, error.what());
+    logger()->warn(
+        "{}: the store is unreachable ({}); running the effect UNPROTECTED because "
+        "its type is configured to fail open",
+        key, error.what());
     return run_unprotected(std::move(key), runner);
   }
 
@@ -222,9 +227,10 @@ void SideEffectWrapper::abandon(const std::string& key, std::uint64_t token, con
     }
   } catch (const Error& failure) {
     // The lease will expire and a later caller recovers the effect.
-    logger()->warn("{}: the effect threw and its claim could not be {}: {}; it will be "
-                   "recoverable when its lease ends",
-                   key, policy.record_failures ? "marked failed" : "released", failure.what());
+    logger()->warn(
+        "{}: the effect threw and its claim could not be {}: {}; it will be "
+        "recoverable when its lease ends",
+        key, policy.record_failures ? "marked failed" : "released", failure.what());
   }
 }
 
@@ -237,7 +243,8 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const 
   Raw raw{.executed = true, .recovered = recovering, .key = std::move(key), .token = claim.token};
   {
     std::optional<LeaseKeeper::Registration> renewal;
-    if (options_.renew_leases) renewal.emplace(lease_keeper_->keep(raw.key, claim.token, policy.lease));
+    if (options_.renew_leases)
+      renewal.emplace(lease_keeper_->keep(raw.key, claim.token, policy.lease));
     try {
       raw.result = runner(context);
     } catch (const std::exception& error) {
@@ -271,13 +278,15 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const 
                            raw.result};
   try {
     journal_->append(entry);
-    logger()->warn("{}: the effect ran but its commit could not reach the store; the result is "
-                   "journaled in {} and will be committed when the store answers",
-                   raw.key, journal_->directory().string());
+    logger()->warn(
+        "{}: the effect ran but its commit could not reach the store; the result is "
+        "journaled in {} and will be committed when the store answers",
+        raw.key, journal_->directory().string());
   } catch (const Error& error) {
-    logger()->critical("{}: the effect ran, its commit could not reach the store, AND the journal "
-                       "cannot be written ({}); only the caller holds the result now",
-                       raw.key, error.what());
+    logger()->critical(
+        "{}: the effect ran, its commit could not reach the store, AND the journal "
+        "cannot be written ({}); only the caller holds the result now",
+        raw.key, error.what());
   }
   counters_->executed.fetch_add(1, std::memory_order_relaxed);
   counters_->commit_pending.fetch_add(1, std::memory_order_relaxed);
@@ -321,10 +330,11 @@ std::size_t SideEffectWrapper::flush_journal() {
     }
     if (status == FinishStatus::kLeaseLost) {
       counters_->lease_lost.fetch_add(1, std::memory_order_relaxed);
-      logger()->error("{}: another worker recovered the effect (token after {}) before its "
-                      "journaled result could be committed; the effect may have run twice. "
-                      "Reconcile with the downstream system",
-                      entry.key, entry.token);
+      logger()->error(
+          "{}: another worker recovered the effect (token after {}) before its "
+          "journaled result could be committed; the effect may have run twice. "
+          "Reconcile with the downstream system",
+          entry.key, entry.token);
     } else {
       counters_->journal_committed.fetch_add(1, std::memory_order_relaxed);
       logger()->info("{}: journaled result (token {}) committed", entry.key, entry.token);
@@ -342,10 +352,10 @@ std::size_t SideEffectWrapper::journal_pending() const { return journal_->pendin
 
 WrapperStats SideEffectWrapper::stats() const {
   const Counters& c = *counters_;
-  return WrapperStats{c.executed.load(),          c.duplicates.load(),       c.cache_hits.load(),
-                      c.conflicts.load(),         c.in_progress.load(),      c.recovered.load(),
-                      c.lease_lost.load(),        c.commit_pending.load(),   c.journal_committed.load(),
-                      c.fail_open.load(),         c.effect_errors.load(),    c.failures_replayed.load()};
+  return WrapperStats{c.executed.load(),   c.duplicates.load(),     c.cache_hits.load(),
+                      c.conflicts.load(),  c.in_progress.load(),    c.recovered.load(),
+                      c.lease_lost.load(), c.commit_pending.load(), c.journal_committed.load(),
+                      c.fail_open.load(),  c.effect_errors.load(),  c.failures_replayed.load()};
 }
 
 }  // namespace prodsafe::idempotency

@@ -31,10 +31,12 @@ class AdapterTest : public ::testing::Test {
 const OrderRequest kOrder{.symbol = "BTCUSDT", .side = "buy", .quantity = 0.01, .price = 50000.0};
 
 TEST_F(AdapterTest, IdenticalOrdersWithoutClientIdAreOneOrder) {
-  auto [executed, fill] = wrap_order_placement(wrapper, [&] { return place_order(); }, kOrder);
+  auto [executed, fill] = wrap_order_placement(
+      wrapper, [&] { return place_order(); }, kOrder);
   EXPECT_TRUE(executed);
   EXPECT_EQ(fill.order_id, "ord-1");
-  auto again = wrap_order_placement(wrapper, [&] { return place_order(); }, kOrder);
+  auto again = wrap_order_placement(
+      wrapper, [&] { return place_order(); }, kOrder);
   EXPECT_FALSE(again.executed);
   EXPECT_EQ(again.result.order_id, "ord-1");
   EXPECT_EQ(again.key, "effect:ORDER_PLACEMENT:" + order_entity_id(kOrder));
@@ -60,26 +62,38 @@ TEST_F(AdapterTest, ClientOrderIdIsTheEntityAndReuseWithOtherFieldsConflicts) {
   first.client_order_id = "my-id-1";
   OrderRequest second = first;  // the same order placed twice on purpose needs its own id
   second.client_order_id = "my-id-2";
-  EXPECT_TRUE(wrap_order_placement(wrapper, [&] { return place_order(); }, first).executed);
-  EXPECT_TRUE(wrap_order_placement(wrapper, [&] { return place_order(); }, second).executed);
+  EXPECT_TRUE(wrap_order_placement(
+                  wrapper, [&] { return place_order(); }, first)
+                  .executed);
+  EXPECT_TRUE(wrap_order_placement(
+                  wrapper, [&] { return place_order(); }, second)
+                  .executed);
   OrderRequest reused = first;
   reused.quantity = 5;
-  EXPECT_THROW(wrap_order_placement(wrapper, [&] { return place_order(); }, reused), Conflict);
+  EXPECT_THROW(wrap_order_placement(
+                   wrapper, [&] { return place_order(); }, reused),
+               Conflict);
   EXPECT_EQ(placed, 2);
 }
 
 TEST_F(AdapterTest, InvalidOrdersAreRefusedBeforeAnythingRuns) {
   auto fn = [&] { return place_order(); };
-  EXPECT_THROW(wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "", .side = "buy", .quantity = 1}),
-               InvalidArgument);
-  EXPECT_THROW(wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "X", .side = "hold", .quantity = 1}),
-               InvalidArgument);
-  EXPECT_THROW(wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "X", .side = "buy", .quantity = 0}),
-               InvalidArgument);
-  EXPECT_THROW(wrap_order_placement(wrapper, fn,
-                                    OrderRequest{.symbol = "X", .side = "buy", .quantity = 1,
-                                                 .price = std::numeric_limits<double>::quiet_NaN()}),
-               InvalidArgument);
+  EXPECT_THROW(
+      wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "", .side = "buy", .quantity = 1}),
+      InvalidArgument);
+  EXPECT_THROW(
+      wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "X", .side = "hold", .quantity = 1}),
+      InvalidArgument);
+  EXPECT_THROW(
+      wrap_order_placement(wrapper, fn, OrderRequest{.symbol = "X", .side = "buy", .quantity = 0}),
+      InvalidArgument);
+  EXPECT_THROW(
+      wrap_order_placement(wrapper, fn,
+                           OrderRequest{.symbol = "X",
+                                        .side = "buy",
+                                        .quantity = 1,
+                                        .price = std::numeric_limits<double>::quiet_NaN()}),
+      InvalidArgument);
   EXPECT_EQ(placed, 0);
 }
 

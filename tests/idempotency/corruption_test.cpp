@@ -44,7 +44,8 @@ TEST_F(CorruptionTest, HashWithGarbageFields) {
   expect_decode_error("a bad token");
   harness.client().command({"HSET", key, "state", "weird", "token", "3"});
   expect_decode_error("an unknown state");
-  harness.client().command({"HSET", key, "state", "in_progress", "token", "3", "lease_until", "soon"});
+  harness.client().command(
+      {"HSET", key, "state", "in_progress", "token", "3", "lease_until", "soon"});
   expect_decode_error("a bad lease");
   harness.client().del(key);
   harness.client().command({"HSET", key, "unrelated", "1"});
@@ -52,7 +53,8 @@ TEST_F(CorruptionTest, HashWithGarbageFields) {
 }
 
 TEST_F(CorruptionTest, StoredResultThatIsNotTheExpectedType) {
-  harness.client().command({"HSET", key, "state", "completed", "token", "1", "result", "{not json"});
+  harness.client().command(
+      {"HSET", key, "state", "completed", "token", "1", "result", "{not json"});
   expect_decode_error("a result that is not JSON");
   harness.client().command({"HSET", key, "result", "\"a string\""});
   expect_decode_error("a result of another type");

@@ -22,11 +22,11 @@ using prodsafe::testing::TempDir;
 constexpr auto kLease = 400ms;
 
 std::shared_ptr<redis::Client> client_for(const embedded::RedisServer& server) {
-  return std::make_shared<redis::Client>(
-      server.url(), redis::Options{.connect_timeout = 300ms,
-                                   .command_timeout = 300ms,
-                                   .reconnect_backoff_initial = 10ms,
-                                   .reconnect_backoff_max = 50ms});
+  return std::make_shared<redis::Client>(server.url(),
+                                         redis::Options{.connect_timeout = 300ms,
+                                                        .command_timeout = 300ms,
+                                                        .reconnect_backoff_initial = 10ms,
+                                                        .reconnect_backoff_max = 50ms});
 }
 
 // Forks a worker that claims `entity` and signals through a pipe once its
@@ -82,8 +82,9 @@ TEST(CrashTest, KilledWorkerIsRecoveredWithAHigherToken) {
   SideEffectWrapper wrapper(std::make_shared<RedisEffectStore>(client_for(server)),
                             {.lease = kLease, .journal_directory = journal.path().string()});
   // Before the lease ends the effect is still someone else's.
-  EXPECT_THROW(wrapper.execute_once(EffectType::ORDER_PLACEMENT, "o-kill", [] { return std::string("x"); }),
-               AlreadyInProgress);
+  EXPECT_THROW(
+      wrapper.execute_once(EffectType::ORDER_PLACEMENT, "o-kill", [] { return std::string("x"); }),
+      AlreadyInProgress);
   auto outcome = wrapper.execute_once(
       EffectType::ORDER_PLACEMENT, "o-kill",
       [](const EffectContext& ctx) {

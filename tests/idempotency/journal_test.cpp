@@ -72,7 +72,8 @@ TEST(JournalTest, UnwritableDirectorySaysWhatToDo) {
     journal.append(entry("effect:A:1", 1, "r"));
     FAIL() << "no exception";
   } catch (const StoreUnavailable& error) {
-    EXPECT_NE(std::string(error.what()).find("journal_directory"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("journal_directory"), std::string::npos)
+        << error.what();
   }
 }
 

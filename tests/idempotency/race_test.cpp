@@ -87,7 +87,8 @@ TEST(RaceTest, EightProcessesExactlyOneExecutionPerKey) {
     if (child == 0) {
       int status = 0;
       try {
-        auto client = std::make_shared<redis::Client>(url, redis::Options{.pool_size = 2, .key_prefix = "procs:"});
+        auto client = std::make_shared<redis::Client>(
+            url, redis::Options{.pool_size = 2, .key_prefix = "procs:"});
         SideEffectWrapper wrapper(std::make_shared<RedisEffectStore>(client),
                                   {.lease = 30s,
                                    .in_progress = InProgressPolicy::kWait,
@@ -99,7 +100,8 @@ TEST(RaceTest, EightProcessesExactlyOneExecutionPerKey) {
           const int key = (i + p * (kRounds / kProcesses)) % kRounds;
           wrapper.execute_once(EffectType::LEDGER_WRITE, std::to_string(key), [&] {
             const std::string line = std::to_string(key) + "\n";
-            if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) status = 3;
+            if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+              status = 3;
             return p;
           });
         }

@@ -98,7 +98,8 @@ TYPED_TEST(StoreConformanceTest, RecordedFailureIsReplayed) {
   EXPECT_EQ(again.status, ClaimStatus::kFailed);
   EXPECT_EQ(again.payload, "exchange said no");
   EXPECT_TRUE(this->store().clear("effect:T:1"));
-  EXPECT_EQ(this->store().claim("effect:T:1", "", this->lease(), kTtl).status, ClaimStatus::kClaimed);
+  EXPECT_EQ(this->store().claim("effect:T:1", "", this->lease(), kTtl).status,
+            ClaimStatus::kClaimed);
 }
 
 TYPED_TEST(StoreConformanceTest, DifferentFingerprintConflictsEmptyIsNotCompared) {
@@ -148,7 +149,8 @@ TYPED_TEST(StoreConformanceTest, RecordsExpireAfterTheirTtl) {
   this->store().commit("effect:T:1", claim.token, "r", "", 600ms);
   this->harness.advance(600ms);
   EXPECT_EQ(this->store().inspect("effect:T:1"), std::nullopt);
-  EXPECT_EQ(this->store().claim("effect:T:1", "", this->lease(), kTtl).status, ClaimStatus::kClaimed);
+  EXPECT_EQ(this->store().claim("effect:T:1", "", this->lease(), kTtl).status,
+            ClaimStatus::kClaimed);
 }
 
 TYPED_TEST(StoreConformanceTest, BinaryResultsSurvive) {

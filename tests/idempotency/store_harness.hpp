@@ -22,7 +22,8 @@ namespace prodsafe::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "prodsafe-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "prodsafe-test-XXXXXX").string();
     path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
   }
   ~TempDir() {

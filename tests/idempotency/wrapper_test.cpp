@@ -179,11 +179,11 @@ TYPED_TEST(WrapperTest, WaitPolicyReturnsTheOtherWorkersResult) {
 
 TYPED_TEST(WrapperTest, DifferentFingerprintIsAConflict) {
   auto wrapper = this->make();
-  wrapper->execute_once(EffectType::ORDER_PLACEMENT, "o1", [] { return 1; },
-                        CallOptions{.fingerprint = "qty=1"});
+  wrapper->execute_once(
+      EffectType::ORDER_PLACEMENT, "o1", [] { return 1; }, CallOptions{.fingerprint = "qty=1"});
   try {
-    wrapper->execute_once(EffectType::ORDER_PLACEMENT, "o1", [] { return 2; },
-                          CallOptions{.fingerprint = "qty=2"});
+    wrapper->execute_once(
+        EffectType::ORDER_PLACEMENT, "o1", [] { return 2; }, CallOptions{.fingerprint = "qty=2"});
     FAIL() << "no exception";
   } catch (const Conflict& error) {
     EXPECT_EQ(error.key(), "effect:ORDER_PLACEMENT:o1");
@@ -199,7 +199,8 @@ TYPED_TEST(WrapperTest, StoreDownAtClaimFailsClosedAndDoesNotRun) {
   EXPECT_THROW(wrapper->execute_once(EffectType::ORDER_PLACEMENT, "o1", [&] { return ++runs; }),
                StoreUnavailable);
   EXPECT_EQ(runs, 0);
-  EXPECT_EQ(wrapper->execute_once(EffectType::ORDER_PLACEMENT, "o1", [&] { return ++runs; }).result, 1);
+  EXPECT_EQ(wrapper->execute_once(EffectType::ORDER_PLACEMENT, "o1", [&] { return ++runs; }).result,
+            1);
 }
 
 TYPED_TEST(WrapperTest, FailOpenTypesRunUnprotectedAndAreCounted) {
@@ -220,7 +221,8 @@ TYPED_TEST(WrapperTest, CommitFailureJournalsTheResultAndCommitsItLater) {
   auto wrapper = this->make();
   this->store->fail_commits = -1;
   int runs = 0;
-  auto outcome = wrapper->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs * 100; });
+  auto outcome =
+      wrapper->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs * 100; });
   EXPECT_TRUE(outcome.executed);
   EXPECT_TRUE(outcome.commit_pending);
   EXPECT_EQ(outcome.result, 100);
@@ -242,8 +244,8 @@ TYPED_TEST(WrapperTest, JournalOfADeadWrapperIsAdoptedAndCommittedAtStartUp) {
   {
     auto first = this->make(options);
     this->store->fail_commits = -1;
-    EXPECT_TRUE(first->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs; })
-                    .commit_pending);
+    EXPECT_TRUE(
+        first->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs; }).commit_pending);
     // Destroyed with the commit still pending: its file stays for adoption.
   }
   this->store->fail_commits = 0;
@@ -251,7 +253,8 @@ TYPED_TEST(WrapperTest, JournalOfADeadWrapperIsAdoptedAndCommittedAtStartUp) {
   EXPECT_EQ(second->journal_pending(), 0u);
   EXPECT_EQ(second->stats().journal_committed, 1u);
   EXPECT_EQ(this->store->inspect("effect:LEDGER_WRITE:l1")->state, "completed");
-  EXPECT_FALSE(second->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs; }).executed);
+  EXPECT_FALSE(
+      second->execute_once(EffectType::LEDGER_WRITE, "l1", [&] { return ++runs; }).executed);
   EXPECT_EQ(runs, 1);
 }
 
@@ -262,7 +265,8 @@ TYPED_TEST(WrapperTest, LostLeaseThrowsLeaseLostCarryingTheResult) {
   try {
     wrapper->execute_once(EffectType::POSITION_UPDATE, "pos-1", [&] {
       this->harness.advance(TypeParam::lease());  // this worker stalls past its lease...
-      this->store->claim("effect:POSITION_UPDATE:pos-1", "", TypeParam::lease(), 60s);  // ...and another recovers
+      this->store->claim("effect:POSITION_UPDATE:pos-1", "", TypeParam::lease(),
+                         60s);  // ...and another recovers
       return std::string("my result");
     });
     FAIL() << "no exception";
@@ -288,7 +292,8 @@ TYPED_TEST(WrapperTest, ResultCacheAnswersDuplicatesWithoutTheStore) {
   // Bounded: two more keys push "a" out.
   wrapper->execute_once(EffectType::ORDER_PLACEMENT, "b", [] { return 1; });
   wrapper->execute_once(EffectType::ORDER_PLACEMENT, "c", [] { return 1; });
-  EXPECT_FALSE(wrapper->execute_once(EffectType::ORDER_PLACEMENT, "a", [] { return 2; }).from_cache);
+  EXPECT_FALSE(
+      wrapper->execute_once(EffectType::ORDER_PLACEMENT, "a", [] { return 2; }).from_cache);
   EXPECT_EQ(wrapper->stats().cache_hits, 1u);
 }
 
@@ -298,30 +303,12 @@ TYPED_TEST(WrapperTest, PerTypeAndPerCallTtl) {
   auto wrapper = this->make(options);
   wrapper->execute_once(EffectType::ORDER_PLACEMENT, "x", [] { return 1; });
   wrapper->execute_once(EffectType::PNL_WRITE, "x", [] { return 1; });
-  wrapper->execute_once(EffectType::LEDGER_WRITE, "x", [] { return 1; }, CallOptions{.ttl = 10min});
+  wrapper->execute_once(
+      EffectType::LEDGER_WRITE, "x", [] { return 1; }, CallOptions{.ttl = 10min});
   EXPECT_GT(this->store->inspect("effect:ORDER_PLACEMENT:x")->ttl_remaining, 71h);
   EXPECT_GT(this->store->inspect("effect:PNL_WRITE:x")->ttl_remaining, 119min);
   EXPECT_LE(this->store->inspect("effect:PNL_WRITE:x")->ttl_remaining, 2h);
   EXPECT_LE(this->store->inspect("effect:LEDGER_WRITE:x")->ttl_remaining, 10min);
-}
-
-TYPED_TEST(WrapperTest, LongEffectsKeepTheirLeaseAlive) {
-  if (std::string(TypeParam::kName) == "memory") {
-    GTEST_SKIP() << "lease renewal runs on real time; the Redis variant covers it";
-  }
-  auto wrapper = this->make();
-  const auto outcome = wrapper->execute_once(EffectType::LEDGER_WRITE, "slow", [&] {
-    // Three leases long; another worker must see it in progress throughout.
-    for (int i = 0; i < 6; ++i) {
-      std::this_thread::sleep_for(TypeParam::lease() / 2);
-      const Claim other = this->store->claim("effect:LEDGER_WRITE:slow", "", TypeParam::lease(), 60s);
-      EXPECT_EQ(other.status, ClaimStatus::kInProgress) << "after " << (i + 1) << " half leases";
-    }
-    return 1;
-  });
-  EXPECT_TRUE(outcome.executed);
-  EXPECT_FALSE(outcome.recovered);
-  EXPECT_GE(this->store->renews.load(), 5);
 }
 
 TYPED_TEST(WrapperTest, BadArgumentsAreRefused) {
@@ -342,6 +329,27 @@ TYPED_TEST(WrapperTest, BadArgumentsAreRefused) {
   bad.ttl = bad.lease;
   EXPECT_THROW(this->make(bad), InvalidArgument);
   EXPECT_THROW(SideEffectWrapper(nullptr), InvalidArgument);
+}
+
+// Lease renewal runs on real time, so this one is Redis only.
+TEST(LeaseRenewalTest, LongEffectsKeepTheirLeaseAlive) {
+  RedisHarness harness;
+  auto store = std::make_shared<FailingEffectStore>(harness.store());
+  WrapperOptions options = harness.wrapper_options();
+  options.lease = RedisHarness::lease();
+  SideEffectWrapper wrapper(store, options);
+  const auto outcome = wrapper.execute_once(EffectType::LEDGER_WRITE, "slow", [&] {
+    // Three leases long; another worker must see it in progress throughout.
+    for (int i = 0; i < 6; ++i) {
+      std::this_thread::sleep_for(RedisHarness::lease() / 2);
+      const Claim other = store->claim("effect:LEDGER_WRITE:slow", "", RedisHarness::lease(), 60s);
+      EXPECT_EQ(other.status, ClaimStatus::kInProgress) << "after " << (i + 1) << " half leases";
+    }
+    return 1;
+  });
+  EXPECT_TRUE(outcome.executed);
+  EXPECT_FALSE(outcome.recovered);
+  EXPECT_GE(store->renews.load(), 5);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ class FailingEffectStore final : public idempotency::EffectStore {
   std::function<void()> before_commit;
 
   idempotency::Claim claim(std::string_view key, std::string_view fingerprint,
-                           std::chrono::milliseconds lease, std::chrono::milliseconds ttl) override {
+                           std::chrono::milliseconds lease,
+                           std::chrono::milliseconds ttl) override {
     ++claims;
     maybe_fail(fail_claims, "claim");
     return inner_->claim(key, fingerprint, lease, ttl);

@@ -1,8 +1,17 @@
 // The prodsafe CLI's subcommands. Each returns the process exit code.
 #pragma once
 
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+
+namespace prodsafe::redis {
+class Client;
+}
+namespace prodsafe::embedded {
+class RedisServer;
+}
 
 namespace prodsafe::cli {
 
@@ -15,6 +24,19 @@ inline constexpr int kExitUnreachable = 2;
 // (or `redis_url`): version, round trips, pipelines, concurrency, scripts,
 // and recovery from a Redis crash and a Redis pause.
 int run_foundation_demo(const std::optional<std::string>& redis_url);
+
+struct OrdersDemoReport {
+  int requested = 0;
+  int executed = 0;
+  int suppressed = 0;
+  bool crash_order_placed_once = true;  // stays true when no crash was staged
+};
+
+// The idempotency part of the demo. `server` may be null (a user's Redis):
+// then no crash is staged.
+OrdersDemoReport run_orders_demo(std::shared_ptr<redis::Client> client,
+                                 embedded::RedisServer* server,
+                                 const std::filesystem::path& journal_directory);
 
 // `prodsafe ping URL`: connects through the pool and prints the server's
 // version and round-trip times.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -90,8 +91,11 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
         embedded::RedisServerOptions{.config = {"appendonly yes", "appendfsync always"}});
     url = server->url();
   }
-  redis::Client client(
-      url, {.command_timeout = milliseconds(300), .pool_size = 4, .key_prefix = "prodsafe:demo:"});
+  auto shared_client =
+      std::make_shared<redis::Client>(url, redis::Options{.command_timeout = milliseconds(300),
+                                                          .pool_size = 4,
+                                                          .key_prefix = "prodsafe:demo:"});
+  redis::Client& client = *shared_client;
 
   step("Redis");
   if (server) {
@@ -165,11 +169,24 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
     fmt::print("resumed: PING -> {}\n", client.ping());
   }
 
+  step("Exactly-once order placement");
+  const std::filesystem::path journal =
+      server ? server->directory() / "journal" : std::filesystem::path();
+  const OrdersDemoReport orders = run_orders_demo(shared_client, server.get(), journal);
+
   step("Summary");
-  fmt::print(
-      "The Redis foundation works end to end. Idempotency, runtime checks, retry "
-      "hardening, breakers, metrics and chaos build on it (see README.md).\n");
-  return total == 20000 ? kExitOk : kExitFailed;
+  const bool exact = total == 20000;
+  const bool once = orders.executed == orders.requested / 4 &&
+                    orders.suppressed == orders.requested - orders.executed;
+  fmt::print("orders requested {}, executed once {}, duplicates suppressed {}\n", orders.requested,
+             orders.executed, orders.suppressed);
+  fmt::print("invariant: concurrent counts exact ............. {}\n", exact ? "held" : "VIOLATED");
+  fmt::print("invariant: every order executed exactly once ... {}\n", once ? "held" : "VIOLATED");
+  if (server) {
+    fmt::print("invariant: crash before commit, no re-placement  {}\n",
+               orders.crash_order_placed_once ? "held" : "VIOLATED");
+  }
+  return exact && once && orders.crash_order_placed_once ? kExitOk : kExitFailed;
 }
 
 }  // namespace prodsafe::cli

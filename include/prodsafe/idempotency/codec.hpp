@@ -24,8 +24,8 @@ struct Codec {
     try {
       return nlohmann::json::parse(bytes).get<T>();
     } catch (const nlohmann::json::exception& error) {
-      throw DecodeError(fmt::format("cannot decode a stored result as JSON for the expected type: {}",
-                                    error.what()));
+      throw DecodeError(fmt::format(
+          "cannot decode a stored result as JSON for the expected type: {}", error.what()));
     }
   }
 };

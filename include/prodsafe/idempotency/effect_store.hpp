@@ -68,7 +68,8 @@ class EffectStore {
   // effect (with token + 1). Returns false when the token was not current.
   virtual bool release(std::string_view key, std::uint64_t token) = 0;
   // Extends the lease to `lease` from now if `token` is current.
-  virtual bool renew(std::string_view key, std::uint64_t token, std::chrono::milliseconds lease) = 0;
+  virtual bool renew(std::string_view key, std::uint64_t token,
+                     std::chrono::milliseconds lease) = 0;
   // The record, or nullopt when there is none.
   virtual std::optional<EffectRecord> inspect(std::string_view key) = 0;
   // Deletes the record (e.g. to clear a recorded failure). Returns whether one existed.

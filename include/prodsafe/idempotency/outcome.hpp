@@ -43,22 +43,32 @@ struct Outcome {
 
   template <std::size_t I>
   decltype(auto) get() & {
-    if constexpr (I == 0) return (executed); else return (result);
+    if constexpr (I == 0)
+      return (executed);
+    else
+      return (result);
   }
   template <std::size_t I>
   decltype(auto) get() const& {
-    if constexpr (I == 0) return (executed); else return (result);
+    if constexpr (I == 0)
+      return (executed);
+    else
+      return (result);
   }
   template <std::size_t I>
   decltype(auto) get() && {
-    if constexpr (I == 0) return std::move(executed); else return std::move(result);
+    if constexpr (I == 0)
+      return std::move(executed);
+    else
+      return std::move(result);
   }
 };
 
 }  // namespace prodsafe::idempotency
 
 template <class T>
-struct std::tuple_size<prodsafe::idempotency::Outcome<T>> : std::integral_constant<std::size_t, 2> {};
+struct std::tuple_size<prodsafe::idempotency::Outcome<T>> : std::integral_constant<std::size_t, 2> {
+};
 template <class T>
 struct std::tuple_element<0, prodsafe::idempotency::Outcome<T>> {
   using type = bool;

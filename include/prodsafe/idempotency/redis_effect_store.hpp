@@ -21,8 +21,7 @@ class RedisEffectStore final : public EffectStore {
   FinishStatus commit(std::string_view key, std::uint64_t token, std::string_view result,
                       std::string_view fingerprint, std::chrono::milliseconds ttl) override;
   FinishStatus record_failure(std::string_view key, std::uint64_t token, std::string_view error,
-                              std::string_view fingerprint,
-                              std::chrono::milliseconds ttl) override;
+                              std::string_view fingerprint, std::chrono::milliseconds ttl) override;
   bool release(std::string_view key, std::uint64_t token) override;
   bool renew(std::string_view key, std::uint64_t token, std::chrono::milliseconds lease) override;
   std::optional<EffectRecord> inspect(std::string_view key) override;

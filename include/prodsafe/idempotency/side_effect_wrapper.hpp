@@ -44,18 +44,18 @@ class ResultCache;
 
 // Counters since construction.
 struct WrapperStats {
-  std::uint64_t executed = 0;          // effects run and committed (or journaled)
-  std::uint64_t duplicates = 0;        // calls answered with a previous result
-  std::uint64_t cache_hits = 0;        // of which from the in-process cache
+  std::uint64_t executed = 0;    // effects run and committed (or journaled)
+  std::uint64_t duplicates = 0;  // calls answered with a previous result
+  std::uint64_t cache_hits = 0;  // of which from the in-process cache
   std::uint64_t conflicts = 0;
-  std::uint64_t in_progress = 0;       // AlreadyInProgress thrown
-  std::uint64_t recovered = 0;         // expired leases taken over
+  std::uint64_t in_progress = 0;  // AlreadyInProgress thrown
+  std::uint64_t recovered = 0;    // expired leases taken over
   std::uint64_t lease_lost = 0;
-  std::uint64_t commit_pending = 0;    // results sent to the journal
-  std::uint64_t journal_committed = 0; // journaled results committed later
-  std::uint64_t fail_open = 0;         // effects run unprotected
-  std::uint64_t effect_errors = 0;     // effects that threw
-  std::uint64_t failures_replayed = 0; // EffectFailed thrown
+  std::uint64_t commit_pending = 0;     // results sent to the journal
+  std::uint64_t journal_committed = 0;  // journaled results committed later
+  std::uint64_t fail_open = 0;          // effects run unprotected
+  std::uint64_t effect_errors = 0;      // effects that threw
+  std::uint64_t failures_replayed = 0;  // EffectFailed thrown
 };
 
 namespace detail {
@@ -72,8 +72,8 @@ decltype(auto) invoke_effect(Fn& fn, const EffectContext& ctx) {
 }
 
 template <class Fn>
-using effect_result_t =
-    std::decay_t<decltype(invoke_effect(std::declval<Fn&>(), std::declval<const EffectContext&>()))>;
+using effect_result_t = std::decay_t<decltype(invoke_effect(std::declval<Fn&>(),
+                                                            std::declval<const EffectContext&>()))>;
 
 [[noreturn]] void throw_lease_lost(const std::string& key, std::uint64_t token, std::any result);
 [[noreturn]] void rethrow_decode_error(const std::string& key, const DecodeError& error);
@@ -104,7 +104,8 @@ class SideEffectWrapper {
       return Codec<R>::encode(*produced);
     };
     Raw raw = execute_raw(type, entity_id, runner, call);
-    if (raw.lease_lost) detail::throw_lease_lost(raw.key, raw.token, std::any(std::move(*produced)));
+    if (raw.lease_lost)
+      detail::throw_lease_lost(raw.key, raw.token, std::any(std::move(*produced)));
     Outcome<R> outcome;
     outcome.executed = raw.executed;
     outcome.recovered = raw.recovered;

@@ -1,0 +1,89 @@
+// execute_once against a raw hiredis PING to the same private redis-server,
+// in the same run. DESIGN.md's targets: first execution (claim + commit)
+// <= 2.5 RTT, duplicate (claim answers COMPLETED) <= 1.5 RTT, duplicate from
+// the in-process cache <= 1 us.
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include "baseline.hpp"
+#include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/idempotency/redis_effect_store.hpp"
+#include "prodsafe/idempotency/side_effect_wrapper.hpp"
+#include "ratio_reporter.hpp"
+
+namespace {
+
+using prodsafe::idempotency::EffectType;
+using prodsafe::idempotency::RedisEffectStore;
+using prodsafe::idempotency::SideEffectWrapper;
+using prodsafe::idempotency::WrapperOptions;
+
+prodsafe::embedded::RedisServer* server = nullptr;
+std::string journal_directory;
+
+std::unique_ptr<SideEffectWrapper> make_wrapper(std::size_t cache_size) {
+  auto client = std::make_shared<prodsafe::redis::Client>(server->url());
+  WrapperOptions options;
+  options.journal_directory = journal_directory;
+  options.result_cache_size = cache_size;
+  return std::make_unique<SideEffectWrapper>(std::make_shared<RedisEffectStore>(client), options);
+}
+
+void BM_RawHiredisPing(benchmark::State& state) {
+  prodsafe::bench::raw_hiredis_ping(state, server->port());
+}
+
+void BM_FirstExecution(benchmark::State& state) {
+  auto wrapper = make_wrapper(0);
+  static std::atomic<long> next{0};
+  for (auto _ : state) {
+    const std::string id = std::to_string(next.fetch_add(1));
+    auto outcome = wrapper->execute_once(EffectType::ORDER_PLACEMENT, id, [] { return 1; });
+    if (!outcome.executed) state.SkipWithError("not executed");
+  }
+}
+
+void BM_Duplicate(benchmark::State& state) {
+  auto wrapper = make_wrapper(0);
+  wrapper->execute_once(EffectType::ORDER_PLACEMENT, "duplicate", [] { return 1; });
+  for (auto _ : state) {
+    auto outcome = wrapper->execute_once(EffectType::ORDER_PLACEMENT, "duplicate", [] { return 2; });
+    if (outcome.executed) state.SkipWithError("executed twice");
+  }
+}
+
+void BM_CachedDuplicate(benchmark::State& state) {
+  auto wrapper = make_wrapper(1024);
+  wrapper->execute_once(EffectType::ORDER_PLACEMENT, "cached", [] { return 1; });
+  for (auto _ : state) {
+    auto outcome = wrapper->execute_once(EffectType::ORDER_PLACEMENT, "cached", [] { return 2; });
+    benchmark::DoNotOptimize(outcome.result);
+  }
+}
+
+BENCHMARK(BM_RawHiredisPing)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_FirstExecution)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Duplicate)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CachedDuplicate)->Repetitions(5)->ReportAggregatesOnly(true);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  prodsafe::embedded::RedisServer redis;
+  server = &redis;
+  journal_directory = (redis.directory() / "journal").string();
+  prodsafe::bench::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  fmt::print("\n");
+  reporter.print_ratio("first execution in RTT", "BM_FirstExecution", "BM_RawHiredisPing", 2.5);
+  reporter.print_ratio("duplicate in RTT", "BM_Duplicate", "BM_RawHiredisPing", 1.5);
+  reporter.print_absolute("cached duplicate", "BM_CachedDuplicate", 1000.0);
+  benchmark::Shutdown();
+  return 0;
+}
