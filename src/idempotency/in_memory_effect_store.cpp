@@ -106,8 +106,7 @@ FinishStatus InMemoryEffectStore::finish(std::string_view key, std::uint64_t tok
   if (record->state != "in_progress") return FinishStatus::kLeaseLost;
   record->state = state;
   (completed ? record->result : record->error) = std::string(payload);
-  record->expires_at = now + ttl;
-  return FinishStatus::kDone;
+  return FinishStatus::kDone;  // the record keeps the expiry its claim set
 }
 
 FinishStatus InMemoryEffectStore::commit(std::string_view key, std::uint64_t token,

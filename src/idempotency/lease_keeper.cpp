@@ -24,14 +24,18 @@ LeaseKeeper::Registration LeaseKeeper::keep(std::string key, std::uint64_t token
                                             std::chrono::milliseconds lease) {
   auto lost = std::make_shared<std::atomic<bool>>(false);
   std::uint64_t id = 0;
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     id = next_id_++;
-    leases_.emplace(id, Lease{std::move(key), token, lease,
-                              std::chrono::steady_clock::now() + lease / 3, lost});
+    const SteadyTime renewal = std::chrono::steady_clock::now() + lease / 3;
+    leases_.emplace(id, Lease{std::move(key), token, lease, renewal, lost});
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    // Most effects end long before their first renewal: wake the thread only
+    // when it sleeps past this one, which keeps registration off the hot path.
+    wake = renewal < wake_at_;
   }
-  changed_.notify_all();
+  if (wake) changed_.notify_all();
   return Registration(this, id, std::move(lost));
 }
 
@@ -44,12 +48,13 @@ void LeaseKeeper::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (leases_.empty()) {
+      wake_at_ = SteadyTime::max();
       changed_.wait(lock);
       continue;
     }
-    SteadyTime earliest = SteadyTime::max();
-    for (const auto& [id, lease] : leases_) earliest = std::min(earliest, lease.next_renewal);
-    if (changed_.wait_until(lock, earliest) == std::cv_status::no_timeout) continue;
+    wake_at_ = SteadyTime::max();
+    for (const auto& [id, lease] : leases_) wake_at_ = std::min(wake_at_, lease.next_renewal);
+    if (changed_.wait_until(lock, wake_at_) == std::cv_status::no_timeout) continue;
 
     const SteadyTime now = std::chrono::steady_clock::now();
     std::vector<Lease> due;

@@ -71,6 +71,8 @@ class LeaseKeeper {
   std::map<std::uint64_t, Lease> leases_;
   std::uint64_t next_id_ = 1;
   bool stopping_ = false;
+  // When the thread will next wake by itself (max: only when notified).
+  SteadyTime wake_at_ = SteadyTime::min();
   std::thread thread_;
   std::atomic<std::uint64_t> renewals_{0};
 };

@@ -158,7 +158,8 @@ std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {
   record.result = fields[3].optional_str().value_or("");
   record.error = fields[4].optional_str().value_or("");
   record.ttl_remaining = milliseconds(std::max<long long>(0, replies[2].integer()));
-  if (const auto lease_until = fields[5].optional_str()) {
+  const auto lease_until = fields[5].optional_str();
+  if (record.state == "in_progress" && lease_until) {
     const auto& time = replies[3].array();
     const std::uint64_t now_ms = parse_u64(full_key, "TIME", time[0].str()) * 1000 +
                                  parse_u64(full_key, "TIME", time[1].str()) / 1000;

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <iostream>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -26,9 +26,9 @@ OrdersDemoReport run_orders_demo(std::shared_ptr<redis::Client> client,
                                  const std::filesystem::path& journal_directory) {
   OrdersDemoReport report;
   auto store = std::make_shared<idempotency::RedisEffectStore>(client);
-  idempotency::SideEffectWrapper wrapper(
-      store, {.in_progress = idempotency::InProgressPolicy::kWait,
-              .journal_directory = journal_directory.string()});
+  idempotency::SideEffectWrapper wrapper(store,
+                                         {.in_progress = idempotency::InProgressPolicy::kWait,
+                                          .journal_directory = journal_directory.string()});
 
   // Ids unique to this run, so that the demo can run again on the same Redis.
   const std::string run = fmt::format("{:08x}", std::random_device{}());
@@ -61,7 +61,10 @@ OrdersDemoReport run_orders_demo(std::shared_ptr<redis::Client> client,
              kWorkers, report.requested, kOrders, report.executed, report.suppressed);
 
   if (server != nullptr) {
-    const OrderRequest order{.symbol = "ETHUSDT", .side = "buy", .quantity = 1.5, .price = 3000.0,
+    const OrderRequest order{.symbol = "ETHUSDT",
+                             .side = "buy",
+                             .quantity = 1.5,
+                             .price = 3000.0,
                              .client_order_id = "demo-crash-" + run};
     int runs = 0;
     const auto outcome = idempotency::wrap_order_placement(
@@ -72,15 +75,17 @@ OrdersDemoReport run_orders_demo(std::shared_ptr<redis::Client> client,
           return std::string("filled");
         },
         order);
-    fmt::print("order demo-crash: placed, then Redis was killed before the commit: "
-               "commit_pending = {} (the result waits in the local journal)\n",
-               outcome.commit_pending);
+    fmt::print(
+        "order demo-crash: placed, then Redis was killed before the commit: "
+        "commit_pending = {} (the result waits in the local journal)\n",
+        outcome.commit_pending);
     server->restart();
     const auto retry = idempotency::wrap_order_placement(
         wrapper, [&] { return ++runs, std::string("placed again"); }, order);
-    fmt::print("after the restart a retry of demo-crash returned '{}' without placing it again "
-               "(executed = {}, placements = {})\n",
-               retry.result, retry.executed, runs);
+    fmt::print(
+        "after the restart a retry of demo-crash returned '{}' without placing it again "
+        "(executed = {}, placements = {})\n",
+        retry.result, retry.executed, runs);
     report.crash_order_placed_once = runs == 1 && !retry.executed && retry.result == "filled";
   }
   return report;

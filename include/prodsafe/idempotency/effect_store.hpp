@@ -52,12 +52,13 @@ class EffectStore {
   // Every method throws StoreUnavailable (or Timeout) when the store cannot be
   // reached and DecodeError, naming the key, when the stored record is not one.
 
-  // Claims `key` for `lease`; a new record lives for `ttl`.
+  // Claims `key` for `lease`; a new or recovered record lives for `ttl` from now.
   virtual Claim claim(std::string_view key, std::string_view fingerprint,
                       std::chrono::milliseconds lease, std::chrono::milliseconds ttl) = 0;
   // Stores the result if `token` is still current (kDone, also when it already
-  // was committed with this token), else kLeaseLost. A record that vanished
-  // (expired, evicted) is written anew.
+  // was committed with this token), else kLeaseLost. The record keeps the
+  // expiry its claim set; one that vanished (expired, evicted) is written anew
+  // to live for `ttl`.
   virtual FinishStatus commit(std::string_view key, std::uint64_t token, std::string_view result,
                               std::string_view fingerprint, std::chrono::milliseconds ttl) = 0;
   // Keeps a FAILED record carrying `error` if `token` is current.

@@ -36,8 +36,8 @@ struct EffectPolicy {
 };
 
 struct WrapperOptions {
-  // How long a record (and so the duplicate protection) lives. Default: 72 h.
-  // Must exceed the lease.
+  // How long a record (and so the duplicate protection) lives, counted from
+  // its claim (a recovery starts it again). Default: 72 h. Must exceed the lease.
   milliseconds ttl = std::chrono::hours(72);
   // How long a claim is exclusive before another worker may recover it.
   // Default: 30 s. Choose it above the effect's longest run, or keep
