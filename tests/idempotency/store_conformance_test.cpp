@@ -23,15 +23,8 @@ class StoreConformanceTest : public ::testing::Test {
   std::shared_ptr<EffectStore> store_ = harness.store();
 };
 
-struct HarnessNames {
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
-
-using Harnesses = ::testing::Types<MemoryHarness, RedisHarness>;
-TYPED_TEST_SUITE(StoreConformanceTest, Harnesses, HarnessNames);
+TYPED_TEST_SUITE(StoreConformanceTest, prodsafe::testing::Harnesses,
+                 prodsafe::testing::HarnessNames);
 
 TYPED_TEST(StoreConformanceTest, FirstClaimGetsTokenOneAndALiveLeaseBlocksOthers) {
   const Claim first = this->store().claim("effect:T:1", "fp", this->lease(), kTtl);

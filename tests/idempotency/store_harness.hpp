@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/idempotency/in_memory_effect_store.hpp"
@@ -94,6 +96,15 @@ class RedisHarness {
   std::shared_ptr<redis::Client> client_;
   std::shared_ptr<idempotency::RedisEffectStore> store_;
   TempDir journal_;
+};
+
+// For TYPED_TEST_SUITE: every store, named "memory" and "redis" in test names.
+using Harnesses = ::testing::Types<MemoryHarness, RedisHarness>;
+struct HarnessNames {
+  template <class T>
+  static std::string GetName(int) {
+    return T::kName;
+  }
 };
 
 }  // namespace prodsafe::testing

@@ -36,15 +36,7 @@ class WrapperTest : public ::testing::Test {
   std::unique_ptr<SideEffectWrapper> make() { return make(options()); }
 };
 
-struct HarnessNames {
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
-
-using Harnesses = ::testing::Types<MemoryHarness, RedisHarness>;
-TYPED_TEST_SUITE(WrapperTest, Harnesses, HarnessNames);
+TYPED_TEST_SUITE(WrapperTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 
 TYPED_TEST(WrapperTest, RunsOnceAndReturnsTheCachedResultAfterwards) {
   auto wrapper = this->make();
