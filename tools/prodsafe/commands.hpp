@@ -1,6 +1,7 @@
 // The prodsafe CLI's subcommands. Each returns the process exit code.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -37,6 +38,20 @@ struct OrdersDemoReport {
 OrdersDemoReport run_orders_demo(std::shared_ptr<redis::Client> client,
                                  embedded::RedisServer* server,
                                  const std::filesystem::path& journal_directory);
+
+struct CheckArguments {
+  std::string url;
+  bool json = false;
+  std::string fail_at = "error";
+  bool strict_durability = false;
+  std::size_t latency_samples = 20;
+  bool no_colour = false;
+};
+
+// `prodsafe check [URL]`: exit 0 when no result is at or above --fail-at, 1
+// when one is, 2 when Redis cannot be checked (unreachable, refused, a bad URL
+// or a bad --fail-at).
+int run_check(const CheckArguments& arguments);
 
 // `prodsafe ping URL`: connects through the pool and prints the server's
 // version and round-trip times.

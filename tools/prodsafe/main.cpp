@@ -28,6 +28,23 @@ int main(int argc, char** argv) {
                    "Use this Redis instead of starting a private one (only keys under "
                    "prodsafe:demo: are touched)");
 
+  prodsafe::cli::CheckArguments check_arguments{.url = default_redis_url()};
+  auto* check = app.add_subcommand(
+      "check",
+      "Check that a Redis is configured so prodsafe's records are neither lost nor "
+      "evicted. Exit 0: nothing at or above --fail-at; 1: something is; 2: Redis "
+      "cannot be checked");
+  check->add_option("url", check_arguments.url,
+                    "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)");
+  check->add_flag("--json", check_arguments.json, "Print the results as JSON");
+  check->add_option("--fail-at", check_arguments.fail_at,
+                    "Lowest level that fails: ok, warning, error (default) or critical");
+  check->add_flag("--strict-durability", check_arguments.strict_durability,
+                  "Treat appendfsync everysec as a warning");
+  check->add_option("--latency-samples", check_arguments.latency_samples,
+                    "PINGs timed for the latency check (0 skips it; default 20)");
+  check->add_flag("--no-colour,--no-color", check_arguments.no_colour, "Plain table on a terminal");
+
   std::string ping_url = default_redis_url();
   int ping_count = 1000;
   auto* ping = app.add_subcommand("ping", "Connect to Redis, print its version and round trip");
@@ -40,6 +57,7 @@ int main(int argc, char** argv) {
   try {
     if (*demo) return prodsafe::cli::run_foundation_demo(demo_url);
     if (*ping) return prodsafe::cli::run_ping(ping_url, ping_count);
+    if (*check) return prodsafe::cli::run_check(check_arguments);
   } catch (const prodsafe::InvalidArgument& error) {
     std::cerr << "prodsafe: " << error.what() << "\n";
     return prodsafe::cli::kExitFailed;

@@ -1,0 +1,85 @@
+// Checks that a Redis server is configured so that prodsafe's records are
+// neither lost nor evicted (the seed's RedisRuntimeValidator): persistence and
+// its health, eviction policy, memory headroom, role, version, loading state
+// and round-trip latency.
+//
+// It reads INFO first and CONFIG GET only where allowed, so it works where
+// CONFIG is renamed or disabled (AWS ElastiCache, Google Memorystore): what it
+// cannot verify becomes a WARNING that says so, never an exception.
+//
+//   RedisRuntimeValidator validator(client);
+//   if (!validator.validate_on_startup()) { /* refuse to start, or alert */ }
+//
+// Thread safety: not safe for concurrent use of one validator (run() stores
+// its results); the client it uses is.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "prodsafe/redis/client.hpp"
+#include "prodsafe/runtime_checks/check_result.hpp"
+
+namespace prodsafe::runtime_checks {
+
+struct ValidatorOptions {
+  // Treat appendfsync everysec as a WARNING (up to 1 s of claims can be lost
+  // when the machine crashes) instead of OK. Default: false.
+  bool strict_durability = false;
+  // Memory headroom: the free share of maxmemory (or of the machine's memory
+  // when there is no limit) below which each level applies.
+  // Defaults: 0.20, 0.10, 0.05.
+  double memory_warning_free = 0.20;
+  double memory_error_free = 0.10;
+  double memory_critical_free = 0.05;
+  // PINGs timed for the latency check. Default: 20. 0 skips the check.
+  std::size_t latency_samples = 20;
+  // p99 round trip above which the latency check warns. Default: 10 ms.
+  std::chrono::microseconds latency_p99_warning{10000};
+};
+
+struct Summary {
+  std::size_t total_checks = 0;
+  std::size_t ok = 0;
+  std::size_t warning = 0;
+  std::size_t error = 0;
+  std::size_t critical = 0;
+};
+
+class RedisRuntimeValidator {
+ public:
+  // Throws InvalidArgument when `client` is null or the thresholds are not
+  // 0 <= critical <= error <= warning <= 1.
+  explicit RedisRuntimeValidator(std::shared_ptr<redis::Client> client,
+                                  ValidatorOptions options = {});
+
+  // Runs every check and returns every result, OK ones included. Throws
+  // StoreUnavailable (or Timeout) only when the server cannot be reached at
+  // all, and ReplyError when even INFO is refused.
+  std::vector<CheckResult> run();
+
+  // Runs the checks, logs each result (OK at info level, WARNING at warn,
+  // ERROR at error, CRITICAL at critical) and returns false when any result is
+  // at or above `fail_at`, or when Redis cannot be reached. Never throws.
+  bool validate_on_startup(Level fail_at = Level::kError);
+
+  // Counts of the last run() (runs the checks first if there was none).
+  Summary get_summary();
+  // The results of the last run().
+  [[nodiscard]] const std::vector<CheckResult>& results() const noexcept { return results_; }
+
+ private:
+  std::shared_ptr<redis::Client> client_;
+  ValidatorOptions options_;
+  std::vector<CheckResult> results_;
+  bool ran_ = false;
+};
+
+// Counts results by level.
+[[nodiscard]] Summary summarize(const std::vector<CheckResult>& results);
+// The most severe level among `results` (kOk when empty).
+[[nodiscard]] Level worst_level(const std::vector<CheckResult>& results);
+
+}  // namespace prodsafe::runtime_checks

@@ -1,0 +1,43 @@
+// The validator's checks as pure functions of what the server reported, so
+// every level of every check is testable without a server configured to
+// produce it (a Redis older than 7.0, a server stuck loading).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "prodsafe/redis/client.hpp"
+#include "prodsafe/redis/info.hpp"
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+
+namespace prodsafe::runtime_checks {
+
+struct ServerFacts {
+  redis::Info info;
+  // CONFIG GET answers by parameter; nullopt when CONFIG is renamed, disabled
+  // or not permitted (config_error says which).
+  std::optional<std::map<std::string, std::string>> config;
+  std::string config_error;
+  std::vector<std::chrono::microseconds> latency;
+};
+
+// INFO, then CONFIG GET of the parameters INFO lacks (appendfsync, save), then
+// `options.latency_samples` timed PINGs.
+ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options);
+
+CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& options);
+CheckResult check_persistence_health(const ServerFacts& facts);
+CheckResult check_eviction_policy(const ServerFacts& facts);
+CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptions& options);
+CheckResult check_role(const ServerFacts& facts);
+CheckResult check_version(const ServerFacts& facts);
+CheckResult check_loading(const ServerFacts& facts);
+CheckResult check_latency(const ServerFacts& facts, const ValidatorOptions& options);
+
+// Every check above, in that order (latency only when samples were taken).
+std::vector<CheckResult> evaluate(const ServerFacts& facts, const ValidatorOptions& options);
+
+}  // namespace prodsafe::runtime_checks

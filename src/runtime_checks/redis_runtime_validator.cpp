@@ -1,0 +1,121 @@
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+
+#include <fmt/format.h>
+
+#include "checks.hpp"
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+
+namespace prodsafe::runtime_checks {
+
+std::string_view to_string(Level level) noexcept {
+  switch (level) {
+    case Level::kOk:
+      return "OK";
+    case Level::kWarning:
+      return "WARNING";
+    case Level::kError:
+      return "ERROR";
+    case Level::kCritical:
+      return "CRITICAL";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<Level> parse_level(std::string_view text) noexcept {
+  std::string lower;
+  for (char c : text) lower.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+  if (lower == "ok") return Level::kOk;
+  if (lower == "warning") return Level::kWarning;
+  if (lower == "error") return Level::kError;
+  if (lower == "critical") return Level::kCritical;
+  return std::nullopt;
+}
+
+Summary summarize(const std::vector<CheckResult>& results) {
+  Summary summary;
+  summary.total_checks = results.size();
+  for (const CheckResult& result : results) {
+    switch (result.level) {
+      case Level::kOk:
+        ++summary.ok;
+        break;
+      case Level::kWarning:
+        ++summary.warning;
+        break;
+      case Level::kError:
+        ++summary.error;
+        break;
+      case Level::kCritical:
+        ++summary.critical;
+        break;
+    }
+  }
+  return summary;
+}
+
+Level worst_level(const std::vector<CheckResult>& results) {
+  Level worst = Level::kOk;
+  for (const CheckResult& result : results) worst = std::max(worst, result.level);
+  return worst;
+}
+
+RedisRuntimeValidator::RedisRuntimeValidator(std::shared_ptr<redis::Client> client,
+                                             ValidatorOptions options)
+    : client_(std::move(client)), options_(options) {
+  if (!client_) throw InvalidArgument("RedisRuntimeValidator needs a redis::Client, got null");
+  const bool ordered = 0.0 <= options_.memory_critical_free &&
+                       options_.memory_critical_free <= options_.memory_error_free &&
+                       options_.memory_error_free <= options_.memory_warning_free &&
+                       options_.memory_warning_free <= 1.0;
+  if (!ordered) {
+    throw InvalidArgument(fmt::format(
+        "ValidatorOptions memory thresholds must satisfy 0 <= critical ({}) <= error ({}) <= "
+        "warning ({}) <= 1",
+        options_.memory_critical_free, options_.memory_error_free, options_.memory_warning_free));
+  }
+}
+
+std::vector<CheckResult> RedisRuntimeValidator::run() {
+  results_ = evaluate(collect_facts(*client_, options_), options_);
+  ran_ = true;
+  return results_;
+}
+
+bool RedisRuntimeValidator::validate_on_startup(Level fail_at) {
+  try {
+    run();
+  } catch (const Error& error) {
+    logger()->critical("Redis runtime checks could not run against {}: {}",
+                       client_->endpoint().redacted(), error.what());
+    return false;
+  }
+  for (const CheckResult& result : results_) {
+    const std::string line = fmt::format("redis check {}: {} ({}; expected {}){}{}", result.name,
+                                         to_string(result.level), result.observed, result.expected,
+                                         result.level == Level::kOk ? "" : ": " + result.message,
+                                         result.remediation.empty() ? "" : " Fix: " + result.remediation);
+    switch (result.level) {
+      case Level::kOk:
+        logger()->info("{}", line);
+        break;
+      case Level::kWarning:
+        logger()->warn("{}", line);
+        break;
+      case Level::kError:
+        logger()->error("{}", line);
+        break;
+      case Level::kCritical:
+        logger()->critical("{}", line);
+        break;
+    }
+  }
+  return worst_level(results_) < fail_at;
+}
+
+Summary RedisRuntimeValidator::get_summary() {
+  if (!ran_) run();
+  return summarize(results_);
+}
+
+}  // namespace prodsafe::runtime_checks

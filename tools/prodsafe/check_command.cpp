@@ -1,0 +1,112 @@
+// `prodsafe check [URL]`: the Redis production-safety checks as a table or JSON.
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+
+namespace prodsafe::cli {
+namespace {
+
+using runtime_checks::CheckResult;
+using runtime_checks::Level;
+
+const char* colour(Level level) {
+  switch (level) {
+    case Level::kOk:
+      return "\033[32m";
+    case Level::kWarning:
+      return "\033[33m";
+    case Level::kError:
+      return "\033[31m";
+    case Level::kCritical:
+      return "\033[1;31m";
+  }
+  return "";
+}
+
+void print_table(const std::string& url, const std::vector<CheckResult>& results, bool colours) {
+  fmt::print("Redis runtime checks for {}\n\n", url);
+  fmt::print("  {:<9} {:<19} {}\n", "LEVEL", "CHECK", "OBSERVED");
+  for (const CheckResult& result : results) {
+    const std::string level(runtime_checks::to_string(result.level));
+    fmt::print("  {}{:<9}{} {:<19} {}\n", colours ? colour(result.level) : "", level,
+               colours ? "\033[0m" : "", result.name, result.observed);
+    if (result.level == Level::kOk) continue;
+    fmt::print("  {:<9} {:<19} risk: {}\n", "", "", result.message);
+    fmt::print("  {:<9} {:<19} want: {}\n", "", "", result.expected);
+    if (!result.remediation.empty()) fmt::print("  {:<9} {:<19} fix:  {}\n", "", "", result.remediation);
+  }
+  const auto summary = runtime_checks::summarize(results);
+  fmt::print("\n{} checks: {} ok, {} warning, {} error, {} critical\n", summary.total_checks,
+             summary.ok, summary.warning, summary.error, summary.critical);
+}
+
+nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
+                       Level fail_at) {
+  nlohmann::json out;
+  out["url"] = url;
+  out["results"] = nlohmann::json::array();
+  for (const CheckResult& result : results) {
+    out["results"].push_back({{"name", result.name},
+                              {"level", runtime_checks::to_string(result.level)},
+                              {"observed", result.observed},
+                              {"expected", result.expected},
+                              {"message", result.message},
+                              {"remediation", result.remediation}});
+  }
+  const auto summary = runtime_checks::summarize(results);
+  out["summary"] = {{"total_checks", summary.total_checks}, {"ok", summary.ok},
+                    {"warning", summary.warning},           {"error", summary.error},
+                    {"critical", summary.critical}};
+  out["fail_at"] = runtime_checks::to_string(fail_at);
+  out["passed"] = runtime_checks::worst_level(results) < fail_at;
+  return out;
+}
+
+}  // namespace
+
+int run_check(const CheckArguments& arguments) {
+  const auto fail_at = runtime_checks::parse_level(arguments.fail_at);
+  if (!fail_at) {
+    std::cerr << "prodsafe check: --fail-at must be ok, warning, error or critical, not '"
+              << arguments.fail_at << "'\n";
+    return kExitUnreachable;
+  }
+  logger()->set_level(spdlog::level::off);  // the command prints its own report
+  std::vector<CheckResult> results;
+  std::string url;
+  try {
+    using std::chrono::milliseconds;
+    auto client = std::make_shared<redis::Client>(
+        arguments.url, redis::Options{.connect_timeout = milliseconds(2000),
+                                      .command_timeout = milliseconds(2000),
+                                      .pool_size = 1,
+                                      .reconnect_backoff_initial = milliseconds(0)});
+    url = client->endpoint().redacted();
+    runtime_checks::RedisRuntimeValidator validator(
+        client, {.strict_durability = arguments.strict_durability,
+                 .latency_samples = arguments.latency_samples});
+    results = validator.run();
+  } catch (const Error& error) {
+    std::cerr << "prodsafe check: cannot check " << redis::redact_url(arguments.url) << ": "
+              << error.what() << "\n";
+    return kExitUnreachable;
+  }
+  if (arguments.json) {
+    std::cout << to_json(url, results, *fail_at).dump(2) << "\n";
+  } else {
+    print_table(url, results, ::isatty(STDOUT_FILENO) == 1 && !arguments.no_colour);
+  }
+  return runtime_checks::worst_level(results) < *fail_at ? kExitOk : kExitFailed;
+}
+
+}  // namespace prodsafe::cli
