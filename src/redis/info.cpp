@@ -30,7 +30,8 @@ Info parse_info(std::string_view text) {
     if (line.empty() || line.front() == '#') continue;
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    fields.insert_or_assign(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
+    fields.insert_or_assign(std::string(line.substr(0, colon)),
+                            std::string(line.substr(colon + 1)));
   }
   return Info(std::move(fields));
 }

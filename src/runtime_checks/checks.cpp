@@ -16,8 +16,9 @@ const char* const kConfigParameters[] = {"appendfsync", "save"};
 
 CheckResult result(std::string name, Level level, std::string observed, std::string expected,
                    std::string message, std::string remediation = {}) {
-  return CheckResult{std::move(name),    level,          std::move(observed), std::move(expected),
-                     std::move(message), std::move(remediation)};
+  return CheckResult{std::move(name),     level,
+                     std::move(observed), std::move(expected),
+                     std::move(message),  std::move(remediation)};
 }
 
 std::optional<std::string> config_value(const ServerFacts& facts, const std::string& name) {
@@ -35,8 +36,10 @@ std::string unverifiable_reason(const ServerFacts& facts) {
 std::string percent(double share) { return fmt::format("{:.1f}%", share * 100); }
 
 std::string bytes(long long count) {
-  if (count >= (1LL << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(count) / (1LL << 30));
-  if (count >= (1LL << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(count) / (1LL << 20));
+  if (count >= (1LL << 30))
+    return fmt::format("{:.1f} GiB", static_cast<double>(count) / (1LL << 30));
+  if (count >= (1LL << 20))
+    return fmt::format("{:.1f} MiB", static_cast<double>(count) / (1LL << 20));
   return fmt::format("{} KiB", count / 1024);
 }
 
@@ -69,49 +72,58 @@ ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options
 
 CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& options) {
   const std::string name = "persistence";
-  const std::string expected = options.strict_durability ? "appendonly yes, appendfsync always"
-                                                         : "appendonly yes, appendfsync always or everysec";
-  const std::string fix = "CONFIG SET appendonly yes; CONFIG SET appendfsync always; and set both in redis.conf";
+  const std::string expected = options.strict_durability
+                                   ? "appendonly yes, appendfsync always"
+                                   : "appendonly yes, appendfsync always or everysec";
+  const std::string fix =
+      "CONFIG SET appendonly yes; CONFIG SET appendfsync always; and set both in redis.conf";
   const auto aof = facts.info.number("aof_enabled");
   if (!aof) {
     return result(name, Level::kWarning, "aof_enabled not in INFO", expected,
-                  "Cannot tell whether the server persists writes, so effect records may not survive a restart.",
+                  "Cannot tell whether the server persists writes, so effect records may not "
+                  "survive a restart.",
                   fix);
   }
   const auto fsync = config_value(facts, "appendfsync");
   if (*aof == 1) {
     if (!fsync) {
-      return result(name, Level::kWarning, "appendonly=yes appendfsync=unknown", expected,
-                    fmt::format("AOF is on but its fsync policy cannot be verified ({}), so a crash "
-                                "may lose recent claims.",
-                                unverifiable_reason(facts)),
-                    "Check your provider's durability settings, or allow CONFIG GET for this user");
+      return result(
+          name, Level::kWarning, "appendonly=yes appendfsync=unknown", expected,
+          fmt::format("AOF is on but its fsync policy cannot be verified ({}), so a crash "
+                      "may lose recent claims.",
+                      unverifiable_reason(facts)),
+          "Check your provider's durability settings, or allow CONFIG GET for this user");
     }
     const std::string observed = "appendonly=yes appendfsync=" + *fsync;
     if (*fsync == "always") {
-      return result(name, Level::kOk, observed, expected, "Every acknowledged write is fsynced before the reply.");
+      return result(name, Level::kOk, observed, expected,
+                    "Every acknowledged write is fsynced before the reply.");
     }
     if (*fsync == "everysec") {
       if (options.strict_durability) {
-        return result(name, Level::kWarning, observed, expected,
-                      "Up to 1 s of claims can be lost on a crash, and those effects could run again.",
-                      "CONFIG SET appendfsync always");
+        return result(
+            name, Level::kWarning, observed, expected,
+            "Up to 1 s of claims can be lost on a crash, and those effects could run again.",
+            "CONFIG SET appendfsync always");
       }
-      return result(name, Level::kOk, observed, expected,
-                    "Writes are fsynced every second; a machine crash can lose up to 1 s of claims.");
+      return result(
+          name, Level::kOk, observed, expected,
+          "Writes are fsynced every second; a machine crash can lose up to 1 s of claims.");
     }
-    return result(name, Level::kWarning, observed, expected,
-                  "The operating system decides when the AOF reaches disk, so a crash can lose many "
-                  "seconds of claims.",
-                  "CONFIG SET appendfsync always");
+    return result(
+        name, Level::kWarning, observed, expected,
+        "The operating system decides when the AOF reaches disk, so a crash can lose many "
+        "seconds of claims.",
+        "CONFIG SET appendfsync always");
   }
   const auto save = config_value(facts, "save");
   if (!save) {
-    return result(name, Level::kWarning, "appendonly=no save=unknown", expected,
-                  fmt::format("AOF is off and the RDB snapshot schedule cannot be verified ({}), so a "
-                              "restart may lose every effect record.",
-                              unverifiable_reason(facts)),
-                  fix);
+    return result(
+        name, Level::kWarning, "appendonly=no save=unknown", expected,
+        fmt::format("AOF is off and the RDB snapshot schedule cannot be verified ({}), so a "
+                    "restart may lose every effect record.",
+                    unverifiable_reason(facts)),
+        fix);
   }
   const std::string observed = fmt::format("appendonly=no save=\"{}\"", *save);
   if (!save->empty()) {
@@ -120,22 +132,25 @@ CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& 
                   "those effects could run again.",
                   fix);
   }
-  return result(name, Level::kCritical, observed, expected,
-                "No persistence: a restart loses every effect record, so every effect can run again.",
-                fix);
+  return result(
+      name, Level::kCritical, observed, expected,
+      "No persistence: a restart loses every effect record, so every effect can run again.", fix);
 }
 
 CheckResult check_persistence_health(const ServerFacts& facts) {
   const std::string name = "persistence_health";
   const std::string rdb = facts.info.get("rdb_last_bgsave_status").value_or("unknown");
   const std::string aof = facts.info.get("aof_last_write_status").value_or("unknown");
-  const std::string observed = fmt::format("rdb_last_bgsave_status={} aof_last_write_status={}", rdb, aof);
+  const std::string observed =
+      fmt::format("rdb_last_bgsave_status={} aof_last_write_status={}", rdb, aof);
   if (rdb == "err" || aof == "err") {
-    return result(name, Level::kCritical, observed, "both ok",
-                  "The last persistence write failed, so records acknowledged since may not be on disk.",
-                  "Check the server log and disk space (INFO persistence); fix, then BGSAVE or BGREWRITEAOF");
+    return result(
+        name, Level::kCritical, observed, "both ok",
+        "The last persistence write failed, so records acknowledged since may not be on disk.",
+        "Check the server log and disk space (INFO persistence); fix, then BGSAVE or BGREWRITEAOF");
   }
-  return result(name, Level::kOk, observed, "both ok", "The last snapshot and AOF write succeeded.");
+  return result(name, Level::kOk, observed, "both ok",
+                "The last snapshot and AOF write succeeded.");
 }
 
 CheckResult check_eviction_policy(const ServerFacts& facts) {
@@ -144,20 +159,23 @@ CheckResult check_eviction_policy(const ServerFacts& facts) {
   const std::string fix = "CONFIG SET maxmemory-policy noeviction; and set it in redis.conf";
   const std::string policy = facts.info.get("maxmemory_policy").value_or("");
   const long long limit = facts.info.number("maxmemory").value_or(-1);
-  const std::string observed = fmt::format("maxmemory_policy={} maxmemory={}",
-                                           policy.empty() ? "\"\"" : policy,
-                                           limit < 0 ? std::string("unknown") : std::to_string(limit));
+  const std::string observed =
+      fmt::format("maxmemory_policy={} maxmemory={}", policy.empty() ? "\"\"" : policy,
+                  limit < 0 ? std::string("unknown") : std::to_string(limit));
   if (policy.empty()) {
     return result(name, Level::kWarning, observed, expected,
-                  "The eviction policy is not reported, so effect records may be evicted under memory pressure.",
+                  "The eviction policy is not reported, so effect records may be evicted under "
+                  "memory pressure.",
                   "Ask your provider for maxmemory-policy noeviction, or check it in its console");
   }
   if (policy == "noeviction") {
-    return result(name, Level::kOk, observed, expected, "Redis refuses writes rather than evicting keys.");
+    return result(name, Level::kOk, observed, expected,
+                  "Redis refuses writes rather than evicting keys.");
   }
   if (limit == 0) {
-    return result(name, Level::kOk, observed, expected,
-                  "No maxmemory limit, so the policy never evicts (the memory check watches the machine).");
+    return result(
+        name, Level::kOk, observed, expected,
+        "No maxmemory limit, so the policy never evicts (the memory check watches the machine).");
   }
   if (policy.starts_with("allkeys-")) {
     return result(name, Level::kCritical, observed, expected,
@@ -166,12 +184,14 @@ CheckResult check_eviction_policy(const ServerFacts& facts) {
                   fix);
   }
   if (policy.starts_with("volatile-")) {
-    return result(name, Level::kError, observed, expected,
-                  "Keys with a TTL are evicted under memory pressure, and every effect record carries one.",
-                  fix);
+    return result(
+        name, Level::kError, observed, expected,
+        "Keys with a TTL are evicted under memory pressure, and every effect record carries one.",
+        fix);
   }
   return result(name, Level::kWarning, observed, expected,
-                fmt::format("Unknown eviction policy '{}': effect records may be evicted.", policy), fix);
+                fmt::format("Unknown eviction policy '{}': effect records may be evicted.", policy),
+                fix);
 }
 
 CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptions& options) {
@@ -182,22 +202,30 @@ CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptio
   const long long system = facts.info.number("total_system_memory").value_or(0);
   const long long limit = maxmemory > 0 ? maxmemory : system;
   if (!used || limit <= 0) {
-    return result(name, Level::kWarning, "used_memory or the limit not in INFO", expected,
-                  "Memory headroom cannot be verified, so running out of memory would go unnoticed.",
-                  "Watch used_memory against your instance's memory in your provider's console");
+    return result(
+        name, Level::kWarning, "used_memory or the limit not in INFO", expected,
+        "Memory headroom cannot be verified, so running out of memory would go unnoticed.",
+        "Watch used_memory against your instance's memory in your provider's console");
   }
-  const double free = 1.0 - static_cast<double>(*used) / static_cast<double>(limit);
-  const std::string observed = fmt::format("{} used of {} ({}) = {} free", bytes(*used), bytes(limit),
-                                           maxmemory > 0 ? "maxmemory" : "system memory",
-                                           percent(std::max(0.0, free)));
-  const std::string fix = maxmemory > 0 ? "Raise maxmemory (CONFIG SET maxmemory <bytes>), or delete data you do not need"
-                                        : "Give the server more memory, or delete data you do not need";
-  const std::string risk = maxmemory > 0
-                               ? "When maxmemory is reached, writes fail (noeviction) or records are evicted."
-                               : "When the machine runs out of memory, the server can be killed and lose its data.";
-  if (free < options.memory_critical_free) return result(name, Level::kCritical, observed, expected, risk, fix);
-  if (free < options.memory_error_free) return result(name, Level::kError, observed, expected, risk, fix);
-  if (free < options.memory_warning_free) return result(name, Level::kWarning, observed, expected, risk, fix);
+  // (limit - used) / limit, not 1 - used / limit: exact at the band edges.
+  const double free = static_cast<double>(limit - *used) / static_cast<double>(limit);
+  const std::string observed =
+      fmt::format("{} used of {} ({}) = {} free", bytes(*used), bytes(limit),
+                  maxmemory > 0 ? "maxmemory" : "system memory", percent(std::max(0.0, free)));
+  const std::string fix =
+      maxmemory > 0
+          ? "Raise maxmemory (CONFIG SET maxmemory <bytes>), or delete data you do not need"
+          : "Give the server more memory, or delete data you do not need";
+  const std::string risk =
+      maxmemory > 0
+          ? "When maxmemory is reached, writes fail (noeviction) or records are evicted."
+          : "When the machine runs out of memory, the server can be killed and lose its data.";
+  if (free < options.memory_critical_free)
+    return result(name, Level::kCritical, observed, expected, risk, fix);
+  if (free < options.memory_error_free)
+    return result(name, Level::kError, observed, expected, risk, fix);
+  if (free < options.memory_warning_free)
+    return result(name, Level::kWarning, observed, expected, risk, fix);
   return result(name, Level::kOk, observed, expected, "Enough memory is free.");
 }
 
@@ -210,7 +238,8 @@ CheckResult check_role(const ServerFacts& facts) {
     const std::string primary = fmt::format("{}:{}", facts.info.get("master_host").value_or("?"),
                                             facts.info.get("master_port").value_or("?"));
     return result("role", Level::kCritical, "role=replica of " + primary, "role=master",
-                  "This is a replica: claims fail (read-only) or read stale records, so effects can run twice.",
+                  "This is a replica: claims fail (read-only) or read stale records, so effects "
+                  "can run twice.",
                   "Point prodsafe at the primary (" + primary + ")");
   }
   return result("role", Level::kWarning, "role=" + role, "role=master",
@@ -223,17 +252,20 @@ CheckResult check_version(const ServerFacts& facts) {
   int major = 0;
   int minor = 0;
   if (version.empty() || std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) {
-    return result("version", Level::kWarning, "redis_version unknown", ">= 7.0",
-                  "The server's version is not reported, so scripts may not behave as prodsafe needs.",
-                  "Run Redis 7.0 or later");
+    return result(
+        "version", Level::kWarning, "redis_version unknown", ">= 7.0",
+        "The server's version is not reported, so scripts may not behave as prodsafe needs.",
+        "Run Redis 7.0 or later");
   }
   if (major > 7 || (major == 7 && minor >= 0)) {
-    return result("version", Level::kOk, "redis_version=" + version, ">= 7.0", "A supported version.");
+    return result("version", Level::kOk, "redis_version=" + version, ">= 7.0",
+                  "A supported version.");
   }
-  return result("version", Level::kError, "redis_version=" + version, ">= 7.0",
-                "Before 7.0, scripts that read TIME are replicated verbatim rather than by effects, so "
-                "leases on replicas and in the AOF may differ from the primary's.",
-                "Upgrade to Redis 7.0 or later");
+  return result(
+      "version", Level::kError, "redis_version=" + version, ">= 7.0",
+      "Before 7.0, scripts that read TIME are replicated verbatim rather than by effects, so "
+      "leases on replicas and in the AOF may differ from the primary's.",
+      "Upgrade to Redis 7.0 or later");
 }
 
 CheckResult check_loading(const ServerFacts& facts) {
@@ -241,9 +273,10 @@ CheckResult check_loading(const ServerFacts& facts) {
   if (loading && *loading == 0) {
     return result("loading", Level::kOk, "loading=0", "loading=0", "The dataset is loaded.");
   }
-  return result("loading", Level::kWarning, loading ? "loading=1" : "loading unknown", "loading=0",
-                "The server is loading its dataset; until it finishes, every claim fails with LOADING.",
-                "Wait for loading to finish (INFO persistence: loading:0), then run the checks again");
+  return result(
+      "loading", Level::kWarning, loading ? "loading=1" : "loading unknown", "loading=0",
+      "The server is loading its dataset; until it finishes, every claim fails with LOADING.",
+      "Wait for loading to finish (INFO persistence: loading:0), then run the checks again");
 }
 
 CheckResult check_latency(const ServerFacts& facts, const ValidatorOptions& options) {
@@ -254,19 +287,22 @@ CheckResult check_latency(const ServerFacts& facts, const ValidatorOptions& opti
   const std::string observed = fmt::format("p99 {} us over {} PINGs", p99.count(), samples.size());
   const std::string expected = fmt::format("p99 <= {} us", options.latency_p99_warning.count());
   if (p99 > options.latency_p99_warning) {
-    return result("latency", Level::kWarning, observed, expected,
-                  "Slow round trips make every claim and commit slow and make timeouts more likely.",
-                  "Move prodsafe closer to Redis, or raise command_timeout and lease to match");
+    return result(
+        "latency", Level::kWarning, observed, expected,
+        "Slow round trips make every claim and commit slow and make timeouts more likely.",
+        "Move prodsafe closer to Redis, or raise command_timeout and lease to match");
   }
   return result("latency", Level::kOk, observed, expected, "Round trips are fast.");
 }
 
 std::vector<CheckResult> evaluate(const ServerFacts& facts, const ValidatorOptions& options) {
-  std::vector<CheckResult> results{
-      check_persistence(facts, options), check_persistence_health(facts),
-      check_eviction_policy(facts),      check_memory_headroom(facts, options),
-      check_role(facts),                 check_version(facts),
-      check_loading(facts)};
+  std::vector<CheckResult> results{check_persistence(facts, options),
+                                   check_persistence_health(facts),
+                                   check_eviction_policy(facts),
+                                   check_memory_headroom(facts, options),
+                                   check_role(facts),
+                                   check_version(facts),
+                                   check_loading(facts)};
   if (!facts.latency.empty()) results.push_back(check_latency(facts, options));
   return results;
 }

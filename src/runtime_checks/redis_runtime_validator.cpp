@@ -91,10 +91,10 @@ bool RedisRuntimeValidator::validate_on_startup(Level fail_at) {
     return false;
   }
   for (const CheckResult& result : results_) {
-    const std::string line = fmt::format("redis check {}: {} ({}; expected {}){}{}", result.name,
-                                         to_string(result.level), result.observed, result.expected,
-                                         result.level == Level::kOk ? "" : ": " + result.message,
-                                         result.remediation.empty() ? "" : " Fix: " + result.remediation);
+    const std::string line = fmt::format(
+        "redis check {}: {} ({}; expected {}){}{}", result.name, to_string(result.level),
+        result.observed, result.expected, result.level == Level::kOk ? "" : ": " + result.message,
+        result.remediation.empty() ? "" : " Fix: " + result.remediation);
     switch (result.level) {
       case Level::kOk:
         logger()->info("{}", line);

@@ -33,7 +33,10 @@ const char* colour(Level level) {
   return "";
 }
 
-void print_table(const std::string& url, const std::vector<CheckResult>& results, bool colours) {
+}  // namespace
+
+void print_check_table(const std::string& url, const std::vector<CheckResult>& results,
+                       bool colours) {
   fmt::print("Redis runtime checks for {}\n\n", url);
   fmt::print("  {:<9} {:<19} {}\n", "LEVEL", "CHECK", "OBSERVED");
   for (const CheckResult& result : results) {
@@ -43,12 +46,15 @@ void print_table(const std::string& url, const std::vector<CheckResult>& results
     if (result.level == Level::kOk) continue;
     fmt::print("  {:<9} {:<19} risk: {}\n", "", "", result.message);
     fmt::print("  {:<9} {:<19} want: {}\n", "", "", result.expected);
-    if (!result.remediation.empty()) fmt::print("  {:<9} {:<19} fix:  {}\n", "", "", result.remediation);
+    if (!result.remediation.empty())
+      fmt::print("  {:<9} {:<19} fix:  {}\n", "", "", result.remediation);
   }
   const auto summary = runtime_checks::summarize(results);
   fmt::print("\n{} checks: {} ok, {} warning, {} error, {} critical\n", summary.total_checks,
              summary.ok, summary.warning, summary.error, summary.critical);
 }
+
+namespace {
 
 nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
                        Level fail_at) {
@@ -64,8 +70,10 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
                               {"remediation", result.remediation}});
   }
   const auto summary = runtime_checks::summarize(results);
-  out["summary"] = {{"total_checks", summary.total_checks}, {"ok", summary.ok},
-                    {"warning", summary.warning},           {"error", summary.error},
+  out["summary"] = {{"total_checks", summary.total_checks},
+                    {"ok", summary.ok},
+                    {"warning", summary.warning},
+                    {"error", summary.error},
                     {"critical", summary.critical}};
   out["fail_at"] = runtime_checks::to_string(fail_at);
   out["passed"] = runtime_checks::worst_level(results) < fail_at;
@@ -104,7 +112,7 @@ int run_check(const CheckArguments& arguments) {
   if (arguments.json) {
     std::cout << to_json(url, results, *fail_at).dump(2) << "\n";
   } else {
-    print_table(url, results, ::isatty(STDOUT_FILENO) == 1 && !arguments.no_colour);
+    print_check_table(url, results, ::isatty(STDOUT_FILENO) == 1 && !arguments.no_colour);
   }
   return runtime_checks::worst_level(results) < *fail_at ? kExitOk : kExitFailed;
 }

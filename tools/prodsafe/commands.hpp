@@ -6,6 +6,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "prodsafe/runtime_checks/check_result.hpp"
 
 namespace prodsafe::redis {
 class Client;
@@ -52,6 +55,10 @@ struct CheckArguments {
 // when one is, 2 when Redis cannot be checked (unreachable, refused, a bad URL
 // or a bad --fail-at).
 int run_check(const CheckArguments& arguments);
+
+// The table `prodsafe check` prints (also used by the demo).
+void print_check_table(const std::string& url,
+                       const std::vector<runtime_checks::CheckResult>& results, bool colours);
 
 // `prodsafe ping URL`: connects through the pool and prints the server's
 // version and round-trip times.

@@ -17,6 +17,7 @@
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/script.hpp"
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
 namespace prodsafe::cli {
 namespace {
@@ -106,6 +107,12 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   fmt::print("connected to {}: Redis {}, {} mode, on {}\n", client.endpoint().redacted(),
              info_field(info, "redis_version"), info_field(info, "redis_mode"),
              info_field(info, "os"));
+
+  step("Runtime checks: is this Redis safe for prodsafe's records?");
+  {
+    runtime_checks::RedisRuntimeValidator validator(shared_client, {.latency_samples = 20});
+    print_check_table(client.endpoint().redacted(), validator.run(), false);
+  }
 
   step("Round trips through the connection pool");
   const Latency latency = time_pings(client, 2000);

@@ -18,11 +18,11 @@ enum class Level { kOk = 0, kWarning = 1, kError = 2, kCritical = 3 };
 [[nodiscard]] std::optional<Level> parse_level(std::string_view text) noexcept;
 
 struct CheckResult {
-  std::string name{};         // "persistence", "eviction_policy", ...
+  std::string name{};  // "persistence", "eviction_policy", ...
   Level level = Level::kOk;
-  std::string observed{};     // what the server reported, e.g. "appendonly=yes appendfsync=everysec"
-  std::string expected{};     // what is safe, e.g. "appendfsync always"
-  std::string message{};      // the risk, in one sentence
+  std::string observed{};  // what the server reported, e.g. "appendonly=yes appendfsync=everysec"
+  std::string expected{};  // what is safe, e.g. "appendfsync always"
+  std::string message{};   // the risk, in one sentence
   std::string remediation{};  // a command or setting; empty when level is OK
 };
 

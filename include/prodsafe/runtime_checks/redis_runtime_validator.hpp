@@ -53,7 +53,7 @@ class RedisRuntimeValidator {
   // Throws InvalidArgument when `client` is null or the thresholds are not
   // 0 <= critical <= error <= warning <= 1.
   explicit RedisRuntimeValidator(std::shared_ptr<redis::Client> client,
-                                  ValidatorOptions options = {});
+                                 ValidatorOptions options = {});
 
   // Runs every check and returns every result, OK ones included. Throws
   // StoreUnavailable (or Timeout) only when the server cannot be reached at

@@ -1,0 +1,97 @@
+// `prodsafe check`: exit codes and JSON, run as a user would.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "prodsafe/embedded/redis_server.hpp"
+
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+CliRun run_cli(const std::string& arguments) {
+  const std::string command = std::string(PRODSAFE_CLI) + " " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  CliRun run;
+  if (pipe == nullptr) return run;
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) run.out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+using prodsafe::embedded::RedisServer;
+
+TEST(CheckCliTest, SafeServerExitsZero) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  const CliRun run = run_cli("check " + server.url() + " --latency-samples 3");
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_NE(run.out.find("persistence"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("\033["), std::string::npos) << "no colour when not on a terminal";
+}
+
+TEST(CheckCliTest, UnsafeServerExitsOneAndFailAtMoves) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync everysec", "maxmemory 64mb",
+                                 "maxmemory-policy volatile-lru"}});
+  EXPECT_EQ(run_cli("check " + server.url()).exit_code, 1);  // ERROR >= error
+  EXPECT_EQ(run_cli("check " + server.url() + " --fail-at critical").exit_code, 0);
+  EXPECT_EQ(run_cli("check " + server.url() + " --fail-at warning --strict-durability").exit_code, 1);
+}
+
+TEST(CheckCliTest, JsonOutputHasEveryResultAndTheSummary) {
+  RedisServer server({.config = {"maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
+  const CliRun run = run_cli("check " + server.url() + " --json --latency-samples 0");
+  EXPECT_EQ(run.exit_code, 1);
+  const auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["url"], server.url());
+  EXPECT_EQ(json["passed"], false);
+  EXPECT_EQ(json["fail_at"], "ERROR");
+  EXPECT_EQ(json["summary"]["total_checks"], 7);
+  EXPECT_EQ(json["results"].size(), 7u);
+  bool found = false;
+  for (const auto& result : json["results"]) {
+    if (result["name"] == "eviction_policy") {
+      found = true;
+      EXPECT_EQ(result["level"], "CRITICAL");
+      EXPECT_FALSE(result["remediation"].get<std::string>().empty());
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(CheckCliTest, UnreachableServerExitsTwoWithRedactedUrl) {
+  int port = 0;
+  {
+    RedisServer gone;
+    port = gone.port();
+  }
+  const CliRun run = run_cli("check redis://:hunter2@127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(run.exit_code, 2) << run.out;
+  EXPECT_NE(run.out.find("redis://:***@127.0.0.1:" + std::to_string(port)), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Connection refused"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
+}
+
+TEST(CheckCliTest, BadInputExitsTwo) {
+  EXPECT_EQ(run_cli("check not-a-url").exit_code, 2);
+  EXPECT_EQ(run_cli("check redis://127.0.0.1:1 --fail-at fatal").exit_code, 2);
+}
+
+TEST(CheckCliTest, DefaultUrlComesFromTheEnvironment) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  ::setenv("REDIS_URL", server.url().c_str(), 1);
+  const CliRun from_env = run_cli("check --latency-samples 0 --json");
+  ::unsetenv("REDIS_URL");
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.out;
+  EXPECT_EQ(nlohmann::json::parse(from_env.out)["url"], server.url());
+}
+
+}  // namespace

@@ -1,0 +1,145 @@
+// The validator against real redis-servers started with the configuration
+// under test.
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/redis/info.hpp"
+#include "support/log_capture.hpp"
+
+namespace prodsafe::runtime_checks {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Checked {
+  std::vector<CheckResult> results;
+  const CheckResult& operator[](const std::string& name) const {
+    for (const CheckResult& result : results) {
+      if (result.name == name) return result;
+    }
+    throw std::out_of_range("no check named " + name);
+  }
+};
+
+Checked check(const embedded::RedisServer& server, ValidatorOptions options = {}) {
+  options.latency_samples = 5;
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(server.url()), options);
+  return Checked{validator.run()};
+}
+
+Level persistence_with(std::vector<std::string> config, ValidatorOptions options = {}) {
+  embedded::RedisServer server({.config = std::move(config)});
+  return check(server, options)["persistence"].level;
+}
+
+TEST(ValidatorPersistenceTest, EachAofAndRdbCombination) {
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync always"}), Level::kOk);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}), Level::kOk);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}, {.strict_durability = true}),
+            Level::kWarning);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync no"}), Level::kWarning);
+  EXPECT_EQ(persistence_with({"appendonly no", "save 3600 1"}), Level::kWarning);
+  EXPECT_EQ(persistence_with({"appendonly no", "save \"\""}), Level::kCritical);
+}
+
+TEST(ValidatorEvictionTest, EachPolicyFamily) {
+  auto level = [](const char* policy, const char* maxmemory) {
+    embedded::RedisServer server(
+        {.config = {std::string("maxmemory-policy ") + policy, std::string("maxmemory ") + maxmemory}});
+    return check(server)["eviction_policy"].level;
+  };
+  EXPECT_EQ(level("noeviction", "64mb"), Level::kOk);
+  EXPECT_EQ(level("volatile-lru", "64mb"), Level::kError);
+  EXPECT_EQ(level("volatile-ttl", "64mb"), Level::kError);
+  EXPECT_EQ(level("allkeys-lru", "64mb"), Level::kCritical);
+  EXPECT_EQ(level("allkeys-random", "64mb"), Level::kCritical);
+  EXPECT_EQ(level("allkeys-lru", "0"), Level::kOk);
+}
+
+// Fills a small maxmemory until used memory reaches `target` of it.
+void fill_to(redis::Client& client, double target) {
+  const std::string value(16 * 1024, 'x');
+  for (int i = 0;; ++i) {
+    const redis::Info info = redis::parse_info(client.info("memory"));
+    const double used = static_cast<double>(info.number("used_memory").value_or(0)) /
+                        static_cast<double>(info.number("maxmemory").value_or(1));
+    if (used >= target) return;
+    client.set("fill:" + std::to_string(i) + ":" + std::to_string(target), value);
+  }
+}
+
+TEST(ValidatorMemoryTest, EachHeadroomLevelIsCrossed) {
+  embedded::RedisServer server({.config = {"maxmemory 6mb", "maxmemory-policy noeviction"}});
+  auto client = std::make_shared<redis::Client>(server.url());
+  EXPECT_EQ(check(server)["memory_headroom"].level, Level::kOk);
+  fill_to(*client, 0.85);
+  EXPECT_EQ(check(server)["memory_headroom"].level, Level::kWarning);
+  fill_to(*client, 0.925);
+  EXPECT_EQ(check(server)["memory_headroom"].level, Level::kError);
+  fill_to(*client, 0.975);
+  const CheckResult critical = check(server)["memory_headroom"];
+  EXPECT_EQ(critical.level, Level::kCritical);
+  EXPECT_NE(critical.observed.find("maxmemory"), std::string::npos) << critical.observed;
+}
+
+TEST(ValidatorRoleTest, ReplicaIsCritical) {
+  embedded::RedisServer primary;
+  embedded::RedisServer replica(
+      {.config = {"replicaof 127.0.0.1 " + std::to_string(primary.port())}});
+  EXPECT_EQ(check(primary)["role"].level, Level::kOk);
+  const CheckResult role = check(replica)["role"];
+  EXPECT_EQ(role.level, Level::kCritical);
+  EXPECT_NE(role.remediation.find(std::to_string(primary.port())), std::string::npos);
+}
+
+TEST(ValidatorManagedTest, DisabledConfigIsAWarningNotAnException) {
+  embedded::RedisServer server({.config = {"rename-command CONFIG \"\"", "appendonly yes",
+                                           "maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
+  const Checked checked = check(server);
+  EXPECT_EQ(checked["persistence"].level, Level::kWarning);
+  EXPECT_NE(checked["persistence"].message.find("cannot be verified"), std::string::npos);
+  EXPECT_EQ(checked["eviction_policy"].level, Level::kCritical) << "read from INFO";
+  EXPECT_EQ(checked["version"].level, Level::kOk);
+}
+
+TEST(ValidatorStartupTest, ValidateOnStartupLogsAndHonoursTheFailLevel) {
+  prodsafe::testing::LogCapture logs;
+  embedded::RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(server.url()));
+  EXPECT_TRUE(validator.validate_on_startup());
+  EXPECT_NE(logs.text().find("redis check persistence: OK"), std::string::npos) << logs.text();
+  const Summary summary = validator.get_summary();
+  EXPECT_EQ(summary.total_checks, 8u);
+  EXPECT_EQ(summary.ok + summary.warning + summary.error + summary.critical, summary.total_checks);
+
+  embedded::RedisServer unsafe;  // no persistence: CRITICAL
+  RedisRuntimeValidator strict(std::make_shared<redis::Client>(unsafe.url()));
+  EXPECT_FALSE(strict.validate_on_startup(Level::kError));
+  EXPECT_NE(logs.text().find("[critical] redis check persistence: CRITICAL"), std::string::npos);
+  EXPECT_GE(strict.get_summary().critical, 1u);
+}
+
+TEST(ValidatorUnreachableTest, RunThrowsValidateReturnsFalse) {
+  int port = 0;
+  {
+    embedded::RedisServer gone;
+    port = gone.port();
+  }
+  auto client = std::make_shared<redis::Client>(
+      "redis://:secret-pw@127.0.0.1:" + std::to_string(port),
+      redis::Options{.connect_timeout = 200ms, .reconnect_backoff_initial = 0ms});
+  RedisRuntimeValidator validator(client);
+  EXPECT_THROW(validator.run(), StoreUnavailable);
+  prodsafe::testing::LogCapture logs;
+  EXPECT_FALSE(validator.validate_on_startup());
+  EXPECT_EQ(logs.text().find("secret-pw"), std::string::npos);
+  EXPECT_THROW(RedisRuntimeValidator(nullptr), InvalidArgument);
+  EXPECT_THROW(RedisRuntimeValidator(client, {.memory_warning_free = 0.05, .memory_error_free = 0.10}),
+               InvalidArgument);
+}
+
+}  // namespace
+}  // namespace prodsafe::runtime_checks
