@@ -23,13 +23,15 @@ TEST(PersistenceCheckTest, Levels) {
   const ValidatorOptions normal;
   const ValidatorOptions strict{.strict_durability = true};
   auto aof = [](const char* fsync) {
-    return facts({{"aof_enabled", "1"}}, std::map<std::string, std::string>{{"appendfsync", fsync}, {"save", ""}});
+    return facts({{"aof_enabled", "1"}},
+                 std::map<std::string, std::string>{{"appendfsync", fsync}, {"save", ""}});
   };
   EXPECT_EQ(check_persistence(aof("always"), strict).level, Level::kOk);
   EXPECT_EQ(check_persistence(aof("everysec"), normal).level, Level::kOk);
   EXPECT_EQ(check_persistence(aof("everysec"), strict).level, Level::kWarning);
   EXPECT_EQ(check_persistence(aof("no"), normal).level, Level::kWarning);
-  const auto rdb = facts({{"aof_enabled", "0"}}, std::map<std::string, std::string>{{"save", "3600 1"}});
+  const auto rdb =
+      facts({{"aof_enabled", "0"}}, std::map<std::string, std::string>{{"save", "3600 1"}});
   EXPECT_EQ(check_persistence(rdb, normal).level, Level::kWarning);
   const auto none = facts({{"aof_enabled", "0"}}, std::map<std::string, std::string>{{"save", ""}});
   const CheckResult critical = check_persistence(none, normal);
@@ -44,11 +46,17 @@ TEST(PersistenceCheckTest, Levels) {
 }
 
 TEST(PersistenceHealthCheckTest, FailedWritesAreCritical) {
-  EXPECT_EQ(check_persistence_health(facts({{"rdb_last_bgsave_status", "ok"}, {"aof_last_write_status", "ok"}})).level,
+  EXPECT_EQ(check_persistence_health(
+                facts({{"rdb_last_bgsave_status", "ok"}, {"aof_last_write_status", "ok"}}))
+                .level,
             Level::kOk);
-  EXPECT_EQ(check_persistence_health(facts({{"rdb_last_bgsave_status", "err"}, {"aof_last_write_status", "ok"}})).level,
+  EXPECT_EQ(check_persistence_health(
+                facts({{"rdb_last_bgsave_status", "err"}, {"aof_last_write_status", "ok"}}))
+                .level,
             Level::kCritical);
-  EXPECT_EQ(check_persistence_health(facts({{"rdb_last_bgsave_status", "ok"}, {"aof_last_write_status", "err"}})).level,
+  EXPECT_EQ(check_persistence_health(
+                facts({{"rdb_last_bgsave_status", "ok"}, {"aof_last_write_status", "err"}}))
+                .level,
             Level::kCritical);
 }
 
@@ -72,9 +80,10 @@ TEST(EvictionCheckTest, Levels) {
 TEST(MemoryCheckTest, HeadroomBands) {
   const ValidatorOptions options;
   auto level = [&](const char* used, const char* maxmemory, const char* system) {
-    return check_memory_headroom(
-               facts({{"used_memory", used}, {"maxmemory", maxmemory}, {"total_system_memory", system}}),
-               options)
+    return check_memory_headroom(facts({{"used_memory", used},
+                                        {"maxmemory", maxmemory},
+                                        {"total_system_memory", system}}),
+                                 options)
         .level;
   };
   EXPECT_EQ(level("700", "1000", "0"), Level::kOk);
@@ -91,7 +100,8 @@ TEST(MemoryCheckTest, HeadroomBands) {
 
 TEST(RoleVersionLoadingTest, Levels) {
   EXPECT_EQ(check_role(facts({{"role", "master"}})).level, Level::kOk);
-  const CheckResult replica = check_role(facts({{"role", "slave"}, {"master_host", "10.0.0.1"}, {"master_port", "6379"}}));
+  const CheckResult replica =
+      check_role(facts({{"role", "slave"}, {"master_host", "10.0.0.1"}, {"master_port", "6379"}}));
   EXPECT_EQ(replica.level, Level::kCritical);
   EXPECT_NE(replica.remediation.find("10.0.0.1:6379"), std::string::npos);
   EXPECT_EQ(check_version(facts({{"redis_version", "7.0.15"}})).level, Level::kOk);

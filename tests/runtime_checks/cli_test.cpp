@@ -22,7 +22,8 @@ CliRun run_cli(const std::string& arguments) {
   CliRun run;
   if (pipe == nullptr) return run;
   std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) run.out.append(buffer.data(), n);
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    run.out.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
@@ -43,7 +44,8 @@ TEST(CheckCliTest, UnsafeServerExitsOneAndFailAtMoves) {
                                  "maxmemory-policy volatile-lru"}});
   EXPECT_EQ(run_cli("check " + server.url()).exit_code, 1);  // ERROR >= error
   EXPECT_EQ(run_cli("check " + server.url() + " --fail-at critical").exit_code, 0);
-  EXPECT_EQ(run_cli("check " + server.url() + " --fail-at warning --strict-durability").exit_code, 1);
+  EXPECT_EQ(run_cli("check " + server.url() + " --fail-at warning --strict-durability").exit_code,
+            1);
 }
 
 TEST(CheckCliTest, JsonOutputHasEveryResultAndTheSummary) {
@@ -75,7 +77,8 @@ TEST(CheckCliTest, UnreachableServerExitsTwoWithRedactedUrl) {
   }
   const CliRun run = run_cli("check redis://:hunter2@127.0.0.1:" + std::to_string(port));
   EXPECT_EQ(run.exit_code, 2) << run.out;
-  EXPECT_NE(run.out.find("redis://:***@127.0.0.1:" + std::to_string(port)), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("redis://:***@127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << run.out;
   EXPECT_NE(run.out.find("Connection refused"), std::string::npos) << run.out;
   EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
 }

@@ -38,8 +38,9 @@ Level persistence_with(std::vector<std::string> config, ValidatorOptions options
 TEST(ValidatorPersistenceTest, EachAofAndRdbCombination) {
   EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync always"}), Level::kOk);
   EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}), Level::kOk);
-  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}, {.strict_durability = true}),
-            Level::kWarning);
+  EXPECT_EQ(
+      persistence_with({"appendonly yes", "appendfsync everysec"}, {.strict_durability = true}),
+      Level::kWarning);
   EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync no"}), Level::kWarning);
   EXPECT_EQ(persistence_with({"appendonly no", "save 3600 1"}), Level::kWarning);
   EXPECT_EQ(persistence_with({"appendonly no", "save \"\""}), Level::kCritical);
@@ -47,8 +48,8 @@ TEST(ValidatorPersistenceTest, EachAofAndRdbCombination) {
 
 TEST(ValidatorEvictionTest, EachPolicyFamily) {
   auto level = [](const char* policy, const char* maxmemory) {
-    embedded::RedisServer server(
-        {.config = {std::string("maxmemory-policy ") + policy, std::string("maxmemory ") + maxmemory}});
+    embedded::RedisServer server({.config = {std::string("maxmemory-policy ") + policy,
+                                             std::string("maxmemory ") + maxmemory}});
     return check(server)["eviction_policy"].level;
   };
   EXPECT_EQ(level("noeviction", "64mb"), Level::kOk);
@@ -137,8 +138,9 @@ TEST(ValidatorUnreachableTest, RunThrowsValidateReturnsFalse) {
   EXPECT_FALSE(validator.validate_on_startup());
   EXPECT_EQ(logs.text().find("secret-pw"), std::string::npos);
   EXPECT_THROW(RedisRuntimeValidator(nullptr), InvalidArgument);
-  EXPECT_THROW(RedisRuntimeValidator(client, {.memory_warning_free = 0.05, .memory_error_free = 0.10}),
-               InvalidArgument);
+  EXPECT_THROW(
+      RedisRuntimeValidator(client, {.memory_warning_free = 0.05, .memory_error_free = 0.10}),
+      InvalidArgument);
 }
 
 }  // namespace

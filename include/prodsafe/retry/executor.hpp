@@ -1,0 +1,182 @@
+// The retry executor: retry::run(policy, fn) calls fn until it succeeds, with
+// capped exponential backoff and jitter, within a total time, a shared retry
+// budget and an optional gate (a circuit breaker), telling hooks about every
+// attempt so the tracker, histogram and detectors can observe it.
+//
+//   auto fill = retry::run({.max_attempts = 5, .budget = exchange_budget},
+//                          [&](int attempt) { return exchange.place(order); });
+//
+// Which failures are retried: by default a prodsafe::Error when retryable()
+// says so, and any other exception; set retry_on to decide yourself. A result
+// can ask for a retry too (run_if). When retries end, the last exception is
+// rethrown (or, for run_if, the last result returned).
+//
+// Thread safety: run() is reentrant; a policy may be shared by threads (its
+// budget, hooks and gate must then be thread-safe, as prodsafe's are).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "prodsafe/core/clock.hpp"
+#include "prodsafe/retry/anomaly_detector.hpp"
+#include "prodsafe/retry/backoff.hpp"
+#include "prodsafe/retry/histogram.hpp"
+#include "prodsafe/retry/retry_budget.hpp"
+#include "prodsafe/retry/retry_window_tracker.hpp"
+#include "prodsafe/retry/spike_detector.hpp"
+
+namespace prodsafe::retry {
+
+using std::chrono::milliseconds;
+
+struct RetryHooks {
+  // Before each attempt; attempts count from 1.
+  std::function<void(int attempt)> on_attempt{};
+  // After a failed attempt that will be retried, before sleeping `delay`.
+  std::function<void(int attempt, milliseconds delay, const std::string& reason)> on_retry{};
+  // Once, when the loop ends.
+  std::function<void(int attempts, bool success, milliseconds elapsed)> on_finish{};
+};
+
+struct RetryPolicy {
+  // Attempts in all, the first included; 1 means no retries. Default: 3.
+  int max_attempts = 3;
+  // Backoff: base and cap of the delay. Defaults: 100 ms and 10 s.
+  milliseconds base_delay = milliseconds(100);
+  milliseconds max_delay = std::chrono::seconds(10);
+  // Default: kFull (AWS's recommendation for competing clients).
+  Jitter jitter = Jitter::kFull;
+  // No retry whose delay would end past this much time since the first
+  // attempt. Default: 0, no limit.
+  milliseconds max_total_time = milliseconds(0);
+  // Whether a failure may be retried. Default: prodsafe::Error::retryable()
+  // for prodsafe errors, true for any other exception.
+  std::function<bool(const std::exception&)> retry_on{};
+  // A server's "retry after" hint: the delay is at least this long. Default:
+  // AlreadyInProgress::retry_after() for prodsafe's AlreadyInProgress.
+  std::function<std::optional<milliseconds>(const std::exception&)> retry_after{};
+  // Shared by every caller of one dependency. Default: none.
+  std::shared_ptr<RetryBudget> budget{};
+  // Asked before each retry; false stops retrying (e.g. a circuit breaker's
+  // can_retry). Default: none.
+  std::function<bool()> allow_retry{};
+  RetryHooks hooks{};
+  // Default: SystemClock::instance(). ManualClock makes sleeps instant.
+  Clock* clock = nullptr;
+  // Seed of the jitter's random engine. Default: 0, a random seed.
+  std::uint64_t seed = 0;
+};
+
+// The loop's bookkeeping, shared by every instantiation of run().
+class RetryLoop {
+ public:
+  // Throws InvalidArgument when max_attempts < 1 or the delays are invalid.
+  explicit RetryLoop(const RetryPolicy& policy);
+
+  int begin_attempt();
+  // The delay before the next attempt, or nullopt to give up.
+  std::optional<milliseconds> after_failure(const std::string& reason, std::optional<milliseconds> hint);
+  void sleep(milliseconds delay);
+  void finish(bool success);
+  [[nodiscard]] bool retryable(const std::exception& error) const;
+  [[nodiscard]] std::optional<milliseconds> hint(const std::exception& error) const;
+  // Why the last after_failure() gave up ("max_attempts reached", ...).
+  [[nodiscard]] const std::string& gave_up_because() const noexcept { return gave_up_because_; }
+
+ private:
+  const RetryPolicy& policy_;
+  Clock& clock_;
+  Backoff backoff_;
+  Clock::SteadyTime started_;
+  int attempt_ = 0;
+  std::string gave_up_because_;
+};
+
+namespace detail {
+template <class Fn>
+decltype(auto) call_attempt(Fn& fn, int attempt) {
+  if constexpr (std::is_invocable_v<Fn&, int>) {
+    return fn(attempt);
+  } else {
+    return fn();
+  }
+}
+}  // namespace detail
+
+// Calls fn (as fn(int attempt) or fn()) until it returns without throwing, or
+// until `retry_if_result(result)` is false; see the file comment.
+template <class Fn, class Predicate>
+auto run_if(const RetryPolicy& policy, Fn&& fn, Predicate&& retry_if_result) {
+  RetryLoop loop(policy);
+  for (;;) {
+    const int attempt = loop.begin_attempt();
+    std::optional<milliseconds> delay;
+    try {
+      auto result = detail::call_attempt(fn, attempt);
+      if (!retry_if_result(std::as_const(result))) {
+        loop.finish(true);
+        return result;
+      }
+      delay = loop.after_failure("the result asked for a retry", std::nullopt);
+      if (!delay) {
+        loop.finish(false);
+        return result;
+      }
+    } catch (const std::exception& error) {
+      if (!loop.retryable(error)) {
+        loop.finish(false);
+        throw;
+      }
+      delay = loop.after_failure(error.what(), loop.hint(error));
+      if (!delay) {
+        loop.finish(false);
+        throw;
+      }
+    }
+    loop.sleep(*delay);
+  }
+}
+
+template <class Fn>
+auto run(const RetryPolicy& policy, Fn&& fn) {
+  using Result = decltype(detail::call_attempt(fn, 1));
+  if constexpr (std::is_void_v<Result>) {
+    run_if(policy, [&fn](int attempt) { detail::call_attempt(fn, attempt); return true; },
+           [](bool) { return false; });
+  } else {
+    return run_if(policy, std::forward<Fn>(fn), [](const auto&) { return false; });
+  }
+}
+
+// What observe() feeds. Every member is optional.
+struct RetryObservers {
+  // Records each finished loop's attempts.
+  RetryHistogram* histogram = nullptr;
+  // Counts each retry; on_spike gets its alerts.
+  RetrySpikeDetector* spikes = nullptr;
+  std::function<void(const SpikeAlert&)> on_spike{};
+  // Keeps the loop's window in the (shared) tracker under job_id.
+  RetryWindowTracker* tracker = nullptr;
+  // Gets each finished window (from the tracker, else from the loop itself);
+  // on_anomaly gets what it finds.
+  RetryAnomalyDetector* anomalies = nullptr;
+  std::function<void(const Anomaly&)> on_anomaly{};
+  std::string job_id{};
+  std::string job_type = "default";
+  // For windows built without a tracker. Default: SystemClock::instance().
+  Clock* clock = nullptr;
+};
+
+// Hooks that feed `observers`. Failures of the tracker (Redis down) are
+// logged and never break the retry loop.
+[[nodiscard]] RetryHooks observe(RetryObservers observers);
+
+}  // namespace prodsafe::retry

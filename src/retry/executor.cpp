@@ -1,0 +1,130 @@
+#include "prodsafe/retry/executor.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+
+namespace prodsafe::retry {
+namespace {
+
+Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::instance(); }
+
+const RetryPolicy& validated(const RetryPolicy& policy) {
+  if (policy.max_attempts < 1) {
+    throw InvalidArgument(fmt::format("RetryPolicy::max_attempts must be at least 1, got {}",
+                                      policy.max_attempts));
+  }
+  if (policy.max_total_time.count() < 0) {
+    throw InvalidArgument("RetryPolicy::max_total_time must not be negative");
+  }
+  return policy;
+}
+
+}  // namespace
+
+RetryLoop::RetryLoop(const RetryPolicy& policy)
+    : policy_(validated(policy)),
+      clock_(pick(policy.clock)),
+      backoff_(policy.jitter, policy.base_delay, policy.max_delay, policy.seed),
+      started_(clock_.steady_now()) {
+  if (policy_.budget) policy_.budget->record_request();
+}
+
+int RetryLoop::begin_attempt() {
+  ++attempt_;
+  if (policy_.hooks.on_attempt) policy_.hooks.on_attempt(attempt_);
+  return attempt_;
+}
+
+bool RetryLoop::retryable(const std::exception& error) const {
+  if (policy_.retry_on) return policy_.retry_on(error);
+  if (const auto* ours = dynamic_cast<const Error*>(&error)) return ours->retryable();
+  return true;
+}
+
+std::optional<milliseconds> RetryLoop::hint(const std::exception& error) const {
+  if (policy_.retry_after) return policy_.retry_after(error);
+  if (const auto* busy = dynamic_cast<const AlreadyInProgress*>(&error)) return busy->retry_after();
+  return std::nullopt;
+}
+
+std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
+                                                     std::optional<milliseconds> hint) {
+  if (attempt_ >= policy_.max_attempts) {
+    gave_up_because_ = fmt::format("max_attempts ({}) reached", policy_.max_attempts);
+    return std::nullopt;
+  }
+  if (policy_.allow_retry && !policy_.allow_retry()) {
+    gave_up_because_ = "allow_retry refused (circuit open?)";
+    return std::nullopt;
+  }
+  milliseconds delay = backoff_.next(attempt_ - 1);
+  if (hint) delay = std::max(delay, *hint);
+  if (policy_.max_total_time.count() > 0 &&
+      clock_.steady_now() + delay - started_ > policy_.max_total_time) {
+    gave_up_because_ = fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
+    return std::nullopt;
+  }
+  if (policy_.budget && !policy_.budget->try_withdraw()) {
+    gave_up_because_ = "the retry budget is spent";
+    return std::nullopt;
+  }
+  if (policy_.hooks.on_retry) policy_.hooks.on_retry(attempt_, delay, reason);
+  return delay;
+}
+
+void RetryLoop::sleep(milliseconds delay) { clock_.sleep_for(delay); }
+
+void RetryLoop::finish(bool success) {
+  if (!policy_.hooks.on_finish) return;
+  policy_.hooks.on_finish(
+      attempt_, success,
+      std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_));
+}
+
+RetryHooks observe(RetryObservers observers) {
+  auto shared = std::make_shared<RetryObservers>(std::move(observers));
+  RetryHooks hooks;
+  hooks.on_attempt = [shared](int attempt) {
+    if (shared->tracker == nullptr) return;
+    try {
+      if (attempt == 1) {
+        shared->tracker->start_window(shared->job_id, shared->job_type);
+      } else {
+        shared->tracker->increment_attempt(shared->job_id);
+      }
+    } catch (const Error& error) {
+      logger()->warn("retry tracker: {}", error.what());
+    }
+  };
+  hooks.on_retry = [shared](int, milliseconds, const std::string&) {
+    if (shared->spikes == nullptr) return;
+    if (auto alert = shared->spikes->record_retry(); alert && shared->on_spike) shared->on_spike(*alert);
+  };
+  hooks.on_finish = [shared](int attempts, bool success, milliseconds elapsed) {
+    if (shared->histogram != nullptr) shared->histogram->record(attempts);
+    std::optional<RetryWindow> window;
+    if (shared->tracker != nullptr) {
+      try {
+        window = shared->tracker->close_window(shared->job_id, success);
+      } catch (const Error& error) {
+        logger()->warn("retry tracker: {}", error.what());
+      }
+    }
+    if (shared->anomalies == nullptr) return;
+    if (!window) {
+      Clock& clock = pick(shared->clock);
+      window = RetryWindow{shared->job_id, shared->job_type, clock.system_now() - elapsed,
+                           clock.system_now(), attempts, elapsed, success};
+    }
+    for (const Anomaly& anomaly : shared->anomalies->record_window(*window)) {
+      if (shared->on_anomaly) shared->on_anomaly(anomaly);
+    }
+  };
+  return hooks;
+}
+
+}  // namespace prodsafe::retry

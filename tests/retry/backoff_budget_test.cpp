@@ -1,0 +1,118 @@
+// Jitter bounds with a fixed seed, and a budget under 100 % failure.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/retry/backoff.hpp"
+#include "prodsafe/retry/retry_budget.hpp"
+
+namespace prodsafe::retry {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kBase = 100ms;
+constexpr milliseconds kCap = 5s;
+
+milliseconds exponential(int retry) {
+  return std::min<milliseconds>(kCap, kBase * (1LL << std::min(retry, 20)));
+}
+
+TEST(BackoffTest, NoJitterIsCappedExponential) {
+  Backoff backoff(Jitter::kNone, kBase, kCap, 42);
+  const long long expected[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
+  for (int retry = 0; retry < 8; ++retry) EXPECT_EQ(backoff.next(retry).count(), expected[retry]);
+  EXPECT_EQ(backoff.next(500).count(), 5000) << "no overflow for large retry counts";
+}
+
+TEST(BackoffTest, FullJitterStaysInZeroToExponential) {
+  Backoff backoff(Jitter::kFull, kBase, kCap, 7);
+  bool below_half = false;
+  for (int i = 0; i < 1000; ++i) {
+    const int retry = i % 10;
+    const milliseconds delay = backoff.next(retry);
+    EXPECT_GE(delay, 0ms);
+    EXPECT_LE(delay, exponential(retry));
+    below_half = below_half || delay < exponential(retry) / 2;
+  }
+  EXPECT_TRUE(below_half) << "full jitter uses the whole range";
+}
+
+TEST(BackoffTest, EqualJitterStaysInTheUpperHalf) {
+  Backoff backoff(Jitter::kEqual, kBase, kCap, 7);
+  for (int i = 0; i < 1000; ++i) {
+    const int retry = i % 10;
+    const milliseconds delay = backoff.next(retry);
+    EXPECT_GE(delay, exponential(retry) / 2 - 1ms);
+    EXPECT_LE(delay, exponential(retry));
+  }
+}
+
+TEST(BackoffTest, DecorrelatedJitterStaysBetweenBaseAndCapAndThreePrevious) {
+  Backoff backoff(Jitter::kDecorrelated, kBase, kCap, 7);
+  milliseconds previous = kBase;
+  for (int i = 0; i < 1000; ++i) {
+    const milliseconds delay = backoff.next(i);
+    EXPECT_GE(delay, kBase - 1ms);
+    EXPECT_LE(delay, kCap);
+    EXPECT_LE(delay, previous * 3 + 1ms);
+    previous = delay;
+  }
+}
+
+TEST(BackoffTest, SameSeedSameDelays) {
+  Backoff a(Jitter::kFull, kBase, kCap, 99);
+  Backoff b(Jitter::kFull, kBase, kCap, 99);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(a.next(i % 6), b.next(i % 6));
+}
+
+TEST(BackoffTest, InvalidDelaysAreRefused) {
+  EXPECT_THROW(Backoff(Jitter::kFull, 0ms, kCap), InvalidArgument);
+  EXPECT_THROW(Backoff(Jitter::kFull, kBase, 50ms), InvalidArgument);
+}
+
+TEST(RetryBudgetTest, HoldsRetriesToItsRatioUnderTotalFailure) {
+  ManualClock clock;
+  RetryBudget budget({.ratio = 0.2, .min_retries_per_second = 1, .ttl = 10s, .clock = &clock});
+  // 100 requests a second for a minute, every one failing and wanting 3 retries.
+  std::uint64_t retries = 0;
+  for (int second = 0; second < 60; ++second) {
+    for (int request = 0; request < 100; ++request) {
+      budget.record_request();
+      for (int retry = 0; retry < 3 && budget.try_withdraw(); ++retry) ++retries;
+      clock.advance(10ms);
+    }
+  }
+  const double allowed = 0.2 * 6000 + 1.0 * 60;  // the ratio plus the reserve, over the minute
+  EXPECT_LE(static_cast<double>(retries), allowed * 1.05);
+  EXPECT_GE(static_cast<double>(retries), 0.2 * 6000 * 0.9) << "the ratio is available";
+  EXPECT_GT(budget.refused(), 0u);
+  EXPECT_EQ(budget.requests(), 6000u);
+}
+
+TEST(RetryBudgetTest, LowTrafficCanStillRetry) {
+  ManualClock clock;
+  RetryBudget budget({.ratio = 0.1, .min_retries_per_second = 1, .ttl = 10s, .clock = &clock});
+  budget.record_request();
+  EXPECT_TRUE(budget.try_withdraw()) << "the per-second reserve covers a lone request";
+}
+
+TEST(RetryBudgetTest, OldTrafficStopsCounting) {
+  ManualClock clock;
+  RetryBudget budget({.ratio = 1.0, .min_retries_per_second = 0, .ttl = 2s, .clock = &clock});
+  for (int i = 0; i < 10; ++i) budget.record_request();
+  EXPECT_DOUBLE_EQ(budget.balance(), 10.0);
+  clock.advance(3s);
+  EXPECT_DOUBLE_EQ(budget.balance(), 0.0);
+  EXPECT_FALSE(budget.try_withdraw());
+}
+
+TEST(RetryBudgetTest, InvalidOptionsAreRefused) {
+  EXPECT_THROW(RetryBudget({.ratio = -1}), InvalidArgument);
+  EXPECT_THROW(RetryBudget({.ttl = 500ms}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace prodsafe::retry

@@ -1,0 +1,201 @@
+// retry::run with a ManualClock and a fixed seed: deterministic, no sleeps.
+#include "prodsafe/retry/executor.hpp"
+
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/retry/window_stores.hpp"
+
+namespace prodsafe::retry {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  ManualClock clock;
+  RetryPolicy policy(int attempts = 5) {
+    return RetryPolicy{.max_attempts = attempts,
+                       .base_delay = 100ms,
+                       .max_delay = 2s,
+                       .jitter = Jitter::kNone,
+                       .clock = &clock,
+                       .seed = 1};
+  }
+};
+
+TEST_F(ExecutorTest, RetriesUntilSuccessWithBackoff) {
+  int calls = 0;
+  const int result = run(policy(), [&](int attempt) {
+    ++calls;
+    EXPECT_EQ(attempt, calls);
+    if (attempt < 3) throw StoreUnavailable("down");
+    return 42;
+  });
+  EXPECT_EQ(result, 42);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(clock.slept(), 300ms) << "100 ms then 200 ms";
+}
+
+TEST_F(ExecutorTest, GivesUpAfterMaxAttemptsWithTheLastError) {
+  int calls = 0;
+  try {
+    run(policy(4), [&]() -> int { throw std::runtime_error("attempt " + std::to_string(++calls)); });
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "attempt 4");
+  }
+  EXPECT_EQ(calls, 4);
+}
+
+TEST_F(ExecutorTest, NonRetryableErrorsAreNotRetried) {
+  int calls = 0;
+  EXPECT_THROW(run(policy(), [&]() -> int {
+                 ++calls;
+                 throw InvalidArgument("bad order");
+               }),
+               InvalidArgument);
+  EXPECT_EQ(calls, 1);
+  RetryPolicy custom = policy();
+  custom.retry_on = [](const std::exception& error) {
+    return std::string(error.what()) != "fatal";
+  };
+  calls = 0;
+  EXPECT_THROW(run(custom, [&]() -> int {
+                 ++calls;
+                 throw std::runtime_error("fatal");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ExecutorTest, VoidFunctionsWork) {
+  int calls = 0;
+  run(policy(), [&] {
+    if (++calls < 2) throw Timeout("slow");
+  });
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ExecutorTest, RetryAfterHintLengthensTheDelay) {
+  int calls = 0;
+  run(policy(), [&]() -> int {
+    if (++calls == 1) throw AlreadyInProgress("effect:X:1", 750ms, "busy");
+    return 1;
+  });
+  EXPECT_EQ(clock.slept(), 750ms) << "max(backoff 100 ms, hint 750 ms)";
+}
+
+TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
+  RetryPolicy limited = policy(100);
+  limited.max_total_time = 1s;
+  int calls = 0;
+  EXPECT_THROW(run(limited, [&]() -> int {
+                 ++calls;
+                 throw StoreUnavailable("down");
+               }),
+               StoreUnavailable);
+  // 100 + 200 + 400 = 700 ms; the next 800 ms would end at 1.5 s.
+  EXPECT_EQ(calls, 4);
+  EXPECT_LE(clock.slept(), 1s);
+}
+
+TEST_F(ExecutorTest, ResultPredicateRetriesAndReturnsTheLastResult) {
+  int calls = 0;
+  const std::string status = run_if(
+      policy(3), [&] { return ++calls < 3 ? std::string("pending") : std::string("filled"); },
+      [](const std::string& s) { return s == "pending"; });
+  EXPECT_EQ(status, "filled");
+  calls = 0;
+  const std::string last = run_if(policy(2), [&] { return std::string("pending"); },
+                                  [](const std::string& s) { return s == "pending"; });
+  EXPECT_EQ(last, "pending");
+}
+
+TEST_F(ExecutorTest, AllowRetryGateStopsRetries) {
+  RetryPolicy gated = policy();
+  bool open = false;
+  gated.allow_retry = [&] { return !open; };
+  int calls = 0;
+  EXPECT_THROW(run(gated, [&]() -> int {
+                 if (++calls == 2) open = true;  // the breaker opens after two failures
+                 throw StoreUnavailable("down");
+               }),
+               StoreUnavailable);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ExecutorTest, SharedBudgetLimitsRetries) {
+  RetryPolicy budgeted = policy(10);
+  budgeted.budget = std::make_shared<RetryBudget>(
+      RetryBudgetOptions{.ratio = 0.0, .min_retries_per_second = 0.3, .ttl = 10s, .clock = &clock});
+  int calls = 0;
+  EXPECT_THROW(run(budgeted, [&]() -> int {
+                 ++calls;
+                 throw StoreUnavailable("down");
+               }),
+               StoreUnavailable);
+  EXPECT_EQ(calls, 4) << "1 attempt + the 3 retries the reserve allows";
+  EXPECT_EQ(budgeted.budget->refused(), 1u);
+}
+
+TEST_F(ExecutorTest, HooksSeeEveryAttemptRetryAndTheEnd) {
+  RetryPolicy hooked = policy();
+  std::vector<std::string> events;
+  hooked.hooks.on_attempt = [&](int attempt) { events.push_back("attempt " + std::to_string(attempt)); };
+  hooked.hooks.on_retry = [&](int attempt, std::chrono::milliseconds delay, const std::string& why) {
+    events.push_back("retry " + std::to_string(attempt) + " " + std::to_string(delay.count()) + " " + why);
+  };
+  hooked.hooks.on_finish = [&](int attempts, bool success, std::chrono::milliseconds elapsed) {
+    events.push_back("finish " + std::to_string(attempts) + " " + (success ? "ok" : "failed") + " " +
+                     std::to_string(elapsed.count()));
+  };
+  int calls = 0;
+  run(hooked, [&]() -> int {
+    if (++calls < 2) throw StoreUnavailable("down");
+    return 1;
+  });
+  EXPECT_EQ(events, (std::vector<std::string>{"attempt 1", "retry 1 100 down", "attempt 2",
+                                              "finish 2 ok 100"}));
+}
+
+TEST_F(ExecutorTest, ObserveFeedsTrackerHistogramSpikesAndAnomalies) {
+  auto store = std::make_shared<InMemoryRetryWindowStore>(&clock);
+  RetryWindowTracker tracker(store);
+  RetryHistogram histogram;
+  RetrySpikeDetector spikes({.min_count = 1, .clock = &clock});
+  RetryAnomalyDetector anomalies({.excessive_attempts = 3});
+  std::vector<Anomaly> found;
+  RetryPolicy observed = policy();
+  observed.hooks = observe({.histogram = &histogram,
+                            .spikes = &spikes,
+                            .tracker = &tracker,
+                            .anomalies = &anomalies,
+                            .on_anomaly = [&](const Anomaly& a) { found.push_back(a); },
+                            .job_id = "job-7",
+                            .job_type = "settlement"});
+  int calls = 0;
+  run(observed, [&]() -> int {
+    if (++calls < 3) throw StoreUnavailable("down");
+    return 1;
+  });
+  EXPECT_EQ(histogram.counts()[RetryHistogram::bucket_for(3)], 1u);
+  EXPECT_EQ(spikes.current_count(), 2u);
+  EXPECT_EQ(store->size(), 0u) << "the window was closed";
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].type, AnomalyType::kExcessiveAttempts);
+  EXPECT_EQ(found[0].job_id, "job-7");
+  EXPECT_EQ(found[0].value, 3);
+}
+
+TEST_F(ExecutorTest, InvalidPolicyIsRefused) {
+  EXPECT_THROW(run(policy(0), [] { return 1; }), InvalidArgument);
+  RetryPolicy bad = policy();
+  bad.base_delay = 0ms;
+  EXPECT_THROW(run(bad, [] { return 1; }), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace prodsafe::retry
