@@ -28,6 +28,7 @@ bench: bootstrap
 	@cmake --build build-release -j $(JOBS)
 	build-release/bench/redis_bench
 	build-release/bench/idempotency_bench
+	build-release/bench/retry_bench
 
 test-asan: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODSAFE_SANITIZE=address -DPRODSAFE_BUILD_BENCH=OFF >/dev/null

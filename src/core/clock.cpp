@@ -1,5 +1,7 @@
 #include "prodsafe/core/clock.hpp"
 
+#include <time.h>
+
 #include <thread>
 
 namespace prodsafe {
@@ -7,6 +9,14 @@ namespace prodsafe {
 SystemClock& SystemClock::instance() {
   static SystemClock clock;
   return clock;
+}
+
+Clock::SteadyTime SystemClock::coarse_steady_now() const {
+  timespec now{};
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC; the coarse variant counts
+  // from the same origin, so the two can be compared.
+  if (::clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0) return steady_now();
+  return SteadyTime(std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
 }
 
 void SystemClock::sleep_for(Duration duration) {

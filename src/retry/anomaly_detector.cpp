@@ -21,13 +21,13 @@ std::string_view to_string(AnomalyType type) noexcept {
 RetryAnomalyDetector::RetryAnomalyDetector(AnomalyThresholds thresholds) : thresholds_(thresholds) {
   const auto& t = thresholds_;
   if (!(t.high_retry_rate > 0 && t.high_retry_rate <= 1)) {
-    throw InvalidArgument(fmt::format("AnomalyThresholds::high_retry_rate must be in (0, 1], got {}",
-                                      t.high_retry_rate));
+    throw InvalidArgument(fmt::format(
+        "AnomalyThresholds::high_retry_rate must be in (0, 1], got {}", t.high_retry_rate));
   }
   if (t.rate_window == 0 || t.rate_min_windows == 0 || t.rate_min_windows > t.rate_window) {
-    throw InvalidArgument(fmt::format(
-        "AnomalyThresholds needs 0 < rate_min_windows ({}) <= rate_window ({})",
-        t.rate_min_windows, t.rate_window));
+    throw InvalidArgument(
+        fmt::format("AnomalyThresholds needs 0 < rate_min_windows ({}) <= rate_window ({})",
+                    t.rate_min_windows, t.rate_window));
   }
   if (t.long_window.count() <= 0 || t.excessive_attempts < 2 || t.max_job_types == 0) {
     throw InvalidArgument(
@@ -38,19 +38,19 @@ RetryAnomalyDetector::RetryAnomalyDetector(AnomalyThresholds thresholds) : thres
 std::vector<Anomaly> RetryAnomalyDetector::record_window(const RetryWindow& window) {
   std::vector<Anomaly> found;
   if (window.attempts >= thresholds_.excessive_attempts) {
-    found.push_back({AnomalyType::kExcessiveAttempts, window.job_type, window.job_id,
-                     static_cast<double>(window.attempts),
-                     static_cast<double>(thresholds_.excessive_attempts),
-                     fmt::format("job {} ({}) needed {} attempts (threshold {})", window.job_id,
-                                 window.job_type, window.attempts, thresholds_.excessive_attempts)});
+    found.push_back(
+        {AnomalyType::kExcessiveAttempts, window.job_type, window.job_id,
+         static_cast<double>(window.attempts), static_cast<double>(thresholds_.excessive_attempts),
+         fmt::format("job {} ({}) needed {} attempts (threshold {})", window.job_id,
+                     window.job_type, window.attempts, thresholds_.excessive_attempts)});
   }
   if (window.duration >= thresholds_.long_window) {
-    found.push_back({AnomalyType::kLongRetryWindow, window.job_type, window.job_id,
-                     static_cast<double>(window.duration.count()),
-                     static_cast<double>(thresholds_.long_window.count()),
-                     fmt::format("job {} ({}) retried for {} ms (threshold {} ms)", window.job_id,
-                                 window.job_type, window.duration.count(),
-                                 thresholds_.long_window.count())});
+    found.push_back(
+        {AnomalyType::kLongRetryWindow, window.job_type, window.job_id,
+         static_cast<double>(window.duration.count()),
+         static_cast<double>(thresholds_.long_window.count()),
+         fmt::format("job {} ({}) retried for {} ms (threshold {} ms)", window.job_id,
+                     window.job_type, window.duration.count(), thresholds_.long_window.count())});
   }
 
   std::lock_guard lock(mutex_);
@@ -71,14 +71,16 @@ std::vector<Anomaly> RetryAnomalyDetector::record_window(const RetryWindow& wind
     rate.retried.pop_front();
   }
   if (rate.retried.size() < thresholds_.rate_min_windows) return found;
-  const double share = static_cast<double>(rate.retried_count) / static_cast<double>(rate.retried.size());
+  const double share =
+      static_cast<double>(rate.retried_count) / static_cast<double>(rate.retried.size());
   const bool above = share >= thresholds_.high_retry_rate;
   if (above && !rate.above) {
-    found.push_back({AnomalyType::kHighRetryRate, window.job_type, window.job_id, share,
-                     thresholds_.high_retry_rate,
-                     fmt::format("{:.0f}% of the last {} {} jobs needed a retry (threshold {:.0f}%)",
-                                 share * 100, rate.retried.size(), window.job_type,
-                                 thresholds_.high_retry_rate * 100)});
+    found.push_back(
+        {AnomalyType::kHighRetryRate, window.job_type, window.job_id, share,
+         thresholds_.high_retry_rate,
+         fmt::format("{:.0f}% of the last {} {} jobs needed a retry (threshold {:.0f}%)",
+                     share * 100, rate.retried.size(), window.job_type,
+                     thresholds_.high_retry_rate * 100)});
   }
   rate.above = above;
   return found;

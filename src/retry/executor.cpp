@@ -14,8 +14,8 @@ Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::inst
 
 const RetryPolicy& validated(const RetryPolicy& policy) {
   if (policy.max_attempts < 1) {
-    throw InvalidArgument(fmt::format("RetryPolicy::max_attempts must be at least 1, got {}",
-                                      policy.max_attempts));
+    throw InvalidArgument(
+        fmt::format("RetryPolicy::max_attempts must be at least 1, got {}", policy.max_attempts));
   }
   if (policy.max_total_time.count() < 0) {
     throw InvalidArgument("RetryPolicy::max_total_time must not be negative");
@@ -65,7 +65,8 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
   if (hint) delay = std::max(delay, *hint);
   if (policy_.max_total_time.count() > 0 &&
       clock_.steady_now() + delay - started_ > policy_.max_total_time) {
-    gave_up_because_ = fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
+    gave_up_because_ =
+        fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
     return std::nullopt;
   }
   if (policy_.budget && !policy_.budget->try_withdraw()) {
@@ -80,9 +81,8 @@ void RetryLoop::sleep(milliseconds delay) { clock_.sleep_for(delay); }
 
 void RetryLoop::finish(bool success) {
   if (!policy_.hooks.on_finish) return;
-  policy_.hooks.on_finish(
-      attempt_, success,
-      std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_));
+  policy_.hooks.on_finish(attempt_, success,
+                          std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_));
 }
 
 RetryHooks observe(RetryObservers observers) {
@@ -102,7 +102,8 @@ RetryHooks observe(RetryObservers observers) {
   };
   hooks.on_retry = [shared](int, milliseconds, const std::string&) {
     if (shared->spikes == nullptr) return;
-    if (auto alert = shared->spikes->record_retry(); alert && shared->on_spike) shared->on_spike(*alert);
+    if (auto alert = shared->spikes->record_retry(); alert && shared->on_spike)
+      shared->on_spike(*alert);
   };
   hooks.on_finish = [shared](int attempts, bool success, milliseconds elapsed) {
     if (shared->histogram != nullptr) shared->histogram->record(attempts);
@@ -117,8 +118,13 @@ RetryHooks observe(RetryObservers observers) {
     if (shared->anomalies == nullptr) return;
     if (!window) {
       Clock& clock = pick(shared->clock);
-      window = RetryWindow{shared->job_id, shared->job_type, clock.system_now() - elapsed,
-                           clock.system_now(), attempts, elapsed, success};
+      window = RetryWindow{shared->job_id,
+                           shared->job_type,
+                           clock.system_now() - elapsed,
+                           clock.system_now(),
+                           attempts,
+                           elapsed,
+                           success};
     }
     for (const Anomaly& anomaly : shared->anomalies->record_window(*window)) {
       if (shared->on_anomaly) shared->on_anomaly(anomaly);

@@ -18,7 +18,8 @@ std::string FleetHistogram::key(std::string_view job_type) const {
 }
 
 void FleetHistogram::record(std::string_view job_type, int attempts) {
-  const std::string_view bucket = RetryHistogram::bucket_label(RetryHistogram::bucket_for(attempts));
+  const std::string_view bucket =
+      RetryHistogram::bucket_label(RetryHistogram::bucket_for(attempts));
   client_->command({"HINCRBY", key(job_type), bucket, "1"});
 }
 
@@ -33,7 +34,8 @@ RetryHistogram FleetHistogram::snapshot(std::string_view job_type) {
     reply = client_->command(args);
   } catch (const ReplyError& error) {
     if (error.prefix() != "WRONGTYPE") throw;
-    throw DecodeError(fmt::format("retry histogram '{}' is not a hash: {}", name, error.server_message()));
+    throw DecodeError(
+        fmt::format("retry histogram '{}' is not a hash: {}", name, error.server_message()));
   }
   RetryHistogram::Counts counts{};
   const auto& fields = reply.array();
@@ -42,8 +44,8 @@ RetryHistogram FleetHistogram::snapshot(std::string_view job_type) {
     if (!text) continue;
     const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), counts[i]);
     if (ec != std::errc() || ptr != text->data() + text->size()) {
-      throw DecodeError(fmt::format("retry histogram '{}' bucket '{}' holds '{}', not a count", name,
-                                    RetryHistogram::bucket_label(i), *text));
+      throw DecodeError(fmt::format("retry histogram '{}' bucket '{}' holds '{}', not a count",
+                                    name, RetryHistogram::bucket_label(i), *text));
     }
   }
   return RetryHistogram(counts);

@@ -23,7 +23,8 @@ void RetryHistogram::merge(const RetryHistogram& other) noexcept {
 
 RetryHistogram::Counts RetryHistogram::counts() const noexcept {
   Counts out{};
-  for (std::size_t i = 0; i < kHistogramBuckets; ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kHistogramBuckets; ++i)
+    out[i] = counts_[i].load(std::memory_order_relaxed);
   return out;
 }
 

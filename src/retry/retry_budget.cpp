@@ -14,9 +14,11 @@ std::int64_t second_of(Clock::SteadyTime time) {
 }  // namespace
 
 RetryBudget::RetryBudget(RetryBudgetOptions options)
-    : options_(options), clock_(options.clock != nullptr ? *options.clock : SystemClock::instance()) {
+    : options_(options),
+      clock_(options.clock != nullptr ? *options.clock : SystemClock::instance()) {
   if (options_.ratio < 0 || options_.min_retries_per_second < 0) {
-    throw InvalidArgument("RetryBudgetOptions::ratio and min_retries_per_second must not be negative");
+    throw InvalidArgument(
+        "RetryBudgetOptions::ratio and min_retries_per_second must not be negative");
   }
   if (options_.ttl < std::chrono::seconds(1)) {
     throw InvalidArgument(fmt::format("RetryBudgetOptions::ttl must be at least 1 s, got {} ms",
@@ -27,7 +29,7 @@ RetryBudget::RetryBudget(RetryBudgetOptions options)
 }
 
 RetryBudget::Slot& RetryBudget::slot_now() {
-  const std::int64_t second = second_of(clock_.steady_now());
+  const std::int64_t second = second_of(clock_.coarse_steady_now());
   Slot& slot = slots_[static_cast<std::size_t>(second % static_cast<std::int64_t>(slots_.size()))];
   if (slot.second != second) slot = Slot{second, 0, 0};
   return slot;

@@ -26,7 +26,8 @@ void validate_id(std::string_view what, std::string_view id) {
 
 }  // namespace
 
-RetryWindowTracker::RetryWindowTracker(std::shared_ptr<RetryWindowStore> store, TrackerOptions options)
+RetryWindowTracker::RetryWindowTracker(std::shared_ptr<RetryWindowStore> store,
+                                       TrackerOptions options)
     : store_(std::move(store)), options_(options) {
   if (!store_) throw InvalidArgument("RetryWindowTracker needs a RetryWindowStore, got null");
   if (options_.ttl.count() <= 0) throw InvalidArgument("TrackerOptions::ttl must be positive");
@@ -40,7 +41,7 @@ RetryWindow RetryWindowTracker::start_window(std::string_view job_id, std::strin
 
 RetryWindow RetryWindowTracker::increment_attempt(std::string_view job_id) {
   validate_id("job id", job_id);
-  auto window = store_->increment(job_id, options_.ttl);
+  auto window = store_->increment(job_id);
   if (!window) unknown(job_id);
   return *window;
 }

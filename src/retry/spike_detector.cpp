@@ -13,14 +13,17 @@ namespace {
 Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::instance(); }
 
 std::int64_t validated_slot_ns(const SpikeOptions& options) {
-  if (options.window.count() <= 0 || options.slots_per_window <= 0 || options.baseline_windows <= 0) {
-    throw InvalidArgument("SpikeOptions needs a positive window, slots_per_window and baseline_windows");
+  if (options.window.count() <= 0 || options.slots_per_window <= 0 ||
+      options.baseline_windows <= 0) {
+    throw InvalidArgument(
+        "SpikeOptions needs a positive window, slots_per_window and baseline_windows");
   }
   if (options.multiplier < 1.0) {
-    throw InvalidArgument(fmt::format("SpikeOptions::multiplier must be at least 1, got {}",
-                                      options.multiplier));
+    throw InvalidArgument(
+        fmt::format("SpikeOptions::multiplier must be at least 1, got {}", options.multiplier));
   }
-  const auto window_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.window).count();
+  const auto window_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.window).count();
   return std::max<std::int64_t>(1, window_ns / options.slots_per_window);
 }
 
@@ -31,9 +34,11 @@ RetrySpikeDetector::RetrySpikeDetector(SpikeOptions options)
       clock_(pick(options.clock)),
       slot_ns_(validated_slot_ns(options)),
       slots_(options.slots_per_window),
-      ring_size_(static_cast<std::int64_t>(options.baseline_windows + 1) * options.slots_per_window),
+      ring_size_(static_cast<std::int64_t>(options.baseline_windows + 1) *
+                 options.slots_per_window),
       ring_(static_cast<std::size_t>(ring_size_), 0) {
-  current_slot_ = first_slot_ = slot_of(clock_.steady_now());
+  current_slot_ = first_slot_ = slot_of(clock_.coarse_steady_now());
+  slot_end_ = Clock::SteadyTime(std::chrono::nanoseconds((current_slot_ + 1) * slot_ns_));
 }
 
 std::int64_t RetrySpikeDetector::slot_of(Clock::SteadyTime time) const {
@@ -42,6 +47,7 @@ std::int64_t RetrySpikeDetector::slot_of(Clock::SteadyTime time) const {
 
 void RetrySpikeDetector::advance_to(std::int64_t slot) {
   if (slot <= current_slot_) return;
+  slot_end_ = Clock::SteadyTime(std::chrono::nanoseconds((slot + 1) * slot_ns_));
   if (slot - current_slot_ >= ring_size_) {
     std::fill(ring_.begin(), ring_.end(), 0);
     current_sum_ = baseline_sum_ = 0;
@@ -63,15 +69,17 @@ void RetrySpikeDetector::advance_to(std::int64_t slot) {
 }
 
 std::optional<double> RetrySpikeDetector::baseline_locked() const {
-  const std::int64_t history = std::min(current_slot_ - first_slot_ + 1 - slots_, ring_size_ - slots_);
+  const std::int64_t history =
+      std::min(current_slot_ - first_slot_ + 1 - slots_, ring_size_ - slots_);
   if (history < slots_) return std::nullopt;
-  return static_cast<double>(baseline_sum_) * static_cast<double>(slots_) / static_cast<double>(history);
+  return static_cast<double>(baseline_sum_) * static_cast<double>(slots_) /
+         static_cast<double>(history);
 }
 
 std::optional<SpikeAlert> RetrySpikeDetector::record_retry(std::uint64_t count) {
-  const Clock::SteadyTime now = clock_.steady_now();
+  const Clock::SteadyTime now = clock_.coarse_steady_now();
   std::lock_guard lock(mutex_);
-  advance_to(slot_of(now));
+  if (now >= slot_end_) advance_to(slot_of(now));
   ring_[static_cast<std::size_t>(current_slot_ % ring_size_)] += count;
   current_sum_ += count;
 
@@ -103,13 +111,13 @@ std::optional<SpikeAlert> RetrySpikeDetector::record_retry(std::uint64_t count) 
 
 std::uint64_t RetrySpikeDetector::current_count() {
   std::lock_guard lock(mutex_);
-  advance_to(slot_of(clock_.steady_now()));
+  advance_to(slot_of(clock_.coarse_steady_now()));
   return current_sum_;
 }
 
 std::optional<double> RetrySpikeDetector::baseline() {
   std::lock_guard lock(mutex_);
-  advance_to(slot_of(clock_.steady_now()));
+  advance_to(slot_of(clock_.coarse_steady_now()));
   return baseline_locked();
 }
 

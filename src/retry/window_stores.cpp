@@ -22,7 +22,8 @@ const redis::Script& window_script() {
 SystemTime from_ms(long long ms) { return SystemTime(milliseconds(ms)); }
 
 void finish(RetryWindow& window) {
-  window.duration = std::chrono::duration_cast<milliseconds>(window.last_attempt - window.first_attempt);
+  window.duration =
+      std::chrono::duration_cast<milliseconds>(window.last_attempt - window.first_attempt);
 }
 
 }  // namespace
@@ -33,7 +34,8 @@ RedisRetryWindowStore::RedisRetryWindowStore(std::shared_ptr<redis::Client> clie
 }
 
 std::optional<RetryWindow> RedisRetryWindowStore::call(std::string_view job_id, std::string_view op,
-                                                       std::string_view job_type, milliseconds ttl) {
+                                                       std::string_view job_type,
+                                                       milliseconds ttl) {
   const std::string key = client_->key(fmt::format("retry:window:{}", job_id));
   const std::string ttl_ms = std::to_string(ttl.count());
   redis::Reply reply;
@@ -41,13 +43,14 @@ std::optional<RetryWindow> RedisRetryWindowStore::call(std::string_view job_id, 
     reply = window_script().run(*client_, {key}, {op, job_type, ttl_ms});
   } catch (const ReplyError& error) {
     if (error.prefix() != "CORRUPT") throw;
-    throw DecodeError(fmt::format("retry window '{}' is not valid: {}", key,
-                                  error.server_message().substr(8)));
+    throw DecodeError(
+        fmt::format("retry window '{}' is not valid: {}", key, error.server_message().substr(8)));
   }
   if (reply.is_nil()) return std::nullopt;
   const auto& parts = reply.array();
   if (parts.size() != 4) {
-    throw ProtocolError(fmt::format("retry window script returned {} for '{}'", reply.debug_string(), key));
+    throw ProtocolError(
+        fmt::format("retry window script returned {} for '{}'", reply.debug_string(), key));
   }
   RetryWindow window;
   window.job_id = std::string(job_id);
@@ -64,8 +67,8 @@ RetryWindow RedisRetryWindowStore::start(std::string_view job_id, std::string_vi
   return *call(job_id, "start", job_type, ttl);
 }
 
-std::optional<RetryWindow> RedisRetryWindowStore::increment(std::string_view job_id, milliseconds ttl) {
-  return call(job_id, "increment", "", ttl);
+std::optional<RetryWindow> RedisRetryWindowStore::increment(std::string_view job_id) {
+  return call(job_id, "increment", "", milliseconds(0));
 }
 
 std::optional<RetryWindow> RedisRetryWindowStore::close(std::string_view job_id, bool success) {
@@ -93,8 +96,7 @@ RetryWindow InMemoryRetryWindowStore::start(std::string_view job_id, std::string
   return window;
 }
 
-std::optional<RetryWindow> InMemoryRetryWindowStore::increment(std::string_view job_id,
-                                                               milliseconds ttl) {
+std::optional<RetryWindow> InMemoryRetryWindowStore::increment(std::string_view job_id) {
   std::lock_guard lock(mutex_);
   const auto found = windows_.find(std::string(job_id));
   const auto now = clock_.steady_now();
@@ -107,7 +109,6 @@ std::optional<RetryWindow> InMemoryRetryWindowStore::increment(std::string_view 
   window.attempts += 1;
   window.last_attempt = clock_.system_now();
   finish(window);
-  found->second.expires_at = now + ttl;
   return window;
 }
 

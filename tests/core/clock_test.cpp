@@ -68,5 +68,17 @@ TEST(SystemClockTest, SteadyTimeNeverGoesBackAndSleepSleeps) {
   EXPECT_GE(clock.steady_now() - start, 5ms);
 }
 
+TEST(SystemClockTest, CoarseTimeIsTheSameClockAtTickResolution) {
+  Clock& clock = SystemClock::instance();
+  const auto precise_before = clock.steady_now();
+  const auto coarse = clock.coarse_steady_now();
+  const auto precise_after = clock.steady_now();
+  // Same origin: the coarse reading is at most a tick (a few ms) behind.
+  EXPECT_LE(coarse, precise_after);
+  EXPECT_GT(coarse, precise_before - 50ms);
+  ManualClock manual;
+  EXPECT_EQ(manual.coarse_steady_now(), manual.steady_now());
+}
+
 }  // namespace
 }  // namespace prodsafe

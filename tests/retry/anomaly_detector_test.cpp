@@ -47,7 +47,8 @@ TEST(AnomalyTest, LongWindowAtAndAroundTheThreshold) {
 }
 
 TEST(AnomalyTest, HighRetryRateFiresOnCrossingAndRearms) {
-  RetryAnomalyDetector detector({.high_retry_rate = 0.5, .rate_window = 10, .rate_min_windows = 10});
+  RetryAnomalyDetector detector(
+      {.high_retry_rate = 0.5, .rate_window = 10, .rate_min_windows = 10});
   int fired = 0;
   auto feed = [&](int attempts) {
     fired += has(detector.record_window(window(attempts)), AnomalyType::kHighRetryRate);

@@ -42,7 +42,8 @@ TEST_F(ExecutorTest, RetriesUntilSuccessWithBackoff) {
 TEST_F(ExecutorTest, GivesUpAfterMaxAttemptsWithTheLastError) {
   int calls = 0;
   try {
-    run(policy(4), [&]() -> int { throw std::runtime_error("attempt " + std::to_string(++calls)); });
+    run(policy(4),
+        [&]() -> int { throw std::runtime_error("attempt " + std::to_string(++calls)); });
     FAIL() << "no exception";
   } catch (const std::runtime_error& error) {
     EXPECT_STREQ(error.what(), "attempt 4");
@@ -52,10 +53,11 @@ TEST_F(ExecutorTest, GivesUpAfterMaxAttemptsWithTheLastError) {
 
 TEST_F(ExecutorTest, NonRetryableErrorsAreNotRetried) {
   int calls = 0;
-  EXPECT_THROW(run(policy(), [&]() -> int {
-                 ++calls;
-                 throw InvalidArgument("bad order");
-               }),
+  EXPECT_THROW(run(policy(),
+                   [&]() -> int {
+                     ++calls;
+                     throw InvalidArgument("bad order");
+                   }),
                InvalidArgument);
   EXPECT_EQ(calls, 1);
   RetryPolicy custom = policy();
@@ -63,10 +65,11 @@ TEST_F(ExecutorTest, NonRetryableErrorsAreNotRetried) {
     return std::string(error.what()) != "fatal";
   };
   calls = 0;
-  EXPECT_THROW(run(custom, [&]() -> int {
-                 ++calls;
-                 throw std::runtime_error("fatal");
-               }),
+  EXPECT_THROW(run(custom,
+                   [&]() -> int {
+                     ++calls;
+                     throw std::runtime_error("fatal");
+                   }),
                std::runtime_error);
   EXPECT_EQ(calls, 1);
 }
@@ -92,10 +95,11 @@ TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
   RetryPolicy limited = policy(100);
   limited.max_total_time = 1s;
   int calls = 0;
-  EXPECT_THROW(run(limited, [&]() -> int {
-                 ++calls;
-                 throw StoreUnavailable("down");
-               }),
+  EXPECT_THROW(run(limited,
+                   [&]() -> int {
+                     ++calls;
+                     throw StoreUnavailable("down");
+                   }),
                StoreUnavailable);
   // 100 + 200 + 400 = 700 ms; the next 800 ms would end at 1.5 s.
   EXPECT_EQ(calls, 4);
@@ -109,8 +113,9 @@ TEST_F(ExecutorTest, ResultPredicateRetriesAndReturnsTheLastResult) {
       [](const std::string& s) { return s == "pending"; });
   EXPECT_EQ(status, "filled");
   calls = 0;
-  const std::string last = run_if(policy(2), [&] { return std::string("pending"); },
-                                  [](const std::string& s) { return s == "pending"; });
+  const std::string last = run_if(
+      policy(2), [&] { return std::string("pending"); },
+      [](const std::string& s) { return s == "pending"; });
   EXPECT_EQ(last, "pending");
 }
 
@@ -119,10 +124,11 @@ TEST_F(ExecutorTest, AllowRetryGateStopsRetries) {
   bool open = false;
   gated.allow_retry = [&] { return !open; };
   int calls = 0;
-  EXPECT_THROW(run(gated, [&]() -> int {
-                 if (++calls == 2) open = true;  // the breaker opens after two failures
-                 throw StoreUnavailable("down");
-               }),
+  EXPECT_THROW(run(gated,
+                   [&]() -> int {
+                     if (++calls == 2) open = true;  // the breaker opens after two failures
+                     throw StoreUnavailable("down");
+                   }),
                StoreUnavailable);
   EXPECT_EQ(calls, 2);
 }
@@ -132,10 +138,11 @@ TEST_F(ExecutorTest, SharedBudgetLimitsRetries) {
   budgeted.budget = std::make_shared<RetryBudget>(
       RetryBudgetOptions{.ratio = 0.0, .min_retries_per_second = 0.3, .ttl = 10s, .clock = &clock});
   int calls = 0;
-  EXPECT_THROW(run(budgeted, [&]() -> int {
-                 ++calls;
-                 throw StoreUnavailable("down");
-               }),
+  EXPECT_THROW(run(budgeted,
+                   [&]() -> int {
+                     ++calls;
+                     throw StoreUnavailable("down");
+                   }),
                StoreUnavailable);
   EXPECT_EQ(calls, 4) << "1 attempt + the 3 retries the reserve allows";
   EXPECT_EQ(budgeted.budget->refused(), 1u);
@@ -144,13 +151,17 @@ TEST_F(ExecutorTest, SharedBudgetLimitsRetries) {
 TEST_F(ExecutorTest, HooksSeeEveryAttemptRetryAndTheEnd) {
   RetryPolicy hooked = policy();
   std::vector<std::string> events;
-  hooked.hooks.on_attempt = [&](int attempt) { events.push_back("attempt " + std::to_string(attempt)); };
-  hooked.hooks.on_retry = [&](int attempt, std::chrono::milliseconds delay, const std::string& why) {
-    events.push_back("retry " + std::to_string(attempt) + " " + std::to_string(delay.count()) + " " + why);
+  hooked.hooks.on_attempt = [&](int attempt) {
+    events.push_back("attempt " + std::to_string(attempt));
+  };
+  hooked.hooks.on_retry = [&](int attempt, std::chrono::milliseconds delay,
+                              const std::string& why) {
+    events.push_back("retry " + std::to_string(attempt) + " " + std::to_string(delay.count()) +
+                     " " + why);
   };
   hooked.hooks.on_finish = [&](int attempts, bool success, std::chrono::milliseconds elapsed) {
-    events.push_back("finish " + std::to_string(attempts) + " " + (success ? "ok" : "failed") + " " +
-                     std::to_string(elapsed.count()));
+    events.push_back("finish " + std::to_string(attempts) + " " + (success ? "ok" : "failed") +
+                     " " + std::to_string(elapsed.count()));
   };
   int calls = 0;
   run(hooked, [&]() -> int {

@@ -14,9 +14,9 @@ TEST(RetryHistogramTest, BucketBoundaries) {
     std::size_t bucket;
     const char* label;
   };
-  const Row table[] = {{-3, 0, "1"},    {0, 0, "1"},     {1, 0, "1"},      {2, 1, "2"},
-                       {3, 2, "3"},     {4, 3, "4-5"},   {5, 3, "4-5"},    {6, 4, "6-10"},
-                       {10, 4, "6-10"}, {11, 5, "11-20"}, {20, 5, "11-20"}, {21, 6, "21+"},
+  const Row table[] = {{-3, 0, "1"},       {0, 0, "1"},      {1, 0, "1"},      {2, 1, "2"},
+                       {3, 2, "3"},        {4, 3, "4-5"},    {5, 3, "4-5"},    {6, 4, "6-10"},
+                       {10, 4, "6-10"},    {11, 5, "11-20"}, {20, 5, "11-20"}, {21, 6, "21+"},
                        {1000000, 6, "21+"}};
   for (const Row& row : table) {
     EXPECT_EQ(RetryHistogram::bucket_for(row.attempts), row.bucket) << row.attempts;

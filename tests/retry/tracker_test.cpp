@@ -86,7 +86,8 @@ TEST_F(RedisTrackerTest, GarbageUnderTheKeyIsADecodeError) {
     tracker.increment_attempt("bad");
     FAIL() << "no exception";
   } catch (const DecodeError& error) {
-    EXPECT_NE(std::string(error.what()).find("retry:window:bad"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("retry:window:bad"), std::string::npos)
+        << error.what();
   }
 }
 

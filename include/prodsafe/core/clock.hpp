@@ -19,6 +19,10 @@ class Clock {
 
   // Monotonic time, for durations, deadlines and timeouts.
   [[nodiscard]] virtual SteadyTime steady_now() const = 0;
+  // The same clock read cheaply at a resolution of a few milliseconds, for
+  // hot paths that bucket time into seconds (detectors, budgets). Default:
+  // steady_now().
+  [[nodiscard]] virtual SteadyTime coarse_steady_now() const { return steady_now(); }
   // Wall-clock time, for timestamps shown to people and stored records.
   [[nodiscard]] virtual SystemTime system_now() const = 0;
   // Blocks the calling thread for `duration` (ManualClock: advances instead).
@@ -33,6 +37,9 @@ class SystemClock final : public Clock {
 
   [[nodiscard]] SteadyTime steady_now() const override { return std::chrono::steady_clock::now(); }
   [[nodiscard]] SystemTime system_now() const override { return std::chrono::system_clock::now(); }
+  // CLOCK_MONOTONIC_COARSE: the steady clock at tick resolution (typically
+  // 1-4 ms) for a few nanoseconds, where a precise read costs tens.
+  [[nodiscard]] SteadyTime coarse_steady_now() const override;
   void sleep_for(Duration duration) override;
 };
 

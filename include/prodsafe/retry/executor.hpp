@@ -83,7 +83,8 @@ class RetryLoop {
 
   int begin_attempt();
   // The delay before the next attempt, or nullopt to give up.
-  std::optional<milliseconds> after_failure(const std::string& reason, std::optional<milliseconds> hint);
+  std::optional<milliseconds> after_failure(const std::string& reason,
+                                            std::optional<milliseconds> hint);
   void sleep(milliseconds delay);
   void finish(bool success);
   [[nodiscard]] bool retryable(const std::exception& error) const;
@@ -149,8 +150,13 @@ template <class Fn>
 auto run(const RetryPolicy& policy, Fn&& fn) {
   using Result = decltype(detail::call_attempt(fn, 1));
   if constexpr (std::is_void_v<Result>) {
-    run_if(policy, [&fn](int attempt) { detail::call_attempt(fn, attempt); return true; },
-           [](bool) { return false; });
+    run_if(
+        policy,
+        [&fn](int attempt) {
+          detail::call_attempt(fn, attempt);
+          return true;
+        },
+        [](bool) { return false; });
   } else {
     return run_if(policy, std::forward<Fn>(fn), [](const auto&) { return false; });
   }

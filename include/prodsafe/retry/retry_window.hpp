@@ -30,12 +30,11 @@ class RetryWindowStore {
  public:
   virtual ~RetryWindowStore() = default;
   // Opens (or restarts) the window of `job_id` with one attempt; it expires
-  // `ttl` after its last attempt.
+  // `ttl` after this start.
   virtual RetryWindow start(std::string_view job_id, std::string_view job_type,
                             std::chrono::milliseconds ttl) = 0;
   // Counts one more attempt; nullopt when there is no such window.
-  virtual std::optional<RetryWindow> increment(std::string_view job_id,
-                                               std::chrono::milliseconds ttl) = 0;
+  virtual std::optional<RetryWindow> increment(std::string_view job_id) = 0;
   // Removes the window and returns it closed; nullopt when there is none.
   virtual std::optional<RetryWindow> close(std::string_view job_id, bool success) = 0;
 };

@@ -18,7 +18,8 @@
 namespace prodsafe::retry {
 
 struct TrackerOptions {
-  // A window expires this long after its last attempt. Default: 24 h.
+  // A window expires this long after it was started (an open window older
+  // than this is itself an anomaly). Default: 24 h.
   std::chrono::milliseconds ttl = std::chrono::hours(24);
 };
 

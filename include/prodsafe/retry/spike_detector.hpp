@@ -9,7 +9,9 @@
 // returns an alert when the current count reaches multiplier × baseline and
 // at least `min_count`, and no alert was given within `cooldown`. Until one
 // full window of history exists there is no baseline and no alert.
-// Memory is fixed: (baseline_windows + 1) × slots_per_window counters.
+// Memory is fixed: (baseline_windows + 1) × slots_per_window counters. Time
+// is read with Clock::coarse_steady_now() (a few ms of resolution, a few ns
+// per read), far finer than a slot.
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -43,10 +45,10 @@ struct SpikeOptions {
 };
 
 struct SpikeAlert {
-  std::uint64_t count = 0;      // retries in the current window
-  double rate_per_second = 0;   // count / window
-  double baseline = 0;          // average retries per window before it
-  double multiplier = 0;        // count / baseline (infinite when the baseline is 0)
+  std::uint64_t count = 0;     // retries in the current window
+  double rate_per_second = 0;  // count / window
+  double baseline = 0;         // average retries per window before it
+  double multiplier = 0;       // count / baseline (infinite when the baseline is 0)
   double threshold_multiplier = 0;
   std::chrono::milliseconds window{0};
   std::chrono::system_clock::time_point at{};
@@ -75,11 +77,13 @@ class RetrySpikeDetector {
   SpikeOptions options_;
   Clock& clock_;
   const std::int64_t slot_ns_;
-  const std::int64_t slots_;    // slots per window (S)
+  const std::int64_t slots_;      // slots per window (S)
   const std::int64_t ring_size_;  // (B + 1) * S
   mutable std::mutex mutex_;
   std::vector<std::uint64_t> ring_;
   std::int64_t current_slot_ = 0;
+  // When current_slot_ ends: a record before it needs no division.
+  Clock::SteadyTime slot_end_{};
   std::int64_t first_slot_ = 0;
   std::uint64_t current_sum_ = 0;
   std::uint64_t baseline_sum_ = 0;

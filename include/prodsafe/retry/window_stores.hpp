@@ -21,8 +21,7 @@ class RedisRetryWindowStore final : public RetryWindowStore {
   explicit RedisRetryWindowStore(std::shared_ptr<redis::Client> client);
   RetryWindow start(std::string_view job_id, std::string_view job_type,
                     std::chrono::milliseconds ttl) override;
-  std::optional<RetryWindow> increment(std::string_view job_id,
-                                       std::chrono::milliseconds ttl) override;
+  std::optional<RetryWindow> increment(std::string_view job_id) override;
   std::optional<RetryWindow> close(std::string_view job_id, bool success) override;
 
  private:
@@ -39,8 +38,7 @@ class InMemoryRetryWindowStore final : public RetryWindowStore {
   explicit InMemoryRetryWindowStore(Clock* clock = nullptr);
   RetryWindow start(std::string_view job_id, std::string_view job_type,
                     std::chrono::milliseconds ttl) override;
-  std::optional<RetryWindow> increment(std::string_view job_id,
-                                       std::chrono::milliseconds ttl) override;
+  std::optional<RetryWindow> increment(std::string_view job_id) override;
   std::optional<RetryWindow> close(std::string_view job_id, bool success) override;
   [[nodiscard]] std::size_t size() const;
 
