@@ -29,6 +29,7 @@ bench: bootstrap
 	build-release/bench/redis_bench
 	build-release/bench/idempotency_bench
 	build-release/bench/retry_bench
+	build-release/bench/breaker_bench
 
 test-asan: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODSAFE_SANITIZE=address -DPRODSAFE_BUILD_BENCH=OFF >/dev/null

@@ -38,8 +38,9 @@ void BM_TrackerIncrement(benchmark::State& state) {
   RetryWindowTracker tracker(std::make_shared<RedisRetryWindowStore>(
       std::make_shared<prodsafe::redis::Client>(server->url())));
   tracker.start_window("bench-job");
-  prodsafe::bench::paired_with_rtt(state, server->port(),
-                                   [&] { benchmark::DoNotOptimize(tracker.increment_attempt("bench-job")); });
+  prodsafe::bench::paired_with_rtt(state, server->port(), [&] {
+    benchmark::DoNotOptimize(tracker.increment_attempt("bench-job"));
+  });
 }
 
 void BM_TrackerStartAndClose(benchmark::State& state) {
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   reporter.print_absolute("spike detector record_retry", "BM_SpikeRecordRetry", 50);
   reporter.print_absolute("histogram record", "BM_HistogramRecord", 50);
   reporter.print_paired_ratio("tracker increment_attempt in RTT", "BM_TrackerIncrement", 1.5);
-  reporter.print_paired_ratio("tracker start_window / close_window in RTT", "BM_TrackerStartAndClose", 1.5);
+  reporter.print_paired_ratio("tracker start_window / close_window in RTT",
+                              "BM_TrackerStartAndClose", 1.5);
   benchmark::Shutdown();
   return 0;
 }

@@ -179,6 +179,28 @@ void Connection::fail(std::string_view what) {
   throw StoreUnavailable(fmt::format("{}: {} failed: {}", redacted_, what, reason));
 }
 
+void Connection::subscribe(std::span<const std::string_view> channels) {
+  std::vector<std::string_view> args{"SUBSCRIBE"};
+  args.insert(args.end(), channels.begin(), channels.end());
+  std::string encoded;
+  encode_command(args, encoded);
+  send(encoded, "SUBSCRIBE");
+  for (std::size_t i = 0; i < channels.size(); ++i) read_reply("SUBSCRIBE").check("SUBSCRIBE");
+}
+
+std::optional<Reply> Connection::next_message(std::chrono::milliseconds timeout) {
+  if (broken()) {
+    throw StoreUnavailable(
+        fmt::format("{}: waiting for a message on a broken connection", redacted_));
+  }
+  pollfd fd{};
+  fd.fd = context_->fd;
+  fd.events = POLLIN;
+  const int ready = ::poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready == 0 || (ready < 0 && errno == EINTR)) return std::nullopt;
+  return read_reply("message");
+}
+
 bool Connection::broken() const noexcept {
   return broken_ || context_ == nullptr || context_->err != 0;
 }

@@ -8,8 +8,10 @@
 // Thread safety: not safe for concurrent use; one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,6 +46,13 @@ class Connection {
 
   // Writes every command of `pipeline` at once and reads one reply each.
   std::vector<Reply> pipeline(const Pipeline& pipeline);
+
+  // Pub/sub: subscribes to `channels` (reading each confirmation). The
+  // connection then only receives messages: use next_message().
+  void subscribe(std::span<const std::string_view> channels);
+  // The next pushed message (["message", channel, payload]) if one arrives
+  // within `timeout`; nullopt when none did. Throws like command().
+  std::optional<Reply> next_message(std::chrono::milliseconds timeout);
 
   // True after an error that left the connection unusable.
   [[nodiscard]] bool broken() const noexcept;

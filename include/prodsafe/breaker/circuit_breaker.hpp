@@ -1,0 +1,142 @@
+// A circuit breaker the whole fleet shares (the seed's CircuitBreaker, with
+// automatic recovery and alert hooks).
+//
+//   auto store = std::make_shared<RedisBreakerStore>(client);
+//   CircuitBreaker breaker(store, "exchange", {.failure_threshold = 10, .alert_hooks = hooks});
+//   if (!breaker.can_retry().allowed) return;       // the seed's can_retry()[0]
+//   try { call(); breaker.record_success(); } catch (...) { breaker.record_failure(); throw; }
+//
+// State lives in the store: failures recorded by one process open the
+// breaker for all. Each transition is decided inside one store operation, so
+// exactly one process sees it and fires the alert hooks: one alert per
+// fleet-wide transition. CLOSED → OPEN at the threshold (count, or ratio with
+// a minimum throughput, over a bucketed window); OPEN → HALF_OPEN after the
+// break (which grows with each consecutive trip, up to a cap); a probe success
+// closes, a probe failure reopens; a probe that never reports frees its
+// permit after max_half_open_wait.
+//
+// can_retry() in CLOSED answers from this process's view without a round
+// trip. Other processes' transitions arrive by Redis pub/sub; the view is
+// also refreshed when older than `staleness`. When the store is unreachable
+// the breaker keeps deciding on a local view (an in-memory breaker with the
+// same rules), fires a circuit_store_unavailable alert once per outage, and
+// never throws from can_retry(), record_success() or record_failure().
+//
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "prodsafe/alerts/alert_hooks.hpp"
+#include "prodsafe/breaker/breaker_store.hpp"
+#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/core/clock.hpp"
+
+namespace prodsafe::breaker {
+
+struct CircuitBreakerOptions {
+  // Failures in the window that open the breaker (count mode). Default: 10.
+  std::uint64_t failure_threshold = 10;
+  // Default: 5 minutes, kept as `window_buckets` buckets (default 10).
+  milliseconds time_window = std::chrono::minutes(5);
+  int window_buckets = 10;
+  // Ratio mode when > 0: open when failures / calls reaches it with at least
+  // minimum_throughput calls in the window. Defaults: 0 (count mode), 20.
+  double failure_ratio = 0;
+  std::uint64_t minimum_throughput = 20;
+  // The first break; each consecutive trip multiplies it by break_multiplier,
+  // up to max_break_duration. Defaults: 30 s, 2.0, 5 minutes.
+  milliseconds break_duration = std::chrono::seconds(30);
+  double break_multiplier = 2.0;
+  milliseconds max_break_duration = std::chrono::minutes(5);
+  // Calls let through at once in HALF_OPEN. Default: 1.
+  int half_open_max_probes = 1;
+  // A probe that has not reported by then frees its permit. Default: 30 s.
+  milliseconds max_half_open_wait = std::chrono::seconds(30);
+  // How old this process's view of a CLOSED breaker may get before it asks
+  // the store again (pub/sub usually updates it sooner). Default: 1 s.
+  milliseconds staleness = std::chrono::seconds(1);
+  // Listen for transitions on Redis pub/sub (RedisBreakerStore only): one
+  // connection and thread per breaker. Default: true.
+  bool subscribe = true;
+  // Called on every transition this process decides. Default: none.
+  std::shared_ptr<alerts::AlertHooks> alert_hooks{};
+  // Default: SystemClock::instance(). Must outlive the breaker.
+  Clock* clock = nullptr;
+};
+
+struct Permission {
+  bool allowed = true;
+  std::string reason{};  // why not, when not allowed
+  State state = State::kClosed;
+  milliseconds retry_after{0};
+};
+
+class CircuitBreaker {
+ public:
+  // Throws InvalidArgument for a null store, an invalid job type (empty, ':'
+  // or control characters) or inconsistent options.
+  CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string job_type,
+                 CircuitBreakerOptions options = {});
+  ~CircuitBreaker();
+  CircuitBreaker(const CircuitBreaker&) = delete;
+  CircuitBreaker& operator=(const CircuitBreaker&) = delete;
+
+  // Whether a call (or a retry) may be made now. Never throws.
+  [[nodiscard]] Permission can_retry() noexcept;
+  // Record the outcome of a call. Never throw.
+  void record_success() noexcept;
+  void record_failure() noexcept;
+  // The state as the store has it (one round trip), or this process's view
+  // when the store is unreachable.
+  [[nodiscard]] State state() noexcept;
+
+  // Manual control, fleet-wide. They throw StoreUnavailable when the store
+  // is unreachable: an operator must know the command did not land.
+  void force_open();
+  void force_close();
+  void disable();
+  void reset();
+
+  // For RetryPolicy::allow_retry: [breaker] { return breaker.can_retry().allowed; }
+  [[nodiscard]] std::function<bool()> gate();
+
+  [[nodiscard]] const std::string& job_type() const noexcept { return job_type_; }
+  // Store operations made (can_retry fast paths make none).
+  [[nodiscard]] std::uint64_t store_operations() const noexcept { return store_operations_.load(); }
+  [[nodiscard]] bool store_unavailable() const noexcept { return store_down_.load(); }
+
+ private:
+  template <class Operation>
+  Snapshot apply(Operation&& operation, bool throw_when_down);
+  void adopt(const Snapshot& snapshot);
+  void announce(const Snapshot& snapshot, std::string_view cause);
+  void subscribe_loop(std::string channel);
+  [[nodiscard]] std::int64_t now_ns() const;
+
+  std::shared_ptr<BreakerStore> store_;
+  std::string job_type_;
+  CircuitBreakerOptions options_;
+  BreakerRules rules_;
+  Clock& clock_;
+  InMemoryBreakerStore fallback_;
+
+  std::atomic<State> local_state_{State::kClosed};
+  std::atomic<std::int64_t> synced_at_ns_{0};
+  std::atomic<std::int64_t> open_until_ns_{0};
+  std::atomic<bool> refreshing_{false};
+  std::atomic<int> probes_held_{0};
+  std::atomic<bool> store_down_{false};
+  std::atomic<std::uint64_t> store_operations_{0};
+
+  std::atomic<bool> stopping_{false};
+  std::thread subscriber_;
+};
+
+}  // namespace prodsafe::breaker

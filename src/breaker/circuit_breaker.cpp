@@ -1,0 +1,309 @@
+#include "prodsafe/breaker/circuit_breaker.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+#include "prodsafe/redis/connection.hpp"
+
+namespace prodsafe::breaker {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::nanoseconds;
+
+void validate(const std::string& job_type, const CircuitBreakerOptions& o) {
+  if (job_type.empty() || job_type.size() > 256) {
+    throw InvalidArgument("circuit breaker job type must be 1 to 256 characters");
+  }
+  for (char c : job_type) {
+    if (c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      throw InvalidArgument(fmt::format(
+          "circuit breaker job type '{}' contains ':' or a control character", job_type));
+    }
+  }
+  if (o.failure_threshold == 0 || o.time_window.count() <= 0 || o.window_buckets <= 0 ||
+      o.window_buckets > 1000 || o.break_duration.count() <= 0 ||
+      o.max_break_duration < o.break_duration || o.break_multiplier < 1.0 ||
+      o.half_open_max_probes <= 0 || o.half_open_max_probes > 100 ||
+      o.max_half_open_wait.count() <= 0 || o.staleness.count() <= 0 || o.failure_ratio < 0 ||
+      o.failure_ratio > 1) {
+    throw InvalidArgument(
+        "CircuitBreakerOptions: threshold, window, buckets (<= 1000), break, probes (<= 100), "
+        "half-open wait and staleness must be positive; max break >= break; multiplier >= 1; "
+        "failure_ratio in [0, 1]");
+  }
+}
+
+BreakerRules rules_of(const CircuitBreakerOptions& o) {
+  return BreakerRules{o.failure_threshold,  o.time_window,        o.window_buckets,
+                      o.failure_ratio,      o.minimum_throughput, o.break_duration,
+                      o.break_multiplier,   o.max_break_duration, o.half_open_max_probes,
+                      o.max_half_open_wait};
+}
+
+std::string_view event_for(State state) {
+  switch (state) {
+    case State::kOpen:
+    case State::kForcedOpen:
+      return alerts::kCircuitOpened;
+    case State::kHalfOpen:
+      return alerts::kCircuitHalfOpen;
+    case State::kClosed:
+      return alerts::kCircuitClosed;
+    case State::kDisabled:
+      return "circuit_disabled";
+  }
+  return "circuit_changed";
+}
+
+}  // namespace
+
+CircuitBreaker::CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string job_type,
+                               CircuitBreakerOptions options)
+    : store_(std::move(store)),
+      job_type_(std::move(job_type)),
+      options_(std::move(options)),
+      rules_(rules_of(options_)),
+      clock_(options_.clock != nullptr ? *options_.clock : SystemClock::instance()),
+      fallback_(&clock_) {
+  if (!store_) throw InvalidArgument("CircuitBreaker needs a BreakerStore, got null");
+  validate(job_type_, options_);
+  if (auto* redis_store = dynamic_cast<RedisBreakerStore*>(store_.get());
+      redis_store != nullptr && options_.subscribe) {
+    subscriber_ = std::thread([this, channel = redis_store->channel(job_type_)] { subscribe_loop(channel); });
+  }
+}
+
+CircuitBreaker::~CircuitBreaker() {
+  stopping_.store(true);
+  if (subscriber_.joinable()) subscriber_.join();
+}
+
+std::int64_t CircuitBreaker::now_ns() const {
+  return duration_cast<nanoseconds>(clock_.coarse_steady_now().time_since_epoch()).count();
+}
+
+void CircuitBreaker::adopt(const Snapshot& snapshot) {
+  const std::int64_t now = now_ns();
+  local_state_.store(snapshot.state);
+  open_until_ns_.store(now + duration_cast<nanoseconds>(snapshot.retry_after).count());
+  synced_at_ns_.store(now);
+}
+
+void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) {
+  if (!options_.alert_hooks) return;
+  alerts::AlertContext context;
+  context.job_type = job_type_;
+  context.state = std::string(to_string(snapshot.state));
+  context.previous_state = std::string(to_string(snapshot.previous));
+  context.failure_count = snapshot.failures;
+  context.threshold = options_.failure_threshold;
+  context.window = options_.time_window;
+  context.timestamp = clock_.system_now();
+  context.instance = alerts::this_instance();
+  context.extra["trips"] = std::to_string(snapshot.trips);
+  if (!cause.empty()) context.extra["decided_by"] = std::string(cause);
+  std::string message;
+  switch (snapshot.state) {
+    case State::kOpen:
+      message = fmt::format(
+          "circuit {} opened after {} failures in {} s (threshold {}); calls are refused for {} ms",
+          job_type_, snapshot.failures, options_.time_window.count() / 1000,
+          options_.failure_threshold, snapshot.retry_after.count());
+      break;
+    case State::kHalfOpen:
+      message = fmt::format("circuit {} is half-open: letting {} probe call(s) through", job_type_,
+                            options_.half_open_max_probes);
+      break;
+    case State::kClosed:
+      message = fmt::format("circuit {} closed: calls flow again", job_type_);
+      break;
+    case State::kForcedOpen:
+      message = fmt::format("circuit {} was forced open by an operator", job_type_);
+      break;
+    case State::kDisabled:
+      message = fmt::format("circuit {} was disabled by an operator: every call is allowed", job_type_);
+      break;
+  }
+  options_.alert_hooks->fire(event_for(snapshot.state), message, context);
+}
+
+template <class Operation>
+Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
+  store_operations_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    Snapshot snapshot = operation(*store_);
+    if (store_down_.exchange(false)) {
+      logger()->info("circuit {}: the store is reachable again; the fleet's state applies", job_type_);
+    }
+    adopt(snapshot);
+    if (snapshot.transitioned) announce(snapshot, "");
+    return snapshot;
+  } catch (const InvalidArgument&) {
+    throw;
+  } catch (const Error& error) {
+    if (throw_when_down) throw;
+    if (!store_down_.exchange(true)) {
+      logger()->warn("circuit {}: the store cannot be used ({}); deciding on this process's view",
+                     job_type_, error.what());
+      if (options_.alert_hooks) {
+        alerts::AlertContext context;
+        context.job_type = job_type_;
+        context.state = std::string(to_string(local_state_.load()));
+        context.previous_state = context.state;
+        context.threshold = options_.failure_threshold;
+        context.window = options_.time_window;
+        context.timestamp = clock_.system_now();
+        context.instance = alerts::this_instance();
+        context.extra["error"] = error.what();
+        options_.alert_hooks->fire(alerts::kCircuitStoreUnavailable,
+                                   fmt::format("circuit {}: the breaker's store is unreachable; "
+                                               "this process decides on its own view until it is back",
+                                               job_type_),
+                                   context);
+      }
+    }
+    Snapshot snapshot = operation(fallback_);
+    adopt(snapshot);
+    if (snapshot.transitioned) announce(snapshot, "local view (store unreachable)");
+    return snapshot;
+  }
+}
+
+Permission CircuitBreaker::can_retry() noexcept {
+  const std::int64_t now = now_ns();
+  const State local = local_state_.load(std::memory_order_relaxed);
+  const bool fresh =
+      now - synced_at_ns_.load(std::memory_order_relaxed) < duration_cast<nanoseconds>(options_.staleness).count();
+  if ((local == State::kClosed || local == State::kDisabled) && fresh) return Permission{};
+  const std::int64_t open_until = open_until_ns_.load(std::memory_order_relaxed);
+  if (local == State::kOpen && now < open_until) {
+    const auto left = duration_cast<milliseconds>(nanoseconds(open_until - now));
+    return Permission{false, fmt::format("circuit {} is open for {} ms more", job_type_, left.count()),
+                      State::kOpen, left};
+  }
+  if (local == State::kForcedOpen && fresh) {
+    return Permission{false, fmt::format("circuit {} is forced open", job_type_), State::kForcedOpen,
+                      milliseconds(0)};
+  }
+  try {
+    if (local == State::kClosed || local == State::kDisabled) {
+      // Stale: one thread refreshes, the others keep using the view meanwhile.
+      if (refreshing_.exchange(true)) return Permission{};
+      Snapshot snapshot;
+      try {
+        snapshot = apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false);
+      } catch (...) {
+        refreshing_.store(false);
+        throw;
+      }
+      refreshing_.store(false);
+      if (snapshot.state == State::kClosed || snapshot.state == State::kDisabled) return Permission{};
+    }
+    const Snapshot snapshot =
+        apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false);
+    if (snapshot.allowed && snapshot.state == State::kHalfOpen) probes_held_.fetch_add(1);
+    if (snapshot.allowed) return Permission{true, "", snapshot.state, milliseconds(0)};
+    return Permission{false,
+                      fmt::format("circuit {} is {}; retry after {} ms", job_type_,
+                                  to_string(snapshot.state), snapshot.retry_after.count()),
+                      snapshot.state, snapshot.retry_after};
+  } catch (const std::exception& error) {
+    logger()->error("circuit {}: can_retry failed unexpectedly ({}); allowing the call", job_type_,
+                    error.what());
+    return Permission{};
+  }
+}
+
+void CircuitBreaker::record_failure() noexcept {
+  try {
+    apply([this](BreakerStore& store) { return store.record(job_type_, Outcome::kFailure, rules_); }, false);
+  } catch (const std::exception& error) {
+    logger()->error("circuit {}: record_failure failed unexpectedly: {}", job_type_, error.what());
+  }
+  int held = probes_held_.load();
+  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
+  }
+}
+
+void CircuitBreaker::record_success() noexcept {
+  int held = probes_held_.load();
+  const bool probe = held > 0;
+  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
+  }
+  // In count mode a success in CLOSED changes nothing: skip the round trip.
+  if (!probe && options_.failure_ratio <= 0 && local_state_.load() == State::kClosed) return;
+  try {
+    apply([this](BreakerStore& store) { return store.record(job_type_, Outcome::kSuccess, rules_); }, false);
+  } catch (const std::exception& error) {
+    logger()->error("circuit {}: record_success failed unexpectedly: {}", job_type_, error.what());
+  }
+}
+
+State CircuitBreaker::state() noexcept {
+  try {
+    return apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false).state;
+  } catch (const std::exception&) {
+    return local_state_.load();
+  }
+}
+
+void CircuitBreaker::force_open() {
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kForceOpen, rules_); }, true);
+}
+
+void CircuitBreaker::force_close() {
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kForceClose, rules_); }, true);
+}
+
+void CircuitBreaker::disable() {
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kDisable, rules_); }, true);
+}
+
+void CircuitBreaker::reset() {
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kReset, rules_); }, true);
+}
+
+std::function<bool()> CircuitBreaker::gate() {
+  return [this] { return can_retry().allowed; };
+}
+
+void CircuitBreaker::subscribe_loop(std::string channel) {
+  auto* redis_store = static_cast<RedisBreakerStore*>(store_.get());
+  redis::Options options = redis_store->client().options();
+  options.command_timeout = std::chrono::seconds(1);
+  while (!stopping_.load()) {
+    try {
+      redis::Connection connection(redis_store->client().endpoint(), options);
+      const std::string_view channels[] = {channel};
+      connection.subscribe(channels);
+      while (!stopping_.load()) {
+        const auto message = connection.next_message(std::chrono::milliseconds(100));
+        if (!message || message->type() != redis::Reply::Type::kArray) continue;
+        const auto& parts = message->array();
+        if (parts.size() != 3 || parts[0].str() != "message") continue;
+        const std::string& payload = parts[2].str();
+        const std::size_t colon = payload.find(':');
+        const auto state = parse_state(std::string_view(payload).substr(0, colon));
+        if (!state) continue;
+        long long left_ms = 0;
+        if (colon != std::string::npos) {
+          std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), left_ms);
+        }
+        Snapshot snapshot;
+        snapshot.state = *state;
+        snapshot.retry_after = milliseconds(left_ms);
+        adopt(snapshot);
+      }
+    } catch (const Error&) {
+      // The store is down or the connection broke: staleness refreshes cover
+      // the gap; try again shortly.
+      for (int i = 0; i < 5 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+}  // namespace prodsafe::breaker

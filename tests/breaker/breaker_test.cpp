@@ -1,0 +1,245 @@
+// The breaker's state machine with a ManualClock and the in-memory store.
+#include "prodsafe/breaker/circuit_breaker.hpp"
+
+#include <stdexcept>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/retry/executor.hpp"
+
+namespace prodsafe::breaker {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Fired {
+  std::string type;
+  std::string message;
+  alerts::AlertContext context;
+};
+
+// Fails every operation while `down` is set.
+class FlakyStore final : public BreakerStore {
+ public:
+  explicit FlakyStore(std::shared_ptr<BreakerStore> inner) : inner_(std::move(inner)) {}
+  bool down = false;
+  Snapshot record(std::string_view j, Outcome o, const BreakerRules& r) override {
+    check();
+    return inner_->record(j, o, r);
+  }
+  Snapshot acquire(std::string_view j, const BreakerRules& r) override {
+    check();
+    return inner_->acquire(j, r);
+  }
+  Snapshot control(std::string_view j, Command c, const BreakerRules& r) override {
+    check();
+    return inner_->control(j, c, r);
+  }
+  Snapshot read(std::string_view j, const BreakerRules& r) override {
+    check();
+    return inner_->read(j, r);
+  }
+
+ private:
+  void check() const {
+    if (down) throw StoreUnavailable("injected: store down");
+  }
+  std::shared_ptr<BreakerStore> inner_;
+};
+
+class BreakerTest : public ::testing::Test {
+ protected:
+  ManualClock clock;
+  std::shared_ptr<FlakyStore> store =
+      std::make_shared<FlakyStore>(std::make_shared<InMemoryBreakerStore>(&clock));
+  std::shared_ptr<alerts::AlertHooks> hooks = std::make_shared<alerts::AlertHooks>();
+  std::vector<Fired> fired;
+
+  void SetUp() override {
+    hooks->add_event_hook([this](std::string_view type, std::string_view message,
+                                 const alerts::AlertContext& context) {
+      fired.push_back({std::string(type), std::string(message), context});
+    });
+  }
+  CircuitBreakerOptions options() {
+    return {.failure_threshold = 5,
+            .time_window = 60s,
+            .break_duration = 10s,
+            .break_multiplier = 2.0,
+            .max_break_duration = 30s,
+            .max_half_open_wait = 5s,
+            .alert_hooks = hooks,
+            .clock = &clock};
+  }
+  std::vector<std::string> types() const {
+    std::vector<std::string> out;
+    for (const Fired& f : fired) out.push_back(f.type);
+    return out;
+  }
+};
+
+TEST_F(BreakerTest, OpensAtTheThresholdAndRefusesCalls) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 4; ++i) breaker.record_failure();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  breaker.record_failure();
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen);
+  EXPECT_EQ(refused.retry_after, 10s);
+  EXPECT_NE(refused.reason.find("open"), std::string::npos);
+  ASSERT_EQ(types(), std::vector<std::string>{"circuit_opened"});
+  const alerts::AlertContext& context = fired[0].context;
+  EXPECT_EQ(context.job_type, "exchange");
+  EXPECT_EQ(context.state, "OPEN");
+  EXPECT_EQ(context.previous_state, "CLOSED");
+  EXPECT_EQ(context.failure_count, 5u);
+  EXPECT_EQ(context.threshold, 5u);
+  EXPECT_EQ(context.window, 60s);
+  EXPECT_EQ(context.timestamp, clock.system_now());
+  EXPECT_FALSE(context.instance.empty());
+}
+
+TEST_F(BreakerTest, OldFailuresLeaveTheWindow) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 4; ++i) breaker.record_failure();
+  clock.advance(61s);
+  breaker.record_failure();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.state(), State::kClosed);
+}
+
+TEST_F(BreakerTest, RecoversThroughHalfOpenWithLimitedProbes) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  EXPECT_TRUE(probe.allowed);
+  EXPECT_EQ(probe.state, State::kHalfOpen);
+  EXPECT_FALSE(breaker.can_retry().allowed) << "one probe at a time";
+  breaker.record_success();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_EQ(types(), (std::vector<std::string>{"circuit_opened", "circuit_half_open", "circuit_closed"}));
+}
+
+TEST_F(BreakerTest, FailedProbeReopensWithALongerBreakUpToTheCap) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  std::vector<long long> breaks;
+  for (int trip = 0; trip < 3; ++trip) {
+    clock.advance(60s);
+    ASSERT_TRUE(breaker.can_retry().allowed);
+    breaker.record_failure();
+    breaks.push_back(breaker.can_retry().retry_after.count());
+  }
+  EXPECT_EQ(breaks, (std::vector<long long>{20000, 30000, 30000})) << "10 s doubled, capped at 30 s";
+}
+
+TEST_F(BreakerTest, AProbeThatNeverReportsFreesItsPermit) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  ASSERT_TRUE(breaker.can_retry().allowed);  // this probe is lost
+  EXPECT_FALSE(breaker.can_retry().allowed);
+  clock.advance(5s);
+  EXPECT_TRUE(breaker.can_retry().allowed) << "freed after max_half_open_wait";
+}
+
+TEST_F(BreakerTest, RatioModeNeedsMinimumThroughput) {
+  CircuitBreakerOptions ratio = options();
+  ratio.failure_ratio = 0.5;
+  ratio.minimum_throughput = 10;
+  CircuitBreaker breaker(store, "exchange", ratio);
+  for (int i = 0; i < 6; ++i) breaker.record_failure();  // 6 of 6, but under 10 calls
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  for (int i = 0; i < 3; ++i) breaker.record_success();
+  EXPECT_TRUE(breaker.can_retry().allowed) << "9 calls: still under the minimum";
+  breaker.record_success();  // 6 failures of 10 calls = 60 %
+  EXPECT_FALSE(breaker.can_retry().allowed);
+  EXPECT_EQ(fired.size(), 1u);
+}
+
+TEST_F(BreakerTest, ClosedCanRetryMakesNoStoreOperationWithinStaleness) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.record_failure();
+  const auto before = breaker.store_operations();
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(breaker.can_retry().allowed);
+  breaker.record_success();  // count mode, closed: nothing to tell the store
+  EXPECT_EQ(breaker.store_operations(), before);
+  clock.advance(2s);  // past the 1 s staleness
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.store_operations(), before + 1);
+}
+
+TEST_F(BreakerTest, ManualControl) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.force_open();
+  EXPECT_FALSE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.state(), State::kForcedOpen);
+  clock.advance(1h);
+  EXPECT_FALSE(breaker.can_retry().allowed) << "forced open does not recover by itself";
+  breaker.force_close();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  breaker.disable();
+  for (int i = 0; i < 50; ++i) breaker.record_failure();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.state(), State::kDisabled);
+  breaker.reset();
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  store->down = true;
+  EXPECT_THROW(breaker.force_open(), StoreUnavailable) << "an operator must know it did not land";
+  store->down = false;
+}
+
+TEST_F(BreakerTest, StoreDownKeepsALocalViewAndAlertsOnce) {
+  CircuitBreaker breaker(store, "exchange", options());
+  store->down = true;
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  EXPECT_TRUE(breaker.store_unavailable());
+  EXPECT_FALSE(breaker.can_retry().allowed) << "the local view opened";
+  EXPECT_EQ(types(), (std::vector<std::string>{"circuit_store_unavailable", "circuit_opened"}));
+  EXPECT_EQ(fired[1].context.extra.at("decided_by"), "local view (store unreachable)");
+  store->down = false;
+  clock.advance(2s);
+  (void)breaker.state();
+  EXPECT_FALSE(breaker.store_unavailable());
+}
+
+TEST_F(BreakerTest, ThrowingHookIsContained) {
+  hooks->add_log_hook([](std::string_view, std::string_view, const alerts::AlertContext&) {
+    throw std::runtime_error("hook bug");
+  });
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  EXPECT_FALSE(breaker.can_retry().allowed);
+  EXPECT_EQ(hooks->hook_errors(), 1u);
+}
+
+TEST_F(BreakerTest, RetryExecutorStopsWhileTheBreakerIsOpen) {
+  CircuitBreaker breaker(store, "exchange", options());
+  retry::RetryPolicy policy{.max_attempts = 20, .jitter = retry::Jitter::kNone, .clock = &clock};
+  policy.allow_retry = breaker.gate();
+  int calls = 0;
+  EXPECT_THROW(retry::run(policy, [&]() -> int {
+                 ++calls;
+                 breaker.record_failure();
+                 throw StoreUnavailable("exchange down");
+               }),
+               StoreUnavailable);
+  EXPECT_EQ(calls, 5) << "the fifth failure opened the breaker; no sixth attempt";
+}
+
+TEST_F(BreakerTest, InvalidArgumentsAreRefused) {
+  EXPECT_THROW(CircuitBreaker(nullptr, "x"), InvalidArgument);
+  EXPECT_THROW(CircuitBreaker(store, ""), InvalidArgument);
+  EXPECT_THROW(CircuitBreaker(store, "a:b"), InvalidArgument);
+  EXPECT_THROW(CircuitBreaker(store, "x", {.failure_threshold = 0}), InvalidArgument);
+  EXPECT_THROW(CircuitBreaker(store, "x", {.failure_ratio = 2}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace prodsafe::breaker

@@ -1,0 +1,185 @@
+// The breaker shared through a real Redis: processes, alerts, memory, crashes.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <algorithm>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/redis_server.hpp"
+
+namespace prodsafe::breaker {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::steady_clock;
+
+std::shared_ptr<RedisBreakerStore> store_for(const embedded::RedisServer& server) {
+  return std::make_shared<RedisBreakerStore>(std::make_shared<redis::Client>(
+      server.url(), redis::Options{.connect_timeout = 300ms,
+                                   .command_timeout = 300ms,
+                                   .reconnect_backoff_initial = 10ms,
+                                   .reconnect_backoff_max = 50ms}));
+}
+
+CircuitBreakerOptions options(std::shared_ptr<alerts::AlertHooks> hooks = nullptr) {
+  return {.failure_threshold = 10, .break_duration = 30s, .staleness = 500ms, .alert_hooks = hooks};
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  const auto deadline = steady_clock::now() + limit;
+  while (steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+// Runs `body` in a child process once the parent writes to the pipe; returns
+// the child's pid and the pipe's write end.
+std::pair<pid_t, int> fork_waiting(const std::function<int()>& body) {
+  int go[2];
+  if (::pipe(go) != 0) return {-1, -1};
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(go[1]);
+    char byte = 0;
+    if (::read(go[0], &byte, 1) != 1) ::_exit(3);
+    ::_exit(body());
+  }
+  ::close(go[0]);
+  return {child, go[1]};
+}
+
+int exit_code(pid_t child) {
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(RedisBreakerTest, FailuresInOneProcessOpenTheBreakerForAnother) {
+  embedded::RedisServer server;
+  auto [child, go] = fork_waiting([&] {
+    CircuitBreaker breaker(store_for(server), "exchange", options());
+    for (int i = 0; i < 10; ++i) breaker.record_failure();
+    return breaker.can_retry().allowed ? 1 : 0;
+  });
+  ASSERT_GT(child, 0);
+  CircuitBreaker breaker(store_for(server), "exchange", options());
+  ASSERT_TRUE(breaker.can_retry().allowed);
+  std::this_thread::sleep_for(100ms);  // the subscriber is listening
+  const char byte = 1;
+  ASSERT_EQ(::write(go, &byte, 1), 1);
+  ::close(go);
+  EXPECT_EQ(exit_code(child), 0);
+  const auto tripped = steady_clock::now();
+  EXPECT_TRUE(wait_for([&] { return !breaker.can_retry().allowed; }, 500ms + 200ms))
+      << "the other process must see OPEN within the staleness bound";
+  EXPECT_LT(steady_clock::now() - tripped, 700ms);
+  EXPECT_EQ(breaker.can_retry().state, State::kOpen);
+}
+
+TEST(RedisBreakerTest, ExactlyOneAlertPerTransitionAcrossEightProcesses) {
+  embedded::RedisServer server;
+  int results[2];
+  ASSERT_EQ(::pipe(results), 0);
+  std::vector<std::pair<pid_t, int>> children;
+  for (int p = 0; p < 8; ++p) {
+    children.push_back(fork_waiting([&] {
+      auto hooks = std::make_shared<alerts::AlertHooks>();
+      std::atomic<int> opened{0};
+      hooks->add_event_hook([&](std::string_view type, std::string_view, const alerts::AlertContext&) {
+        if (type == alerts::kCircuitOpened) opened.fetch_add(1);
+      });
+      CircuitBreaker breaker(store_for(server), "payments", options(hooks));
+      for (int i = 0; i < 5; ++i) breaker.record_failure();  // 40 failures, threshold 10
+      const char count = static_cast<char>(opened.load());
+      return ::write(results[1], &count, 1) == 1 ? 0 : 2;
+    }));
+  }
+  for (auto& [child, go] : children) {
+    const char byte = 1;
+    ASSERT_EQ(::write(go, &byte, 1), 1);
+  }
+  for (auto& [child, go] : children) ::close(go);
+  int alerts_seen = 0;
+  for (auto& [child, go] : children) {
+    EXPECT_EQ(exit_code(child), 0);
+    char count = 0;
+    ASSERT_EQ(::read(results[0], &count, 1), 1);
+    alerts_seen += count;
+  }
+  EXPECT_EQ(alerts_seen, 1) << "one fleet-wide transition, one alert";
+}
+
+TEST(RedisBreakerTest, MemoryIsBoundedWhateverTheFailureRate) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  BreakerRules rules;
+  rules.failure_threshold = 1'000'000'000;  // never trips: every failure is counted
+  rules.time_window = 1000ms;               // buckets of 100 ms come and go during the run
+  auto usage = [&] {
+    return store->client().command({"MEMORY", "USAGE", store->key("flood")}).integer();
+  };
+  for (int i = 0; i < 1000; ++i) store->record("flood", Outcome::kFailure, rules);
+  const long long after_thousand = usage();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 24'750; ++i) store->record("flood", Outcome::kFailure, rules);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const long long fields = store->client().command({"HLEN", store->key("flood")}).integer();
+  EXPECT_LE(fields, 3 + 3 * rules.window_buckets + rules.half_open_max_probes);
+  EXPECT_LT(usage(), 4096) << "100,000 failures must leave the key under a fixed size";
+  EXPECT_LE(usage(), after_thousand + 256);
+}
+
+TEST(RedisBreakerTest, RedisKilledMidRunKeepsALocalViewAndRecovers) {
+  embedded::RedisServer server;
+  auto hooks = std::make_shared<alerts::AlertHooks>();
+  std::vector<std::string> events;
+  std::mutex mutex;
+  hooks->add_event_hook([&](std::string_view type, std::string_view, const alerts::AlertContext&) {
+    std::lock_guard lock(mutex);
+    events.emplace_back(type);
+  });
+  CircuitBreaker breaker(store_for(server), "ledger", options(hooks));
+  for (int i = 0; i < 3; ++i) breaker.record_failure();
+  server.kill();
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  for (int i = 0; i < 10; ++i) breaker.record_failure();  // counted locally, never throws
+  EXPECT_TRUE(breaker.store_unavailable());
+  EXPECT_FALSE(breaker.can_retry().allowed) << "the local view opened";
+  server.restart();  // no persistence: the fleet's breaker starts closed
+  breaker.reset();
+  EXPECT_FALSE(breaker.store_unavailable());
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  std::lock_guard lock(mutex);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[0], "circuit_store_unavailable");
+  EXPECT_EQ(events[1], "circuit_opened");
+  EXPECT_EQ(std::count(events.begin(), events.end(), "circuit_store_unavailable"), 1);
+}
+
+TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  store->client().set(store->key("broken"), "not a hash");
+  BreakerRules rules;
+  EXPECT_THROW(store->read("broken", rules), DecodeError);
+  CircuitBreaker breaker(store, "broken", options());
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  breaker.record_failure();
+  EXPECT_EQ(store->client().get(store->key("broken")), "not a hash") << "left alone";
+}
+
+}  // namespace
+}  // namespace prodsafe::breaker
