@@ -18,7 +18,8 @@ using namespace prodsafe::breaker;
 prodsafe::embedded::RedisServer* server = nullptr;
 
 std::shared_ptr<RedisBreakerStore> store() {
-  return std::make_shared<RedisBreakerStore>(std::make_shared<prodsafe::redis::Client>(server->url()));
+  return std::make_shared<RedisBreakerStore>(
+      std::make_shared<prodsafe::redis::Client>(server->url()));
 }
 
 void BM_CanRetryClosed(benchmark::State& state) {

@@ -59,13 +59,15 @@ std::string_view to_string(State state) noexcept {
 }
 
 std::optional<State> parse_state(std::string_view text) noexcept {
-  for (State state : {State::kClosed, State::kOpen, State::kHalfOpen, State::kForcedOpen, State::kDisabled}) {
+  for (State state :
+       {State::kClosed, State::kOpen, State::kHalfOpen, State::kForcedOpen, State::kDisabled}) {
     if (to_string(state) == text) return state;
   }
   return std::nullopt;
 }
 
-RedisBreakerStore::RedisBreakerStore(std::shared_ptr<redis::Client> client) : client_(std::move(client)) {
+RedisBreakerStore::RedisBreakerStore(std::shared_ptr<redis::Client> client)
+    : client_(std::move(client)) {
   if (!client_) throw InvalidArgument("RedisBreakerStore needs a redis::Client, got null");
 }
 
@@ -77,25 +79,21 @@ std::string RedisBreakerStore::channel(std::string_view job_type) const {
   return key(job_type) + ":events";
 }
 
-Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op, std::string_view argument,
-                                const BreakerRules& rules) {
+Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
+                                std::string_view argument, const BreakerRules& rules) {
   const std::string name = key(job_type);
   const std::string events = name + ":events";
-  const std::string args[] = {std::to_string(rules.failure_threshold),
-                              std::to_string(rules.time_window.count()),
-                              std::to_string(rules.window_buckets),
-                              fmt::format("{}", rules.failure_ratio),
-                              std::to_string(rules.minimum_throughput),
-                              std::to_string(rules.break_duration.count()),
-                              fmt::format("{}", rules.break_multiplier),
-                              std::to_string(rules.max_break_duration.count()),
-                              std::to_string(rules.half_open_max_probes),
-                              std::to_string(rules.max_half_open_wait.count())};
+  const std::string args[] = {
+      std::to_string(rules.failure_threshold),    std::to_string(rules.time_window.count()),
+      std::to_string(rules.window_buckets),       fmt::format("{}", rules.failure_ratio),
+      std::to_string(rules.minimum_throughput),   std::to_string(rules.break_duration.count()),
+      fmt::format("{}", rules.break_multiplier),  std::to_string(rules.max_break_duration.count()),
+      std::to_string(rules.half_open_max_probes), std::to_string(rules.max_half_open_wait.count())};
   redis::Reply reply;
   try {
     reply = breaker_script().run(*client_, {name},
-                                 {op, argument, args[0], args[1], args[2], args[3], args[4], args[5],
-                                  args[6], args[7], args[8], args[9], events});
+                                 {op, argument, args[0], args[1], args[2], args[3], args[4],
+                                  args[5], args[6], args[7], args[8], args[9], events});
   } catch (const ReplyError& error) {
     if (error.prefix() != "CORRUPT") throw;
     throw DecodeError(fmt::format("circuit breaker '{}' is not valid: {}", name,
@@ -103,7 +101,8 @@ Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op, 
   }
   const auto& parts = reply.array();
   if (parts.size() != 8) {
-    throw ProtocolError(fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
+    throw ProtocolError(
+        fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
   }
   Snapshot snapshot;
   snapshot.state = parse_state(parts[0].str()).value_or(State::kClosed);
@@ -117,7 +116,8 @@ Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op, 
   return snapshot;
 }
 
-Snapshot RedisBreakerStore::record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) {
+Snapshot RedisBreakerStore::record(std::string_view job_type, Outcome outcome,
+                                   const BreakerRules& rules) {
   return run(job_type, "record", outcome == Outcome::kFailure ? "failure" : "success", rules);
 }
 
@@ -125,7 +125,8 @@ Snapshot RedisBreakerStore::acquire(std::string_view job_type, const BreakerRule
   return run(job_type, "acquire", "", rules);
 }
 
-Snapshot RedisBreakerStore::control(std::string_view job_type, Command command, const BreakerRules& rules) {
+Snapshot RedisBreakerStore::control(std::string_view job_type, Command command,
+                                    const BreakerRules& rules) {
   return run(job_type, "control", command_name(command), rules);
 }
 
@@ -166,7 +167,8 @@ Snapshot InMemoryBreakerStore::snapshot(const Circuit& c, State previous, bool a
     }
   }
   if (c.state == State::kOpen || (c.state == State::kHalfOpen && !allowed)) {
-    out.retry_after = c.open_until > now ? duration_cast<milliseconds>(c.open_until - now) : milliseconds(0);
+    out.retry_after =
+        c.open_until > now ? duration_cast<milliseconds>(c.open_until - now) : milliseconds(0);
   }
   return out;
 }
@@ -187,7 +189,8 @@ Step step_of(const Clock& clock, const BreakerRules& rules) {
 
 }  // namespace
 
-Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) {
+Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome,
+                                      const BreakerRules& rules) {
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
@@ -255,7 +258,8 @@ Snapshot InMemoryBreakerStore::acquire(std::string_view job_type, const BreakerR
   return snapshot(c, previous, allowed, step.now, step.index);
 }
 
-Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command command, const BreakerRules& rules) {
+Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command command,
+                                       const BreakerRules& rules) {
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
@@ -283,7 +287,8 @@ Snapshot InMemoryBreakerStore::read(std::string_view job_type, const BreakerRule
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);
   const Circuit& c = circuit(job_type, rules);
-  return snapshot(c, c.state, c.state != State::kForcedOpen && c.state != State::kOpen, step.now, step.index);
+  return snapshot(c, c.state, c.state != State::kForcedOpen && c.state != State::kOpen, step.now,
+                  step.index);
 }
 
 }  // namespace prodsafe::breaker

@@ -38,9 +38,9 @@ void validate(const std::string& job_type, const CircuitBreakerOptions& o) {
 }
 
 BreakerRules rules_of(const CircuitBreakerOptions& o) {
-  return BreakerRules{o.failure_threshold,  o.time_window,        o.window_buckets,
-                      o.failure_ratio,      o.minimum_throughput, o.break_duration,
-                      o.break_multiplier,   o.max_break_duration, o.half_open_max_probes,
+  return BreakerRules{o.failure_threshold, o.time_window,        o.window_buckets,
+                      o.failure_ratio,     o.minimum_throughput, o.break_duration,
+                      o.break_multiplier,  o.max_break_duration, o.half_open_max_probes,
                       o.max_half_open_wait};
 }
 
@@ -73,7 +73,8 @@ CircuitBreaker::CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string 
   validate(job_type_, options_);
   if (auto* redis_store = dynamic_cast<RedisBreakerStore*>(store_.get());
       redis_store != nullptr && options_.subscribe) {
-    subscriber_ = std::thread([this, channel = redis_store->channel(job_type_)] { subscribe_loop(channel); });
+    subscriber_ =
+        std::thread([this, channel = redis_store->channel(job_type_)] { subscribe_loop(channel); });
   }
 }
 
@@ -125,7 +126,8 @@ void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) 
       message = fmt::format("circuit {} was forced open by an operator", job_type_);
       break;
     case State::kDisabled:
-      message = fmt::format("circuit {} was disabled by an operator: every call is allowed", job_type_);
+      message =
+          fmt::format("circuit {} was disabled by an operator: every call is allowed", job_type_);
       break;
   }
   options_.alert_hooks->fire(event_for(snapshot.state), message, context);
@@ -137,7 +139,8 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
   try {
     Snapshot snapshot = operation(*store_);
     if (store_down_.exchange(false)) {
-      logger()->info("circuit {}: the store is reachable again; the fleet's state applies", job_type_);
+      logger()->info("circuit {}: the store is reachable again; the fleet's state applies",
+                     job_type_);
     }
     adopt(snapshot);
     if (snapshot.transitioned) announce(snapshot, "");
@@ -159,11 +162,12 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
         context.timestamp = clock_.system_now();
         context.instance = alerts::this_instance();
         context.extra["error"] = error.what();
-        options_.alert_hooks->fire(alerts::kCircuitStoreUnavailable,
-                                   fmt::format("circuit {}: the breaker's store is unreachable; "
-                                               "this process decides on its own view until it is back",
-                                               job_type_),
-                                   context);
+        options_.alert_hooks->fire(
+            alerts::kCircuitStoreUnavailable,
+            fmt::format("circuit {}: the breaker's store is unreachable; "
+                        "this process decides on its own view until it is back",
+                        job_type_),
+            context);
       }
     }
     Snapshot snapshot = operation(fallback_);
@@ -176,18 +180,19 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
 Permission CircuitBreaker::can_retry() noexcept {
   const std::int64_t now = now_ns();
   const State local = local_state_.load(std::memory_order_relaxed);
-  const bool fresh =
-      now - synced_at_ns_.load(std::memory_order_relaxed) < duration_cast<nanoseconds>(options_.staleness).count();
+  const bool fresh = now - synced_at_ns_.load(std::memory_order_relaxed) <
+                     duration_cast<nanoseconds>(options_.staleness).count();
   if ((local == State::kClosed || local == State::kDisabled) && fresh) return Permission{};
   const std::int64_t open_until = open_until_ns_.load(std::memory_order_relaxed);
   if (local == State::kOpen && now < open_until) {
     const auto left = duration_cast<milliseconds>(nanoseconds(open_until - now));
-    return Permission{false, fmt::format("circuit {} is open for {} ms more", job_type_, left.count()),
+    return Permission{false,
+                      fmt::format("circuit {} is open for {} ms more", job_type_, left.count()),
                       State::kOpen, left};
   }
   if (local == State::kForcedOpen && fresh) {
-    return Permission{false, fmt::format("circuit {} is forced open", job_type_), State::kForcedOpen,
-                      milliseconds(0)};
+    return Permission{false, fmt::format("circuit {} is forced open", job_type_),
+                      State::kForcedOpen, milliseconds(0)};
   }
   try {
     if (local == State::kClosed || local == State::kDisabled) {
@@ -195,13 +200,15 @@ Permission CircuitBreaker::can_retry() noexcept {
       if (refreshing_.exchange(true)) return Permission{};
       Snapshot snapshot;
       try {
-        snapshot = apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false);
+        snapshot =
+            apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false);
       } catch (...) {
         refreshing_.store(false);
         throw;
       }
       refreshing_.store(false);
-      if (snapshot.state == State::kClosed || snapshot.state == State::kDisabled) return Permission{};
+      if (snapshot.state == State::kClosed || snapshot.state == State::kDisabled)
+        return Permission{};
     }
     const Snapshot snapshot =
         apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false);
@@ -220,7 +227,9 @@ Permission CircuitBreaker::can_retry() noexcept {
 
 void CircuitBreaker::record_failure() noexcept {
   try {
-    apply([this](BreakerStore& store) { return store.record(job_type_, Outcome::kFailure, rules_); }, false);
+    apply(
+        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kFailure, rules_); },
+        false);
   } catch (const std::exception& error) {
     logger()->error("circuit {}: record_failure failed unexpectedly: {}", job_type_, error.what());
   }
@@ -237,7 +246,9 @@ void CircuitBreaker::record_success() noexcept {
   // In count mode a success in CLOSED changes nothing: skip the round trip.
   if (!probe && options_.failure_ratio <= 0 && local_state_.load() == State::kClosed) return;
   try {
-    apply([this](BreakerStore& store) { return store.record(job_type_, Outcome::kSuccess, rules_); }, false);
+    apply(
+        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kSuccess, rules_); },
+        false);
   } catch (const std::exception& error) {
     logger()->error("circuit {}: record_success failed unexpectedly: {}", job_type_, error.what());
   }
@@ -245,26 +256,33 @@ void CircuitBreaker::record_success() noexcept {
 
 State CircuitBreaker::state() noexcept {
   try {
-    return apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false).state;
+    return apply([this](BreakerStore& store) { return store.read(job_type_, rules_); }, false)
+        .state;
   } catch (const std::exception&) {
     return local_state_.load();
   }
 }
 
 void CircuitBreaker::force_open() {
-  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kForceOpen, rules_); }, true);
+  apply(
+      [this](BreakerStore& store) { return store.control(job_type_, Command::kForceOpen, rules_); },
+      true);
 }
 
 void CircuitBreaker::force_close() {
-  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kForceClose, rules_); }, true);
+  apply([this](
+            BreakerStore& store) { return store.control(job_type_, Command::kForceClose, rules_); },
+        true);
 }
 
 void CircuitBreaker::disable() {
-  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kDisable, rules_); }, true);
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kDisable, rules_); },
+        true);
 }
 
 void CircuitBreaker::reset() {
-  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kReset, rules_); }, true);
+  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kReset, rules_); },
+        true);
 }
 
 std::function<bool()> CircuitBreaker::gate() {
@@ -301,7 +319,8 @@ void CircuitBreaker::subscribe_loop(std::string channel) {
     } catch (const Error&) {
       // The store is down or the connection broke: staleness refreshes cover
       // the gap; try again shortly.
-      for (int i = 0; i < 5 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 5 && !stopping_.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 }

@@ -122,7 +122,8 @@ TEST_F(BreakerTest, RecoversThroughHalfOpenWithLimitedProbes) {
   breaker.record_success();
   EXPECT_TRUE(breaker.can_retry().allowed);
   EXPECT_EQ(breaker.state(), State::kClosed);
-  EXPECT_EQ(types(), (std::vector<std::string>{"circuit_opened", "circuit_half_open", "circuit_closed"}));
+  EXPECT_EQ(types(),
+            (std::vector<std::string>{"circuit_opened", "circuit_half_open", "circuit_closed"}));
 }
 
 TEST_F(BreakerTest, FailedProbeReopensWithALongerBreakUpToTheCap) {
@@ -135,7 +136,8 @@ TEST_F(BreakerTest, FailedProbeReopensWithALongerBreakUpToTheCap) {
     breaker.record_failure();
     breaks.push_back(breaker.can_retry().retry_after.count());
   }
-  EXPECT_EQ(breaks, (std::vector<long long>{20000, 30000, 30000})) << "10 s doubled, capped at 30 s";
+  EXPECT_EQ(breaks, (std::vector<long long>{20000, 30000, 30000}))
+      << "10 s doubled, capped at 30 s";
 }
 
 TEST_F(BreakerTest, AProbeThatNeverReportsFreesItsPermit) {
@@ -224,11 +226,12 @@ TEST_F(BreakerTest, RetryExecutorStopsWhileTheBreakerIsOpen) {
   retry::RetryPolicy policy{.max_attempts = 20, .jitter = retry::Jitter::kNone, .clock = &clock};
   policy.allow_retry = breaker.gate();
   int calls = 0;
-  EXPECT_THROW(retry::run(policy, [&]() -> int {
-                 ++calls;
-                 breaker.record_failure();
-                 throw StoreUnavailable("exchange down");
-               }),
+  EXPECT_THROW(retry::run(policy,
+                          [&]() -> int {
+                            ++calls;
+                            breaker.record_failure();
+                            throw StoreUnavailable("exchange down");
+                          }),
                StoreUnavailable);
   EXPECT_EQ(calls, 5) << "the fifth failure opened the breaker; no sixth attempt";
 }

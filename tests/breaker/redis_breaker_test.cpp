@@ -2,8 +2,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -94,9 +94,10 @@ TEST(RedisBreakerTest, ExactlyOneAlertPerTransitionAcrossEightProcesses) {
     children.push_back(fork_waiting([&] {
       auto hooks = std::make_shared<alerts::AlertHooks>();
       std::atomic<int> opened{0};
-      hooks->add_event_hook([&](std::string_view type, std::string_view, const alerts::AlertContext&) {
-        if (type == alerts::kCircuitOpened) opened.fetch_add(1);
-      });
+      hooks->add_event_hook(
+          [&](std::string_view type, std::string_view, const alerts::AlertContext&) {
+            if (type == alerts::kCircuitOpened) opened.fetch_add(1);
+          });
       CircuitBreaker breaker(store_for(server), "payments", options(hooks));
       for (int i = 0; i < 5; ++i) breaker.record_failure();  // 40 failures, threshold 10
       const char count = static_cast<char>(opened.load());

@@ -60,6 +60,18 @@ int run_check(const CheckArguments& arguments);
 void print_check_table(const std::string& url,
                        const std::vector<runtime_checks::CheckResult>& results, bool colours);
 
+struct BreakerDemoReport {
+  int calls = 0;
+  int failures = 0;
+  int refused = 0;
+  int alerts = 0;
+  bool opened_at_threshold = false;
+  bool recovered = false;
+};
+
+// The breaker part of the demo: opens at its threshold, refuses, recovers.
+BreakerDemoReport run_breaker_demo(std::shared_ptr<redis::Client> client);
+
 // `prodsafe ping URL`: connects through the pool and prints the server's
 // version and round-trip times.
 int run_ping(const std::string& redis_url, int count);

@@ -181,6 +181,9 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
       server ? server->directory() / "journal" : std::filesystem::path();
   const OrdersDemoReport orders = run_orders_demo(shared_client, server.get(), journal);
 
+  step("A fleet-wide circuit breaker");
+  const BreakerDemoReport breaker = run_breaker_demo(shared_client);
+
   step("Summary");
   const bool exact = total == 20000;
   const bool once = orders.executed == orders.requested / 4 &&
@@ -193,7 +196,15 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
     fmt::print("invariant: crash before commit, no re-placement  {}\n",
                orders.crash_order_placed_once ? "held" : "VIOLATED");
   }
-  return exact && once && orders.crash_order_placed_once ? kExitOk : kExitFailed;
+  fmt::print("invariant: breaker opened at its threshold ..... {}\n",
+             breaker.opened_at_threshold ? "held" : "VIOLATED");
+  fmt::print("invariant: breaker recovered by itself ........ {}\n",
+             breaker.recovered ? "held" : "VIOLATED");
+  fmt::print("alerts fired: {} (one per transition)\n", breaker.alerts);
+  return exact && once && orders.crash_order_placed_once && breaker.opened_at_threshold &&
+                 breaker.recovered
+             ? kExitOk
+             : kExitFailed;
 }
 
 }  // namespace prodsafe::cli

@@ -62,9 +62,11 @@ class BreakerStore {
   virtual ~BreakerStore() = default;
   // Throw StoreUnavailable (or Timeout) when the store cannot be reached, and
   // DecodeError naming the key when what is stored is not a breaker.
-  virtual Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) = 0;
+  virtual Snapshot record(std::string_view job_type, Outcome outcome,
+                          const BreakerRules& rules) = 0;
   virtual Snapshot acquire(std::string_view job_type, const BreakerRules& rules) = 0;
-  virtual Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) = 0;
+  virtual Snapshot control(std::string_view job_type, Command command,
+                           const BreakerRules& rules) = 0;
   virtual Snapshot read(std::string_view job_type, const BreakerRules& rules) = 0;
 };
 
