@@ -7,19 +7,16 @@
 #include <fmt/format.h>
 
 #include "baseline.hpp"
+#include "bench_main.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
-#include "prodsafe/embedded/redis_server.hpp"
-#include "ratio_reporter.hpp"
 
 namespace {
 
 using namespace prodsafe::breaker;
 
-prodsafe::embedded::RedisServer* server = nullptr;
-
 std::shared_ptr<RedisBreakerStore> store() {
   return std::make_shared<RedisBreakerStore>(
-      std::make_shared<prodsafe::redis::Client>(server->url()));
+      std::make_shared<prodsafe::redis::Client>(prodsafe::bench::server().url()));
 }
 
 void BM_CanRetryClosed(benchmark::State& state) {
@@ -33,7 +30,8 @@ void BM_CanRetryClosed(benchmark::State& state) {
 void BM_RecordFailure(benchmark::State& state) {
   // A threshold that is never reached: every call counts a failure in CLOSED.
   CircuitBreaker breaker(store(), "bench-failures", {.failure_threshold = 1'000'000'000});
-  prodsafe::bench::paired_with_rtt(state, server->port(), [&] { breaker.record_failure(); });
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(),
+                                   [&] { breaker.record_failure(); });
 }
 
 BENCHMARK(BM_CanRetryClosed)->Repetitions(5)->ReportAggregatesOnly(true);
@@ -42,15 +40,9 @@ BENCHMARK(BM_RecordFailure)->Repetitions(5)->ReportAggregatesOnly(true);
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  prodsafe::embedded::RedisServer redis;
-  server = &redis;
-  prodsafe::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  fmt::print("\n");
-  reporter.print_absolute("can_retry in CLOSED", "BM_CanRetryClosed", 100);
-  reporter.print_paired_ratio("record_failure in RTT", "BM_RecordFailure", 1.5);
-  benchmark::Shutdown();
-  return 0;
+  return prodsafe::bench::run_benchmarks(
+      argc, argv, [](const prodsafe::bench::RatioReporter& reporter) {
+        reporter.print_absolute("can_retry in CLOSED", "BM_CanRetryClosed", 100);
+        reporter.print_paired_ratio("record_failure in RTT", "BM_RecordFailure", 1.5);
+      });
 }

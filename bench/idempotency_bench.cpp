@@ -10,10 +10,9 @@
 #include <fmt/format.h>
 
 #include "baseline.hpp"
-#include "prodsafe/embedded/redis_server.hpp"
+#include "bench_main.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
-#include "ratio_reporter.hpp"
 
 namespace {
 
@@ -22,13 +21,10 @@ using prodsafe::idempotency::RedisEffectStore;
 using prodsafe::idempotency::SideEffectWrapper;
 using prodsafe::idempotency::WrapperOptions;
 
-prodsafe::embedded::RedisServer* server = nullptr;
-std::string journal_directory;
-
 std::unique_ptr<SideEffectWrapper> make_wrapper(std::size_t cache_size) {
-  auto client = std::make_shared<prodsafe::redis::Client>(server->url());
+  auto client = std::make_shared<prodsafe::redis::Client>(prodsafe::bench::server().url());
   WrapperOptions options;
-  options.journal_directory = journal_directory;
+  options.journal_directory = (prodsafe::bench::server().directory() / "journal").string();
   options.result_cache_size = cache_size;
   return std::make_unique<SideEffectWrapper>(std::make_shared<RedisEffectStore>(client), options);
 }
@@ -36,7 +32,7 @@ std::unique_ptr<SideEffectWrapper> make_wrapper(std::size_t cache_size) {
 void BM_FirstExecution(benchmark::State& state) {
   auto wrapper = make_wrapper(0);
   static std::atomic<long> next{0};
-  prodsafe::bench::paired_with_rtt(state, server->port(), [&] {
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(), [&] {
     const std::string id = fmt::format("first-{}", next.fetch_add(1));
     auto outcome = wrapper->execute_once(EffectType::ORDER_PLACEMENT, id, [] { return 1; });
     if (!outcome.executed) state.SkipWithError("not executed");
@@ -46,7 +42,7 @@ void BM_FirstExecution(benchmark::State& state) {
 void BM_Duplicate(benchmark::State& state) {
   auto wrapper = make_wrapper(0);
   wrapper->execute_once(EffectType::ORDER_PLACEMENT, "duplicate", [] { return 1; });
-  prodsafe::bench::paired_with_rtt(state, server->port(), [&] {
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(), [&] {
     auto outcome =
         wrapper->execute_once(EffectType::ORDER_PLACEMENT, "duplicate", [] { return 2; });
     if (outcome.executed) state.SkipWithError("executed twice");
@@ -69,17 +65,12 @@ BENCHMARK(BM_CachedDuplicate)->Repetitions(5)->ReportAggregatesOnly(true);
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  prodsafe::embedded::RedisServer redis;
-  server = &redis;
-  journal_directory = (redis.directory() / "journal").string();
-  prodsafe::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  fmt::print("\n");
-  reporter.print_paired_ratio("first execution (claim + commit) in RTT", "BM_FirstExecution", 2.5);
-  reporter.print_paired_ratio("duplicate (claim answers COMPLETED) in RTT", "BM_Duplicate", 1.5);
-  reporter.print_absolute("cached duplicate", "BM_CachedDuplicate", 1000.0);
-  benchmark::Shutdown();
-  return 0;
+  return prodsafe::bench::run_benchmarks(
+      argc, argv, [](const prodsafe::bench::RatioReporter& reporter) {
+        reporter.print_paired_ratio("first execution (claim + commit) in RTT", "BM_FirstExecution",
+                                    2.5);
+        reporter.print_paired_ratio("duplicate (claim answers COMPLETED) in RTT", "BM_Duplicate",
+                                    1.5);
+        reporter.print_absolute("cached duplicate", "BM_CachedDuplicate", 1000.0);
+      });
 }

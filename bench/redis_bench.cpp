@@ -5,26 +5,23 @@
 #include <fmt/format.h>
 
 #include "baseline.hpp"
-#include "prodsafe/embedded/redis_server.hpp"
+#include "bench_main.hpp"
 #include "prodsafe/redis/client.hpp"
-#include "ratio_reporter.hpp"
 
 namespace {
 
-prodsafe::embedded::RedisServer* server = nullptr;
-
 void BM_RawHiredisPing(benchmark::State& state) {
-  prodsafe::bench::raw_hiredis_ping(state, server->port());
+  prodsafe::bench::raw_hiredis_ping(state, prodsafe::bench::server().port());
 }
 
 void BM_PoolPing(benchmark::State& state) {
-  prodsafe::redis::Client client(server->url());
+  prodsafe::redis::Client client(prodsafe::bench::server().url());
   for (auto _ : state) benchmark::DoNotOptimize(client.ping());
 }
 
 void BM_PoolPingPaired(benchmark::State& state) {
-  prodsafe::redis::Client client(server->url());
-  prodsafe::bench::paired_with_rtt(state, server->port(),
+  prodsafe::redis::Client client(prodsafe::bench::server().url());
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(),
                                    [&] { benchmark::DoNotOptimize(client.ping()); });
 }
 
@@ -35,15 +32,9 @@ BENCHMARK(BM_PoolPingPaired)->Repetitions(5)->ReportAggregatesOnly(true);
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  prodsafe::embedded::RedisServer redis;
-  server = &redis;
-  prodsafe::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  fmt::print("\n");
-  reporter.print_paired_ratio("pool overhead (PING through the pool / raw PING)",
-                              "BM_PoolPingPaired", 1.10);
-  benchmark::Shutdown();
-  return 0;
+  return prodsafe::bench::run_benchmarks(
+      argc, argv, [](const prodsafe::bench::RatioReporter& reporter) {
+        reporter.print_paired_ratio("pool overhead (PING through the pool / raw PING)",
+                                    "BM_PoolPingPaired", 1.10);
+      });
 }

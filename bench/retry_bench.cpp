@@ -9,18 +9,15 @@
 #include <fmt/format.h>
 
 #include "baseline.hpp"
-#include "prodsafe/embedded/redis_server.hpp"
+#include "bench_main.hpp"
 #include "prodsafe/retry/histogram.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
 #include "prodsafe/retry/window_stores.hpp"
-#include "ratio_reporter.hpp"
 
 namespace {
 
 using namespace prodsafe::retry;
-
-prodsafe::embedded::RedisServer* server = nullptr;
 
 void BM_SpikeRecordRetry(benchmark::State& state) {
   RetrySpikeDetector detector;
@@ -36,18 +33,18 @@ void BM_HistogramRecord(benchmark::State& state) {
 
 void BM_TrackerIncrement(benchmark::State& state) {
   RetryWindowTracker tracker(std::make_shared<RedisRetryWindowStore>(
-      std::make_shared<prodsafe::redis::Client>(server->url())));
+      std::make_shared<prodsafe::redis::Client>(prodsafe::bench::server().url())));
   tracker.start_window("bench-job");
-  prodsafe::bench::paired_with_rtt(state, server->port(), [&] {
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(), [&] {
     benchmark::DoNotOptimize(tracker.increment_attempt("bench-job"));
   });
 }
 
 void BM_TrackerStartAndClose(benchmark::State& state) {
   RetryWindowTracker tracker(std::make_shared<RedisRetryWindowStore>(
-      std::make_shared<prodsafe::redis::Client>(server->url())));
+      std::make_shared<prodsafe::redis::Client>(prodsafe::bench::server().url())));
   bool open = false;
-  prodsafe::bench::paired_with_rtt(state, server->port(), [&] {
+  prodsafe::bench::paired_with_rtt(state, prodsafe::bench::server().port(), [&] {
     if (open) {
       benchmark::DoNotOptimize(tracker.close_window("bench-window", true));
     } else {
@@ -65,18 +62,12 @@ BENCHMARK(BM_TrackerStartAndClose)->Repetitions(5)->ReportAggregatesOnly(true);
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  prodsafe::embedded::RedisServer redis;
-  server = &redis;
-  prodsafe::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  fmt::print("\n");
-  reporter.print_absolute("spike detector record_retry", "BM_SpikeRecordRetry", 50);
-  reporter.print_absolute("histogram record", "BM_HistogramRecord", 50);
-  reporter.print_paired_ratio("tracker increment_attempt in RTT", "BM_TrackerIncrement", 1.5);
-  reporter.print_paired_ratio("tracker start_window / close_window in RTT",
-                              "BM_TrackerStartAndClose", 1.5);
-  benchmark::Shutdown();
-  return 0;
+  return prodsafe::bench::run_benchmarks(
+      argc, argv, [](const prodsafe::bench::RatioReporter& reporter) {
+        reporter.print_absolute("spike detector record_retry", "BM_SpikeRecordRetry", 50);
+        reporter.print_absolute("histogram record", "BM_HistogramRecord", 50);
+        reporter.print_paired_ratio("tracker increment_attempt in RTT", "BM_TrackerIncrement", 1.5);
+        reporter.print_paired_ratio("tracker start_window / close_window in RTT",
+                                    "BM_TrackerStartAndClose", 1.5);
+      });
 }
