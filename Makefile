@@ -39,7 +39,7 @@ test-asan: bootstrap
 test-tsan: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRODSAFE_SANITIZE=thread -DPRODSAFE_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -LE 'bench|install'
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tsan.supp $(CTEST) -LE 'bench|install'
 
 format: bootstrap
 	clang-format -i $(FORMAT_FILES)
