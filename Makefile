@@ -30,6 +30,7 @@ bench: bootstrap
 	build-release/bench/idempotency_bench
 	build-release/bench/retry_bench
 	build-release/bench/breaker_bench
+	build-release/bench/metrics_bench
 
 test-asan: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPRODSAFE_SANITIZE=address -DPRODSAFE_BUILD_BENCH=OFF >/dev/null

@@ -16,11 +16,11 @@ BreakerDemoReport run_breaker_demo(std::shared_ptr<redis::Client> client) {
   using namespace std::chrono_literals;
   BreakerDemoReport report;
   auto hooks = std::make_shared<alerts::AlertHooks>();
-  hooks->add_log_hook([&report](std::string_view type, std::string_view message,
-                                const alerts::AlertContext&) {
-    ++report.alerts;
-    fmt::print("  ALERT {}: {}\n", type, message);
-  });
+  hooks->add_log_hook(
+      [&report](std::string_view type, std::string_view message, const alerts::AlertContext&) {
+        ++report.alerts;
+        fmt::print("  ALERT {}: {}\n", type, message);
+      });
   const std::string job_type = fmt::format("demo-exchange-{:08x}", std::random_device{}());
   breaker::CircuitBreaker breaker(std::make_shared<breaker::RedisBreakerStore>(client), job_type,
                                   {.failure_threshold = 5,

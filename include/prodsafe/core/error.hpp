@@ -168,6 +168,18 @@ class LeaseLost : public Error {
   std::any result_;
 };
 
+// A metric's labels would explode its series count (a forbidden label name,
+// an invalid name, or the metric's label-set limit), in strict mode.
+class CardinalityViolation : public Error {
+ public:
+  CardinalityViolation(std::string metric, const std::string& message)
+      : Error(ErrorCode::kCardinalityViolation, message), metric_(std::move(metric)) {}
+  [[nodiscard]] const std::string& metric() const noexcept { return metric_; }
+
+ private:
+  std::string metric_;
+};
+
 // A recorded failure replayed to a later caller (record_failures is opt-in).
 class EffectFailed : public Error {
  public:

@@ -1,0 +1,139 @@
+// Keeps metric labels from exploding a Prometheus (the seed's
+// MetricsCardinalityGuard and validate_metric_labels).
+//
+//   MetricsCardinalityGuard guard;
+//   auto [is_valid, violations] = guard.validate_labels(
+//       "order_latency", {{"symbol", "BTCUSDT"}, {"side", "buy"}, {"status", "filled"}});
+//
+// Errors (is_valid == false): a forbidden label name (job_id, order_id, ...,
+// or one matching *_id, *_uuid, *_guid, *timestamp*, unless allowlisted), a
+// metric or label name the Prometheus data model refuses, or a new label set
+// past the metric's limit (default 2,000, as OpenTelemetry). Warnings
+// (is_valid stays true): label values that look unbounded (UUIDs, long hex or
+// digit runs, timestamps). In strict mode an error throws
+// CardinalityViolation; otherwise it is counted and logged, at most once a
+// minute per metric.
+//
+// Memory is bounded: per metric, at most `max_label_sets` label-set hashes;
+// at most `max_metrics` metrics are tracked.
+//
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "prodsafe/core/clock.hpp"
+
+namespace prodsafe::metrics {
+
+using Label = std::pair<std::string_view, std::string_view>;
+
+enum class ViolationKind {
+  kForbiddenLabel,     // error
+  kInvalidName,        // error
+  kCardinalityLimit,   // error
+  kUnboundedValue,     // warning
+};
+
+struct Violation {
+  ViolationKind kind = ViolationKind::kForbiddenLabel;
+  bool error = true;
+  std::string label{};  // empty for metric-level violations
+  std::string message{};
+};
+
+struct ValidationResult {
+  bool is_valid = true;
+  std::vector<Violation> violations{};
+};
+
+struct GuardOptions {
+  // Throw CardinalityViolation on errors instead of logging. Default: false.
+  bool strict_mode = false;
+  // Distinct label sets per metric before kCardinalityLimit. Default: 2,000.
+  std::size_t max_label_sets = 2000;
+  // Metrics tracked; label sets of further metrics are not counted (their
+  // names still are checked). Default: 10,000.
+  std::size_t max_metrics = 10000;
+  // Names that match a forbidden pattern but are known to be small, e.g.
+  // "strategy_id". Default: none.
+  std::set<std::string, std::less<>> allowed_labels{};
+  // Added to the built-in forbidden names. Default: none.
+  std::set<std::string, std::less<>> extra_forbidden_labels{};
+  // Least time between two warning logs for one metric. Default: 60 s.
+  std::chrono::milliseconds log_interval = std::chrono::seconds(60);
+  // Default: SystemClock::instance().
+  Clock* clock = nullptr;
+};
+
+class MetricsCardinalityGuard {
+ public:
+  explicit MetricsCardinalityGuard(GuardOptions options = {});
+
+  ValidationResult validate_labels(std::string_view metric, std::span<const Label> labels);
+  ValidationResult validate_labels(std::string_view metric, std::initializer_list<Label> labels) {
+    return validate_labels(metric, std::span<const Label>(labels.begin(), labels.size()));
+  }
+  ValidationResult validate_labels(std::string_view metric,
+                                   const std::map<std::string, std::string>& labels);
+
+  // Whether `name` is forbidden as a label name (built-in list, patterns,
+  // extras, minus the allowlist).
+  [[nodiscard]] bool is_forbidden_label(std::string_view name) const;
+
+  // Label sets seen for `metric` (at most max_label_sets).
+  [[nodiscard]] std::size_t label_sets(std::string_view metric) const;
+  // Validations that found at least one error / only warnings.
+  [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(); }
+  [[nodiscard]] std::uint64_t warnings() const noexcept { return warnings_.load(); }
+  [[nodiscard]] const GuardOptions& options() const noexcept { return options_; }
+
+ private:
+  struct MetricState {
+    std::unordered_set<std::uint64_t> seen;
+    Clock::SteadyTime last_log{};
+    bool logged = false;
+  };
+
+  ValidationResult check_new(std::string_view metric, std::span<const Label> labels,
+                             std::uint64_t hash, MetricState* state);
+  void report(std::string_view metric, const ValidationResult& result, MetricState* state);
+
+  GuardOptions options_;
+  Clock& clock_;
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, MetricState, NameHash, std::equal_to<>> metrics_;
+  std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::uint64_t> warnings_{0};
+};
+
+// The process-wide guard (warning mode, default options).
+MetricsCardinalityGuard& global_guard();
+// The seed's validate_metric_labels: global_guard().validate_labels(...).is_valid.
+bool validate_metric_labels(std::string_view metric, const std::map<std::string, std::string>& labels);
+
+// Whether a label value looks unbounded: a UUID, a run of 16+ hex digits or
+// 10+ decimal digits, or an ISO-8601 timestamp.
+[[nodiscard]] bool looks_unbounded(std::string_view value) noexcept;
+
+}  // namespace prodsafe::metrics

@@ -1,0 +1,17 @@
+// Metric and label names as the Prometheus data model allows them
+// (https://prometheus.io/docs/concepts/data_model/). Public so that anyone
+// can check a name before using it (as prometheus-cpp's CheckLabelName).
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <string_view>
+
+namespace prodsafe::metrics {
+
+// [a-zA-Z_:][a-zA-Z0-9_:]*
+[[nodiscard]] bool is_valid_metric_name(std::string_view name) noexcept;
+// [a-zA-Z_][a-zA-Z0-9_]*, and not starting with "__" (reserved).
+[[nodiscard]] bool is_valid_label_name(std::string_view name) noexcept;
+
+}  // namespace prodsafe::metrics
