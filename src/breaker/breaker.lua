@@ -7,10 +7,13 @@
 -- mode), 7 minimum_throughput, 8 break ms, 9 break multiplier, 10 max break
 -- ms, 11 half-open probes, 12 max half-open wait ms, 13 pub/sub channel.
 -- Returns {state, previous, transitioned, allowed, failures, successes, trips,
--- retry_after_ms}. The window is a ring of `buckets` buckets (fields e<i>
--- (which bucket it holds), f<i>, s<i>), so the hash stays the same size
--- whatever the event rate; probe permits are fields p1..p<probes>. The key
--- has no TTL: one small hash per job type.
+-- retry_after_ms}.
+-- The window is a ring of `buckets` buckets (fields e<i> (which bucket the
+-- slot holds), f<i>, s<i>) plus running totals fc and sc of the buckets up
+-- to `last` (the newest bucket written), so the hash stays the same size
+-- whatever the event rate, and a record reads only the totals and its own
+-- bucket: the ring is walked only when buckets rotate out. Probe permits are
+-- fields p1..p<probes>. The key has no TTL: one small hash per job type.
 local key = KEYS[1]
 local op, arg = ARGV[1], ARGV[2]
 local threshold, window = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -24,54 +27,94 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local bucket_ms = math.max(1, math.floor(window / buckets))
 local index = math.floor(now / bucket_ms)
+local slot = index % buckets
 
-local fields = {'state', 'trips', 'open_until'}
-for i = 0, buckets - 1 do
-  fields[#fields + 1] = 'e' .. i
-  fields[#fields + 1] = 'f' .. i
-  fields[#fields + 1] = 's' .. i
+local function read(...)
+  local values = redis.pcall('HMGET', key, ...)
+  if values['err'] then
+    return nil, redis.error_reply('CORRUPT the key holds a ' .. redis.call('TYPE', key)['ok'] ..
+                                  ', not a circuit breaker (a hash)')
+  end
+  return values
 end
-local values = redis.pcall('HMGET', key, unpack(fields))
-if values['err'] then
-  return redis.error_reply('CORRUPT the key holds a ' .. redis.call('TYPE', key)['ok'] ..
-                           ', not a circuit breaker (a hash)')
-end
-local state = values[1] or 'CLOSED'
+
+-- state, trips, open_until, last, fc, sc, then this slot's e, f, s.
+local head, problem = read('state', 'trips', 'open_until', 'last', 'fc', 'sc',
+                           'e' .. slot, 'f' .. slot, 's' .. slot)
+if not head then return problem end
+local state = head[1] or 'CLOSED'
 if state ~= 'CLOSED' and state ~= 'OPEN' and state ~= 'HALF_OPEN' and state ~= 'FORCED_OPEN'
     and state ~= 'DISABLED' then
   return redis.error_reply('CORRUPT unknown circuit state ' .. state)
 end
-local trips = tonumber(values[2] or '0') or 0
-local open_until = tonumber(values[3] or '0') or 0
+local trips = tonumber(head[2] or '0') or 0
+local open_until = tonumber(head[3] or '0') or 0
+local last = tonumber(head[4] or '')
+local failures = tonumber(head[5] or '0') or 0
+local successes = tonumber(head[6] or '0') or 0
 local previous = state
 local transitioned = 0
 local allowed = 1
 
-local failures, successes = 0, 0
-local cleared = false
-local function count_window()
-  if cleared then return end
-  failures, successes = 0, 0
-  for i = 0, buckets - 1 do
-    local epoch = tonumber(values[4 + 3 * i])
-    if epoch and epoch > index - buckets then
-      failures = failures + (tonumber(values[5 + 3 * i]) or 0)
-      successes = successes + (tonumber(values[6 + 3 * i]) or 0)
-    end
-  end
-end
-
-local function clear_window()
+local function ring_names(from, to)
   local names = {}
-  for i = 0, buckets - 1 do
+  for j = from, to do
+    local i = j % buckets
     names[#names + 1] = 'e' .. i
     names[#names + 1] = 'f' .. i
     names[#names + 1] = 's' .. i
   end
+  return names
+end
+
+local function clear_window()
+  local names = ring_names(0, buckets - 1)
+  names[#names + 1] = 'last'
+  names[#names + 1] = 'fc'
+  names[#names + 1] = 'sc'
   for i = 1, probes do names[#names + 1] = 'p' .. i end
   redis.call('HDEL', key, unpack(names))
-  failures, successes = 0, 0
-  cleared = true
+  failures, successes, last = 0, 0, nil
+end
+
+-- Moves the window's head to `index`: buckets that fall out of it leave the
+-- totals. Only runs when a new bucket starts.
+local function rotate()
+  if last and index <= last then return end
+  if not last or index - last >= buckets then
+    if last then clear_window() end
+    failures, successes = 0, 0
+  else
+    local names = ring_names(last + 1, index)
+    local old = redis.call('HMGET', key, unpack(names))
+    for k = 0, #names / 3 - 1 do
+      local bucket = tonumber(old[3 * k + 1])
+      if bucket and bucket <= index - buckets then
+        failures = failures - (tonumber(old[3 * k + 2]) or 0)
+        successes = successes - (tonumber(old[3 * k + 3]) or 0)
+      end
+    end
+    redis.call('HDEL', key, unpack(names))
+    head[7], head[8], head[9] = nil, nil, nil  -- this slot was among them
+  end
+  last = index
+end
+
+-- Failures and successes in the window as of now (for reports).
+local function current_totals()
+  if not last or index - last >= buckets then return 0, 0 end
+  if index <= last then return failures, successes end
+  local f, s = failures, successes
+  local names = ring_names(last + 1, index)
+  local old = redis.call('HMGET', key, unpack(names))
+  for k = 0, #names / 3 - 1 do
+    local bucket = tonumber(old[3 * k + 1])
+    if bucket and bucket <= index - buckets then
+      f = f - (tonumber(old[3 * k + 2]) or 0)
+      s = s - (tonumber(old[3 * k + 3]) or 0)
+    end
+  end
+  return f, s
 end
 
 -- Publishes "<STATE>:<ms the break lasts>" so subscribers can answer
@@ -107,21 +150,24 @@ if state == 'OPEN' and now >= open_until and (op == 'record' or op == 'acquire')
   move('HALF_OPEN')
 end
 
+local reported_failures, reported_successes = nil, nil
 if op == 'record' then
   if state == 'HALF_OPEN' then
     if arg == 'success' then close() else open() end
   elseif state == 'CLOSED' then
-    local slot = index % buckets
-    local at = 4 + 3 * slot
+    rotate()
     local f, s = 0, 0
-    if tonumber(values[at]) == index then
-      f, s = tonumber(values[at + 1]) or 0, tonumber(values[at + 2]) or 0
+    if tonumber(head[7]) == index then
+      f, s = tonumber(head[8]) or 0, tonumber(head[9]) or 0
     end
-    if arg == 'failure' then f = f + 1 else s = s + 1 end
-    values[at], values[at + 1], values[at + 2] = tostring(index), tostring(f), tostring(s)
-    redis.call('HSET', key, 'e' .. slot, index, 'f' .. slot, f, 's' .. slot, s)
-    if not values[1] then redis.call('HSET', key, 'state', 'CLOSED') end
-    count_window()
+    if arg == 'failure' then
+      f, failures = f + 1, failures + 1
+    else
+      s, successes = s + 1, successes + 1
+    end
+    redis.call('HSET', key, 'e' .. slot, index, 'f' .. slot, f, 's' .. slot, s,
+               'last', last, 'fc', failures, 'sc', successes)
+    if not head[1] then redis.call('HSET', key, 'state', 'CLOSED') end
     local trip
     if ratio > 0 then
       local calls = failures + successes
@@ -130,15 +176,12 @@ if op == 'record' then
       trip = failures >= threshold
     end
     if trip then
-      local seen = failures
+      reported_failures, reported_successes = failures, successes
       open()
-      failures = seen
     end
   end
 elseif op == 'acquire' then
-  if state == 'FORCED_OPEN' then
-    allowed = 0
-  elseif state == 'OPEN' then
+  if state == 'FORCED_OPEN' or state == 'OPEN' then
     allowed = 0
   elseif state == 'HALF_OPEN' then
     allowed = 0
@@ -157,20 +200,23 @@ elseif op == 'acquire' then
 elseif op == 'control' then
   if arg == 'force_open' then
     move('FORCED_OPEN')
-  elseif arg == 'force_close' then
-    close()
   elseif arg == 'disable' then
     move('DISABLED')
   else
     close()
   end
-else
-  count_window()
 end
 
-if op ~= 'record' then count_window() end
+if not reported_failures then
+  if op == 'record' and state == 'CLOSED' then
+    reported_failures, reported_successes = failures, successes
+  else
+    reported_failures, reported_successes = current_totals()
+  end
+end
 local retry_after = 0
 if state == 'OPEN' or (state == 'HALF_OPEN' and allowed == 0) then
   retry_after = math.max(0, open_until - now)
 end
-return {state, previous, transitioned, allowed, failures, successes, trips, retry_after}
+return {state, previous, transitioned, allowed, reported_failures, reported_successes, trips,
+        retry_after}

@@ -12,11 +12,13 @@ namespace prodsafe::metrics {
 namespace {
 
 constexpr std::array<std::string_view, 14> kForbidden = {
-    "job_id",     "order_id",   "trade_id",       "user_id",        "transaction_id",
-    "request_id", "session_id", "correlation_id", "trace_id",       "span_id",
-    "client_order_id", "account_id", "email",     "ip"};
+    "job_id",          "order_id",   "trade_id",       "user_id",  "transaction_id",
+    "request_id",      "session_id", "correlation_id", "trace_id", "span_id",
+    "client_order_id", "account_id", "email",          "ip"};
 
-bool hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
 bool is_uuid(std::string_view v) {
@@ -118,20 +120,23 @@ ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
                                                     std::span<const Label> labels,
                                                     std::uint64_t hash, MetricState* state) {
   ValidationResult result;
-  auto add = [&result](ViolationKind kind, bool error, std::string_view label, std::string message) {
+  auto add = [&result](ViolationKind kind, bool error, std::string_view label,
+                       std::string message) {
     result.violations.push_back({kind, error, std::string(label), std::move(message)});
     if (error) result.is_valid = false;
   };
   if (!is_valid_metric_name(metric)) {
     add(ViolationKind::kInvalidName, true, "",
-        fmt::format("metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)", metric));
+        fmt::format("metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
+                    metric));
   }
   for (const auto& [name, value] : labels) {
     if (!is_valid_label_name(name)) {
       add(ViolationKind::kInvalidName, true, name,
-          fmt::format("label name '{}' is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, "
-                      "not starting with __)",
-                      name));
+          fmt::format(
+              "label name '{}' is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, "
+              "not starting with __)",
+              name));
     } else if (is_forbidden_label(name)) {
       add(ViolationKind::kForbiddenLabel, true, name,
           fmt::format("label '{}' on {} has one value per entity (an id, a timestamp) and would "
@@ -189,7 +194,8 @@ MetricsCardinalityGuard& global_guard() {
   return guard;
 }
 
-bool validate_metric_labels(std::string_view metric, const std::map<std::string, std::string>& labels) {
+bool validate_metric_labels(std::string_view metric,
+                            const std::map<std::string, std::string>& labels) {
   return global_guard().validate_labels(metric, labels).is_valid;
 }
 

@@ -25,43 +25,47 @@ TEST(NamesTest, PrometheusDataModel) {
   for (const char* bad : {"", "1x", "order-latency", "with space", "é"}) {
     EXPECT_FALSE(is_valid_metric_name(bad)) << bad;
   }
-  for (const char* good : {"symbol", "_side", "status2"}) EXPECT_TRUE(is_valid_label_name(good)) << good;
-  for (const char* bad : {"", "__name__", "a:b", "2x", "a-b"}) EXPECT_FALSE(is_valid_label_name(bad)) << bad;
+  for (const char* good : {"symbol", "_side", "status2"})
+    EXPECT_TRUE(is_valid_label_name(good)) << good;
+  for (const char* bad : {"", "__name__", "a:b", "2x", "a-b"})
+    EXPECT_FALSE(is_valid_label_name(bad)) << bad;
 }
 
 TEST(GuardTest, TheSeedsExampleIsValid) {
   MetricsCardinalityGuard guard;
-  const auto [is_valid, violations] =
-      guard.validate_labels("order_latency", {{"symbol", "BTCUSDT"}, {"side", "buy"}, {"status", "filled"}});
+  const auto [is_valid, violations] = guard.validate_labels(
+      "order_latency", {{"symbol", "BTCUSDT"}, {"side", "buy"}, {"status", "filled"}});
   EXPECT_TRUE(is_valid);
   EXPECT_TRUE(violations.empty());
 }
 
 TEST(GuardTest, ForbiddenNamesAndPatterns) {
   MetricsCardinalityGuard guard({.allowed_labels = {"strategy_id"}});
-  for (const char* name : {"job_id", "order_id", "trade_id", "user_id", "transaction_id", "request_id",
-                           "session_id", "correlation_id", "trace_id", "span_id", "client_order_id",
-                           "account_id", "email", "ip", "venue_id", "order_uuid", "device_guid",
-                           "created_timestamp", "timestamp_ms"}) {
+  for (const char* name :
+       {"job_id", "order_id", "trade_id", "user_id", "transaction_id", "request_id", "session_id",
+        "correlation_id", "trace_id", "span_id", "client_order_id", "account_id", "email", "ip",
+        "venue_id", "order_uuid", "device_guid", "created_timestamp", "timestamp_ms"}) {
     const auto result = guard.validate_labels("orders_total", {{name, "x"}});
     EXPECT_FALSE(result.is_valid) << name;
     EXPECT_TRUE(has(result, ViolationKind::kForbiddenLabel, name)) << name;
   }
-  EXPECT_TRUE(guard.validate_labels("orders_total", {{"strategy_id", "mm-1"}}).is_valid) << "allowlisted";
+  EXPECT_TRUE(guard.validate_labels("orders_total", {{"strategy_id", "mm-1"}}).is_valid)
+      << "allowlisted";
   EXPECT_TRUE(guard.validate_labels("orders_total", {{"identity", "x"}, {"side", "buy"}}).is_valid);
 }
 
 TEST(GuardTest, InvalidNamesAreErrors) {
   MetricsCardinalityGuard guard;
-  EXPECT_TRUE(has(guard.validate_labels("order-latency", {{"side", "buy"}}), ViolationKind::kInvalidName));
-  EXPECT_TRUE(has(guard.validate_labels("ok_metric", {{"__reserved", "x"}}), ViolationKind::kInvalidName,
-                  "__reserved"));
+  EXPECT_TRUE(
+      has(guard.validate_labels("order-latency", {{"side", "buy"}}), ViolationKind::kInvalidName));
+  EXPECT_TRUE(has(guard.validate_labels("ok_metric", {{"__reserved", "x"}}),
+                  ViolationKind::kInvalidName, "__reserved"));
 }
 
 TEST(GuardTest, UnboundedValuesAreWarnings) {
   MetricsCardinalityGuard guard;
-  for (const char* value : {"3f2504e0-4f89-11d3-9a0c-0305e82c3301", "deadbeefdeadbeef", "1764240000123",
-                            "2026-11-27T10:15:00Z", "at 2026-11-27 10:15"}) {
+  for (const char* value : {"3f2504e0-4f89-11d3-9a0c-0305e82c3301", "deadbeefdeadbeef",
+                            "1764240000123", "2026-11-27T10:15:00Z", "at 2026-11-27 10:15"}) {
     const auto result = guard.validate_labels("orders_total", {{"status", value}});
     EXPECT_TRUE(result.is_valid) << value;
     EXPECT_TRUE(has(result, ViolationKind::kUnboundedValue, "status")) << value;
@@ -75,15 +79,18 @@ TEST(GuardTest, UnboundedValuesAreWarnings) {
 TEST(GuardTest, LabelSetsPerMetricAreLimitedAndMemoryIsBounded) {
   MetricsCardinalityGuard guard({.max_label_sets = 100});
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(guard.validate_labels("requests_total", {{"route", "r" + std::to_string(i)}}).is_valid);
+    ASSERT_TRUE(
+        guard.validate_labels("requests_total", {{"route", "r" + std::to_string(i)}}).is_valid);
   }
   const auto over = guard.validate_labels("requests_total", {{"route", "r100"}});
   EXPECT_FALSE(over.is_valid);
   EXPECT_TRUE(has(over, ViolationKind::kCardinalityLimit));
   EXPECT_TRUE(guard.validate_labels("requests_total", {{"route", "r7"}}).is_valid) << "seen before";
-  for (int i = 0; i < 10000; ++i) guard.validate_labels("requests_total", {{"route", "x" + std::to_string(i)}});
+  for (int i = 0; i < 10000; ++i)
+    guard.validate_labels("requests_total", {{"route", "x" + std::to_string(i)}});
   EXPECT_EQ(guard.label_sets("requests_total"), 100u);
-  EXPECT_TRUE(guard.validate_labels("other_total", {{"route", "r100"}}).is_valid) << "limits are per metric";
+  EXPECT_TRUE(guard.validate_labels("other_total", {{"route", "r100"}}).is_valid)
+      << "limits are per metric";
 }
 
 TEST(GuardTest, StrictModeThrowsWarningModeLogsRateLimited) {
@@ -101,7 +108,8 @@ TEST(GuardTest, StrictModeThrowsWarningModeLogsRateLimited) {
   prodsafe::testing::LogCapture logs;
   ManualClock clock;
   MetricsCardinalityGuard lenient({.clock = &clock});
-  for (int i = 0; i < 50; ++i) lenient.validate_labels("orders_total", {{"order_id", std::to_string(i)}});
+  for (int i = 0; i < 50; ++i)
+    lenient.validate_labels("orders_total", {{"order_id", std::to_string(i)}});
   EXPECT_EQ(lenient.errors(), 50u);
   EXPECT_EQ(logs.lines().size(), 1u) << "one log line a minute per metric";
   clock.advance(61s);

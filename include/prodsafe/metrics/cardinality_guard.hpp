@@ -43,10 +43,10 @@ namespace prodsafe::metrics {
 using Label = std::pair<std::string_view, std::string_view>;
 
 enum class ViolationKind {
-  kForbiddenLabel,     // error
-  kInvalidName,        // error
-  kCardinalityLimit,   // error
-  kUnboundedValue,     // warning
+  kForbiddenLabel,    // error
+  kInvalidName,       // error
+  kCardinalityLimit,  // error
+  kUnboundedValue,    // warning
 };
 
 struct Violation {
@@ -130,7 +130,8 @@ class MetricsCardinalityGuard {
 // The process-wide guard (warning mode, default options).
 MetricsCardinalityGuard& global_guard();
 // The seed's validate_metric_labels: global_guard().validate_labels(...).is_valid.
-bool validate_metric_labels(std::string_view metric, const std::map<std::string, std::string>& labels);
+bool validate_metric_labels(std::string_view metric,
+                            const std::map<std::string, std::string>& labels);
 
 // Whether a label value looks unbounded: a UUID, a run of 16+ hex digits or
 // 10+ decimal digits, or an ISO-8601 timestamp.
