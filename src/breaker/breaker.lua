@@ -77,6 +77,22 @@ local function clear_window()
   failures, successes, last = 0, 0, nil
 end
 
+-- What the buckets after `last` up to `index` held that has left the
+-- window (their slots last held buckets <= index - buckets), and their names.
+local function leaving()
+  local names = ring_names(last + 1, index)
+  local old = redis.call('HMGET', key, unpack(names))
+  local f, s = 0, 0
+  for k = 0, #names / 3 - 1 do
+    local bucket = tonumber(old[3 * k + 1])
+    if bucket and bucket <= index - buckets then
+      f = f + (tonumber(old[3 * k + 2]) or 0)
+      s = s + (tonumber(old[3 * k + 3]) or 0)
+    end
+  end
+  return f, s, names
+end
+
 -- Moves the window's head to `index`: buckets that fall out of it leave the
 -- totals. Only runs when a new bucket starts.
 local function rotate()
@@ -85,15 +101,8 @@ local function rotate()
     if last then clear_window() end
     failures, successes = 0, 0
   else
-    local names = ring_names(last + 1, index)
-    local old = redis.call('HMGET', key, unpack(names))
-    for k = 0, #names / 3 - 1 do
-      local bucket = tonumber(old[3 * k + 1])
-      if bucket and bucket <= index - buckets then
-        failures = failures - (tonumber(old[3 * k + 2]) or 0)
-        successes = successes - (tonumber(old[3 * k + 3]) or 0)
-      end
-    end
+    local f, s, names = leaving()
+    failures, successes = failures - f, successes - s
     redis.call('HDEL', key, unpack(names))
     head[7], head[8], head[9] = nil, nil, nil  -- this slot was among them
   end
@@ -104,17 +113,8 @@ end
 local function current_totals()
   if not last or index - last >= buckets then return 0, 0 end
   if index <= last then return failures, successes end
-  local f, s = failures, successes
-  local names = ring_names(last + 1, index)
-  local old = redis.call('HMGET', key, unpack(names))
-  for k = 0, #names / 3 - 1 do
-    local bucket = tonumber(old[3 * k + 1])
-    if bucket and bucket <= index - buckets then
-      f = f - (tonumber(old[3 * k + 2]) or 0)
-      s = s - (tonumber(old[3 * k + 3]) or 0)
-    end
-  end
-  return f, s
+  local f, s = leaving()
+  return failures - f, successes - s
 end
 
 -- Publishes "<STATE>:<ms the break lasts>" so subscribers can answer
