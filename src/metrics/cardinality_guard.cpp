@@ -153,7 +153,8 @@ ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
   if (result.is_valid && state != nullptr) {
     if (state->seen.size() >= options_.max_label_sets) {
       add(ViolationKind::kCardinalityLimit, true, "",
-          fmt::format("{} already has {} label sets (the limit); further label sets are refused",
+          fmt::format("{} already has {} label sets (the limit); further ones are refused (a "
+                      "Registry counts them in the metric's overflow series)",
                       metric, options_.max_label_sets));
     } else {
       state->seen.insert(hash);

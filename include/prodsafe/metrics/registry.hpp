@@ -1,0 +1,160 @@
+// Counters, gauges and histograms with labels, kept in a Registry and
+// rendered in the Prometheus text exposition format (version 0.0.4).
+//
+//   Registry registry;
+//   auto& orders = registry.counter("orders_total", "Orders placed.", {"symbol", "side"});
+//   orders.labels({"BTCUSDT", "buy"}).inc();
+//   std::string page = registry.serialize();  // what /metrics serves
+//
+// Every new label set passes the family's MetricsCardinalityGuard (the global
+// one unless the registry was given its own). A label set the guard refuses
+// (past the metric's limit, or an unbounded-looking value in strict mode) is
+// counted in the family's overflow series, whose every label is "__overflow__",
+// so memory stays bounded. Label names are checked when the family is made:
+// a forbidden or invalid name throws CardinalityViolation in strict mode and
+// is logged otherwise.
+//
+// Thread safety: safe for concurrent use. A series reference stays valid for
+// the registry's life; holding it makes an update a single atomic operation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "prodsafe/metrics/cardinality_guard.hpp"
+
+namespace prodsafe::metrics {
+
+inline constexpr std::string_view kOverflowValue = "__overflow__";
+
+class Counter {
+ public:
+  // Adds `amount` (negative amounts are ignored: counters only go up).
+  void inc(double amount = 1.0) noexcept;
+  [[nodiscard]] double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Gauge {
+ public:
+  void set(double value) noexcept { value_.store(value, std::memory_order_relaxed); }
+  void inc(double amount = 1.0) noexcept;
+  void dec(double amount = 1.0) noexcept { inc(-amount); }
+  [[nodiscard]] double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+class Histogram {
+ public:
+  // `bounds` are the upper bounds of the buckets, strictly increasing; +Inf
+  // is implied.
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double value) noexcept;
+  [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
+  // Per-bucket (not cumulative) counts; the last is the +Inf bucket.
+  [[nodiscard]] std::vector<std::uint64_t> counts() const;
+  [[nodiscard]] double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+  std::atomic<double> sum_{0.0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+// Default histogram bounds, in seconds: 0.5 ms to 10 s.
+[[nodiscard]] std::vector<double> default_latency_bounds();
+
+enum class MetricType { kCounter, kGauge, kHistogram };
+
+// One metric name with its label names; a series per label-value set.
+template <class Series>
+class Family {
+ public:
+  // The series for these label values (in the order of the label names).
+  // Throws InvalidArgument when the number of values is wrong.
+  Series& labels(std::initializer_list<std::string_view> values);
+  Series& labels(std::span<const std::string_view> values);
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const std::string& help() const noexcept { return help_; }
+  [[nodiscard]] const std::vector<std::string>& label_names() const noexcept { return label_names_; }
+  [[nodiscard]] std::size_t size() const;
+  // Label sets sent to the overflow series.
+  [[nodiscard]] std::uint64_t overflowed() const noexcept { return overflowed_.load(); }
+
+  // (label values, series) pairs in a stable order, for exposition.
+  void for_each(const std::function<void(const std::vector<std::string>&, const Series&)>& visit) const;
+
+ private:
+  friend class Registry;
+  Family(std::string name, std::string help, std::vector<std::string> label_names,
+         MetricsCardinalityGuard& guard, std::vector<double> bounds);
+  Series& make(const std::vector<std::string>& key);
+
+  std::string name_;
+  std::string help_;
+  std::vector<std::string> label_names_;
+  MetricsCardinalityGuard& guard_;
+  std::vector<double> bounds_;  // histograms only
+  mutable std::mutex mutex_;
+  std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
+  std::atomic<std::uint64_t> overflowed_{0};
+};
+
+class Registry {
+ public:
+  // `guard` must outlive the registry. Default: global_guard().
+  explicit Registry(MetricsCardinalityGuard* guard = nullptr);
+
+  // The family of that name, made on first use. Throws InvalidArgument when
+  // the name is invalid or already used with another type or label names.
+  Family<Counter>& counter(std::string_view name, std::string_view help,
+                           std::vector<std::string> label_names = {});
+  Family<Gauge>& gauge(std::string_view name, std::string_view help,
+                       std::vector<std::string> label_names = {});
+  Family<Histogram>& histogram(std::string_view name, std::string_view help,
+                               std::vector<std::string> label_names = {},
+                               std::vector<double> bounds = default_latency_bounds());
+
+  // Every family in the Prometheus text format 0.0.4, sorted by name.
+  [[nodiscard]] std::string serialize() const;
+
+ private:
+  struct Entry {
+    MetricType type;
+    std::vector<std::string> label_names;
+    void* family;
+  };
+  template <class Series>
+  Family<Series>& get(MetricType type, std::string_view name, std::string_view help,
+                      std::vector<std::string> label_names, std::vector<double> bounds);
+
+  MetricsCardinalityGuard& guard_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry, std::less<>> entries_;
+  std::vector<std::unique_ptr<Family<Counter>>> counters_;
+  std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
+  std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+};
+
+// Prometheus escaping: label values escape \, " and newline; HELP text
+// escapes \ and newline.
+[[nodiscard]] std::string escape_label_value(std::string_view value);
+[[nodiscard]] std::string escape_help(std::string_view help);
+
+}  // namespace prodsafe::metrics

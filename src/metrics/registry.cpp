@@ -1,0 +1,285 @@
+#include "prodsafe/metrics/registry.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+#include "prodsafe/metrics/names.hpp"
+
+namespace prodsafe::metrics {
+namespace {
+
+std::string number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", value);
+}
+
+void add_to(std::atomic<double>& target, double amount) {
+  target.fetch_add(amount, std::memory_order_relaxed);
+}
+
+std::string label_text(const std::vector<std::string>& names, const std::vector<std::string>& values,
+                       std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += out.empty() ? "{" : ",";
+    out += fmt::format("{}=\"{}\"", names[i], escape_label_value(values[i]));
+  }
+  if (!extra_name.empty()) {
+    out += out.empty() ? "{" : ",";
+    out += fmt::format("{}=\"{}\"", extra_name, extra_value);
+  }
+  if (!out.empty()) out += "}";
+  return out;
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string escape_help(std::string_view help) {
+  std::string out;
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void Counter::inc(double amount) noexcept {
+  if (amount > 0) add_to(value_, amount);
+}
+
+void Gauge::inc(double amount) noexcept { add_to(value_, amount); }
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+  for (std::size_t i = 0; i + 1 < bounds_.size(); ++i) {
+    if (!(bounds_[i] < bounds_[i + 1])) {
+      throw InvalidArgument("histogram bucket bounds must be strictly increasing");
+    }
+  }
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0);
+}
+
+void Histogram::observe(double value) noexcept {
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  counts_[bucket].fetch_add(1, std::memory_order_relaxed);
+  add_to(sum_, value);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<std::uint64_t> Histogram::counts() const {
+  std::vector<std::uint64_t> out(bounds_.size() + 1);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+std::vector<double> default_latency_bounds() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+template <class Series>
+Family<Series>::Family(std::string name, std::string help, std::vector<std::string> label_names,
+                       MetricsCardinalityGuard& guard, std::vector<double> bounds)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      label_names_(std::move(label_names)),
+      guard_(guard),
+      bounds_(std::move(bounds)) {}
+
+template <class Series>
+Series& Family<Series>::make(const std::vector<std::string>& key) {
+  auto [it, inserted] = series_.try_emplace(key);
+  if (inserted) {
+    if constexpr (std::is_same_v<Series, Histogram>) {
+      it->second = std::make_unique<Histogram>(bounds_);
+    } else {
+      it->second = std::make_unique<Series>();
+    }
+  }
+  return *it->second;
+}
+
+template <class Series>
+Series& Family<Series>::labels(std::initializer_list<std::string_view> values) {
+  return labels(std::span<const std::string_view>(values.begin(), values.size()));
+}
+
+template <class Series>
+Series& Family<Series>::labels(std::span<const std::string_view> values) {
+  if (values.size() != label_names_.size()) {
+    throw InvalidArgument(fmt::format("metric {} has {} label(s), got {} value(s)", name_,
+                                      label_names_.size(), values.size()));
+  }
+  std::vector<std::string> key(values.begin(), values.end());
+  {
+    std::lock_guard lock(mutex_);
+    if (auto found = series_.find(key); found != series_.end()) return *found->second;
+  }
+  std::vector<Label> pairs;
+  pairs.reserve(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) pairs.emplace_back(label_names_[i], values[i]);
+  bool accepted = true;
+  try {
+    accepted = guard_.validate_labels(name_, pairs).is_valid;
+  } catch (const CardinalityViolation&) {
+    accepted = false;
+  }
+  std::lock_guard lock(mutex_);
+  if (accepted) return make(key);
+  overflowed_.fetch_add(1, std::memory_order_relaxed);
+  return make(std::vector<std::string>(label_names_.size(), std::string(kOverflowValue)));
+}
+
+template <class Series>
+std::size_t Family<Series>::size() const {
+  std::lock_guard lock(mutex_);
+  return series_.size();
+}
+
+template <class Series>
+void Family<Series>::for_each(
+    const std::function<void(const std::vector<std::string>&, const Series&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [values, series] : series_) visit(values, *series);
+}
+
+template class Family<Counter>;
+template class Family<Gauge>;
+template class Family<Histogram>;
+
+Registry::Registry(MetricsCardinalityGuard* guard) : guard_(guard != nullptr ? *guard : global_guard()) {}
+
+template <class Series>
+Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
+                              std::vector<std::string> label_names, std::vector<double> bounds) {
+  if (!is_valid_metric_name(name)) {
+    throw InvalidArgument(fmt::format(
+        "metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)", name));
+  }
+  std::lock_guard lock(mutex_);
+  if (const auto found = entries_.find(name); found != entries_.end()) {
+    if (found->second.type != type || found->second.label_names != label_names) {
+      throw InvalidArgument(fmt::format(
+          "metric {} is already registered with another type or other label names", name));
+    }
+    return *static_cast<Family<Series>*>(found->second.family);
+  }
+  for (const std::string& label : label_names) {
+    std::string problem;
+    if (!is_valid_label_name(label)) {
+      problem = fmt::format("label name '{}' on {} is not a valid Prometheus label name", label, name);
+    } else if (guard_.is_forbidden_label(label)) {
+      problem = fmt::format("label '{}' on {} has one value per entity and would create a series "
+                            "per value; drop it",
+                            label, name);
+    }
+    if (problem.empty()) continue;
+    if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
+    logger()->warn("{}", problem);
+  }
+  std::unique_ptr<Family<Series>> family(
+      new Family<Series>(std::string(name), std::string(help), label_names, guard_, std::move(bounds)));
+  Family<Series>& made = *family;
+  entries_.emplace(std::string(name), Entry{type, std::move(label_names), family.get()});
+  if constexpr (std::is_same_v<Series, Counter>) {
+    counters_.push_back(std::move(family));
+  } else if constexpr (std::is_same_v<Series, Gauge>) {
+    gauges_.push_back(std::move(family));
+  } else {
+    histograms_.push_back(std::move(family));
+  }
+  return made;
+}
+
+Family<Counter>& Registry::counter(std::string_view name, std::string_view help,
+                                   std::vector<std::string> label_names) {
+  return get<Counter>(MetricType::kCounter, name, help, std::move(label_names), {});
+}
+
+Family<Gauge>& Registry::gauge(std::string_view name, std::string_view help,
+                               std::vector<std::string> label_names) {
+  return get<Gauge>(MetricType::kGauge, name, help, std::move(label_names), {});
+}
+
+Family<Histogram>& Registry::histogram(std::string_view name, std::string_view help,
+                                       std::vector<std::string> label_names,
+                                       std::vector<double> bounds) {
+  Histogram validate(bounds);  // throws on bad bounds before anything is registered
+  return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names), std::move(bounds));
+}
+
+std::string Registry::serialize() const {
+  std::string out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, entry] : entries_) {
+    switch (entry.type) {
+      case MetricType::kCounter: {
+        const auto& family = *static_cast<const Family<Counter>*>(entry.family);
+        out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, escape_help(family.help()), name);
+        family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
+          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values), number(series.value()));
+        });
+        break;
+      }
+      case MetricType::kGauge: {
+        const auto& family = *static_cast<const Family<Gauge>*>(entry.family);
+        out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, escape_help(family.help()), name);
+        family.for_each([&](const std::vector<std::string>& values, const Gauge& series) {
+          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values), number(series.value()));
+        });
+        break;
+      }
+      case MetricType::kHistogram: {
+        const auto& family = *static_cast<const Family<Histogram>*>(entry.family);
+        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, escape_help(family.help()), name);
+        family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
+          const auto counts = series.counts();
+          std::uint64_t cumulative = 0;
+          for (std::size_t i = 0; i < series.bounds().size(); ++i) {
+            cumulative += counts[i];
+            out += fmt::format("{}_bucket{} {}\n", name,
+                               label_text(family.label_names(), values, "le", number(series.bounds()[i])),
+                               cumulative);
+          }
+          cumulative += counts.back();
+          out += fmt::format("{}_bucket{} {}\n", name,
+                             label_text(family.label_names(), values, "le", "+Inf"), cumulative);
+          out += fmt::format("{}_sum{} {}\n", name, label_text(family.label_names(), values),
+                             number(series.sum()));
+          out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values), cumulative);
+        });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace prodsafe::metrics

@@ -1,0 +1,126 @@
+// The registry and its Prometheus text exposition, checked by promtool.
+#include "prodsafe/metrics/registry.hpp"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+
+namespace prodsafe::metrics {
+namespace {
+
+struct Checked {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs `promtool check metrics` (Debian's prometheus package) on `text`.
+Checked promtool_check(const std::string& text) {
+  char path[] = "/tmp/prodsafe-metrics-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return {};
+  ::close(fd);
+  std::ofstream(path) << text;
+  const std::string command = std::string("promtool check metrics < ") + path + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  Checked checked;
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) checked.output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  checked.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::remove(path);
+  return checked;
+}
+
+TEST(RegistryTest, ExpositionPassesPromtool) {
+  MetricsCardinalityGuard guard;
+  Registry registry(&guard);
+  auto& orders = registry.counter("prodsafe_orders_total", "Orders placed.\nSecond line with a \\ backslash.",
+                                  {"symbol", "side"});
+  orders.labels({"BTCUSDT", "buy"}).inc();
+  orders.labels({"BTCUSDT", "buy"}).inc(2);
+  orders.labels({"ETH\"USD\\T\nX", "sell"}).inc();
+  registry.gauge("prodsafe_breaker_state", "Breaker state (0 closed, 1 open, 2 half-open).", {"job_type"})
+      .labels({"exchange"})
+      .set(1);
+  auto& latency = registry.histogram("prodsafe_claim_duration_seconds", "Claim latency.", {"effect_type"},
+                                     {0.001, 0.01, 0.1});
+  for (double v : {0.0005, 0.001, 0.002, 0.05, 3.0}) latency.labels({"ORDER_PLACEMENT"}).observe(v);
+  registry.counter("prodsafe_unlabelled_total", "No labels.").labels({}).inc();
+
+  const std::string text = registry.serialize();
+  const Checked checked = promtool_check(text);
+  EXPECT_EQ(checked.exit_code, 0) << checked.output << "\n" << text;
+  EXPECT_NE(text.find("prodsafe_orders_total{symbol=\"BTCUSDT\",side=\"buy\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("symbol=\"ETH\\\"USD\\\\T\\nX\""), std::string::npos) << text;
+  EXPECT_NE(text.find("# HELP prodsafe_orders_total Orders placed.\\nSecond line with a \\\\ backslash.\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le=\"0.001\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le=\"+Inf\"} 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_count{effect_type=\"ORDER_PLACEMENT\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("prodsafe_unlabelled_total 1\n"), std::string::npos) << text;
+}
+
+TEST(RegistryTest, PromtoolCatchesBrokenExposition) {
+  // The check above can fail: promtool refuses a malformed page.
+  EXPECT_NE(promtool_check("# TYPE x counter\nx{a=\"unterminated} 1\n").exit_code, 0);
+}
+
+TEST(RegistryTest, LabelSetsPastTheLimitGoToTheOverflowSeries) {
+  MetricsCardinalityGuard guard({.max_label_sets = 3});
+  Registry registry(&guard);
+  auto& requests = registry.counter("prodsafe_requests_total", "Requests.", {"route"});
+  for (int i = 0; i < 10; ++i) requests.labels({"r" + std::to_string(i)}).inc();
+  EXPECT_EQ(requests.size(), 4u) << "3 real series and the overflow series";
+  EXPECT_EQ(requests.overflowed(), 7u);
+  EXPECT_EQ(requests.labels({std::string(kOverflowValue)}).value(), 7.0);
+  EXPECT_EQ(promtool_check(registry.serialize()).exit_code, 0);
+}
+
+TEST(RegistryTest, ForbiddenLabelNamesAreRefusedInStrictModeAndLoggedOtherwise) {
+  MetricsCardinalityGuard strict({.strict_mode = true});
+  Registry strict_registry(&strict);
+  EXPECT_THROW(strict_registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}), CardinalityViolation);
+  MetricsCardinalityGuard lenient;
+  Registry registry(&lenient);
+  EXPECT_NO_THROW(registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}));
+}
+
+TEST(RegistryTest, MisuseIsRefused) {
+  Registry registry;
+  EXPECT_THROW(registry.counter("bad-name", "x"), InvalidArgument);
+  registry.counter("prodsafe_x_total", "x", {"a"});
+  EXPECT_THROW(registry.gauge("prodsafe_x_total", "x", {"a"}), InvalidArgument);
+  EXPECT_THROW(registry.counter("prodsafe_x_total", "x", {"b"}), InvalidArgument);
+  EXPECT_THROW(registry.counter("prodsafe_x_total", "x", {"a"}).labels({"1", "2"}), InvalidArgument);
+  EXPECT_THROW(registry.histogram("prodsafe_h", "h", {}, {1, 1}), InvalidArgument);
+}
+
+TEST(RegistryTest, ConcurrentIncrementsAllCount) {
+  Registry registry;
+  auto& counter = registry.counter("prodsafe_concurrent_total", "x").labels({});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) counter.inc();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(counter.value(), 40000.0);
+}
+
+}  // namespace
+}  // namespace prodsafe::metrics
