@@ -22,8 +22,9 @@ void add_to(std::atomic<double>& target, double amount) {
   target.fetch_add(amount, std::memory_order_relaxed);
 }
 
-std::string label_text(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                       std::string_view extra_name = {}, std::string_view extra_value = {}) {
+std::string label_text(const std::vector<std::string>& names,
+                       const std::vector<std::string>& values, std::string_view extra_name = {},
+                       std::string_view extra_value = {}) {
   std::string out;
   for (std::size_t i = 0; i < names.size(); ++i) {
     out += out.empty() ? "{" : ",";
@@ -174,7 +175,8 @@ template class Family<Counter>;
 template class Family<Gauge>;
 template class Family<Histogram>;
 
-Registry::Registry(MetricsCardinalityGuard* guard) : guard_(guard != nullptr ? *guard : global_guard()) {}
+Registry::Registry(MetricsCardinalityGuard* guard)
+    : guard_(guard != nullptr ? *guard : global_guard()) {}
 
 template <class Series>
 Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
@@ -194,18 +196,20 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
   for (const std::string& label : label_names) {
     std::string problem;
     if (!is_valid_label_name(label)) {
-      problem = fmt::format("label name '{}' on {} is not a valid Prometheus label name", label, name);
+      problem =
+          fmt::format("label name '{}' on {} is not a valid Prometheus label name", label, name);
     } else if (guard_.is_forbidden_label(label)) {
-      problem = fmt::format("label '{}' on {} has one value per entity and would create a series "
-                            "per value; drop it",
-                            label, name);
+      problem = fmt::format(
+          "label '{}' on {} has one value per entity and would create a series "
+          "per value; drop it",
+          label, name);
     }
     if (problem.empty()) continue;
     if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
     logger()->warn("{}", problem);
   }
-  std::unique_ptr<Family<Series>> family(
-      new Family<Series>(std::string(name), std::string(help), label_names, guard_, std::move(bounds)));
+  std::unique_ptr<Family<Series>> family(new Family<Series>(
+      std::string(name), std::string(help), label_names, guard_, std::move(bounds)));
   Family<Series>& made = *family;
   entries_.emplace(std::string(name), Entry{type, std::move(label_names), family.get()});
   if constexpr (std::is_same_v<Series, Counter>) {
@@ -232,7 +236,8 @@ Family<Histogram>& Registry::histogram(std::string_view name, std::string_view h
                                        std::vector<std::string> label_names,
                                        std::vector<double> bounds) {
   Histogram validate(bounds);  // throws on bad bounds before anything is registered
-  return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names), std::move(bounds));
+  return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names),
+                        std::move(bounds));
 }
 
 std::string Registry::serialize() const {
@@ -242,38 +247,45 @@ std::string Registry::serialize() const {
     switch (entry.type) {
       case MetricType::kCounter: {
         const auto& family = *static_cast<const Family<Counter>*>(entry.family);
-        out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, escape_help(family.help()), name);
+        out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, escape_help(family.help()),
+                           name);
         family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
-          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values), number(series.value()));
+          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values),
+                             number(series.value()));
         });
         break;
       }
       case MetricType::kGauge: {
         const auto& family = *static_cast<const Family<Gauge>*>(entry.family);
-        out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, escape_help(family.help()), name);
+        out +=
+            fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, escape_help(family.help()), name);
         family.for_each([&](const std::vector<std::string>& values, const Gauge& series) {
-          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values), number(series.value()));
+          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values),
+                             number(series.value()));
         });
         break;
       }
       case MetricType::kHistogram: {
         const auto& family = *static_cast<const Family<Histogram>*>(entry.family);
-        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, escape_help(family.help()), name);
+        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, escape_help(family.help()),
+                           name);
         family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
           const auto counts = series.counts();
           std::uint64_t cumulative = 0;
           for (std::size_t i = 0; i < series.bounds().size(); ++i) {
             cumulative += counts[i];
-            out += fmt::format("{}_bucket{} {}\n", name,
-                               label_text(family.label_names(), values, "le", number(series.bounds()[i])),
-                               cumulative);
+            out += fmt::format(
+                "{}_bucket{} {}\n", name,
+                label_text(family.label_names(), values, "le", number(series.bounds()[i])),
+                cumulative);
           }
           cumulative += counts.back();
           out += fmt::format("{}_bucket{} {}\n", name,
                              label_text(family.label_names(), values, "le", "+Inf"), cumulative);
           out += fmt::format("{}_sum{} {}\n", name, label_text(family.label_names(), values),
                              number(series.sum()));
-          out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values), cumulative);
+          out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values),
+                             cumulative);
         });
         break;
       }

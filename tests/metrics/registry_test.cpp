@@ -32,7 +32,8 @@ Checked promtool_check(const std::string& text) {
   FILE* pipe = ::popen(command.c_str(), "r");
   Checked checked;
   std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) checked.output.append(buffer.data(), n);
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    checked.output.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   checked.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::remove(path);
@@ -42,31 +43,40 @@ Checked promtool_check(const std::string& text) {
 TEST(RegistryTest, ExpositionPassesPromtool) {
   MetricsCardinalityGuard guard;
   Registry registry(&guard);
-  auto& orders = registry.counter("prodsafe_orders_total", "Orders placed.\nSecond line with a \\ backslash.",
-                                  {"symbol", "side"});
+  auto& orders =
+      registry.counter("prodsafe_orders_total", "Orders placed.\nSecond line with a \\ backslash.",
+                       {"symbol", "side"});
   orders.labels({"BTCUSDT", "buy"}).inc();
   orders.labels({"BTCUSDT", "buy"}).inc(2);
   orders.labels({"ETH\"USD\\T\nX", "sell"}).inc();
-  registry.gauge("prodsafe_breaker_state", "Breaker state (0 closed, 1 open, 2 half-open).", {"job_type"})
+  registry
+      .gauge("prodsafe_breaker_state", "Breaker state (0 closed, 1 open, 2 half-open).",
+             {"job_type"})
       .labels({"exchange"})
       .set(1);
-  auto& latency = registry.histogram("prodsafe_claim_duration_seconds", "Claim latency.", {"effect_type"},
-                                     {0.001, 0.01, 0.1});
+  auto& latency = registry.histogram("prodsafe_claim_duration_seconds", "Claim latency.",
+                                     {"effect_type"}, {0.001, 0.01, 0.1});
   for (double v : {0.0005, 0.001, 0.002, 0.05, 3.0}) latency.labels({"ORDER_PLACEMENT"}).observe(v);
   registry.counter("prodsafe_unlabelled_total", "No labels.").labels({}).inc();
 
   const std::string text = registry.serialize();
   const Checked checked = promtool_check(text);
   EXPECT_EQ(checked.exit_code, 0) << checked.output << "\n" << text;
-  EXPECT_NE(text.find("prodsafe_orders_total{symbol=\"BTCUSDT\",side=\"buy\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("prodsafe_orders_total{symbol=\"BTCUSDT\",side=\"buy\"} 3\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("symbol=\"ETH\\\"USD\\\\T\\nX\""), std::string::npos) << text;
-  EXPECT_NE(text.find("# HELP prodsafe_orders_total Orders placed.\\nSecond line with a \\\\ backslash.\n"),
+  EXPECT_NE(
+      text.find(
+          "# HELP prodsafe_orders_total Orders placed.\\nSecond line with a \\\\ backslash.\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le="
+                      "\"0.001\"} 2\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le=\"0.001\"} 2\n"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le=\"+Inf\"} 5\n"),
+  EXPECT_NE(text.find("prodsafe_claim_duration_seconds_bucket{effect_type=\"ORDER_PLACEMENT\",le="
+                      "\"+Inf\"} 5\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("prodsafe_claim_duration_seconds_count{effect_type=\"ORDER_PLACEMENT\"} 5\n"),
@@ -93,7 +103,8 @@ TEST(RegistryTest, LabelSetsPastTheLimitGoToTheOverflowSeries) {
 TEST(RegistryTest, ForbiddenLabelNamesAreRefusedInStrictModeAndLoggedOtherwise) {
   MetricsCardinalityGuard strict({.strict_mode = true});
   Registry strict_registry(&strict);
-  EXPECT_THROW(strict_registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}), CardinalityViolation);
+  EXPECT_THROW(strict_registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}),
+               CardinalityViolation);
   MetricsCardinalityGuard lenient;
   Registry registry(&lenient);
   EXPECT_NO_THROW(registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}));
@@ -105,7 +116,8 @@ TEST(RegistryTest, MisuseIsRefused) {
   registry.counter("prodsafe_x_total", "x", {"a"});
   EXPECT_THROW(registry.gauge("prodsafe_x_total", "x", {"a"}), InvalidArgument);
   EXPECT_THROW(registry.counter("prodsafe_x_total", "x", {"b"}), InvalidArgument);
-  EXPECT_THROW(registry.counter("prodsafe_x_total", "x", {"a"}).labels({"1", "2"}), InvalidArgument);
+  EXPECT_THROW(registry.counter("prodsafe_x_total", "x", {"a"}).labels({"1", "2"}),
+               InvalidArgument);
   EXPECT_THROW(registry.histogram("prodsafe_h", "h", {}, {1, 1}), InvalidArgument);
 }
 

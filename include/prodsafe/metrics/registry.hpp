@@ -67,7 +67,9 @@ class Histogram {
   // Per-bucket (not cumulative) counts; the last is the +Inf bucket.
   [[nodiscard]] std::vector<std::uint64_t> counts() const;
   [[nodiscard]] double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    return count_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::vector<double> bounds_;
@@ -92,13 +94,16 @@ class Family {
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const std::string& help() const noexcept { return help_; }
-  [[nodiscard]] const std::vector<std::string>& label_names() const noexcept { return label_names_; }
+  [[nodiscard]] const std::vector<std::string>& label_names() const noexcept {
+    return label_names_;
+  }
   [[nodiscard]] std::size_t size() const;
   // Label sets sent to the overflow series.
   [[nodiscard]] std::uint64_t overflowed() const noexcept { return overflowed_.load(); }
 
   // (label values, series) pairs in a stable order, for exposition.
-  void for_each(const std::function<void(const std::vector<std::string>&, const Series&)>& visit) const;
+  void for_each(
+      const std::function<void(const std::vector<std::string>&, const Series&)>& visit) const;
 
  private:
   friend class Registry;
