@@ -22,10 +22,9 @@ MetricsServer::MetricsServer(const Registry& registry, MetricsServerOptions opti
   impl_->server.Get("/metrics", [&registry](const httplib::Request&, httplib::Response& response) {
     response.set_content(registry.serialize(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  impl_->port = options.port == 0 ? impl_->server.bind_to_any_port(options.host)
-                                  : (impl_->server.bind_to_port(options.host, options.port)
-                                         ? options.port
-                                         : -1);
+  impl_->port = options.port == 0
+                    ? impl_->server.bind_to_any_port(options.host)
+                    : (impl_->server.bind_to_port(options.host, options.port) ? options.port : -1);
   if (impl_->port <= 0) {
     throw StoreUnavailable(fmt::format(
         "cannot serve metrics on {}:{}: the address is in use or not local; pick another port",

@@ -72,7 +72,12 @@ std::string escape_help(std::string_view help) {
 }
 
 void Counter::inc(double amount) noexcept {
-  if (amount > 0) add_to(value_, amount);
+  if (!(amount > 0)) return;
+  if (amount < 9007199254740992.0 && amount == std::floor(amount)) {
+    whole_.fetch_add(static_cast<std::uint64_t>(amount), std::memory_order_relaxed);
+  } else {
+    add_to(fraction_, amount);
+  }
 }
 
 void Gauge::inc(double amount) noexcept { add_to(value_, amount); }

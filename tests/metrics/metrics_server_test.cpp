@@ -40,7 +40,8 @@ TEST(MetricsServerTest, AnAddressThatIsNotLocalIsAClearError) {
     MetricsServer server(registry, {.host = "203.0.113.1", .port = 9464});
     FAIL() << "bound an address that is not local";
   } catch (const StoreUnavailable& error) {
-    EXPECT_NE(std::string(error.what()).find("203.0.113.1:9464"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("203.0.113.1:9464"), std::string::npos)
+        << error.what();
   }
 }
 

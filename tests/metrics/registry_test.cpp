@@ -121,6 +121,16 @@ TEST(RegistryTest, MisuseIsRefused) {
   EXPECT_THROW(registry.histogram("prodsafe_h", "h", {}, {1, 1}), InvalidArgument);
 }
 
+TEST(RegistryTest, CountersOnlyGoUpAndKeepFractions) {
+  Counter counter;
+  counter.inc();
+  counter.inc(0.25);
+  counter.inc(2);
+  counter.inc(0.25);
+  counter.inc(-5);
+  EXPECT_DOUBLE_EQ(counter.value(), 3.5);
+}
+
 TEST(RegistryTest, ConcurrentIncrementsAllCount) {
   Registry registry;
   auto& counter = registry.counter("prodsafe_concurrent_total", "x").labels({});
