@@ -181,7 +181,44 @@ template class Family<Gauge>;
 template class Family<Histogram>;
 
 Registry::Registry(MetricsCardinalityGuard* guard)
-    : guard_(guard != nullptr ? *guard : global_guard()) {}
+    : guard_(guard != nullptr ? *guard : global_guard()) {
+  violations_ =
+      &counter("prodsafe_metrics_label_violations_total",
+               "Label sets the cardinality guard refused (error) or warned about.", {"severity"});
+  overflow_ = &counter("prodsafe_metrics_overflow_total",
+                       "Label sets a metric sent to its __overflow__ series.", {"metric"});
+}
+
+void Registry::refresh_self_report() const {
+  std::lock_guard report_lock(self_report_mutex_);
+  const std::uint64_t errors = guard_.errors();
+  const std::uint64_t warnings = guard_.warnings();
+  auto& error_series = violations_->labels({"error"});
+  auto& warning_series = violations_->labels({"warning"});
+  if (errors > reported_errors_) error_series.inc(static_cast<double>(errors - reported_errors_));
+  if (warnings > reported_warnings_)
+    warning_series.inc(static_cast<double>(warnings - reported_warnings_));
+  reported_errors_ = std::max(reported_errors_, errors);
+  reported_warnings_ = std::max(reported_warnings_, warnings);
+
+  std::vector<std::pair<std::string, std::uint64_t>> overflowed;
+  {
+    std::lock_guard lock(mutex_);
+    const auto note = [&](const auto& families) {
+      for (const auto& family : families) {
+        if (family->overflowed() > 0) overflowed.emplace_back(family->name(), family->overflowed());
+      }
+    };
+    note(counters_);
+    note(gauges_);
+    note(histograms_);
+  }
+  for (const auto& [name, total] : overflowed) {
+    std::uint64_t& reported = reported_overflow_[name];
+    if (total > reported) overflow_->labels({name}).inc(static_cast<double>(total - reported));
+    reported = total;
+  }
+}
 
 template <class Series>
 Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
@@ -245,57 +282,71 @@ Family<Histogram>& Registry::histogram(std::string_view name, std::string_view h
                         std::move(bounds));
 }
 
-std::string Registry::serialize() const {
-  std::string out;
+void Registry::visit(const RegistryVisitor& visitor) const {
+  refresh_self_report();
   std::lock_guard lock(mutex_);
   for (const auto& [name, entry] : entries_) {
     switch (entry.type) {
-      case MetricType::kCounter: {
-        const auto& family = *static_cast<const Family<Counter>*>(entry.family);
-        out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, escape_help(family.help()),
-                           name);
-        family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
-          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values),
-                             number(series.value()));
-        });
+      case MetricType::kCounter:
+        if (visitor.counter) visitor.counter(*static_cast<const Family<Counter>*>(entry.family));
         break;
-      }
-      case MetricType::kGauge: {
-        const auto& family = *static_cast<const Family<Gauge>*>(entry.family);
-        out +=
-            fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, escape_help(family.help()), name);
-        family.for_each([&](const std::vector<std::string>& values, const Gauge& series) {
-          out += fmt::format("{}{} {}\n", name, label_text(family.label_names(), values),
-                             number(series.value()));
-        });
+      case MetricType::kGauge:
+        if (visitor.gauge) visitor.gauge(*static_cast<const Family<Gauge>*>(entry.family));
         break;
-      }
-      case MetricType::kHistogram: {
-        const auto& family = *static_cast<const Family<Histogram>*>(entry.family);
-        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, escape_help(family.help()),
-                           name);
-        family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
-          const auto counts = series.counts();
-          std::uint64_t cumulative = 0;
-          for (std::size_t i = 0; i < series.bounds().size(); ++i) {
-            cumulative += counts[i];
-            out += fmt::format(
-                "{}_bucket{} {}\n", name,
-                label_text(family.label_names(), values, "le", number(series.bounds()[i])),
-                cumulative);
-          }
-          cumulative += counts.back();
-          out += fmt::format("{}_bucket{} {}\n", name,
-                             label_text(family.label_names(), values, "le", "+Inf"), cumulative);
-          out += fmt::format("{}_sum{} {}\n", name, label_text(family.label_names(), values),
-                             number(series.sum()));
-          out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values),
-                             cumulative);
-        });
+      case MetricType::kHistogram:
+        if (visitor.histogram)
+          visitor.histogram(*static_cast<const Family<Histogram>*>(entry.family));
         break;
-      }
     }
   }
+}
+
+Registry& default_registry() {
+  static Registry registry;
+  return registry;
+}
+
+std::string Registry::serialize() const {
+  std::string out;
+  const auto header = [&out](const auto& family, std::string_view type) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name(), escape_help(family.help()),
+                       family.name(), type);
+  };
+  const auto scalar = [&out, &header](const auto& family, std::string_view type) {
+    header(family, type);
+    family.for_each([&](const std::vector<std::string>& values, const auto& series) {
+      out += fmt::format("{}{} {}\n", family.name(), label_text(family.label_names(), values),
+                         number(series.value()));
+    });
+  };
+  visit({
+      .counter = [&](const Family<Counter>& family) { scalar(family, "counter"); },
+      .gauge = [&](const Family<Gauge>& family) { scalar(family, "gauge"); },
+      .histogram =
+          [&](const Family<Histogram>& family) {
+            header(family, "histogram");
+            const std::string& name = family.name();
+            family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
+              const auto counts = series.counts();
+              std::uint64_t cumulative = 0;
+              for (std::size_t i = 0; i < series.bounds().size(); ++i) {
+                cumulative += counts[i];
+                out += fmt::format(
+                    "{}_bucket{} {}\n", name,
+                    label_text(family.label_names(), values, "le", number(series.bounds()[i])),
+                    cumulative);
+              }
+              cumulative += counts.back();
+              out +=
+                  fmt::format("{}_bucket{} {}\n", name,
+                              label_text(family.label_names(), values, "le", "+Inf"), cumulative);
+              out += fmt::format("{}_sum{} {}\n", name, label_text(family.label_names(), values),
+                                 number(series.sum()));
+              out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values),
+                                 cumulative);
+            });
+          },
+  });
   return out;
 }
 

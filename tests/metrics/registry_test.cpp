@@ -9,9 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/metrics/bundle_cache.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -142,6 +144,68 @@ TEST(RegistryTest, ConcurrentIncrementsAllCount) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(counter.value(), 40000.0);
+}
+
+TEST(RegistryTest, ReportsItsOwnOverflowAndGuardViolations) {
+  MetricsCardinalityGuard guard({.max_label_sets = 2});
+  Registry registry(&guard);
+  auto& family = registry.counter("prodsafe_fills_total", "Fills.", {"venue"});
+  for (const char* venue : {"a", "b", "c", "d"}) family.labels({venue}).inc();
+  ASSERT_EQ(family.overflowed(), 2U);
+  std::string text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_metrics_overflow_total{metric=\"prodsafe_fills_total\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(fmt::format("prodsafe_metrics_label_violations_total{{severity=\"error\"}} {}\n",
+                            guard.errors())),
+      std::string::npos)
+      << text;
+  EXPECT_GE(guard.errors(), 2U);
+  // Rendering again does not count the same overflow twice.
+  family.labels({"e"}).inc();
+  text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_metrics_overflow_total{metric=\"prodsafe_fills_total\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(promtool_check(text).exit_code, 0);
+}
+
+TEST(RegistryTest, VisitCallsEachFamilyOnceInNameOrder) {
+  Registry registry;
+  registry.gauge("prodsafe_b", "b");
+  registry.counter("prodsafe_a_total", "a");
+  registry.histogram("prodsafe_c_seconds", "c");
+  std::vector<std::string> seen;
+  registry.visit({
+      .counter = [&](const Family<Counter>& family) { seen.push_back("c:" + family.name()); },
+      .gauge = [&](const Family<Gauge>& family) { seen.push_back("g:" + family.name()); },
+      .histogram = [&](const Family<Histogram>& family) { seen.push_back("h:" + family.name()); },
+  });
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"c:prodsafe_a_total", "g:prodsafe_b", "h:prodsafe_c_seconds",
+                                      "c:prodsafe_metrics_label_violations_total",
+                                      "c:prodsafe_metrics_overflow_total"}));
+}
+
+TEST(BundleCacheTest, MakesEachKeyOnceAndBoundsTheKeys) {
+  Registry registry;
+  auto& family = registry.counter("prodsafe_bundle_total", "x", {"job_type"});
+  int made = 0;
+  BundleCache<Counter*> cache(
+      [&](std::string_view key) {
+        ++made;
+        return &family.labels({key});
+      },
+      2);
+  cache.get("a")->inc();
+  cache.get("a")->inc();
+  cache.get("b")->inc();
+  cache.get("c")->inc();  // past max_keys: the overflow bundle
+  cache.get("d")->inc();
+  EXPECT_EQ(made, 3);
+  EXPECT_EQ(family.labels({"a"}).value(), 2.0);
+  EXPECT_EQ(family.labels({std::string(kOverflowValue)}).value(), 2.0);
 }
 
 }  // namespace

@@ -14,6 +14,14 @@
 // a forbidden or invalid name throws CardinalityViolation in strict mode and
 // is logged otherwise.
 //
+// Each registry also reports on itself: prodsafe_metrics_label_violations_total
+// {severity} (its guard's errors and warnings) and
+// prodsafe_metrics_overflow_total{metric} (label sets a family sent to its
+// overflow series), brought up to date whenever it is rendered or visited.
+//
+// prodsafe's modules record their own instruments (docs/metrics.md) in
+// default_registry() unless their options name another registry.
+//
 // Thread safety: safe for concurrent use. A series reference stays valid for
 // the registry's life; holding it makes an update a single atomic operation.
 #pragma once
@@ -90,6 +98,17 @@ class Histogram {
 
 enum class MetricType { kCounter, kGauge, kHistogram };
 
+template <class Series>
+class Family;
+
+// What Registry::visit() calls, once per family, in name order. Unset
+// members skip that type.
+struct RegistryVisitor {
+  std::function<void(const Family<Counter>&)> counter{};
+  std::function<void(const Family<Gauge>&)> gauge{};
+  std::function<void(const Family<Histogram>&)> histogram{};
+};
+
 // One metric name with its label names; a series per label-value set.
 template <class Series>
 class Family {
@@ -145,6 +164,10 @@ class Registry {
 
   // Every family in the Prometheus text format 0.0.4, sorted by name.
   [[nodiscard]] std::string serialize() const;
+  // Calls the visitor for every family, sorted by name (for exporters).
+  void visit(const RegistryVisitor& visitor) const;
+
+  [[nodiscard]] MetricsCardinalityGuard& guard() const noexcept { return guard_; }
 
  private:
   struct Entry {
@@ -156,13 +179,26 @@ class Registry {
   Family<Series>& get(MetricType type, std::string_view name, std::string_view help,
                       std::vector<std::string> label_names, std::vector<double> bounds);
 
+  // Brings the self-report families up to date.
+  void refresh_self_report() const;
+
   MetricsCardinalityGuard& guard_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+  Family<Counter>* violations_ = nullptr;
+  Family<Counter>* overflow_ = nullptr;
+  mutable std::mutex self_report_mutex_;
+  mutable std::uint64_t reported_errors_ = 0;
+  mutable std::uint64_t reported_warnings_ = 0;
+  mutable std::map<std::string, std::uint64_t, std::less<>> reported_overflow_;
 };
+
+// The registry prodsafe's own instruments use by default (with the global
+// guard). Serve it with MetricsServer or push it with StatsdExporter.
+[[nodiscard]] Registry& default_registry();
 
 // Prometheus escaping: label values escape \, " and newline; HELP text
 // escapes \ and newline.
