@@ -1,11 +1,13 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
+#include <array>
 #include <charconv>
 
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::breaker {
@@ -59,7 +61,53 @@ std::string_view event_for(State state) {
   return "circuit_changed";
 }
 
+constexpr std::array kStates = {State::kClosed, State::kOpen, State::kHalfOpen, State::kForcedOpen,
+                                State::kDisabled};
+
+// The metrics' state label, in the enum's order.
+constexpr std::array<std::string_view, kStates.size()> kStateLabels = {
+    "closed", "open", "half_open", "forced_open", "disabled"};
+
+std::size_t index(State state) { return static_cast<std::size_t>(state); }
+
 }  // namespace
+
+// The breaker's series (docs/metrics.md), resolved once: its job type is the
+// "breaker" label.
+struct CircuitBreaker::Instruments {
+  Instruments(metrics::Registry& registry, const std::string& breaker) {
+    auto& state = registry.gauge("prodsafe_breaker_state",
+                                 "1 for the breaker's current state (as this process sees it), "
+                                 "0 for the others.",
+                                 {"breaker", "state"});
+    auto& transitions = registry.counter(
+        "prodsafe_breaker_transitions_total",
+        "Transitions this process decided, by the state entered (the fleet's sum is the count).",
+        {"breaker", "to"});
+    for (const State each : kStates) {
+      states[index(each)] = &state.labels({breaker, kStateLabels[index(each)]});
+      entered[index(each)] = &transitions.labels({breaker, kStateLabels[index(each)]});
+    }
+    rejections = &registry
+                      .counter("prodsafe_breaker_rejections_total", "Calls can_retry() refused.",
+                               {"breaker"})
+                      .labels({breaker});
+    store_errors =
+        &registry
+             .counter("prodsafe_breaker_store_errors_total",
+                      "Store operations that failed (the breaker then decided on its local view).",
+                      {"breaker"})
+             .labels({breaker});
+  }
+  void show(State state) {
+    for (const State each : kStates) states[index(each)]->set(each == state ? 1.0 : 0.0);
+  }
+
+  std::array<metrics::Gauge*, kStates.size()> states{};
+  std::array<metrics::Counter*, kStates.size()> entered{};
+  metrics::Counter* rejections = nullptr;
+  metrics::Counter* store_errors = nullptr;
+};
 
 CircuitBreaker::CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string job_type,
                                CircuitBreakerOptions options)
@@ -71,6 +119,9 @@ CircuitBreaker::CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string 
       fallback_(&clock_) {
   if (!store_) throw InvalidArgument("CircuitBreaker needs a BreakerStore, got null");
   validate(job_type_, options_);
+  instruments_ = std::make_unique<Instruments>(
+      options_.metrics != nullptr ? *options_.metrics : metrics::default_registry(), job_type_);
+  instruments_->show(State::kClosed);
   if (auto* redis_store = dynamic_cast<RedisBreakerStore*>(store_.get());
       redis_store != nullptr && options_.subscribe) {
     subscriber_ =
@@ -89,12 +140,13 @@ std::int64_t CircuitBreaker::now_ns() const {
 
 void CircuitBreaker::adopt(const Snapshot& snapshot) {
   const std::int64_t now = now_ns();
-  local_state_.store(snapshot.state);
+  if (local_state_.exchange(snapshot.state) != snapshot.state) instruments_->show(snapshot.state);
   open_until_ns_.store(now + duration_cast<nanoseconds>(snapshot.retry_after).count());
   synced_at_ns_.store(now);
 }
 
 void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) {
+  instruments_->entered[index(snapshot.state)]->inc();
   if (!options_.alert_hooks) return;
   alerts::AlertContext context;
   context.job_type = job_type_;
@@ -148,6 +200,7 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
   } catch (const InvalidArgument&) {
     throw;
   } catch (const Error& error) {
+    instruments_->store_errors->inc();
     if (throw_when_down) throw;
     if (!store_down_.exchange(true)) {
       logger()->warn("circuit {}: the store cannot be used ({}); deciding on this process's view",
@@ -178,6 +231,12 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
 }
 
 Permission CircuitBreaker::can_retry() noexcept {
+  Permission permission = decide();
+  if (!permission.allowed) instruments_->rejections->inc();
+  return permission;
+}
+
+Permission CircuitBreaker::decide() noexcept {
   const std::int64_t now = now_ns();
   const State local = local_state_.load(std::memory_order_relaxed);
   const bool fresh = now - synced_at_ns_.load(std::memory_order_relaxed) <

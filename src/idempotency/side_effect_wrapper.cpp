@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "commit_journal.hpp"
+#include "instruments.hpp"
 #include "lease_keeper.hpp"
 #include "prodsafe/core/log.hpp"
 #include "result_cache.hpp"
@@ -20,6 +21,14 @@ std::filesystem::path journal_directory(const WrapperOptions& options) {
   const char* env = std::getenv("PRODSAFE_JOURNAL_DIR");
   if (env != nullptr && *env != '\0') return env;
   return "/var/tmp/prodsafe-journal";
+}
+
+// "effect:<TYPE>:<entity>" -> "<TYPE>" (journal entries keep only the key).
+std::string_view type_of_key(std::string_view key) {
+  constexpr std::string_view kPrefix = "effect:";
+  if (!key.starts_with(kPrefix)) return "unknown";
+  key.remove_prefix(kPrefix.size());
+  return key.substr(0, key.find(':'));
 }
 
 void require_positive(milliseconds value, const char* name) {
@@ -49,12 +58,6 @@ void rethrow_decode_error(const std::string& key, const DecodeError& error) {
 
 }  // namespace detail
 
-struct SideEffectWrapper::Counters {
-  std::atomic<std::uint64_t> executed{0}, duplicates{0}, cache_hits{0}, conflicts{0},
-      in_progress{0}, recovered{0}, lease_lost{0}, commit_pending{0}, journal_committed{0},
-      fail_open{0}, effect_errors{0}, failures_replayed{0};
-};
-
 struct SideEffectWrapper::Resolved {
   milliseconds ttl;
   milliseconds lease;
@@ -69,7 +72,8 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
     : store_(std::move(store)),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : SystemClock::instance()),
-      counters_(std::make_unique<Counters>()) {
+      instruments_(std::make_unique<Instruments>(
+          options_.metrics != nullptr ? *options_.metrics : metrics::default_registry())) {
   if (!store_) throw InvalidArgument("SideEffectWrapper needs an EffectStore, got null");
   require_positive(options_.ttl, "ttl");
   require_positive(options_.lease, "lease");
@@ -133,8 +137,8 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     if (auto hit = cache_->get(key, clock_.steady_now())) {
       const bool comparable = !policy.fingerprint.empty() && !hit->fingerprint.empty();
       if (!comparable || hit->fingerprint == policy.fingerprint) {
-        counters_->duplicates.fetch_add(1, std::memory_order_relaxed);
-        counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
+        instruments_->count(type.name(), Event::kDuplicate);
+        instruments_->cache_hit();
         return Raw{.from_cache = true,
                    .key = std::move(key),
                    .token = hit->token,
@@ -147,36 +151,37 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
   try {
     claim = claim_or_wait(key, policy);
   } catch (const StoreUnavailable& error) {
+    instruments_->store_error(type.name());
     if (!policy.fail_open) throw;  // fail closed: the effect is not run
     logger()->warn(
         "{}: the store is unreachable ({}); running the effect UNPROTECTED because "
         "its type is configured to fail open",
         key, error.what());
-    return run_unprotected(std::move(key), runner);
+    return run_unprotected(type.name(), std::move(key), runner);
   }
 
   switch (claim.status) {
     case ClaimStatus::kCompleted:
-      counters_->duplicates.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type.name(), Event::kDuplicate);
       if (cache_) {
         cache_->put(key, {std::string(policy.fingerprint), claim.payload, claim.token,
                           clock_.steady_now() + policy.ttl});
       }
       return Raw{.key = std::move(key), .token = claim.token, .result = std::move(claim.payload)};
     case ClaimStatus::kConflict:
-      counters_->conflicts.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type.name(), Event::kConflict);
       throw Conflict(key, fmt::format("{} was already used for another request (stored "
                                       "fingerprint {}, this call's {}); use a new id for a new "
                                       "request",
                                       key, claim.payload, policy.fingerprint));
     case ClaimStatus::kFailed:
-      counters_->failures_replayed.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type.name(), Event::kFailureReplayed);
       throw EffectFailed(key, claim.payload,
                          fmt::format("{} failed earlier and its failure was recorded: {}; clear "
                                      "the record (EffectStore::clear) to run it again",
                                      key, claim.payload));
     case ClaimStatus::kInProgress:
-      counters_->in_progress.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type.name(), Event::kInProgress);
       throw AlreadyInProgress(
           key, claim.retry_after,
           fmt::format("{} is being run by another worker (token {}); retry after {} ms", key,
@@ -185,7 +190,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     case ClaimStatus::kRecovered:
       break;
   }
-  return run_and_commit(std::move(key), claim, runner, policy);
+  return run_and_commit(type.name(), std::move(key), claim, runner, policy);
 }
 
 Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& policy) {
@@ -207,18 +212,19 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
   return claim;
 }
 
-SideEffectWrapper::Raw SideEffectWrapper::run_unprotected(std::string key, const Runner& runner) {
-  counters_->fail_open.fetch_add(1, std::memory_order_relaxed);
+SideEffectWrapper::Raw SideEffectWrapper::run_unprotected(std::string_view type, std::string key,
+                                                          const Runner& runner) {
+  instruments_->count(type, Event::kFailOpen);
   const EffectContext context{key, 0, false};
   Raw raw{.executed = true, .unprotected = true, .key = std::move(key)};
   raw.result = runner(context);
-  counters_->executed.fetch_add(1, std::memory_order_relaxed);
+  instruments_->count(type, Event::kExecuted);
   return raw;
 }
 
-void SideEffectWrapper::abandon(const std::string& key, std::uint64_t token, const Resolved& policy,
-                                const std::string& error) {
-  counters_->effect_errors.fetch_add(1, std::memory_order_relaxed);
+void SideEffectWrapper::abandon(std::string_view type, const std::string& key, std::uint64_t token,
+                                const Resolved& policy, const std::string& error) {
+  instruments_->count(type, Event::kEffectError);
   try {
     if (policy.record_failures) {
       store_->record_failure(key, token, error, policy.fingerprint, policy.ttl);
@@ -234,11 +240,11 @@ void SideEffectWrapper::abandon(const std::string& key, std::uint64_t token, con
   }
 }
 
-SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const Claim& claim,
-                                                         const Runner& runner,
+SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, std::string key,
+                                                         const Claim& claim, const Runner& runner,
                                                          const Resolved& policy) {
   const bool recovering = claim.status == ClaimStatus::kRecovered;
-  if (recovering) counters_->recovered.fetch_add(1, std::memory_order_relaxed);
+  if (recovering) instruments_->count(type, Event::kRecovered);
   const EffectContext context{key, claim.token, recovering};
   Raw raw{.executed = true, .recovered = recovering, .key = std::move(key), .token = claim.token};
   {
@@ -249,11 +255,11 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const 
       raw.result = runner(context);
     } catch (const std::exception& error) {
       renewal.reset();
-      abandon(raw.key, claim.token, policy, error.what());
+      abandon(type, raw.key, claim.token, policy, error.what());
       throw;
     } catch (...) {
       renewal.reset();
-      abandon(raw.key, claim.token, policy, "a non-standard exception");
+      abandon(type, raw.key, claim.token, policy, "a non-standard exception");
       throw;
     }
   }
@@ -261,11 +267,11 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const 
   FinishStatus status = FinishStatus::kDone;
   if (commit_with_retries(raw.key, claim.token, raw.result, policy, status)) {
     if (status == FinishStatus::kLeaseLost) {
-      counters_->lease_lost.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type, Event::kLeaseLost);
       raw.lease_lost = true;
       return raw;
     }
-    counters_->executed.fetch_add(1, std::memory_order_relaxed);
+    instruments_->count(type, Event::kExecuted);
     if (cache_) {
       cache_->put(raw.key, {std::string(policy.fingerprint), raw.result, claim.token,
                             clock_.steady_now() + policy.ttl});
@@ -288,8 +294,8 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string key, const 
         "cannot be written ({}); only the caller holds the result now",
         raw.key, error.what());
   }
-  counters_->executed.fetch_add(1, std::memory_order_relaxed);
-  counters_->commit_pending.fetch_add(1, std::memory_order_relaxed);
+  instruments_->count(type, Event::kExecuted);
+  instruments_->count(type, Event::kCommitPending);
   raw.commit_pending = true;
   return raw;
 }
@@ -329,14 +335,14 @@ std::size_t SideEffectWrapper::flush_journal() {
       continue;
     }
     if (status == FinishStatus::kLeaseLost) {
-      counters_->lease_lost.fetch_add(1, std::memory_order_relaxed);
+      instruments_->count(type_of_key(entry.key), Event::kLeaseLost);
       logger()->error(
           "{}: another worker recovered the effect (token after {}) before its "
           "journaled result could be committed; the effect may have run twice. "
           "Reconcile with the downstream system",
           entry.key, entry.token);
     } else {
-      counters_->journal_committed.fetch_add(1, std::memory_order_relaxed);
+      instruments_->journal_committed();
       logger()->info("{}: journaled result (token {}) committed", entry.key, entry.token);
     }
     try {
@@ -350,12 +356,6 @@ std::size_t SideEffectWrapper::flush_journal() {
 
 std::size_t SideEffectWrapper::journal_pending() const { return journal_->pending_count(); }
 
-WrapperStats SideEffectWrapper::stats() const {
-  const Counters& c = *counters_;
-  return WrapperStats{c.executed.load(),   c.duplicates.load(),     c.cache_hits.load(),
-                      c.conflicts.load(),  c.in_progress.load(),    c.recovered.load(),
-                      c.lease_lost.load(), c.commit_pending.load(), c.journal_committed.load(),
-                      c.fail_open.load(),  c.effect_errors.load(),  c.failures_replayed.load()};
-}
+WrapperStats SideEffectWrapper::stats() const { return instruments_->stats(); }
 
 }  // namespace prodsafe::idempotency

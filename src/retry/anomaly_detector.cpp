@@ -1,8 +1,12 @@
 #include "prodsafe/retry/anomaly_detector.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/metrics/registry.hpp"
 
 namespace prodsafe::retry {
 
@@ -18,7 +22,9 @@ std::string_view to_string(AnomalyType type) noexcept {
   return "UNKNOWN";
 }
 
-RetryAnomalyDetector::RetryAnomalyDetector(AnomalyThresholds thresholds) : thresholds_(thresholds) {
+RetryAnomalyDetector::RetryAnomalyDetector(AnomalyThresholds thresholds)
+    : thresholds_(thresholds),
+      registry_(thresholds.metrics != nullptr ? *thresholds.metrics : metrics::default_registry()) {
   const auto& t = thresholds_;
   if (!(t.high_retry_rate > 0 && t.high_retry_rate <= 1)) {
     throw InvalidArgument(fmt::format(
@@ -36,6 +42,22 @@ RetryAnomalyDetector::RetryAnomalyDetector(AnomalyThresholds thresholds) : thres
 }
 
 std::vector<Anomaly> RetryAnomalyDetector::record_window(const RetryWindow& window) {
+  std::vector<Anomaly> found = detect(window);
+  if (found.empty()) return found;
+  anomalies_.fetch_add(found.size(), std::memory_order_relaxed);
+  auto& family =
+      registry_.counter("prodsafe_retry_anomalies_total",
+                        "Anomalous retry windows, by job type and rule.", {"job_type", "type"});
+  for (const Anomaly& anomaly : found) {
+    std::string type(to_string(anomaly.type));
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    family.labels({anomaly.job_type, type}).inc();
+  }
+  return found;
+}
+
+std::vector<Anomaly> RetryAnomalyDetector::detect(const RetryWindow& window) {
   std::vector<Anomaly> found;
   if (window.attempts >= thresholds_.excessive_attempts) {
     found.push_back(

@@ -1,14 +1,70 @@
 #include "prodsafe/retry/executor.hpp"
 
 #include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/metrics/bundle_cache.hpp"
 
 namespace prodsafe::retry {
+
+namespace detail {
+enum class GaveUp : std::size_t { kExhausted, kBudget, kBreaker, kNotRetryable };
+constexpr std::array<std::string_view, 4> kGaveUpReasons = {"exhausted", "budget", "breaker",
+                                                            "not_retryable"};
+
+// One job type's series in one registry.
+struct RetrySeries {
+  metrics::Counter* attempts = nullptr;
+  metrics::Counter* retries = nullptr;
+  std::array<metrics::Counter*, kGaveUpReasons.size()> gave_up{};
+
+  void give_up(GaveUp reason) const { gave_up[static_cast<std::size_t>(reason)]->inc(); }
+};
+}  // namespace detail
+
 namespace {
+
+using detail::GaveUp;
+using detail::RetrySeries;
+
+// The series of `policy.job_type` in `policy.metrics`, cached per registry.
+const RetrySeries& series_for(const RetryPolicy& policy) {
+  metrics::Registry& registry =
+      policy.metrics != nullptr ? *policy.metrics : metrics::default_registry();
+  static std::mutex mutex;
+  static std::map<metrics::Registry*, std::unique_ptr<metrics::BundleCache<RetrySeries>>> caches;
+  metrics::BundleCache<RetrySeries>* cache = nullptr;
+  {
+    std::lock_guard lock(mutex);
+    auto& slot = caches[&registry];
+    if (!slot) {
+      auto& attempts =
+          registry.counter("prodsafe_retry_attempts_total",
+                           "Attempts made by retry loops, first attempts included.", {"job_type"});
+      auto& retries = registry.counter("prodsafe_retry_retries_total",
+                                       "Retries scheduled by retry loops.", {"job_type"});
+      auto& gave_up = registry.counter("prodsafe_retry_gave_up_total",
+                                       "Retry loops that ended on a failure, by reason.",
+                                       {"job_type", "reason"});
+      slot = std::make_unique<metrics::BundleCache<RetrySeries>>(
+          [&attempts, &retries, &gave_up](std::string_view job_type) {
+            RetrySeries made{&attempts.labels({job_type}), &retries.labels({job_type}), {}};
+            for (std::size_t i = 0; i < detail::kGaveUpReasons.size(); ++i)
+              made.gave_up[i] = &gave_up.labels({job_type, detail::kGaveUpReasons[i]});
+            return made;
+          });
+    }
+    cache = slot.get();
+  }
+  return cache->get(policy.job_type);
+}
 
 Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::instance(); }
 
@@ -29,20 +85,27 @@ RetryLoop::RetryLoop(const RetryPolicy& policy)
     : policy_(validated(policy)),
       clock_(pick(policy.clock)),
       backoff_(policy.jitter, policy.base_delay, policy.max_delay, policy.seed),
-      started_(clock_.steady_now()) {
+      started_(clock_.steady_now()),
+      series_(series_for(policy)) {
   if (policy_.budget) policy_.budget->record_request();
 }
 
 int RetryLoop::begin_attempt() {
   ++attempt_;
+  series_.attempts->inc();
   if (policy_.hooks.on_attempt) policy_.hooks.on_attempt(attempt_);
   return attempt_;
 }
 
-bool RetryLoop::retryable(const std::exception& error) const {
-  if (policy_.retry_on) return policy_.retry_on(error);
-  if (const auto* ours = dynamic_cast<const Error*>(&error)) return ours->retryable();
-  return true;
+bool RetryLoop::retryable(const std::exception& error) {
+  bool retryable = true;
+  if (policy_.retry_on) {
+    retryable = policy_.retry_on(error);
+  } else if (const auto* ours = dynamic_cast<const Error*>(&error)) {
+    retryable = ours->retryable();
+  }
+  if (!retryable) series_.give_up(GaveUp::kNotRetryable);
+  return retryable;
 }
 
 std::optional<milliseconds> RetryLoop::hint(const std::exception& error) const {
@@ -55,10 +118,12 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
                                                      std::optional<milliseconds> hint) {
   if (attempt_ >= policy_.max_attempts) {
     gave_up_because_ = fmt::format("max_attempts ({}) reached", policy_.max_attempts);
+    series_.give_up(GaveUp::kExhausted);
     return std::nullopt;
   }
   if (policy_.allow_retry && !policy_.allow_retry()) {
     gave_up_because_ = "allow_retry refused (circuit open?)";
+    series_.give_up(GaveUp::kBreaker);
     return std::nullopt;
   }
   milliseconds delay = backoff_.next(attempt_ - 1);
@@ -67,12 +132,15 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
       clock_.steady_now() + delay - started_ > policy_.max_total_time) {
     gave_up_because_ =
         fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
+    series_.give_up(GaveUp::kExhausted);
     return std::nullopt;
   }
   if (policy_.budget && !policy_.budget->try_withdraw()) {
     gave_up_because_ = "the retry budget is spent";
+    series_.give_up(GaveUp::kBudget);
     return std::nullopt;
   }
+  series_.retries->inc();
   if (policy_.hooks.on_retry) policy_.hooks.on_retry(attempt_, delay, reason);
   return delay;
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/metrics/registry.hpp"
 
 namespace prodsafe::retry {
 namespace {
@@ -37,6 +38,12 @@ RetrySpikeDetector::RetrySpikeDetector(SpikeOptions options)
       ring_size_(static_cast<std::int64_t>(options.baseline_windows + 1) *
                  options.slots_per_window),
       ring_(static_cast<std::size_t>(ring_size_), 0) {
+  metrics::Registry& registry =
+      options_.metrics != nullptr ? *options_.metrics : metrics::default_registry();
+  spikes_series_ = &registry
+                        .counter("prodsafe_retry_spikes_total",
+                                 "Retry spikes detected (alerts given), by job type.", {"job_type"})
+                        .labels({options_.job_type});
   current_slot_ = first_slot_ = slot_of(clock_.coarse_steady_now());
   slot_end_ = Clock::SteadyTime(std::chrono::nanoseconds((current_slot_ + 1) * slot_ns_));
 }
@@ -90,6 +97,7 @@ std::optional<SpikeAlert> RetrySpikeDetector::record_retry(std::uint64_t count) 
   if (last_alert_ && now - *last_alert_ < options_.cooldown) return std::nullopt;
   last_alert_ = now;
   ++alerts_;
+  spikes_series_->inc();
 
   SpikeAlert alert;
   alert.count = current_sum_;

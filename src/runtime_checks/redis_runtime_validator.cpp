@@ -5,6 +5,7 @@
 #include "checks.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/metrics/registry.hpp"
 
 namespace prodsafe::runtime_checks {
 
@@ -76,9 +77,28 @@ RedisRuntimeValidator::RedisRuntimeValidator(std::shared_ptr<redis::Client> clie
   }
 }
 
+void RedisRuntimeValidator::publish(const std::vector<CheckResult>& results) const {
+  metrics::Registry& registry =
+      options_.metrics != nullptr ? *options_.metrics : metrics::default_registry();
+  auto& by_level = registry.gauge("prodsafe_runtime_checks",
+                                  "Runtime checks at each level in the last run.", {"level"});
+  auto& by_check = registry.gauge("prodsafe_runtime_check_level",
+                                  "Each runtime check's level in the last run: 0 ok, 1 warning, "
+                                  "2 error, 3 critical.",
+                                  {"check"});
+  const Summary summary = summarize(results);
+  by_level.labels({"ok"}).set(static_cast<double>(summary.ok));
+  by_level.labels({"warning"}).set(static_cast<double>(summary.warning));
+  by_level.labels({"error"}).set(static_cast<double>(summary.error));
+  by_level.labels({"critical"}).set(static_cast<double>(summary.critical));
+  for (const CheckResult& result : results)
+    by_check.labels({result.name}).set(static_cast<double>(result.level));
+}
+
 std::vector<CheckResult> RedisRuntimeValidator::run() {
   results_ = evaluate(collect_facts(*client_, options_), options_);
   ran_ = true;
+  publish(results_);
   return results_;
 }
 

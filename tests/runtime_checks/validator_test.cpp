@@ -2,10 +2,12 @@
 // under test.
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/info.hpp"
 #include "support/log_capture.hpp"
 
@@ -97,8 +99,9 @@ TEST(ValidatorRoleTest, ReplicaIsCritical) {
 }
 
 TEST(ValidatorManagedTest, DisabledConfigIsAWarningNotAnException) {
-  embedded::RedisServer server({.config = {"rename-command CONFIG \"\"", "appendonly yes",
-                                           "maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
+  embedded::RedisServer server(
+      {.config = {"rename-command CONFIG \"\"", "appendonly yes", "maxmemory 64mb",
+                  "maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
   const Checked checked = check(server);
   EXPECT_EQ(checked["persistence"].level, Level::kWarning);
   EXPECT_NE(checked["persistence"].message.find("cannot be verified"), std::string::npos);
@@ -141,6 +144,26 @@ TEST(ValidatorUnreachableTest, RunThrowsValidateReturnsFalse) {
   EXPECT_THROW(
       RedisRuntimeValidator(client, {.memory_warning_free = 0.05, .memory_error_free = 0.10}),
       InvalidArgument);
+}
+
+TEST(ValidatorMetricsTest, EachRunPublishesItsLevels) {
+  embedded::RedisServer server(
+      {.config = {"appendonly no", "save \"\"", "maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
+  metrics::Registry registry;
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(server.url()),
+                                  {.latency_samples = 2, .metrics = &registry});
+  const Summary summary = summarize(validator.run());
+  ASSERT_GE(summary.critical, 2U);  // no persistence, evicting every key
+  const std::string text = registry.serialize();
+  EXPECT_NE(text.find(fmt::format("prodsafe_runtime_checks{{level=\"critical\"}} {}\n",
+                                  summary.critical)),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("prodsafe_runtime_checks{{level=\"ok\"}} {}\n", summary.ok)),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_runtime_check_level{check=\"persistence\"} 3\n"), std::string::npos)
+      << text;
 }
 
 }  // namespace

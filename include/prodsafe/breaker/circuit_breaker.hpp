@@ -38,6 +38,10 @@
 #include "prodsafe/breaker/breaker_stores.hpp"
 #include "prodsafe/core/clock.hpp"
 
+namespace prodsafe::metrics {
+class Registry;
+}
+
 namespace prodsafe::breaker {
 
 struct CircuitBreakerOptions {
@@ -69,6 +73,9 @@ struct CircuitBreakerOptions {
   std::shared_ptr<alerts::AlertHooks> alert_hooks{};
   // Default: SystemClock::instance(). Must outlive the breaker.
   Clock* clock = nullptr;
+  // Where the breaker's instruments go (docs/metrics.md). Default: nullptr,
+  // metrics::default_registry(). Must outlive the breaker.
+  metrics::Registry* metrics = nullptr;
 };
 
 struct Permission {
@@ -115,6 +122,7 @@ class CircuitBreaker {
  private:
   template <class Operation>
   Snapshot apply(Operation&& operation, bool throw_when_down);
+  [[nodiscard]] Permission decide() noexcept;
   void adopt(const Snapshot& snapshot);
   void announce(const Snapshot& snapshot, std::string_view cause);
   void subscribe_loop(std::string channel);
@@ -134,6 +142,9 @@ class CircuitBreaker {
   std::atomic<int> probes_held_{0};
   std::atomic<bool> store_down_{false};
   std::atomic<std::uint64_t> store_operations_{0};
+
+  struct Instruments;
+  std::unique_ptr<Instruments> instruments_;
 
   std::atomic<bool> stopping_{false};
   std::thread subscriber_;

@@ -10,6 +10,10 @@
 
 #include "prodsafe/core/clock.hpp"
 
+namespace prodsafe::metrics {
+class Registry;
+}
+
 namespace prodsafe::idempotency {
 
 using std::chrono::milliseconds;
@@ -75,6 +79,9 @@ struct WrapperOptions {
   // Default: SystemClock::instance(). Waits, backoff and the cache use it;
   // leases use the Redis server's clock (or the in-memory store's).
   Clock* clock = nullptr;
+  // Where the wrapper's instruments go (docs/metrics.md). Default: nullptr,
+  // metrics::default_registry(). Must outlive the wrapper.
+  metrics::Registry* metrics = nullptr;
 };
 
 // Overrides for one call.

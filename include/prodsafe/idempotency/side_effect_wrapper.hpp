@@ -41,6 +41,7 @@ namespace prodsafe::idempotency {
 class CommitJournal;
 class LeaseKeeper;
 class ResultCache;
+class Instruments;
 
 // Counters since construction.
 struct WrapperStats {
@@ -154,11 +155,11 @@ class SideEffectWrapper {
   Raw execute_raw(const EffectType& type, std::string_view entity_id, const Runner& runner,
                   const CallOptions& call);
   Claim claim_or_wait(const std::string& key, const Resolved& policy);
-  Raw run_and_commit(std::string key, const Claim& claim, const Runner& runner,
-                     const Resolved& policy);
-  Raw run_unprotected(std::string key, const Runner& runner);
-  void abandon(const std::string& key, std::uint64_t token, const Resolved& policy,
-               const std::string& error);
+  Raw run_and_commit(std::string_view type, std::string key, const Claim& claim,
+                     const Runner& runner, const Resolved& policy);
+  Raw run_unprotected(std::string_view type, std::string key, const Runner& runner);
+  void abandon(std::string_view type, const std::string& key, std::uint64_t token,
+               const Resolved& policy, const std::string& error);
   bool commit_with_retries(const std::string& key, std::uint64_t token, const std::string& result,
                            const Resolved& policy, FinishStatus& status);
   [[nodiscard]] Resolved resolve(const EffectType& type, const CallOptions& call) const;
@@ -171,8 +172,7 @@ class SideEffectWrapper {
   std::unique_ptr<ResultCache> cache_;
   std::mutex flush_mutex_;
 
-  struct Counters;
-  std::unique_ptr<Counters> counters_;
+  std::unique_ptr<Instruments> instruments_;
 };
 
 }  // namespace prodsafe::idempotency

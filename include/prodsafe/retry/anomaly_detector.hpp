@@ -19,6 +19,7 @@
 // Thread safety: safe for concurrent use.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +30,10 @@
 #include <vector>
 
 #include "prodsafe/retry/retry_window.hpp"
+
+namespace prodsafe::metrics {
+class Registry;
+}
 
 namespace prodsafe::retry {
 
@@ -59,6 +64,10 @@ struct AnomalyThresholds {
   int excessive_attempts = 10;
   // Default: 1,000.
   std::size_t max_job_types = 1000;
+  // Where prodsafe_retry_anomalies_total{job_type, type} goes
+  // (docs/metrics.md). Default: nullptr, metrics::default_registry(). Must
+  // outlive the detector.
+  metrics::Registry* metrics = nullptr;
 };
 
 class RetryAnomalyDetector {
@@ -71,9 +80,11 @@ class RetryAnomalyDetector {
   std::vector<Anomaly> record_window(const RetryWindow& window);
 
   [[nodiscard]] std::uint64_t untracked_windows() const;
+  [[nodiscard]] std::uint64_t anomalies() const noexcept { return anomalies_.load(); }
   [[nodiscard]] const AnomalyThresholds& thresholds() const noexcept { return thresholds_; }
 
  private:
+  std::vector<Anomaly> detect(const RetryWindow& window);
   struct RateState {
     std::deque<bool> retried;  // newest at the back
     std::size_t retried_count = 0;
@@ -84,6 +95,8 @@ class RetryAnomalyDetector {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, RateState> rates_;
   std::uint64_t untracked_ = 0;
+  metrics::Registry& registry_;
+  std::atomic<std::uint64_t> anomalies_{0};
 };
 
 }  // namespace prodsafe::retry

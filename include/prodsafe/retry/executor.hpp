@@ -33,6 +33,10 @@
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
 
+namespace prodsafe::metrics {
+class Registry;
+}
+
 namespace prodsafe::retry {
 
 using std::chrono::milliseconds;
@@ -73,7 +77,18 @@ struct RetryPolicy {
   Clock* clock = nullptr;
   // Seed of the jitter's random engine. Default: 0, a random seed.
   std::uint64_t seed = 0;
+  // The job_type label of the loop's instruments (prodsafe_retry_attempts_total,
+  // _retries_total, _gave_up_total; docs/metrics.md). Keep it to a small set
+  // of names. Default: "default".
+  std::string job_type = "default";
+  // Where they go. Default: nullptr, metrics::default_registry(). Must
+  // outlive every loop run with this policy.
+  metrics::Registry* metrics = nullptr;
 };
+
+namespace detail {
+struct RetrySeries;
+}
 
 // The loop's bookkeeping, shared by every instantiation of run().
 class RetryLoop {
@@ -87,7 +102,8 @@ class RetryLoop {
                                             std::optional<milliseconds> hint);
   void sleep(milliseconds delay);
   void finish(bool success);
-  [[nodiscard]] bool retryable(const std::exception& error) const;
+  // Whether `error` may be retried (counted as given up when not).
+  [[nodiscard]] bool retryable(const std::exception& error);
   [[nodiscard]] std::optional<milliseconds> hint(const std::exception& error) const;
   // Why the last after_failure() gave up ("max_attempts reached", ...).
   [[nodiscard]] const std::string& gave_up_because() const noexcept { return gave_up_because_; }
@@ -99,6 +115,7 @@ class RetryLoop {
   Clock::SteadyTime started_;
   int attempt_ = 0;
   std::string gave_up_because_;
+  const detail::RetrySeries& series_;
 };
 
 namespace detail {

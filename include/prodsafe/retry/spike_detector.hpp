@@ -25,6 +25,11 @@
 
 #include "prodsafe/core/clock.hpp"
 
+namespace prodsafe::metrics {
+class Registry;
+class Counter;
+}  // namespace prodsafe::metrics
+
 namespace prodsafe::retry {
 
 struct SpikeOptions {
@@ -42,6 +47,11 @@ struct SpikeOptions {
   std::chrono::milliseconds cooldown = std::chrono::minutes(5);
   // Default: SystemClock::instance(); must outlive the detector.
   Clock* clock = nullptr;
+  // The job_type label of prodsafe_retry_spikes_total. Default: "default".
+  std::string job_type = "default";
+  // Where that counter goes (docs/metrics.md). Default: nullptr,
+  // metrics::default_registry(). Must outlive the detector.
+  metrics::Registry* metrics = nullptr;
 };
 
 struct SpikeAlert {
@@ -76,6 +86,7 @@ class RetrySpikeDetector {
 
   SpikeOptions options_;
   Clock& clock_;
+  metrics::Counter* spikes_series_ = nullptr;
   const std::int64_t slot_ns_;
   const std::int64_t slots_;      // slots per window (S)
   const std::int64_t ring_size_;  // (B + 1) * S

@@ -22,6 +22,10 @@
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/runtime_checks/check_result.hpp"
 
+namespace prodsafe::metrics {
+class Registry;
+}
+
 namespace prodsafe::runtime_checks {
 
 struct ValidatorOptions {
@@ -38,6 +42,10 @@ struct ValidatorOptions {
   std::size_t latency_samples = 20;
   // p99 round trip above which the latency check warns. Default: 10 ms.
   std::chrono::microseconds latency_p99_warning{10000};
+  // Where each run's results go: prodsafe_runtime_checks{level} and
+  // prodsafe_runtime_check_level{check} (docs/metrics.md). Default: nullptr,
+  // metrics::default_registry(). Must outlive the validator.
+  metrics::Registry* metrics = nullptr;
 };
 
 struct Summary {
@@ -71,6 +79,8 @@ class RedisRuntimeValidator {
   [[nodiscard]] const std::vector<CheckResult>& results() const noexcept { return results_; }
 
  private:
+  void publish(const std::vector<CheckResult>& results) const;
+
   std::shared_ptr<redis::Client> client_;
   ValidatorOptions options_;
   std::vector<CheckResult> results_;
