@@ -33,6 +33,11 @@ struct OrdersDemoReport {
   int requested = 0;
   int executed = 0;
   int suppressed = 0;
+  int placed_exactly_once = 0;          // distinct orders the exchange saw once
+  int retries = 0;                      // calls retried (the Redis crash)
+  int recoveries = 0;                   // expired leases taken over
+  int lost = 0;                         // orders that failed for good
+  bool recovery_fenced = false;         // the orphaned order was recovered with a higher token
   bool crash_order_placed_once = true;  // stays true when no crash was staged
 };
 

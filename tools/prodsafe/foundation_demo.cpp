@@ -15,12 +15,29 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/script.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
 namespace prodsafe::cli {
 namespace {
+
+// The non-zero series of prodsafe's own order and breaker instruments.
+void print_metrics_excerpt() {
+  const std::string text = metrics::default_registry().serialize();
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + start, end - start);
+    start = end + 1;
+    const bool wanted = line.starts_with("prodsafe_idempotency_outcomes_total") ||
+                        line.starts_with("prodsafe_breaker_transitions_total") ||
+                        line.starts_with("prodsafe_retry_");
+    if (wanted && !line.ends_with(" 0")) fmt::print("  {}\n", line);
+  }
+}
 
 using Micros = std::chrono::duration<double, std::micro>;
 using std::chrono::milliseconds;
@@ -184,25 +201,37 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   step("A fleet-wide circuit breaker");
   const BreakerDemoReport breaker = run_breaker_demo(shared_client);
 
+  step("What prodsafe's own metrics recorded (served at /metrics by MetricsServer)");
+  print_metrics_excerpt();
+
   step("Summary");
   const bool exact = total == 20000;
-  const bool once = orders.executed == orders.requested / 4 &&
+  const bool once = orders.placed_exactly_once == orders.requested / 4 &&
+                    orders.executed == orders.placed_exactly_once &&
                     orders.suppressed == orders.requested - orders.executed;
-  fmt::print("orders requested {}, executed once {}, duplicates suppressed {}\n", orders.requested,
-             orders.executed, orders.suppressed);
-  fmt::print("invariant: concurrent counts exact ............. {}\n", exact ? "held" : "VIOLATED");
-  fmt::print("invariant: every order executed exactly once ... {}\n", once ? "held" : "VIOLATED");
-  if (server) {
-    fmt::print("invariant: crash before commit, no re-placement  {}\n",
-               orders.crash_order_placed_once ? "held" : "VIOLATED");
-  }
-  fmt::print("invariant: breaker opened at its threshold ..... {}\n",
-             breaker.opened_at_threshold ? "held" : "VIOLATED");
-  fmt::print("invariant: breaker recovered by itself ........ {}\n",
-             breaker.recovered ? "held" : "VIOLATED");
-  fmt::print("alerts fired: {} (one per transition)\n", breaker.alerts);
-  return exact && once && orders.crash_order_placed_once && breaker.opened_at_threshold &&
-                 breaker.recovered
+  const bool none_lost = orders.lost == 0;
+  fmt::print("orders requested ........... {} ({} distinct, each by 4 workers)\n", orders.requested,
+             orders.requested / 4);
+  fmt::print("placed on the exchange ..... {} ({} exactly once)\n", orders.executed,
+             orders.placed_exactly_once);
+  fmt::print("duplicates suppressed ...... {}\n", orders.suppressed);
+  fmt::print("calls retried (Redis crash)  {}\n", orders.retries);
+  fmt::print("recoveries (expired lease)   {}\n", orders.recoveries);
+  fmt::print("orders lost ................ {}\n", orders.lost);
+  fmt::print("alerts fired ............... {} (one per breaker transition)\n\n", breaker.alerts);
+  const auto row = [](std::string_view invariant, bool held) {
+    fmt::print("invariant: {:.<46} {}\n", fmt::format("{} ", invariant),
+               held ? "held" : "VIOLATED");
+  };
+  row("concurrent counts exact", exact);
+  row("every order placed exactly once", once);
+  row("no order lost", none_lost);
+  row("a recovery carries a higher fencing token", orders.recovery_fenced);
+  if (server) row("crash before commit, no re-placement", orders.crash_order_placed_once);
+  row("breaker opened at its threshold", breaker.opened_at_threshold);
+  row("breaker recovered by itself", breaker.recovered);
+  return exact && once && none_lost && orders.recovery_fenced && orders.crash_order_placed_once &&
+                 breaker.opened_at_threshold && breaker.recovered
              ? kExitOk
              : kExitFailed;
 }
