@@ -6,7 +6,7 @@ CMAKE_CONFIGURE = cmake -G Ninja -Wno-dev
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 
-.PHONY: all bootstrap build test demo bench test-asan test-tsan format format-check clean
+.PHONY: all bootstrap build test demo chaos bench test-asan test-tsan format format-check clean
 
 all: build
 
@@ -22,6 +22,11 @@ test: build
 
 demo: build
 	build/tools/prodsafe/prodsafe demo
+
+# The chaos suite at full sizes (minutes): worker processes against a Redis
+# that is killed, paused and cut off; exits non-zero if an invariant is violated.
+chaos: build
+	build/tools/prodsafe/prodsafe chaos --json build/chaos-report.json
 
 bench: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPRODSAFE_BUILD_TESTS=OFF >/dev/null

@@ -309,7 +309,14 @@ bool SideEffectWrapper::commit_with_retries(const std::string& key, std::uint64_
     try {
       status = store_->commit(key, token, result, policy.fingerprint, policy.ttl);
       return true;
-    } catch (const StoreUnavailable& error) {
+    } catch (const Error& error) {
+      // Unreachable, or a transient refusal (LOADING after a restart, BUSY,
+      // READONLY during a failover): the effect ran, so its result must
+      // reach the store or the journal, never be dropped.
+      const bool transient = error.code() == ErrorCode::kStoreUnavailable ||
+                             error.code() == ErrorCode::kTimeout ||
+                             (error.code() == ErrorCode::kReplyError && error.retryable());
+      if (!transient) throw;
       logger()->warn("{}: commit attempt {}/{} failed: {}", key, attempt, attempts, error.what());
       if (attempt < attempts) {
         clock_.sleep_for(delay);
@@ -329,6 +336,11 @@ std::size_t SideEffectWrapper::flush_journal() {
       status = store_->commit(entry.key, entry.token, entry.result, entry.fingerprint, entry.ttl);
     } catch (const StoreUnavailable&) {
       break;  // still down; try again later
+    } catch (const ReplyError& error) {
+      if (error.retryable()) break;  // e.g. LOADING: the store is coming back; try again later
+      logger()->error("{}: the journaled result cannot be committed ({}); it stays in {}",
+                      entry.key, error.what(), journal_->file().string());
+      continue;
     } catch (const Error& error) {
       logger()->error("{}: the journaled result cannot be committed ({}); it stays in {}",
                       entry.key, error.what(), journal_->file().string());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -80,5 +81,26 @@ BreakerDemoReport run_breaker_demo(std::shared_ptr<redis::Client> client);
 // `prodsafe ping URL`: connects through the pool and prints the server's
 // version and round-trip times.
 int run_ping(const std::string& redis_url, int count);
+
+struct ChaosArguments {
+  std::vector<std::string> scenarios{};  // empty: all
+  std::string redis_url{};               // empty: an embedded redis-server per scenario
+  bool quick = false;
+  std::string json{};
+  std::string work_dir{};
+  std::uint64_t seed = 0;  // 0: random, printed
+  bool list = false;
+  bool break_guard = false;  // hidden, test-only
+};
+
+// `prodsafe chaos`: runs the chaos scenarios (chaos/scenario.hpp), prints
+// each one's invariant table and a summary. Exit 0: every invariant held
+// (skipped scenarios included); 1: one was violated or a scenario failed;
+// 2: bad arguments (an unknown scenario).
+int run_chaos(const ChaosArguments& arguments);
+
+// `prodsafe chaos-worker --spec FILE` (hidden): one chaos worker process,
+// started by the scenarios. Exit status: chaos::kWorker*.
+int run_chaos_worker(const std::string& spec_file);
 
 }  // namespace prodsafe::cli

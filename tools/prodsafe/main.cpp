@@ -52,12 +52,41 @@ int main(int argc, char** argv) {
   ping->add_option("-n,--count", ping_count, "Number of PINGs to time")
       ->check(CLI::Range(1, 1000000));
 
+  prodsafe::cli::ChaosArguments chaos_arguments;
+  auto* chaos = app.add_subcommand(
+      "chaos",
+      "Run the chaos scenarios: worker processes against a Redis that is killed, paused and "
+      "cut off, then check the history they leave. Exit 0: every invariant held; 1: one was "
+      "violated");
+  chaos->add_option("--scenario", chaos_arguments.scenarios,
+                    "Run only this scenario (repeatable; default: all, see --list)");
+  chaos->add_option("--redis", chaos_arguments.redis_url,
+                    "Use this Redis instead of an embedded redis-server per scenario (only "
+                    "this run's keys are touched; scenarios that kill Redis are skipped)");
+  chaos->add_flag("--quick", chaos_arguments.quick, "Small sizes (the ctest sizes)");
+  chaos->add_option("--json", chaos_arguments.json, "Also write the report as JSON to this file");
+  chaos->add_option("--work-dir", chaos_arguments.work_dir,
+                    "Keep ledgers, worker logs and stats here (default: a temporary directory, "
+                    "kept only when something fails)");
+  chaos->add_option("--seed", chaos_arguments.seed,
+                    "Seed for every random choice (default: random)");
+  chaos->add_flag("--list", chaos_arguments.list, "List the scenarios and exit");
+  chaos->add_flag("--break-guard-for-tests", chaos_arguments.break_guard)->group("");
+
+  std::string chaos_worker_spec;
+  auto* chaos_worker = app.add_subcommand("chaos-worker", "");
+  chaos_worker->group("");
+  chaos_worker->add_option("--spec", chaos_worker_spec)->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*chaos_worker) return prodsafe::cli::run_chaos_worker(chaos_worker_spec);
 
   try {
     if (*demo) return prodsafe::cli::run_foundation_demo(demo_url);
     if (*ping) return prodsafe::cli::run_ping(ping_url, ping_count);
     if (*check) return prodsafe::cli::run_check(check_arguments);
+    if (*chaos) return prodsafe::cli::run_chaos(chaos_arguments);
   } catch (const prodsafe::InvalidArgument& error) {
     std::cerr << "prodsafe: " << error.what() << "\n";
     return prodsafe::cli::kExitFailed;

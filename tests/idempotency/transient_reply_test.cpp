@@ -1,0 +1,113 @@
+// A transient refusal at commit time (LOADING while a restarted Redis reads
+// its AOF, BUSY, READONLY during a failover) after the effect ran: the result
+// must be retried and then journaled, like an unreachable store, never
+// dropped. Found by the chaos suite (kill_redis, appendfsync always): the
+// dropped result made the caller retry, wait out its own lease, recover and
+// run the effect a second time.
+#include <atomic>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/clock.hpp"
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/idempotency/in_memory_effect_store.hpp"
+#include "prodsafe/idempotency/side_effect_wrapper.hpp"
+#include "store_harness.hpp"
+
+namespace prodsafe::idempotency {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Commits answer `reply` (an error reply) while `refusals` is above zero.
+class RefusingStore final : public EffectStore {
+ public:
+  explicit RefusingStore(Clock* clock) : inner_(clock) {}
+
+  std::atomic<int> refusals{0};
+  std::string reply = "LOADING Redis is loading the dataset in memory";
+
+  Claim claim(std::string_view key, std::string_view fingerprint, milliseconds lease,
+              milliseconds ttl) override {
+    return inner_.claim(key, fingerprint, lease, ttl);
+  }
+  FinishStatus commit(std::string_view key, std::uint64_t token, std::string_view result,
+                      std::string_view fingerprint, milliseconds ttl) override {
+    if (refusals.load() > 0) {
+      --refusals;
+      throw ReplyError(reply, "Lua script 'effect finish'");
+    }
+    return inner_.commit(key, token, result, fingerprint, ttl);
+  }
+  FinishStatus record_failure(std::string_view key, std::uint64_t token, std::string_view error,
+                              std::string_view fingerprint, milliseconds ttl) override {
+    return inner_.record_failure(key, token, error, fingerprint, ttl);
+  }
+  bool release(std::string_view key, std::uint64_t token) override {
+    return inner_.release(key, token);
+  }
+  bool renew(std::string_view key, std::uint64_t token, milliseconds lease) override {
+    return inner_.renew(key, token, lease);
+  }
+  std::optional<EffectRecord> inspect(std::string_view key) override { return inner_.inspect(key); }
+  bool clear(std::string_view key) override { return inner_.clear(key); }
+
+ private:
+  InMemoryEffectStore inner_;
+};
+
+struct Fixture {
+  ManualClock clock;
+  std::shared_ptr<RefusingStore> store = std::make_shared<RefusingStore>(&clock);
+  prodsafe::testing::TempDir journal;
+  SideEffectWrapper wrapper{store, WrapperOptions{.lease = 10s,
+                                                  .renew_leases = false,
+                                                  .journal_directory = journal.path().string(),
+                                                  .clock = &clock}};
+  int runs = 0;
+
+  Outcome<int> place() {
+    return wrapper.execute_once(EffectType::ORDER_PLACEMENT, "42", [&] { return ++runs; });
+  }
+};
+
+TEST(TransientReplyTest, ALoadingReplyAtCommitIsRetried) {
+  Fixture f;
+  f.store->refusals = 1;
+  const auto first = f.place();
+  EXPECT_TRUE(first.executed);
+  EXPECT_FALSE(first.commit_pending) << "the second attempt commits";
+  const auto again = f.place();
+  EXPECT_FALSE(again.executed);
+  EXPECT_EQ(again.result, 1);
+  EXPECT_EQ(f.runs, 1);
+}
+
+TEST(TransientReplyTest, ALastingLoadingReplyJournalsTheResultInsteadOfDroppingIt) {
+  Fixture f;
+  f.store->refusals = 1000;
+  const auto first = f.place();
+  EXPECT_TRUE(first.executed);
+  EXPECT_TRUE(first.commit_pending);
+  EXPECT_EQ(f.wrapper.journal_pending(), 1u);
+  EXPECT_EQ(f.wrapper.flush_journal(), 1u) << "still LOADING: the entry stays, it is not dropped";
+
+  f.store->refusals = 0;  // Redis has loaded its data
+  const auto again = f.place();
+  EXPECT_FALSE(again.executed) << "the journal is committed before the claim";
+  EXPECT_EQ(again.result, 1);
+  EXPECT_EQ(f.runs, 1);
+  EXPECT_EQ(f.wrapper.journal_pending(), 0u);
+}
+
+TEST(TransientReplyTest, APermanentErrorReplyAtCommitStillPropagates) {
+  Fixture f;
+  f.store->reply = "ERR something is wrong with the script";
+  f.store->refusals = 1;
+  EXPECT_THROW(f.place(), ReplyError);
+  EXPECT_EQ(f.wrapper.journal_pending(), 0u);
+}
+
+}  // namespace
+}  // namespace prodsafe::idempotency
