@@ -188,6 +188,14 @@ std::vector<JournalEntry> CommitJournal::pending() const {
   return pending_;
 }
 
+std::optional<JournalEntry> CommitJournal::find(std::string_view key) const {
+  std::lock_guard lock(mutex_);
+  for (auto entry = pending_.rbegin(); entry != pending_.rend(); ++entry) {
+    if (entry->key == key) return *entry;
+  }
+  return std::nullopt;
+}
+
 void CommitJournal::adopt_orphans() {
   std::error_code error;
   if (!fs::is_directory(directory_, error)) return;

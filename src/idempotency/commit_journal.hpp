@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace prodsafe::idempotency {
@@ -47,6 +49,8 @@ class CommitJournal {
   void mark_done(const JournalEntry& entry);
 
   [[nodiscard]] std::vector<JournalEntry> pending() const;
+  // The newest pending entry for `key`, if any.
+  [[nodiscard]] std::optional<JournalEntry> find(std::string_view key) const;
   [[nodiscard]] std::size_t pending_count() const noexcept { return pending_count_.load(); }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
   // This journal's own file (empty until created).

@@ -31,6 +31,13 @@ std::string_view type_of_key(std::string_view key) {
   return key.substr(0, key.find(':'));
 }
 
+[[noreturn]] void throw_conflict(const std::string& key, std::string_view stored,
+                                 std::string_view ours) {
+  throw Conflict(key, fmt::format("{} was already used for another request (stored fingerprint "
+                                  "{}, this call's {}); use a new id for a new request",
+                                  key, stored, ours));
+}
+
 void require_positive(milliseconds value, const char* name) {
   if (value.count() <= 0) {
     throw InvalidArgument(
@@ -147,6 +154,24 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     }
   }
 
+  if (journal_->pending_count() > 0) {
+    if (auto journaled = journal_->find(key)) {
+      // This process ran the effect and its result still waits for the store.
+      // Claiming now would meet this process's own lease and, once it ended,
+      // run the effect again: answer with the journaled result instead.
+      if (!policy.fingerprint.empty() && !journaled->fingerprint.empty() &&
+          journaled->fingerprint != policy.fingerprint) {
+        instruments_->count(type.name(), Event::kConflict);
+        throw_conflict(key, journaled->fingerprint, policy.fingerprint);
+      }
+      instruments_->count(type.name(), Event::kDuplicate);
+      return Raw{.commit_pending = true,
+                 .key = std::move(key),
+                 .token = journaled->token,
+                 .result = std::move(journaled->result)};
+    }
+  }
+
   Claim claim;
   try {
     claim = claim_or_wait(key, policy);
@@ -170,10 +195,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
       return Raw{.key = std::move(key), .token = claim.token, .result = std::move(claim.payload)};
     case ClaimStatus::kConflict:
       instruments_->count(type.name(), Event::kConflict);
-      throw Conflict(key, fmt::format("{} was already used for another request (stored "
-                                      "fingerprint {}, this call's {}); use a new id for a new "
-                                      "request",
-                                      key, claim.payload, policy.fingerprint));
+      throw_conflict(key, claim.payload, policy.fingerprint);
     case ClaimStatus::kFailed:
       instruments_->count(type.name(), Event::kFailureReplayed);
       throw EffectFailed(key, claim.payload,

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include "prodsafe/idempotency/in_memory_effect_store.hpp"
+#include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "store_harness.hpp"
+#include "support/failing_effect_store.hpp"
 
 namespace prodsafe::idempotency {
 namespace {
@@ -75,6 +78,45 @@ TEST(JournalTest, UnwritableDirectorySaysWhatToDo) {
     EXPECT_NE(std::string(error.what()).find("journal_directory"), std::string::npos)
         << error.what();
   }
+}
+
+}  // namespace
+}  // namespace prodsafe::idempotency
+
+namespace prodsafe::idempotency {
+namespace {
+
+// A result waiting in this process's journal answers later calls for its key:
+// claiming instead would meet this process's own lease and, once it ended,
+// run the effect again (found by the chaos suite's analysis of kill_redis).
+TEST(JournalAnswersTest, AJournaledResultAnswersTheNextCallInsteadOfARecovery) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = std::make_shared<prodsafe::testing::FailingEffectStore>(
+      std::make_shared<InMemoryEffectStore>(&clock));
+  SideEffectWrapper wrapper(store, {.lease = 1s,
+                                    .renew_leases = false,
+                                    .in_progress = InProgressPolicy::kWait,
+                                    .commit_attempts = 3,
+                                    .journal_directory = dir.path().string(),
+                                    .clock = &clock});
+  int runs = 0;
+  const auto effect = [&runs] { return ++runs; };
+  store->fail_commits = 4;  // the three commit attempts, then the next call's flush
+  const auto first = wrapper.execute_once(EffectType::ORDER_PLACEMENT, "o-1", effect);
+  ASSERT_TRUE(first.commit_pending);
+  const auto second = wrapper.execute_once(EffectType::ORDER_PLACEMENT, "o-1", effect);
+  EXPECT_EQ(runs, 1) << "the effect ran again while its result waited in the journal";
+  EXPECT_FALSE(second.executed);
+  EXPECT_TRUE(second.commit_pending);
+  EXPECT_EQ(second.result, 1);
+  EXPECT_EQ(second.fencing_token, first.fencing_token);
+  // Once the store answers, the journal is committed and the store answers.
+  const auto third = wrapper.execute_once(EffectType::ORDER_PLACEMENT, "o-1", effect);
+  EXPECT_EQ(runs, 1);
+  EXPECT_FALSE(third.commit_pending);
+  EXPECT_EQ(third.result, 1);
+  EXPECT_EQ(wrapper.journal_pending(), 0U);
 }
 
 }  // namespace
