@@ -288,6 +288,12 @@ class ScenarioContext {
 // token of an entry for that op): no worker saw a result nobody produced.
 [[nodiscard]] Invariant check_results_executed(std::string name, std::span<const WorkerStats> stats,
                                                std::span<const LedgerEntry> entries);
+// A trial's details for the JSON: `own` (the scenario's facts) and what every
+// trial of worker processes reports: max_call_latency_us (of `total`),
+// hung_workers, seconds and check (the checker's report).
+[[nodiscard]] nlohmann::json trial_details(const WorkerStats& total,
+                                           const std::vector<std::string>& hung, double seconds,
+                                           const CheckReport& report, nlohmann::json own);
 // "a, b, c and 4 more": the first few items, for a row's detail.
 [[nodiscard]] std::string first_few(std::span<const std::string> items, std::size_t shown = 5);
 

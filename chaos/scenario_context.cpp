@@ -343,4 +343,13 @@ Invariant check_results_executed(std::string name, std::span<const WorkerStats> 
                    .detail = first_few(phantoms, 3)};
 }
 
+nlohmann::json trial_details(const WorkerStats& total, const std::vector<std::string>& hung,
+                             double seconds, const CheckReport& report, nlohmann::json own) {
+  own.update({{"max_call_latency_us", total.max_call_latency_us},
+              {"hung_workers", hung},
+              {"seconds", seconds},
+              {"check", report.to_json()}});
+  return own;
+}
+
 }  // namespace prodsafe::chaos

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -179,6 +180,10 @@ struct WorkerStats {
 
 void to_json(nlohmann::json& json, const WorkerStats& stats);
 void from_json(const nlohmann::json& json, WorkerStats& stats);
+
+// The fleet's stats: every count summed, the slowest call and the longest
+// run (no name, pid, results or errors).
+[[nodiscard]] WorkerStats total(std::span<const WorkerStats> stats);
 
 // Exit statuses of a worker process.
 inline constexpr int kWorkerOk = 0;

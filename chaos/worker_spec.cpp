@@ -212,4 +212,25 @@ void from_json(const json& in, WorkerStats& stats) {
   }
 }
 
+WorkerStats total(std::span<const WorkerStats> stats) {
+  WorkerStats sum;
+  for (const WorkerStats& worker : stats) {
+    sum.requests += worker.requests;
+    sum.executed += worker.executed;
+    sum.duplicates += worker.duplicates;
+    sum.recoveries += worker.recoveries;
+    sum.store_errors += worker.store_errors;
+    sum.in_progress += worker.in_progress;
+    sum.lease_lost += worker.lease_lost;
+    sum.commit_pending += worker.commit_pending;
+    sum.journal_left += worker.journal_left;
+    sum.gave_up += worker.gave_up;
+    sum.unexpected_errors += worker.unexpected_errors;
+    sum.inconsistent_results += worker.inconsistent_results;
+    sum.max_call_latency_us = std::max(sum.max_call_latency_us, worker.max_call_latency_us);
+    sum.elapsed_seconds = std::max(sum.elapsed_seconds, worker.elapsed_seconds);
+  }
+  return sum;
+}
+
 }  // namespace prodsafe::chaos

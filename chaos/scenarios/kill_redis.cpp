@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "chaos/order_workers.hpp"
 #include "chaos/scenario.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 
@@ -103,21 +104,14 @@ void run_trial(ScenarioContext& context, const Mode& mode, const Sizes& sizes) {
   FaultProxy& proxy = context.start_proxy();
   const auto started = std::chrono::steady_clock::now();
 
-  std::vector<WorkerProcess*> workers;
-  for (std::size_t w = 0; w < sizes.workers; ++w) {
-    WorkerSpec spec = context.worker_spec(trial, fmt::format("w{}", w + 1), context.proxied_url());
-    spec.op_pattern = kPattern;
-    spec.op_count = sizes.orders;
-    spec.partition_count = sizes.workers;
-    spec.partition_index = w;
-    spec.repeat = kRepeat;
-    spec.shuffle = true;
-    spec.effect_before_ledger = milliseconds(2);
-    spec.effect_after_ledger = milliseconds(2);
-    spec.lease = milliseconds(2000);
-    spec.wait_timeout = milliseconds(10000);
-    workers.push_back(&context.spawn(spec));
-  }
+  std::vector<WorkerSpec> specs = order_worker_specs(context, trial,
+                                                     {.workers = sizes.workers,
+                                                      .op_pattern = kPattern,
+                                                      .orders = sizes.orders,
+                                                      .repeat = kRepeat,
+                                                      .redis_url = context.proxied_url()});
+  for (WorkerSpec& spec : specs) spec.wait_timeout = milliseconds(10000);
+  const std::vector<WorkerProcess*> workers = spawn_all(context, specs);
   context.note(
       fmt::format("kill_redis {}: {} workers, {} orders requested {} times each, {} Redis "
                   "kills and {} connection resets planned",
@@ -138,15 +132,7 @@ void run_trial(ScenarioContext& context, const Mode& mode, const Sizes& sizes) {
   const LedgerContents ledgers = context.read_ledgers(trial);
   const CheckReport report = check_exactly_once(numbered_op_ids(kPattern, sizes.orders), ledgers);
   const std::vector<WorkerStats> stats = ScenarioContext::read_stats(workers);
-  WorkerStats total;
-  for (const WorkerStats& worker : stats) {
-    total.requests += worker.requests;
-    total.store_errors += worker.store_errors;
-    total.in_progress += worker.in_progress;
-    total.commit_pending += worker.commit_pending;
-    total.recoveries += worker.recoveries;
-    total.max_call_latency_us = std::max(total.max_call_latency_us, worker.max_call_latency_us);
-  }
+  const WorkerStats total = chaos::total(stats);
   const Faults& faults = schedule.faults();
 
   for (const Invariant& row : report.invariants) {
@@ -178,21 +164,19 @@ void run_trial(ScenarioContext& context, const Mode& mode, const Sizes& sizes) {
                   total.store_errors, total.commit_pending, total.recoveries,
                   total.max_call_latency_us / 1000, seconds));
 
-  context.result().details[mode.tag] = {{"config", mode.config},
-                                        {"workers", sizes.workers},
-                                        {"orders", sizes.orders},
-                                        {"repeat", kRepeat},
-                                        {"redis_kills", faults.kills},
-                                        {"connection_resets", faults.resets},
-                                        {"connections_reset", faults.connections_reset},
-                                        {"downtime_ms", faults.downtime.count()},
-                                        {"requests_answered", total.requests},
-                                        {"store_errors", total.store_errors},
-                                        {"commits_journaled", total.commit_pending},
-                                        {"max_call_latency_us", total.max_call_latency_us},
-                                        {"hung_workers", hung},
-                                        {"seconds", seconds},
-                                        {"check", report.to_json()}};
+  context.result().details[mode.tag] =
+      trial_details(total, hung, seconds, report,
+                    {{"config", mode.config},
+                     {"workers", sizes.workers},
+                     {"orders", sizes.orders},
+                     {"repeat", kRepeat},
+                     {"redis_kills", faults.kills},
+                     {"connection_resets", faults.resets},
+                     {"connections_reset", faults.connections_reset},
+                     {"downtime_ms", faults.downtime.count()},
+                     {"requests_answered", total.requests},
+                     {"store_errors", total.store_errors},
+                     {"commits_journaled", total.commit_pending}});
 }
 
 void run(ScenarioContext& context) {

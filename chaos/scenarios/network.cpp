@@ -34,11 +34,11 @@
 // full 4 workers, phases of 4 s (black hole 3 s, refusal 2 s), about 30 s.
 // Runs against an external --redis too (the proxy goes in front of it).
 #include <algorithm>
-#include <map>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "chaos/order_workers.hpp"
 #include "chaos/scenario.hpp"
 
 namespace prodsafe::chaos {
@@ -52,11 +52,6 @@ constexpr std::size_t kRepeat = 2;
 constexpr milliseconds kRequestGap{10};
 constexpr milliseconds kLatency{25};
 constexpr milliseconds kResetEvery{40};
-// WrapperOptions the worker keeps at their defaults: 3 commit attempts,
-// 50 ms apart, doubling.
-constexpr int kCommitAttempts = 3;
-constexpr milliseconds kCommitDelays{50 + 100};
-constexpr milliseconds kSlack{250};
 
 enum class Fault { kNone, kLatency, kResets, kBlackhole, kRefuse };
 
@@ -80,15 +75,6 @@ struct Snapshot {
   FaultProxyStats proxy{};
 };
 
-// The longest one execute_once() call may take when every round trip uses
-// its whole budget: a journal flush, the claim and the commit attempts.
-milliseconds call_bound(const WorkerSpec& spec) {
-  const milliseconds round_trip = std::max(spec.reconnect_backoff_max, spec.pool_checkout_timeout) +
-                                  spec.connect_timeout + spec.command_timeout;
-  return (2 + kCommitAttempts) * round_trip + kCommitDelays + spec.effect_before_ledger +
-         spec.effect_after_ledger + kSlack;
-}
-
 class NetworkRun {
  public:
   NetworkRun(ScenarioContext& context, Sizes sizes)
@@ -103,29 +89,21 @@ class NetworkRun {
     // At most one request per gap: the workers cannot be done before the last fault.
     const std::size_t per_worker = static_cast<std::size_t>(phases_total / kRequestGap) / kRepeat;
     orders_ = per_worker * sizes_.workers;
-    for (std::size_t w = 0; w < sizes_.workers; ++w) {
-      WorkerSpec spec =
-          context_.worker_spec(trial_, fmt::format("w{}", w + 1), context_.proxied_url());
-      spec.op_pattern = kPattern;
-      spec.op_count = orders_;
-      spec.partition_count = sizes_.workers;
-      spec.partition_index = w;
-      spec.repeat = kRepeat;
-      spec.shuffle = true;
+    std::vector<WorkerSpec> specs = order_worker_specs(context_, trial_,
+                                                       {.workers = sizes_.workers,
+                                                        .op_pattern = kPattern,
+                                                        .orders = orders_,
+                                                        .repeat = kRepeat,
+                                                        .effect = milliseconds(1),
+                                                        .lease = milliseconds(1000),
+                                                        .redis_url = context_.proxied_url()});
+    for (WorkerSpec& spec : specs) {
       spec.request_gap = kRequestGap;
-      spec.effect_before_ledger = milliseconds(1);
-      spec.effect_after_ledger = milliseconds(1);
-      spec.lease = milliseconds(1000);
-      spec.wait_in_progress = false;
-      spec.command_timeout = milliseconds(250);
-      spec.connect_timeout = milliseconds(100);
-      spec.pool_checkout_timeout = milliseconds(100);
-      spec.reconnect_backoff_max = milliseconds(100);
-      spec.retry_backoff_max = milliseconds(100);
-      bound_ = call_bound(spec);
-      recovery_bound_ = spec.lease + bound_ + milliseconds(100);
-      workers_.push_back(&context_.spawn(spec));
+      fail_fast(spec, milliseconds(250));
     }
+    workers_ = spawn_all(context_, specs);
+    bound_ = call_bound(specs.front());
+    recovery_bound_ = specs.front().lease + bound_ + milliseconds(100);
     context_.note(fmt::format(
         "network: {} workers, {} orders requested {} times each through a FaultProxy; phases {}",
         sizes_.workers, orders_, kRepeat, describe_phases()));
@@ -137,13 +115,12 @@ class NetworkRun {
       run_phase(phase);
       snapshots_.push_back(snapshot());
     }
-    healed_ = SteadyClock::now();
-    for (WorkerProcess* worker : workers_) done_at_heal_[worker] = worker->probe().requests_done;
+    recovery_.start(workers_);
     hung_ = context_.wait_for_workers(workers_, sizes_.deadline, [&] {
-      watch_recovery();
+      recovery_.poll();
       show_progress("recovery");
     });
-    watch_recovery();
+    recovery_.poll();
     snapshots_.push_back(snapshot());
     seconds_ = std::chrono::duration<double>(SteadyClock::now() - started).count();
     context_.stop_proxy();
@@ -213,21 +190,6 @@ class NetworkRun {
     proxy_.set_refuse(false);
   }
 
-  // A worker has recovered once it answered a request after the network healed (or ended).
-  void watch_recovery() {
-    for (auto it = done_at_heal_.begin(); it != done_at_heal_.end();) {
-      WorkerProcess* worker = it->first;
-      if (!worker->running() || worker->probe().requests_done > it->second) {
-        slowest_recovery_ =
-            std::max(slowest_recovery_,
-                     std::chrono::duration_cast<milliseconds>(SteadyClock::now() - healed_));
-        it = done_at_heal_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
   void show_progress(std::string_view phase) {
     const auto [done, total] = context_.progress_of(workers_);
     context_.progress(fmt::format("network {}: {}/{} requests", phase, done, total));
@@ -245,9 +207,7 @@ class NetworkRun {
   milliseconds recovery_bound_{0};
   std::vector<Snapshot> snapshots_;  // before each phase, then after recovery
   std::uint64_t reset_rounds_ = 0;
-  SteadyClock::time_point healed_{};
-  std::map<WorkerProcess*, std::uint64_t> done_at_heal_;
-  milliseconds slowest_recovery_{0};
+  RecoveryWatch recovery_;  // after the network healed
   std::vector<std::string> hung_;
   double seconds_ = 0;
 };
@@ -308,24 +268,16 @@ void NetworkRun::check() {
       latency_errors, fmt::format("{} store errors", latency_errors));
   context_.check(trial_.row("resets, black hole and refusal each reached the workers"),
                  missed.size(), first_few(missed));
-  std::vector<std::string> late;
-  for (const auto& [worker, done] : done_at_heal_) late.push_back(worker->name());
+  const std::vector<std::string> late = recovery_.waiting();
+  const milliseconds slowest_recovery = recovery_.slowest();
   context_.check(
       trial_.row(fmt::format("every worker answered within {} ms of the network "
                              "healing",
                              recovery_bound_.count())),
-      late.size() + (slowest_recovery_ > recovery_bound_ ? 1 : 0),
-      fmt::format("slowest {} ms; never: {}", slowest_recovery_.count(), first_few(late)));
+      late.size() + (slowest_recovery > recovery_bound_ ? 1 : 0),
+      fmt::format("slowest {} ms; never: {}", slowest_recovery.count(), first_few(late)));
 
-  WorkerStats total;
-  for (const WorkerStats& worker : stats) {
-    total.store_errors += worker.store_errors;
-    total.commit_pending += worker.commit_pending;
-    total.in_progress += worker.in_progress;
-    total.recoveries += worker.recoveries;
-    total.lease_lost += worker.lease_lost;
-    total.max_call_latency_us = std::max(total.max_call_latency_us, worker.max_call_latency_us);
-  }
+  const WorkerStats total = chaos::total(stats);
   context_.measure(
       trial_.row("workers"), total.store_errors,
       fmt::format("{} store errors retried, {} commits journaled, {} AlreadyInProgress retried, "
@@ -333,17 +285,14 @@ void NetworkRun::check() {
                   "ms); answered again {} ms after healing; {:.1f} s",
                   total.store_errors, total.commit_pending, total.in_progress, total.recoveries,
                   total.lease_lost, total.max_call_latency_us / 1000, bound_.count(),
-                  slowest_recovery_.count(), seconds_));
-  context_.result().details = {{"workers", sizes_.workers},
-                               {"orders", orders_},
-                               {"repeat", kRepeat},
-                               {"phases", std::move(phases)},
-                               {"call_bound_ms", bound_.count()},
-                               {"slowest_recovery_ms", slowest_recovery_.count()},
-                               {"max_call_latency_us", total.max_call_latency_us},
-                               {"hung_workers", hung_},
-                               {"seconds", seconds_},
-                               {"check", report.to_json()}};
+                  slowest_recovery.count(), seconds_));
+  context_.result().details = trial_details(total, hung_, seconds_, report,
+                                            {{"workers", sizes_.workers},
+                                             {"orders", orders_},
+                                             {"repeat", kRepeat},
+                                             {"phases", std::move(phases)},
+                                             {"call_bound_ms", bound_.count()},
+                                             {"slowest_recovery_ms", slowest_recovery.count()}});
 }
 
 void run(ScenarioContext& context) {

@@ -35,11 +35,11 @@
 // full 4 workers, 800 orders, 4 hangs per trial (about 30 s). With --redis
 // only the blackholed trial runs (an external server cannot be SIGSTOPped).
 #include <algorithm>
-#include <map>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "chaos/order_workers.hpp"
 #include "chaos/scenario.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 
@@ -52,12 +52,6 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr const char* kPattern = "hang-%d";
 constexpr std::size_t kRepeat = 2;
 constexpr milliseconds kHang{3000};
-// WrapperOptions the worker keeps at their defaults: 3 commit attempts,
-// 50 ms apart, doubling.
-constexpr int kCommitAttempts = 3;
-constexpr milliseconds kCommitDelays{50 + 100};
-// Scheduling on two busy cores.
-constexpr milliseconds kSlack{250};
 
 enum class Hang { kPause, kBlackhole };
 
@@ -68,22 +62,12 @@ struct Sizes {
   milliseconds deadline;
 };
 
-// The longest one execute_once() call may take when every round trip uses
-// its whole budget (see the top of the file).
-milliseconds call_bound(const WorkerSpec& spec) {
-  const milliseconds round_trip = std::max(spec.reconnect_backoff_max, spec.pool_checkout_timeout) +
-                                  spec.connect_timeout + spec.command_timeout;
-  return (2 + kCommitAttempts) * round_trip + kCommitDelays + spec.effect_before_ledger +
-         spec.effect_after_ledger + kSlack;
-}
-
 struct HangRecord {
   SteadyClock::time_point began{};
   SteadyClock::time_point lifted{};
   std::uint64_t store_errors = 0;  // during the hang, all workers
   milliseconds slowest_recovery{0};
   std::vector<std::string> late{};  // workers that did not answer again in time
-  bool watching = false;
 };
 
 // Starts and lifts the hangs from wait_for_workers' tick: a hang starts at
@@ -108,7 +92,7 @@ class HangSchedule {
       if (now - hangs_.back().began >= kHang) lift();
       return;
     }
-    if (!hangs_.empty() && hangs_.back().watching) {
+    if (recovery_.watching()) {
       watch(now);
       return;
     }
@@ -121,7 +105,7 @@ class HangSchedule {
   // Lifts a hang still on and closes the last recovery watch (workers gone).
   void finish() {
     if (on_) lift();
-    if (!hangs_.empty() && hangs_.back().watching) watch(SteadyClock::now());
+    if (recovery_.watching()) watch(SteadyClock::now());
   }
 
   [[nodiscard]] const std::vector<HangRecord>& hangs() const { return hangs_; }
@@ -154,31 +138,16 @@ class HangSchedule {
     HangRecord& hang = hangs_.back();
     hang.lifted = SteadyClock::now();
     hang.store_errors = store_errors() - errors_before_;
-    hang.watching = true;
-    done_at_lift_.clear();
-    for (WorkerProcess* worker : workers_) done_at_lift_[worker] = worker->probe().requests_done;
+    recovery_.start(workers_, hang.lifted);
   }
 
   // A worker has recovered once it answered a request after the hang (or ended).
   void watch(SteadyClock::time_point now) {
     HangRecord& hang = hangs_.back();
-    for (auto it = done_at_lift_.begin(); it != done_at_lift_.end();) {
-      WorkerProcess* worker = it->first;
-      if (!worker->running() || worker->probe().requests_done > it->second) {
-        hang.slowest_recovery = std::max(
-            hang.slowest_recovery, std::chrono::duration_cast<milliseconds>(now - hang.lifted));
-        it = done_at_lift_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (done_at_lift_.empty()) {
-      hang.watching = false;
-    } else if (now - hang.lifted > recovery_bound_) {
-      for (const auto& [worker, done] : done_at_lift_) hang.late.push_back(worker->name());
-      done_at_lift_.clear();
-      hang.watching = false;
-    }
+    recovery_.poll(now);
+    hang.slowest_recovery = recovery_.slowest();
+    if (recovery_.watching() && now - hang.lifted > recovery_bound_)
+      hang.late = recovery_.give_up();
   }
 
   ScenarioContext& context_;
@@ -189,39 +158,25 @@ class HangSchedule {
   const milliseconds recovery_bound_;
   bool on_ = false;
   std::uint64_t errors_before_ = 0;
-  std::map<WorkerProcess*, std::uint64_t> done_at_lift_;
+  RecoveryWatch recovery_;
   std::vector<HangRecord> hangs_;
 };
 
 void run_trial(ScenarioContext& context, const char* tag, Hang kind, const Sizes& sizes) {
   const Trial trial = context.trial(tag);
   FaultProxy* proxy = kind == Hang::kBlackhole ? &context.start_proxy() : nullptr;
-  std::vector<WorkerProcess*> workers;
-  milliseconds bound{0};
-  milliseconds lease{0};
-  for (std::size_t w = 0; w < sizes.workers; ++w) {
-    WorkerSpec spec = context.worker_spec(trial, fmt::format("w{}", w + 1),
-                                          proxy != nullptr ? context.proxied_url() : "");
-    spec.op_pattern = kPattern;
-    spec.op_count = sizes.orders;
-    spec.partition_count = sizes.workers;
-    spec.partition_index = w;
-    spec.repeat = kRepeat;
-    spec.shuffle = true;
-    spec.effect_before_ledger = milliseconds(2);
-    spec.effect_after_ledger = milliseconds(2);
-    spec.lease = milliseconds(1000);
-    spec.wait_in_progress = false;
-    spec.command_timeout = milliseconds(200);
-    spec.connect_timeout = milliseconds(100);
-    spec.pool_checkout_timeout = milliseconds(100);
-    spec.reconnect_backoff_max = milliseconds(100);
-    spec.retry_backoff_max = milliseconds(100);
-    bound = call_bound(spec);
-    lease = spec.lease;
-    workers.push_back(&context.spawn(spec));
-  }
-  const milliseconds recovery_bound = lease + bound + milliseconds(100);
+  std::vector<WorkerSpec> specs =
+      order_worker_specs(context, trial,
+                         {.workers = sizes.workers,
+                          .op_pattern = kPattern,
+                          .orders = sizes.orders,
+                          .repeat = kRepeat,
+                          .lease = milliseconds(1000),
+                          .redis_url = proxy != nullptr ? context.proxied_url() : ""});
+  for (WorkerSpec& spec : specs) fail_fast(spec, milliseconds(200));
+  const std::vector<WorkerProcess*> workers = spawn_all(context, specs);
+  const milliseconds bound = call_bound(specs.front());
+  const milliseconds recovery_bound = specs.front().lease + bound + milliseconds(100);
   context.note(fmt::format(
       "redis_hang {}: {} workers, {} orders requested {} times each, {} "
       "hangs of {} ms (a call may take {} ms)",
@@ -251,16 +206,11 @@ void run_trial(ScenarioContext& context, const char* tag, Hang kind, const Sizes
                                      ledgers.entries));
 
   std::vector<std::string> slow;
-  WorkerStats total;
   for (const WorkerStats& worker : stats) {
     if (worker.max_call_latency_us > bound.count() * 1000)
       slow.push_back(fmt::format("{} {} ms", worker.name, worker.max_call_latency_us / 1000));
-    total.store_errors += worker.store_errors;
-    total.commit_pending += worker.commit_pending;
-    total.recoveries += worker.recoveries;
-    total.in_progress += worker.in_progress;
-    total.max_call_latency_us = std::max(total.max_call_latency_us, worker.max_call_latency_us);
   }
+  const WorkerStats total = chaos::total(stats);
   if (stats.size() < workers.size())
     slow.push_back(fmt::format("{} workers wrote no stats", workers.size() - stats.size()));
   context.check(
@@ -303,18 +253,15 @@ void run_trial(ScenarioContext& context, const char* tag, Hang kind, const Sizes
          {"slowest_recovery_ms", hang.slowest_recovery.count()},
          {"late", hang.late}});
   }
-  context.result().details[tag] = {{"workers", sizes.workers},
-                                   {"orders", sizes.orders},
-                                   {"repeat", kRepeat},
-                                   {"call_bound_ms", bound.count()},
-                                   {"recovery_bound_ms", recovery_bound.count()},
-                                   {"hangs", std::move(hangs)},
-                                   {"store_errors", total.store_errors},
-                                   {"commits_journaled", total.commit_pending},
-                                   {"max_call_latency_us", total.max_call_latency_us},
-                                   {"hung_workers", hung},
-                                   {"seconds", seconds},
-                                   {"check", report.to_json()}};
+  context.result().details[tag] = trial_details(total, hung, seconds, report,
+                                                {{"workers", sizes.workers},
+                                                 {"orders", sizes.orders},
+                                                 {"repeat", kRepeat},
+                                                 {"call_bound_ms", bound.count()},
+                                                 {"recovery_bound_ms", recovery_bound.count()},
+                                                 {"hangs", std::move(hangs)},
+                                                 {"store_errors", total.store_errors},
+                                                 {"commits_journaled", total.commit_pending}});
 }
 
 void run(ScenarioContext& context) {

@@ -112,29 +112,19 @@ void run_trial(ScenarioContext& context, const char* tag, Shape shape, const Siz
   context.add(
       check_results_executed(trial.row("that result is the execution's"), stats, ledgers.entries));
 
-  WorkerStats total;
-  for (const WorkerStats& worker : stats) {
-    total.requests += worker.requests;
-    total.executed += worker.executed;
-    total.duplicates += worker.duplicates;
-    total.in_progress += worker.in_progress;
-    total.max_call_latency_us = std::max(total.max_call_latency_us, worker.max_call_latency_us);
-  }
+  const WorkerStats total = chaos::total(stats);
   context.measure(trial.row("contention"), total.duplicates,
                   fmt::format("{} requests: {} executed, {} answered as duplicates, {} "
                               "AlreadyInProgress retried; slowest call {} ms; {:.1f} s",
                               total.requests, total.executed, total.duplicates, total.in_progress,
                               total.max_call_latency_us / 1000, seconds));
-  context.result().details[tag] = {{"workers", sizes.workers},
-                                   {"ops", sizes.ops},
-                                   {"requests", total.requests},
-                                   {"executed", total.executed},
-                                   {"duplicates", total.duplicates},
-                                   {"in_progress_retried", total.in_progress},
-                                   {"max_call_latency_us", total.max_call_latency_us},
-                                   {"hung_workers", hung},
-                                   {"seconds", seconds},
-                                   {"check", report.to_json()}};
+  context.result().details[tag] = trial_details(total, hung, seconds, report,
+                                                {{"workers", sizes.workers},
+                                                 {"ops", sizes.ops},
+                                                 {"requests", total.requests},
+                                                 {"executed", total.executed},
+                                                 {"duplicates", total.duplicates},
+                                                 {"in_progress_retried", total.in_progress}});
 }
 
 void run(ScenarioContext& context) {

@@ -6,16 +6,10 @@
 // store, every alert (breaker transitions, spikes, anomalies) going through
 // alerts::AlertHooks into a log with timestamps.
 //
-// The fleet is P simulated processes in this process (the chaos worker
-// processes place orders; they do not run jobs). Each has its own
-// redis::Client, breakers, detectors, tracker and metrics::Registry, and a few
-// job threads per job type; processes share state ONLY through Redis (the
-// breaker hashes and their pub/sub channels, the retry windows), exactly as
-// separate processes would.
-//
-// Job types: "ledger" calls the ledger service; "payments" posts each payment
-// to the ledger service through the ledger's breaker, so it depends on it;
-// "notifications" calls a mailer and depends on nothing. Phases:
+// The fleet (chaos/storm_fleet.hpp) is P simulated processes in this process
+// sharing state only through Redis; its job types are "ledger", "payments"
+// (posts to the ledger service through the ledger's breaker, so depends on
+// it) and "notifications" (a mailer; depends on nothing). Phases:
 //   baseline  every dependency fails 1 call in 200, evenly spaced: the noise
 //             every fleet lives with, and deterministic, so that it cannot
 //             page by chance (paced at most 40 jobs/s per thread, that is at
@@ -23,9 +17,7 @@
 //             5 retries per process per spike window);
 //   storm     the ledger service fails 80 % of calls (seeded);
 //   recovery  the ledger service is healthy; the mailer keeps its noise.
-// Breakers: 50 failures in a 2 s window open them for 250 ms, doubling per
-// consecutive trip up to 1 s; retries: 5 attempts, 10-100 ms backoff; spikes:
-// a 1 s window in 10 slots, 3x the baseline and at least 5 retries.
+// Breakers, retries and spike detectors: see chaos/storm_fleet.hpp.
 //
 // Invariants, and why they are the ones an operator relies on:
 //   - no alert of any kind during the baseline: noise must not page;
@@ -56,465 +48,23 @@
 // (about 9 s in all); full 3 x 2, 8 s and 8 s (about 19 s). Runs against an
 // external --redis too (its keys are under the trial's prefix).
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <cctype>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "chaos/scenario.hpp"
-#include "prodsafe/alerts/alert_hooks.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
-#include "prodsafe/breaker/circuit_breaker.hpp"
-#include "prodsafe/metrics/registry.hpp"
-#include "prodsafe/redis/client.hpp"
-#include "prodsafe/redis/connection.hpp"
-#include "prodsafe/redis/reply.hpp"
-#include "prodsafe/retry/anomaly_detector.hpp"
-#include "prodsafe/retry/executor.hpp"
-#include "prodsafe/retry/retry_window_tracker.hpp"
-#include "prodsafe/retry/spike_detector.hpp"
-#include "prodsafe/retry/window_stores.hpp"
+#include "chaos/storm_fleet.hpp"
 
-namespace prodsafe::chaos {
+namespace prodsafe::chaos::storm {
 namespace {
 
-using std::chrono::milliseconds;
-using SteadyClock = std::chrono::steady_clock;
-
-enum JobType : std::size_t { kLedger = 0, kPayments = 1, kNotifications = 2 };
-constexpr std::array<std::string_view, 3> kJobTypes = {"ledger", "payments", "notifications"};
-
-enum Phase : int { kBaseline = 0, kStorm = 1, kRecovery = 2 };
-constexpr std::array<std::string_view, 3> kPhases = {"baseline", "storm", "recovery"};
-
-constexpr std::string_view kRetrySpike = "retry_spike";
-constexpr std::string_view kRetryAnomaly = "retry_anomaly";
-
-// The fleet's configuration, the same in every process.
-constexpr std::uint64_t kThreshold = 50;
-constexpr milliseconds kBreakerWindow{2000};
-constexpr int kBreakerBuckets = 10;
-constexpr milliseconds kBreak{250};
-constexpr milliseconds kMaxBreak{1000};
-constexpr milliseconds kMaxHalfOpenWait{1000};
-constexpr milliseconds kSpikeWindow{1000};
-constexpr int kSpikeSlots = 10;
-constexpr milliseconds kJobInterval{25};
-constexpr int kMaxAttempts = 5;
 constexpr double kStormFailureRate = 0.8;
 constexpr std::uint64_t kNoiseEvery = 200;
 // What scheduling on two busy cores may add to a bound (pacing, pub/sub, RTTs).
 constexpr milliseconds kSlack{750};
-
-struct Sizes {
-  std::size_t processes;
-  std::size_t threads_per_type;
-  milliseconds baseline;
-  milliseconds storm;
-  int spike_baseline_windows;
-};
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t ms(std::int64_t ns) { return ns / 1'000'000; }
-
-breaker::CircuitBreakerOptions breaker_options() {
-  return {.failure_threshold = kThreshold,
-          .time_window = kBreakerWindow,
-          .window_buckets = kBreakerBuckets,
-          .break_duration = kBreak,
-          .max_break_duration = kMaxBreak,
-          .max_half_open_wait = kMaxHalfOpenWait,
-          .staleness = milliseconds(500)};
-}
-
-// A simulated downstream service whose health the scenario switches.
-// Thread safety: safe for concurrent use.
-class Dependency {
- public:
-  Dependency(std::string name, std::uint64_t seed) : name_(std::move(name)), random_(seed) {}
-
-  // Fails 1 call in `every` (0: none), evenly spaced; or a `rate` share at random.
-  void set_noise(std::uint64_t every) {
-    std::lock_guard lock(mutex_);
-    every_ = every;
-    rate_ = 0;
-  }
-  void set_failure_rate(double rate) {
-    std::lock_guard lock(mutex_);
-    every_ = 0;
-    rate_ = rate;
-  }
-
-  void call() {
-    std::this_thread::sleep_for(milliseconds(1));
-    std::lock_guard lock(mutex_);
-    ++calls_;
-    const bool fails =
-        every_ > 0 ? calls_ % every_ == 0 : std::bernoulli_distribution(rate_)(random_);
-    if (fails) throw std::runtime_error(fmt::format("{}: 503 Service Unavailable", name_));
-  }
-
- private:
-  const std::string name_;
-  std::mutex mutex_;
-  std::mt19937_64 random_;
-  std::uint64_t calls_ = 0;
-  std::uint64_t every_ = 0;
-  double rate_ = 0;
-};
-
-struct AlertRecord {
-  std::int64_t at_ns = 0;
-  std::string event{};
-  std::string job_type{};
-  std::string state{};  // a breaker's new state, an anomaly's type
-  std::string previous{};
-  std::uint64_t failures = 0;
-  // When the record_failure() call that fired it began (0: not fired by one).
-  std::int64_t record_started_ns = 0;
-  std::string message{};
-};
-
-struct FailureRecord {
-  std::size_t type = 0;
-  std::int64_t ended_ns = 0;  // when record_failure() returned
-};
-
-struct JobCounts {
-  std::atomic<std::uint64_t> run{0};
-  std::atomic<std::uint64_t> succeeded{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::atomic<std::uint64_t> refused{0};  // the breaker refused the first attempt
-};
-
-// What the operator sees, and what the fleet did. Safe for concurrent use.
-class History {
- public:
-  void alert(AlertRecord record) {
-    std::lock_guard lock(mutex_);
-    alerts_.push_back(std::move(record));
-  }
-  void failure_recorded(FailureRecord record) {
-    std::lock_guard lock(mutex_);
-    failures_.push_back(record);
-  }
-  void error(std::string text) {
-    std::lock_guard lock(mutex_);
-    errors_.push_back(std::move(text));
-  }
-  // Sorted by time.
-  [[nodiscard]] std::vector<AlertRecord> alerts() const {
-    std::lock_guard lock(mutex_);
-    std::vector<AlertRecord> sorted = alerts_;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const AlertRecord& a, const AlertRecord& b) { return a.at_ns < b.at_ns; });
-    return sorted;
-  }
-  [[nodiscard]] std::vector<FailureRecord> failures() const {
-    std::lock_guard lock(mutex_);
-    return failures_;
-  }
-  [[nodiscard]] std::vector<std::string> errors() const {
-    std::lock_guard lock(mutex_);
-    return errors_;
-  }
-
-  std::atomic<int> phase{kBaseline};
-  std::array<std::array<JobCounts, 3>, 3> jobs{};  // [phase][job type]
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<AlertRecord> alerts_;
-  std::vector<FailureRecord> failures_;
-  std::vector<std::string> errors_;
-};
-
-// Set while a job thread is inside record_failure(), so that the alert hook,
-// which the breaker calls on that thread, knows which record decided it.
-thread_local std::int64_t t_record_started_ns = 0;
-
-// One simulated worker process of the fleet.
-class FleetProcess {
- public:
-  FleetProcess(std::size_t index, const std::string& url, const std::string& key_prefix,
-               const Sizes& sizes, History& history, Dependency& ledger, Dependency& mailer,
-               std::uint64_t seed)
-      : index_(index),
-        history_(history),
-        ledger_(ledger),
-        mailer_(mailer),
-        client_(std::make_shared<redis::Client>(
-            url, redis::Options{.command_timeout = milliseconds(1000),
-                                .pool_size = 3 * sizes.threads_per_type + 2,
-                                .key_prefix = key_prefix})),
-        hooks_(std::make_shared<alerts::AlertHooks>()),
-        anomalies_({.high_retry_rate = 0.5,
-                    .rate_window = 20,
-                    .rate_min_windows = 10,
-                    .long_window = milliseconds(3000),
-                    .excessive_attempts = 4,
-                    .metrics = &registry_}),
-        tracker_(std::make_shared<retry::RedisRetryWindowStore>(client_),
-                 {.ttl = milliseconds(60000)}) {
-    hooks_->add_log_hook([this](std::string_view event, std::string_view message,
-                                const alerts::AlertContext& context) {
-      history_.alert({.at_ns = now_ns(),
-                      .event = std::string(event),
-                      .job_type = context.job_type,
-                      .state = context.state,
-                      .previous = context.previous_state,
-                      .failures = context.failure_count,
-                      .record_started_ns = t_record_started_ns,
-                      .message = std::string(message)});
-    });
-    auto store = std::make_shared<breaker::RedisBreakerStore>(client_);
-    for (std::size_t type = 0; type < kJobTypes.size(); ++type) {
-      breaker::CircuitBreakerOptions options = breaker_options();
-      options.alert_hooks = hooks_;
-      options.metrics = &registry_;
-      breakers_[type] =
-          std::make_unique<breaker::CircuitBreaker>(store, std::string(kJobTypes[type]), options);
-      spikes_[type] = std::make_unique<retry::RetrySpikeDetector>(
-          retry::SpikeOptions{.window = kSpikeWindow,
-                              .slots_per_window = kSpikeSlots,
-                              .baseline_windows = sizes.spike_baseline_windows,
-                              .multiplier = 3.0,
-                              .min_count = 5,
-                              .cooldown = std::chrono::minutes(10),
-                              .job_type = std::string(kJobTypes[type]),
-                              .metrics = &registry_});
-    }
-    std::mt19937_64 random(seed);
-    for (std::size_t type = 0; type < kJobTypes.size(); ++type) {
-      for (std::size_t t = 0; t < sizes.threads_per_type; ++t)
-        threads_.emplace_back([this, type, t, s = random()] { job_loop(type, t, s); });
-    }
-  }
-
-  ~FleetProcess() { stop(); }
-  FleetProcess(const FleetProcess&) = delete;
-  FleetProcess& operator=(const FleetProcess&) = delete;
-
-  void stop() {
-    stopping_.store(true);
-    for (std::thread& thread : threads_) {
-      if (thread.joinable()) thread.join();
-    }
-  }
-
-  [[nodiscard]] const metrics::Registry& registry() const { return registry_; }
-
- private:
-  void job_loop(std::size_t type, std::size_t thread, std::uint64_t seed) {
-    std::mt19937_64 random(seed);
-    auto next = SteadyClock::now();
-    for (std::uint64_t n = 0; !stopping_.load(); ++n) {
-      try {
-        run_job(type, fmt::format("{}-p{}-t{}-{}", kJobTypes[type], index_, thread, n), random());
-      } catch (const std::exception& error) {
-        history_.error(fmt::format("process {} {}: {}", index_, kJobTypes[type], error.what()));
-      }
-      next = std::max(next + kJobInterval, SteadyClock::now());  // paced, no catch-up burst
-      std::this_thread::sleep_until(next);
-    }
-  }
-
-  void run_job(std::size_t type, const std::string& job_id, std::uint64_t seed) {
-    JobCounts& counts = history_.jobs[static_cast<std::size_t>(history_.phase.load())][type];
-    breaker::CircuitBreaker& breaker = *breakers_[type];
-    if (!breaker.can_retry().allowed) {
-      ++counts.refused;
-      return;
-    }
-    ++counts.run;
-    const std::string name(kJobTypes[type]);
-    retry::RetryPolicy policy{
-        .max_attempts = kMaxAttempts,
-        .base_delay = milliseconds(10),
-        .max_delay = milliseconds(100),
-        .allow_retry = breaker.gate(),
-        .hooks = retry::observe({.spikes = spikes_[type].get(),
-                                 .on_spike =
-                                     [this, name](const retry::SpikeAlert& alert) {
-                                       alerts::AlertContext context;
-                                       context.job_type = name;
-                                       context.window = alert.window;
-                                       context.timestamp = alert.at;
-                                       hooks_->fire(kRetrySpike, alert.message, context);
-                                     },
-                                 .tracker = &tracker_,
-                                 .anomalies = &anomalies_,
-                                 .on_anomaly =
-                                     [this](const retry::Anomaly& anomaly) {
-                                       alerts::AlertContext context;
-                                       context.job_type = anomaly.job_type;
-                                       context.state = std::string(to_string(anomaly.type));
-                                       hooks_->fire(kRetryAnomaly, anomaly.message, context);
-                                     },
-                                 .job_id = job_id,
-                                 .job_type = name}),
-        .seed = seed,
-        .job_type = name,
-        .metrics = &registry_};
-    try {
-      retry::run(policy, [&] { attempt(type); });
-      ++counts.succeeded;
-    } catch (const std::exception&) {
-      ++counts.failed;
-    }
-  }
-
-  void attempt(std::size_t type) {
-    try {
-      switch (type) {
-        case kLedger:
-          ledger_.call();
-          break;
-        case kPayments:
-          post_to_ledger();
-          break;
-        default:
-          mailer_.call();
-          break;
-      }
-    } catch (...) {
-      record_failure(type);
-      throw;
-    }
-    breakers_[type]->record_success();
-  }
-
-  // A payment's call to the ledger service goes through the ledger's breaker.
-  void post_to_ledger() {
-    if (!breakers_[kLedger]->can_retry().allowed)
-      throw std::runtime_error("ledger: refused by its circuit breaker");
-    try {
-      ledger_.call();
-    } catch (...) {
-      record_failure(kLedger);
-      throw;
-    }
-    breakers_[kLedger]->record_success();
-  }
-
-  void record_failure(std::size_t type) {
-    t_record_started_ns = now_ns();
-    breakers_[type]->record_failure();
-    t_record_started_ns = 0;
-    history_.failure_recorded({.type = type, .ended_ns = now_ns()});
-  }
-
-  const std::size_t index_;
-  History& history_;
-  Dependency& ledger_;
-  Dependency& mailer_;
-  metrics::Registry registry_;  // before everything that records into it
-  std::shared_ptr<redis::Client> client_;
-  std::shared_ptr<alerts::AlertHooks> hooks_;
-  retry::RetryAnomalyDetector anomalies_;
-  retry::RetryWindowTracker tracker_;
-  std::array<std::unique_ptr<breaker::CircuitBreaker>, 3> breakers_;
-  std::array<std::unique_ptr<retry::RetrySpikeDetector>, 3> spikes_;
-  std::atomic<bool> stopping_{false};
-  std::vector<std::thread> threads_;
-};
-
-// Every transition the breaker store publishes, counted per (job type, state):
-// the fleet-wide truth the alerts are compared with.
-class TransitionFeed {
- public:
-  explicit TransitionFeed(const std::shared_ptr<redis::Client>& client)
-      : connection_(client->endpoint(), client->options()) {
-    breaker::RedisBreakerStore store(client);
-    std::vector<std::string> channels;
-    for (const std::string_view type : kJobTypes) {
-      channels.push_back(store.channel(type));
-      job_of_channel_[channels.back()] = std::string(type);
-    }
-    const std::vector<std::string_view> views(channels.begin(), channels.end());
-    connection_.subscribe(views);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~TransitionFeed() { stop(); }
-  TransitionFeed(const TransitionFeed&) = delete;
-  TransitionFeed& operator=(const TransitionFeed&) = delete;
-
-  // Reads until the channels have been quiet for 200 ms, then stops.
-  void stop() {
-    stopping_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-  [[nodiscard]] std::map<std::pair<std::string, std::string>, std::size_t> counts() const {
-    std::lock_guard lock(mutex_);
-    return counts_;
-  }
-  [[nodiscard]] std::string error() const {
-    std::lock_guard lock(mutex_);
-    return error_;
-  }
-
- private:
-  void loop() {
-    try {
-      for (;;) {
-        const auto message = connection_.next_message(milliseconds(200));
-        if (!message) {
-          if (stopping_.load()) return;
-          continue;
-        }
-        if (message->type() != redis::Reply::Type::kArray) continue;
-        const auto& parts = message->array();
-        if (parts.size() != 3 || parts[0].str() != "message") continue;
-        const std::string& payload = parts[2].str();
-        std::lock_guard lock(mutex_);
-        ++counts_[{job_of_channel_[parts[1].str()], payload.substr(0, payload.find(':'))}];
-      }
-    } catch (const std::exception& error) {
-      std::lock_guard lock(mutex_);
-      error_ = error.what();
-    }
-  }
-
-  redis::Connection connection_;
-  std::map<std::string, std::string> job_of_channel_;
-  mutable std::mutex mutex_;
-  std::map<std::pair<std::string, std::string>, std::size_t> counts_;
-  std::string error_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-};
-
-// A counter family summed over the fleet's registries, by label values.
-std::map<std::vector<std::string>, double> fleet_counter(
-    const std::vector<std::unique_ptr<FleetProcess>>& fleet, std::string_view name) {
-  std::map<std::vector<std::string>, double> sums;
-  for (const auto& process : fleet) {
-    process->registry().visit({.counter = [&](const metrics::Family<metrics::Counter>& family) {
-      if (family.name() != name) return;
-      family.for_each([&](const std::vector<std::string>& labels, const metrics::Counter& counter) {
-        sums[labels] += counter.value();
-      });
-    }});
-  }
-  return sums;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // An invariant row that keeps its detail when it holds: the evidence (how
 // many failures, how many ms) is what the row is for.
@@ -524,28 +74,6 @@ void verdict(ScenarioContext& context, std::string name, std::size_t violations,
                         .held = violations == 0,
                         .count = violations,
                         .detail = std::move(detail)});
-}
-
-bool is_transition(const AlertRecord& alert) {
-  return alert.event == alerts::kCircuitOpened || alert.event == alerts::kCircuitHalfOpen ||
-         alert.event == alerts::kCircuitClosed;
-}
-
-// What the alerts say about one breaker.
-struct BreakerStory {
-  std::optional<AlertRecord> first_open;  // the first CLOSED -> OPEN
-  std::optional<std::int64_t> last_closed_ns;
-};
-
-BreakerStory story_of(std::span<const AlertRecord> alerts, std::string_view type) {
-  BreakerStory story;
-  for (const AlertRecord& alert : alerts) {
-    if (alert.job_type != type || !is_transition(alert)) continue;
-    if (alert.state == "OPEN" && alert.previous == "CLOSED" && !story.first_open)
-      story.first_open = alert;
-    if (alert.state == "CLOSED") story.last_closed_ns = alert.at_ns;
-  }
-  return story;
 }
 
 class StormRun {
@@ -605,27 +133,11 @@ class StormRun {
   }
 
  private:
-  static std::int64_t ms_to_ns(milliseconds duration) { return duration.count() * 1'000'000; }
-
   // The longest a breaker may stay open after the storm: one longest break,
   // plus one more for each breaker it depends on (its probe may fail while
   // the other's break still runs).
   static milliseconds recovery_bound(std::size_t type) {
     return type == kPayments ? 2 * kMaxBreak : kMaxBreak;
-  }
-
-  static std::string read_state(breaker::RedisBreakerStore& store, std::size_t type) {
-    const breaker::BreakerRules rules{.failure_threshold = kThreshold,
-                                      .time_window = kBreakerWindow,
-                                      .window_buckets = kBreakerBuckets,
-                                      .break_duration = kBreak,
-                                      .max_break_duration = kMaxBreak,
-                                      .max_half_open_wait = kMaxHalfOpenWait};
-    try {
-      return std::string(breaker::to_string(store.read(kJobTypes[type], rules).state));
-    } catch (const std::exception& error) {
-      return fmt::format("unreadable ({})", error.what());
-    }
   }
 
   // Lets the fleet run until `until_ns`, showing progress.
@@ -638,14 +150,7 @@ class StormRun {
   }
 
   void show_progress(std::string_view phase) {
-    std::uint64_t run = 0;
-    std::uint64_t refused = 0;
-    for (const auto& by_type : history_.jobs) {
-      for (const JobCounts& counts : by_type) {
-        run += counts.run.load();
-        refused += counts.refused.load();
-      }
-    }
+    const auto [run, refused] = history_.jobs_run_and_refused();
     context_.progress(
         fmt::format("worker_storm {}: {} jobs run, {} refused by a breaker", phase, run, refused));
   }
@@ -812,9 +317,9 @@ void StormRun::check_recovered(std::span<const AlertRecord> alerts, std::size_t 
 void StormRun::check_agreement(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
                                std::span<const AlertRecord> alerts, const TransitionFeed& feed) {
   std::map<std::pair<std::string, std::string>, std::size_t> alerted;  // (job type, state)
-  std::map<std::vector<std::string>, double> alerted_series;           // as the metrics label them
-  std::map<std::vector<std::string>, double> spikes_alerted;
-  std::map<std::vector<std::string>, double> anomalies_alerted;
+  CounterSeries alerted_series;                                        // as the metrics label them
+  CounterSeries spikes_alerted;
+  CounterSeries anomalies_alerted;
   for (const AlertRecord& alert : alerts) {
     if (is_transition(alert)) {
       ++alerted[{alert.job_type, alert.state}];
@@ -840,26 +345,15 @@ void StormRun::check_agreement(const std::vector<std::unique_ptr<FleetProcess>>&
   context_.check("one alert per fleet-wide transition (as published by the store)", differ.size(),
                  first_few(differ, 3));
 
-  // Zero-valued series exist from construction: compare only where either side counted.
-  auto compare = [](const std::string& metric, std::map<std::vector<std::string>, double> counted,
-                    const std::map<std::vector<std::string>, double>& expected,
-                    std::vector<std::string>& out) {
-    for (const auto& [labels, value] : expected) counted.try_emplace(labels, 0.0);
-    for (const auto& [labels, value] : counted) {
-      const auto it = expected.find(labels);
-      const double want = it == expected.end() ? 0.0 : it->second;
-      if (value != want)
-        out.push_back(
-            fmt::format("{}{{{}}} = {}, alerts {}", metric, fmt::join(labels, ","), value, want));
-    }
-  };
   std::vector<std::string> mismatched;
-  compare("prodsafe_breaker_transitions_total",
-          fleet_counter(fleet, "prodsafe_breaker_transitions_total"), alerted_series, mismatched);
-  compare("prodsafe_retry_spikes_total", fleet_counter(fleet, "prodsafe_retry_spikes_total"),
-          spikes_alerted, mismatched);
-  compare("prodsafe_retry_anomalies_total", fleet_counter(fleet, "prodsafe_retry_anomalies_total"),
-          anomalies_alerted, mismatched);
+  compare_series("prodsafe_breaker_transitions_total",
+                 fleet_counter(fleet, "prodsafe_breaker_transitions_total"), alerted_series,
+                 mismatched);
+  compare_series("prodsafe_retry_spikes_total", fleet_counter(fleet, "prodsafe_retry_spikes_total"),
+                 spikes_alerted, mismatched);
+  compare_series("prodsafe_retry_anomalies_total",
+                 fleet_counter(fleet, "prodsafe_retry_anomalies_total"), anomalies_alerted,
+                 mismatched);
   double transitions = 0;
   for (const auto& [labels, value] : alerted_series) transitions += value;
   context_.check("metrics agree with the alerts (transitions, spikes, anomalies)",
@@ -873,16 +367,11 @@ void StormRun::measure(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
   const auto gave_up = fleet_counter(fleet, "prodsafe_retry_gave_up_total");
   const auto retries = fleet_counter(fleet, "prodsafe_retry_retries_total");
   const auto store_errors = fleet_counter(fleet, "prodsafe_breaker_store_errors_total");
-  auto value = [](const std::map<std::vector<std::string>, double>& series,
-                  std::vector<std::string> labels) {
-    const auto it = series.find(labels);
-    return it == series.end() ? 0.0 : it->second;
-  };
 
   double refused_total = 0;
   std::string refused_detail;
   for (const std::string_view type : kJobTypes) {
-    const double refused = value(rejections, {std::string(type)});
+    const double refused = series_value(rejections, {std::string(type)});
     refused_total += refused;
     refused_detail += fmt::format("{}{} {}", refused_detail.empty() ? "" : ", ", type, refused);
   }
@@ -892,10 +381,10 @@ void StormRun::measure(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
   double saved_total = 0;
   std::string saved_detail;
   for (const std::string_view type : kJobTypes) {
-    const double saved = value(gave_up, {std::string(type), "breaker"});
+    const double saved = series_value(gave_up, {std::string(type), "breaker"});
     saved_total += saved;
     saved_detail += fmt::format("{}{} {} (of {} retries made)", saved_detail.empty() ? "" : ", ",
-                                type, saved, value(retries, {std::string(type)}));
+                                type, saved, series_value(retries, {std::string(type)}));
   }
   context_.measure("retries saved (the breaker's gate stopped the loop)",
                    static_cast<std::size_t>(saved_total), saved_detail);
@@ -953,4 +442,4 @@ void run(ScenarioContext& context) {
      run});
 
 }  // namespace
-}  // namespace prodsafe::chaos
+}  // namespace prodsafe::chaos::storm
