@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/child_process.hpp"
 
 namespace prodsafe::chaos {
 namespace {
@@ -64,38 +65,8 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, const fs::path& executable) : spec
   probe_ = WorkerProbe::create(probe_path(spec_));
   log_file_ = files / (spec_.name + ".log");
 
-  // Everything the child needs is prepared before fork(): after it, only
-  // async-signal-safe calls are allowed.
-  const std::string exe = executable.string();
-  const std::string spec_arg = spec_file.string();
-  const int output = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (output < 0) {
-    throw StoreUnavailable(
-        fmt::format("cannot open {}: {}", log_file_.string(), std::strerror(errno)));
-  }
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) {
-    const int saved = errno;
-    ::close(output);
-    throw StoreUnavailable(fmt::format("fork() failed: {}", std::strerror(saved)));
-  }
-  if (child == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(kWorkerOrphaned);
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    if (null_in >= 0) ::dup2(null_in, STDIN_FILENO);
-    ::dup2(output, STDOUT_FILENO);
-    ::dup2(output, STDERR_FILENO);
-    ::close_range(3, ~0U, 0);
-    char* const argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("chaos-worker"),
-                          const_cast<char*>("--spec"), const_cast<char*>(spec_arg.c_str()),
-                          nullptr};
-    ::execv(exe.c_str(), argv);
-    ::_exit(127);
-  }
-  ::close(output);
-  pid_ = child;
+  pid_ = embedded::spawn_child({executable.string(), "chaos-worker", "--spec", spec_file.string()},
+                               log_file_, kWorkerOrphaned);
 }
 
 WorkerProcess::~WorkerProcess() { kill(); }

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/child_process.hpp"
 #include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::embedded {
@@ -153,38 +154,8 @@ void RedisServer::launch() {
       throw StoreUnavailable(fmt::format("cannot write {}", (directory_ / "redis.conf").string()));
     }
   }
-  // Everything the child needs is prepared before fork(): after it, only
-  // async-signal-safe calls are allowed.
-  const std::string conf_path = (directory_ / "redis.conf").string();
-  const std::string exe = executable_.string();
-  const int output = ::open((directory_ / "redis.stdout").c_str(),
-                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (output < 0) {
-    throw StoreUnavailable(
-        fmt::format("cannot open the Redis output file: {}", std::strerror(errno)));
-  }
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) {
-    const int saved = errno;
-    ::close(output);
-    throw StoreUnavailable(fmt::format("fork() failed: {}", std::strerror(saved)));
-  }
-  if (child == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    if (null_in >= 0) ::dup2(null_in, STDIN_FILENO);
-    ::dup2(output, STDOUT_FILENO);
-    ::dup2(output, STDERR_FILENO);
-    ::close_range(3, ~0U, 0);
-    char* const argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>(conf_path.c_str()),
-                          nullptr};
-    ::execv(exe.c_str(), argv);
-    ::_exit(127);
-  }
-  ::close(output);
-  pid_ = child;
+  pid_ = spawn_child({executable_.string(), (directory_ / "redis.conf").string()},
+                     directory_ / "redis.stdout");
   paused_ = false;
 }
 

@@ -5,12 +5,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/child_process.hpp"
 #include "prodsafe/redis/client.hpp"
 
 namespace prodsafe::embedded {
@@ -176,6 +180,39 @@ TEST(RedisServerTest, ServerDiesWithTheProcessThatStartedIt) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(process_gone(redis_pid)) << "redis-server " << redis_pid << " outlived its parent";
+}
+
+}  // namespace
+}  // namespace prodsafe::embedded
+
+namespace prodsafe::embedded {
+namespace {
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(SpawnChildTest, RunsTheProgramWithItsOutputInTheFile) {
+  const auto output =
+      std::filesystem::temp_directory_path() / fmt::format("prodsafe-spawn-{}.out", ::getpid());
+  std::filesystem::remove(output);
+  const pid_t pid = spawn_child({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, output);
+  EXPECT_EQ(wait_exit_code(pid), 3);
+  std::ifstream in(output);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "out\nerr\n");
+  std::filesystem::remove(output);
+}
+
+TEST(SpawnChildTest, AFailedExecExits127AndBadInputIsRefused) {
+  const auto output =
+      std::filesystem::temp_directory_path() / fmt::format("prodsafe-spawn-{}.out", ::getpid());
+  EXPECT_EQ(wait_exit_code(spawn_child({"/nonexistent/program"}, output)), 127);
+  std::filesystem::remove(output);
+  EXPECT_THROW(spawn_child({}, output), InvalidArgument);
+  EXPECT_THROW(spawn_child({"/bin/true"}, "/nonexistent-dir/out"), StoreUnavailable);
 }
 
 }  // namespace

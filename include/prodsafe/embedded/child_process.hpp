@@ -1,0 +1,31 @@
+// Starts a child process that dies with the thread that started it: how the
+// embedded redis-server and the chaos suite's workers are launched.
+//
+//   const pid_t pid = spawn_child({"/usr/bin/redis-server", "redis.conf"}, "redis.stdout");
+//
+// The child gets stdin from /dev/null, stdout and stderr appended to
+// `output`, no other inherited descriptors, and PR_SET_PDEATHSIG(SIGKILL):
+// it is killed when the *thread* that called spawn_child exits (the kernel
+// ties the signal to the thread), so call it from a thread that outlives the
+// child. A child whose parent died before it could arm the signal exits with
+// `orphaned_exit_code`; one whose exec fails exits with 127. Reap it with
+// waitpid().
+//
+// Thread safety: safe to call from several threads (each child is
+// independent).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace prodsafe::embedded {
+
+// Throws InvalidArgument for an empty argv, StoreUnavailable when `output`
+// cannot be opened or fork() fails (the messages say which).
+pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
+                  int orphaned_exit_code = 1);
+
+}  // namespace prodsafe::embedded
