@@ -152,15 +152,7 @@ std::optional<WorkerStats> WorkerProcess::stats() const {
 }
 
 std::string WorkerProcess::log_tail(std::size_t lines) const {
-  std::ifstream in(log_file_);
-  std::deque<std::string> kept;
-  for (std::string line; std::getline(in, line);) {
-    kept.push_back(std::move(line));
-    if (kept.size() > lines) kept.pop_front();
-  }
-  std::string out;
-  for (const std::string& line : kept) out += line + "\n";
-  return out;
+  return embedded::last_lines(log_file_, lines);
 }
 
 }  // namespace prodsafe::chaos

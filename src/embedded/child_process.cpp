@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <deque>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -48,6 +50,18 @@ pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::p
   }
   ::close(out);
   return child;
+}
+
+std::string last_lines(const std::filesystem::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::deque<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    kept.push_back(std::move(line));
+    if (kept.size() > lines) kept.pop_front();
+  }
+  std::string out;
+  for (const std::string& line : kept) out += line + "\n";
+  return out;
 }
 
 }  // namespace prodsafe::embedded

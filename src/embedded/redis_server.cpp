@@ -79,18 +79,6 @@ fs::path make_directory() {
   return pattern;
 }
 
-std::string tail_of(const fs::path& file, std::size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> kept;
-  for (std::string line; std::getline(in, line);) {
-    kept.push_back(std::move(line));
-    if (kept.size() > lines) kept.pop_front();
-  }
-  std::string out;
-  for (const std::string& line : kept) out += line + "\n";
-  return out;
-}
-
 }  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
@@ -174,7 +162,7 @@ void RedisServer::wait_until_ready() {
           fmt::format("redis-server exited during startup ({} {}); its output:\n{}{}",
                       WIFEXITED(status) ? "exit status" : "signal",
                       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                      tail_of(directory_ / "redis.stdout", 20), log_tail(20)));
+                      last_lines(directory_ / "redis.stdout", 20), log_tail(20)));
     }
     try {
       redis::Connection connection(endpoint, probe);
@@ -229,7 +217,7 @@ void RedisServer::restart() {
 }
 
 std::string RedisServer::log_tail(std::size_t lines) const {
-  return tail_of(directory_ / "redis.log", lines);
+  return last_lines(directory_ / "redis.log", lines);
 }
 
 }  // namespace prodsafe::embedded

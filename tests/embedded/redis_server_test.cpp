@@ -203,6 +203,9 @@ TEST(SpawnChildTest, RunsTheProgramWithItsOutputInTheFile) {
   std::ifstream in(output);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "out\nerr\n");
+  EXPECT_EQ(last_lines(output, 1), "err\n");
+  EXPECT_EQ(last_lines(output, 5), "out\nerr\n");
+  EXPECT_EQ(last_lines(output.string() + ".missing", 5), "");
   std::filesystem::remove(output);
 }
 

@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,5 +28,9 @@ namespace prodsafe::embedded {
 // cannot be opened or fork() fails (the messages say which).
 pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
                   int orphaned_exit_code = 1);
+
+// The last `lines` lines of `file` (a child's output), each ending in '\n';
+// empty when the file cannot be read.
+[[nodiscard]] std::string last_lines(const std::filesystem::path& file, std::size_t lines);
 
 }  // namespace prodsafe::embedded
