@@ -109,11 +109,13 @@ std::optional<SpikeAlert> RetrySpikeDetector::record_retry(std::uint64_t count) 
   alert.threshold_multiplier = options_.multiplier;
   alert.window = options_.window;
   alert.at = clock_.system_now();
+  const std::string against = *baseline > 0
+                                  ? fmt::format("{:.1f}x the baseline of {:.1f} per window",
+                                                alert.multiplier, alert.baseline)
+                                  : std::string("after a baseline of no retries");
   alert.message = fmt::format(
-      "retry spike: {} retries in the last {} ms ({:.1f}/s), {:.1f}x the baseline of {:.1f} per "
-      "window (threshold {:.1f}x)",
-      alert.count, options_.window.count(), alert.rate_per_second, alert.multiplier, alert.baseline,
-      options_.multiplier);
+      "retry spike: {} retries in the last {} ms ({:.1f}/s), {} (threshold {:.1f}x)", alert.count,
+      options_.window.count(), alert.rate_per_second, against, options_.multiplier);
   return alert;
 }
 

@@ -70,6 +70,20 @@ TEST_F(SpikeTest, AlertCarriesRateBaselineAndMultiplier) {
   EXPECT_NE(alert->message.find("retry spike"), std::string::npos);
 }
 
+TEST(SpikeMessageTest, AZeroBaselineIsSaidInWords) {
+  ManualClock clock;
+  RetrySpikeDetector quiet({.window = 10s, .baseline_windows = 2, .min_count = 5, .clock = &clock});
+  quiet.record_retry(0);
+  clock.advance(30s);  // three windows of history, no retries in them
+  std::optional<SpikeAlert> alert;
+  for (int i = 0; i < 10 && !alert; ++i) alert = quiet.record_retry();
+  ASSERT_TRUE(alert);
+  EXPECT_EQ(alert->baseline, 0.0);
+  EXPECT_NE(alert->message.find("after a baseline of no retries"), std::string::npos)
+      << alert->message;
+  EXPECT_EQ(alert->message.find("inf"), std::string::npos) << alert->message;
+}
+
 TEST_F(SpikeTest, NoSecondAlertInsideTheCooldown) {
   stream(20, 15);
   EXPECT_EQ(stream(100, 4), 1) << "4 minutes of surge, 5 minute cooldown";
