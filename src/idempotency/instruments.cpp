@@ -40,7 +40,8 @@ const Instruments::TypeSeries* Instruments::series(std::string_view effect_type)
   try {
     return &by_type_.get(effect_type);
   } catch (const std::exception& error) {
-    // A strict guard refusing the label set: the counters above still count.
+    // Metrics must never fail a call (labels() only throws on allocation
+    // failure: refused label sets go to the overflow series).
     logger()->warn("idempotency metrics for {} are not recorded: {}", effect_type, error.what());
     return nullptr;
   }

@@ -181,7 +181,10 @@ template class Family<Gauge>;
 template class Family<Histogram>;
 
 Registry::Registry(MetricsCardinalityGuard* guard)
-    : guard_(guard != nullptr ? *guard : global_guard()) {
+    : guard_(guard != nullptr ? *guard : global_guard()), id_([] {
+        static std::atomic<std::uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()) {
   violations_ =
       &counter("prodsafe_metrics_label_violations_total",
                "Label sets the cardinality guard refused (error) or warned about.", {"severity"});

@@ -34,16 +34,19 @@ namespace {
 using detail::GaveUp;
 using detail::RetrySeries;
 
-// The series of `policy.job_type` in `policy.metrics`, cached per registry.
+// The series of `policy.job_type` in `policy.metrics`, cached per registry by
+// its id: a registry made later at a dead one's address must not inherit the
+// dead one's series. A cache lives as long as the process (one per registry
+// that ever ran a retry loop; its series are pointers, no copies).
 const RetrySeries& series_for(const RetryPolicy& policy) {
   metrics::Registry& registry =
       policy.metrics != nullptr ? *policy.metrics : metrics::default_registry();
   static std::mutex mutex;
-  static std::map<metrics::Registry*, std::unique_ptr<metrics::BundleCache<RetrySeries>>> caches;
+  static std::map<std::uint64_t, std::unique_ptr<metrics::BundleCache<RetrySeries>>> caches;
   metrics::BundleCache<RetrySeries>* cache = nullptr;
   {
     std::lock_guard lock(mutex);
-    auto& slot = caches[&registry];
+    auto& slot = caches[registry.id()];
     if (!slot) {
       auto& attempts =
           registry.counter("prodsafe_retry_attempts_total",

@@ -1,5 +1,6 @@
 // prodsafe's own instruments (docs/metrics.md): each module records what it
 // does in the registry its options name, through the cardinality guard.
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -167,6 +168,27 @@ TEST(RetryInstrumentsTest, AttemptsRetriesAndWhyLoopsGaveUp) {
             1);
   EXPECT_EQ(value_of(registry, "prodsafe_retry_attempts_total{job_type=\"payments\"}"), 7);
   EXPECT_EQ(value_of(registry, "prodsafe_retry_retries_total{job_type=\"payments\"}"), 3);
+}
+
+// The retry loop caches each registry's series; a registry made where a dead
+// one lived must get its own, not the dead one's.
+TEST(RetryInstrumentsTest, ARegistryAtADeadOnesAddressGetsItsOwnSeries) {
+  alignas(metrics::Registry) unsigned char storage[sizeof(metrics::Registry)];
+  ManualClock clock;
+  const auto fail_twice = [](metrics::Registry* registry, ManualClock* on) {
+    const retry::RetryPolicy policy{
+        .max_attempts = 2, .clock = on, .job_type = "reused", .metrics = registry};
+    EXPECT_THROW(retry::run(policy, []() -> int { throw std::runtime_error("down"); }),
+                 std::runtime_error);
+  };
+  auto* first = new (storage) metrics::Registry;
+  fail_twice(first, &clock);
+  EXPECT_EQ(value_of(*first, "prodsafe_retry_attempts_total{job_type=\"reused\"}"), 2);
+  first->~Registry();
+  auto* second = new (storage) metrics::Registry;
+  fail_twice(second, &clock);
+  EXPECT_EQ(value_of(*second, "prodsafe_retry_attempts_total{job_type=\"reused\"}"), 2);
+  second->~Registry();
 }
 
 TEST(RetryInstrumentsTest, SpikesAndAnomaliesAreCounted) {

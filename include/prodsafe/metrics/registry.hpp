@@ -168,6 +168,9 @@ class Registry {
   void visit(const RegistryVisitor& visitor) const;
 
   [[nodiscard]] MetricsCardinalityGuard& guard() const noexcept { return guard_; }
+  // Unique among the registries this process has made (never reused, unlike
+  // an address): for caches of series that may outlive a registry.
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
  private:
   struct Entry {
@@ -183,6 +186,7 @@ class Registry {
   void refresh_self_report() const;
 
   MetricsCardinalityGuard& guard_;
+  const std::uint64_t id_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
