@@ -30,6 +30,10 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "CardinalityViolation";
     case ErrorCode::kEffectFailed:
       return "EffectFailed";
+    case ErrorCode::kEncodeError:
+      return "EncodeError";
+    case ErrorCode::kResultUnavailable:
+      return "ResultUnavailable";
   }
   return "Unknown";
 }

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -21,6 +23,25 @@ namespace prodsafe::idempotency {
 namespace {
 
 namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// CRC-32 (IEEE 802.3, reflected), enough to catch a torn or damaged line.
+constexpr std::array<std::uint32_t, 256> make_crc_table() {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t value = i;
+    for (int bit = 0; bit < 8; ++bit) value = (value & 1) ? 0xEDB88320u ^ (value >> 1) : value >> 1;
+    table[i] = value;
+  }
+  return table;
+}
+constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
+
+std::uint32_t crc32(std::string_view bytes) {
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char byte : bytes) crc = kCrcTable[(crc ^ byte) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
 
 std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -51,13 +72,122 @@ bool from_hex(std::string_view text, std::string& out) {
   return true;
 }
 
-bool same(const JournalEntry& a, const JournalEntry& b) {
-  return a.token == b.token && a.key == b.key;
+bool parse_state(std::string_view text, FinalState& state) {
+  for (FinalState candidate :
+       {FinalState::kCompleted, FinalState::kFailed, FinalState::kUnavailable}) {
+    if (text == to_string(candidate)) {
+      state = candidate;
+      return true;
+    }
+  }
+  return false;
 }
 
-std::string put_line(const JournalEntry& entry) {
-  return fmt::format("put {} {} {} {} {}\n", entry.token, entry.ttl.count(), to_hex(entry.key),
-                     to_hex(entry.fingerprint), to_hex(entry.result));
+bool same(const JournalEntry& a, const JournalEntry& b) {
+  return a.holder.token == b.holder.token && a.holder.id == b.holder.id && a.key == b.key;
+}
+
+// "<crc> <length> <body>\n"
+std::string framed(std::string_view body) {
+  return fmt::format("{:08x} {} {}\n", crc32(body), body.size(), body);
+}
+
+std::string store_body(std::string_view store) { return "store " + to_hex(store); }
+
+std::string put_body(const JournalEntry& entry) {
+  return fmt::format("put {} {} {} {} {} {} {} {}", entry.holder.token, to_hex(entry.holder.id),
+                     entry.ttl.count(), entry.lease.count(), to_string(entry.state),
+                     to_hex(entry.key), to_hex(entry.fingerprint), to_hex(entry.result));
+}
+
+std::string done_body(const JournalEntry& entry) {
+  return fmt::format("done {} {} {}", entry.holder.token, to_hex(entry.holder.id),
+                     to_hex(entry.key));
+}
+
+// The body of a framed line, or nullopt when its length or checksum is wrong.
+std::optional<std::string_view> unframe(std::string_view line) {
+  const std::size_t first = line.find(' ');
+  if (first != 8) return std::nullopt;
+  const std::size_t second = line.find(' ', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  std::uint32_t crc = 0;
+  std::size_t length = 0;
+  const std::string_view crc_text = line.substr(0, first);
+  const std::string_view length_text = line.substr(first + 1, second - first - 1);
+  if (std::from_chars(crc_text.data(), crc_text.data() + crc_text.size(), crc, 16).ptr !=
+          crc_text.data() + crc_text.size() ||
+      std::from_chars(length_text.data(), length_text.data() + length_text.size(), length).ptr !=
+          length_text.data() + length_text.size()) {
+    return std::nullopt;
+  }
+  const std::string_view body = line.substr(second + 1);
+  if (body.size() != length || crc32(body) != crc) return std::nullopt;
+  return body;
+}
+
+bool apply_body(std::string_view body, JournalContents& contents) {
+  std::istringstream words{std::string(body)};
+  std::string op;
+  words >> op;
+  JournalEntry entry;
+  std::string key;
+  std::string holder;
+  if (op == "store") {
+    std::string store;
+    return static_cast<bool>(words >> store) && from_hex(store, contents.store);
+  }
+  if (op == "put") {
+    long long ttl = 0;
+    long long lease = 0;
+    std::string state;
+    std::string fingerprint;
+    std::string result;
+    if (!(words >> entry.holder.token >> holder >> ttl >> lease >> state >> key >> fingerprint >>
+          result) ||
+        !from_hex(holder, entry.holder.id) || !parse_state(state, entry.state) ||
+        !from_hex(key, entry.key) || !from_hex(fingerprint, entry.fingerprint) ||
+        !from_hex(result, entry.result)) {
+      return false;
+    }
+    entry.ttl = milliseconds(ttl);
+    entry.lease = milliseconds(lease);
+    contents.pending.push_back(std::move(entry));
+    return true;
+  }
+  if (op == "done") {
+    if (!(words >> entry.holder.token >> holder >> key) || !from_hex(holder, entry.holder.id) ||
+        !from_hex(key, entry.key)) {
+      return false;
+    }
+    std::erase_if(contents.pending, [&](const JournalEntry& e) { return same(e, entry); });
+    return true;
+  }
+  return false;
+}
+
+JournalContents parse_journal(std::string_view text) {
+  JournalContents contents;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.empty()) continue;
+    const auto body = unframe(line);
+    if (!body || !apply_body(*body, contents)) ++contents.damaged_lines;
+  }
+  return contents;
+}
+
+bool read_all(int fd, std::string& out) {
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
 }
 
 std::string host_name() {
@@ -66,49 +196,62 @@ std::string host_name() {
   return name;
 }
 
-}  // namespace
-
-std::vector<JournalEntry> read_journal(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<JournalEntry> entries;
-  std::size_t line_number = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_number;
-    std::istringstream words(line);
-    std::string op;
-    words >> op;
-    JournalEntry entry;
-    std::string key;
-    bool ok = false;
-    if (op == "put") {
-      long long ttl = 0;
-      std::string fingerprint;
-      std::string result;
-      ok = static_cast<bool>(words >> entry.token >> ttl >> key >> fingerprint >> result) &&
-           from_hex(key, entry.key) && from_hex(fingerprint, entry.fingerprint) &&
-           from_hex(result, entry.result);
-      entry.ttl = std::chrono::milliseconds(ttl);
-      if (ok) entries.push_back(std::move(entry));
-    } else if (op == "done") {
-      ok = static_cast<bool>(words >> entry.token >> key) && from_hex(key, entry.key);
-      if (ok) std::erase_if(entries, [&](const JournalEntry& e) { return same(e, entry); });
-    }
-    if (!ok) {
-      logger()->warn("commit journal {}: ignoring unreadable line {} (a torn write?)",
-                     file.string(), line_number);
-    }
+// Why a file or directory that is not private to this user is refused; empty
+// when it is.
+std::string not_private(const struct stat& info) {
+  if (info.st_uid != ::geteuid()) {
+    return fmt::format("it is owned by uid {}, not by this process's user (uid {})", info.st_uid,
+                       ::geteuid());
   }
-  return entries;
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fmt::format("it is writable by group or others (mode {:04o})", info.st_mode & 07777);
+  }
+  return {};
 }
 
-CommitJournal::CommitJournal(fs::path directory) : directory_(std::move(directory)) {
+void check_directory(const fs::path& directory) {
+  struct stat info {};
+  if (::stat(directory.c_str(), &info) != 0) {
+    if (errno == ENOENT) return;  // made (0700) when first needed
+    throw InvalidArgument(fmt::format("cannot use the commit journal directory {}: {}",
+                                      directory.string(), std::strerror(errno)));
+  }
+  std::string why = S_ISDIR(info.st_mode) ? not_private(info) : "it is not a directory";
+  if (!why.empty()) {
+    throw InvalidArgument(fmt::format(
+        "refusing the commit journal directory {}: {}; anyone who can write there could make "
+        "this process commit forged results. Use a directory only this user can write (chmod "
+        "700), or set WrapperOptions::journal_directory or $PRODSAFE_JOURNAL_DIR to one",
+        directory.string(), why));
+  }
+}
+
+}  // namespace
+
+JournalContents read_journal(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string text;
+  if (fd < 0) return {};
+  const bool ok = read_all(fd, text);
+  ::close(fd);
+  return ok ? parse_journal(text) : JournalContents{};
+}
+
+fs::path default_journal_directory() {
+  const char* env = std::getenv("PRODSAFE_JOURNAL_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return fmt::format("/var/tmp/prodsafe-journal-{}", ::geteuid());
+}
+
+CommitJournal::CommitJournal(fs::path directory, std::string store)
+    : directory_(std::move(directory)), store_(std::move(store)) {
+  check_directory(directory_);
   adopt_orphans();
 }
 
 CommitJournal::~CommitJournal() {
   if (fd_ < 0) return;
-  const bool empty = pending_.empty();
-  if (empty) ::unlink(file_.c_str());
+  if (pending_.empty()) ::unlink(file_.c_str());
   ::close(fd_);  // releases the lock; a non-empty file is adopted by the next process
 }
 
@@ -120,13 +263,14 @@ fs::path CommitJournal::file() const {
 void CommitJournal::open_own_file() {
   if (fd_ >= 0) return;
   std::error_code error;
-  fs::create_directories(directory_, error);
-  if (error) {
+  if (directory_.has_parent_path()) fs::create_directories(directory_.parent_path(), error);
+  if (::mkdir(directory_.c_str(), 0700) != 0 && errno != EEXIST) {
     throw StoreUnavailable(fmt::format(
         "cannot create the commit journal directory {}: {}; set "
         "WrapperOptions::journal_directory or $PRODSAFE_JOURNAL_DIR to a writable directory",
-        directory_.string(), error.message()));
+        directory_.string(), std::strerror(errno)));
   }
+  check_directory(directory_);
   std::random_device random;
   const std::string base =
       fmt::format("{}-{}-{:08x}", host_name(), ::getpid(), static_cast<unsigned>(random()));
@@ -134,7 +278,8 @@ void CommitJournal::open_own_file() {
   // no other process can adopt it in between.
   const fs::path temporary = directory_ / (base + ".new");
   const fs::path final_path = directory_ / (base + ".journal");
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int fd =
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0 ||
       ::rename(temporary.c_str(), final_path.c_str()) != 0) {
     const int saved = errno;
@@ -144,10 +289,12 @@ void CommitJournal::open_own_file() {
   }
   fd_ = fd;
   file_ = final_path;
+  write_body(store_body(store_));
 }
 
-void CommitJournal::write_line(const std::string& line) {
+void CommitJournal::write_body(const std::string& body) {
   open_own_file();
+  const std::string line = framed(body);
   std::size_t written = 0;
   while (written < line.size()) {
     const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
@@ -166,7 +313,7 @@ void CommitJournal::write_line(const std::string& line) {
 
 void CommitJournal::append(const JournalEntry& entry) {
   std::lock_guard lock(mutex_);
-  write_line(put_line(entry));
+  write_body(put_body(entry));
   pending_.push_back(entry);
   pending_count_.store(pending_.size());
 }
@@ -177,10 +324,13 @@ void CommitJournal::mark_done(const JournalEntry& entry) {
   pending_count_.store(pending_.size());
   if (fd_ < 0) return;
   if (pending_.empty()) {
-    // Nothing left to commit: start the file afresh.
-    if (::ftruncate(fd_, 0) == 0 && ::fdatasync(fd_) == 0) return;
+    // Nothing left to commit: start the file afresh, with its store line.
+    if (::ftruncate(fd_, 0) == 0) {
+      write_body(store_body(store_));
+      return;
+    }
   }
-  write_line(fmt::format("done {} {}\n", entry.token, to_hex(entry.key)));
+  write_body(done_body(entry));
 }
 
 std::vector<JournalEntry> CommitJournal::pending() const {
@@ -196,38 +346,75 @@ std::optional<JournalEntry> CommitJournal::find(std::string_view key) const {
   return std::nullopt;
 }
 
-void CommitJournal::adopt_orphans() {
+std::vector<JournalEntry> CommitJournal::adopt_orphans() {
+  std::vector<JournalEntry> adopted;
   std::error_code error;
-  if (!fs::is_directory(directory_, error)) return;
+  if (!fs::is_directory(directory_, error)) return adopted;
   std::lock_guard lock(mutex_);
   for (const auto& item : fs::directory_iterator(directory_, error)) {
-    if (item.path().extension() != ".journal" || item.path() == file_) continue;
-    const int fd = ::open(item.path().c_str(), O_RDONLY | O_CLOEXEC);
+    const fs::path& path = item.path();
+    if (path.extension() != ".journal" || path == file_) continue;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) continue;
     struct stat info {};
     // A live owner holds the lock; an unlinked file was adopted by another process.
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(fd, &info) != 0 || info.st_nlink == 0) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(fd, &info) != 0 || info.st_nlink == 0 ||
+        !S_ISREG(info.st_mode)) {
       ::close(fd);
       continue;
     }
-    std::vector<JournalEntry> entries = read_journal(item.path());
-    try {
-      for (const JournalEntry& entry : entries) {
-        write_line(put_line(entry));
-        pending_.push_back(entry);
+    if (const std::string why = not_private(info); !why.empty()) {
+      logger()->error(
+          "refusing to adopt the commit journal {}: {}; a result in it is not trusted. Check who "
+          "wrote it, then move it away",
+          path.string(), why);
+      ::close(fd);
+      continue;
+    }
+    std::string text;
+    if (!read_all(fd, text)) {
+      logger()->error("cannot read the commit journal {}: {}", path.string(), std::strerror(errno));
+      ::close(fd);
+      continue;
+    }
+    JournalContents contents = parse_journal(text);
+    if (contents.store != store_) {
+      // Another store's results (another Redis, database or key prefix): its
+      // own wrapper adopts them.
+      if (contents.store.empty()) {
+        logger()->warn(
+            "the commit journal {} does not say which store it belongs to (damaged, or written "
+            "by another version); it is left alone",
+            path.string());
       }
-      ::unlink(item.path().c_str());
-      if (!entries.empty()) {
-        logger()->info("adopted {} pending commit(s) from {}", entries.size(),
-                       item.path().string());
+      ::close(fd);
+      continue;
+    }
+    if (contents.damaged_lines > 0) {
+      damaged_lines_.fetch_add(contents.damaged_lines);
+      logger()->error(
+          "commit journal {}: skipped {} damaged line(s) (a torn write, or the file was "
+          "altered); their results are not committed",
+          path.string(), contents.damaged_lines);
+    }
+    try {
+      for (const JournalEntry& entry : contents.pending) {
+        write_body(put_body(entry));
+        pending_.push_back(entry);
+        adopted.push_back(entry);
+      }
+      ::unlink(path.c_str());
+      if (!contents.pending.empty()) {
+        logger()->info("adopted {} pending commit(s) from {}", contents.pending.size(),
+                       path.string());
       }
     } catch (const Error& failure) {
-      logger()->error("cannot adopt the commit journal {}: {}", item.path().string(),
-                      failure.what());
+      logger()->error("cannot adopt the commit journal {}: {}", path.string(), failure.what());
     }
     ::close(fd);
   }
   pending_count_.store(pending_.size());
+  return adopted;
 }
 
 }  // namespace prodsafe::idempotency

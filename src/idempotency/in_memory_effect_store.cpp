@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "prodsafe/core/random.hpp"
+
 namespace prodsafe::idempotency {
 namespace {
 
@@ -17,7 +19,8 @@ milliseconds remaining(Clock::SteadyTime until, Clock::SteadyTime now) {
 }  // namespace
 
 InMemoryEffectStore::InMemoryEffectStore(Clock* clock)
-    : clock_(clock != nullptr ? *clock : SystemClock::instance()) {}
+    : clock_(clock != nullptr ? *clock : SystemClock::instance()),
+      identity_("memory " + random_id()) {}
 
 InMemoryEffectStore::Record* InMemoryEffectStore::find_live(const std::string& key,
                                                             Clock::SteadyTime now) {
@@ -43,55 +46,84 @@ Claim InMemoryEffectStore::claim(std::string_view key, std::string_view fingerpr
   maybe_sweep(now);
   Record* record = find_live(name, now);
   if (record == nullptr) {
+    // A new lifetime starts above every token this store ever issued.
+    const std::uint64_t token = ++last_token_;
+    std::string holder_id = random_id();
     records_[name] = Record{.state = "in_progress",
-                            .token = 1,
+                            .token = token,
+                            .holder_id = holder_id,
                             .fingerprint = std::string(fingerprint),
                             .result = {},
                             .error = {},
                             .lease_until = now + lease,
                             .expires_at = now + ttl};
-    return Claim{.status = ClaimStatus::kClaimed, .token = 1};
+    return Claim{.status = ClaimStatus::kClaimed,
+                 .token = token,
+                 .holder_id = std::move(holder_id),
+                 .ttl_remaining = ttl};
   }
-  if (record->state != "released" && !fingerprint.empty() && !record->fingerprint.empty() &&
-      fingerprint != record->fingerprint) {
-    return Claim{
-        .status = ClaimStatus::kConflict, .token = record->token, .payload = record->fingerprint};
+  const std::string& stored_fp = record->fingerprint;
+  if (record->state != "released" && !fingerprint.empty() && !stored_fp.empty() &&
+      fingerprint != stored_fp) {
+    return Claim{.status = ClaimStatus::kConflict,
+                 .token = record->token,
+                 .payload = stored_fp,
+                 .fingerprint = stored_fp};
   }
-  if (record->state == "completed") {
-    return Claim{
-        .status = ClaimStatus::kCompleted, .token = record->token, .payload = record->result};
+  if (record->state == "completed" || record->state == "unavailable") {
+    const bool completed = record->state == "completed";
+    return Claim{.status = completed ? ClaimStatus::kCompleted : ClaimStatus::kUnavailable,
+                 .token = record->token,
+                 .payload = completed ? record->result : record->error,
+                 .fingerprint = stored_fp,
+                 .ttl_remaining = remaining(record->expires_at, now)};
   }
   if (record->state == "failed") {
-    return Claim{.status = ClaimStatus::kFailed, .token = record->token, .payload = record->error};
+    return Claim{.status = ClaimStatus::kFailed,
+                 .token = record->token,
+                 .payload = record->error,
+                 .fingerprint = stored_fp};
   }
-  ClaimStatus status = ClaimStatus::kClaimed;
-  if (record->state == "in_progress") {
-    if (record->lease_until > now) {
-      return Claim{.status = ClaimStatus::kInProgress,
-                   .token = record->token,
-                   .retry_after = remaining(record->lease_until, now)};
-    }
-    status = ClaimStatus::kRecovered;
+  if (record->state == "in_progress" && record->lease_until > now) {
+    return Claim{.status = ClaimStatus::kInProgress,
+                 .token = record->token,
+                 .fingerprint = stored_fp,
+                 .retry_after = remaining(record->lease_until, now)};
   }
+  // An expired lease, or a claim released after its effect threw: a previous
+  // run may have acted.
+  Claim claim{.status = ClaimStatus::kRecovered,
+              .token = record->token + 1,
+              .holder_id = random_id(),
+              .fingerprint = stored_fp,
+              .ttl_remaining = ttl};
   record->state = "in_progress";
-  record->token += 1;
+  record->token = claim.token;
+  record->holder_id = claim.holder_id;
+  last_token_ = std::max(last_token_, claim.token);
   if (!fingerprint.empty()) record->fingerprint = std::string(fingerprint);
   record->lease_until = now + lease;
   record->expires_at = now + ttl;
-  return Claim{.status = status, .token = record->token};
+  return claim;
 }
 
-FinishStatus InMemoryEffectStore::finish(std::string_view key, std::uint64_t token,
-                                         const char* state, std::string_view payload,
+bool InMemoryEffectStore::Record::held_by(const Holder& holder) const {
+  return token == holder.token && holder_id == holder.id;
+}
+
+FinishStatus InMemoryEffectStore::finish(std::string_view key, const Holder& holder,
+                                         FinalState state, std::string_view payload,
                                          std::string_view fingerprint, milliseconds ttl) {
   const std::string name(key);
-  const bool completed = std::string_view(state) == "completed";
+  const std::string_view state_name = to_string(state);
+  const bool completed = state == FinalState::kCompleted;
   std::lock_guard lock(mutex_);
   const auto now = clock_.steady_now();
   Record* record = find_live(name, now);
   if (record == nullptr) {
-    Record fresh{.state = state,
-                 .token = token,
+    Record fresh{.state = std::string(state_name),
+                 .token = holder.token,
+                 .holder_id = holder.id,
                  .fingerprint = std::string(fingerprint),
                  .result = {},
                  .error = {},
@@ -101,40 +133,45 @@ FinishStatus InMemoryEffectStore::finish(std::string_view key, std::uint64_t tok
     records_[name] = std::move(fresh);
     return FinishStatus::kDone;
   }
-  if (record->token != token) return FinishStatus::kLeaseLost;
-  if (record->state == state) return FinishStatus::kDone;
+  if (!record->held_by(holder)) return FinishStatus::kLeaseLost;
+  if (record->state == state_name) return FinishStatus::kDone;
   if (record->state != "in_progress") return FinishStatus::kLeaseLost;
-  record->state = state;
+  record->state = std::string(state_name);
   (completed ? record->result : record->error) = std::string(payload);
-  return FinishStatus::kDone;  // the record keeps the expiry its claim set
+  return FinishStatus::kDone;  // the record keeps its expiry
 }
 
-FinishStatus InMemoryEffectStore::commit(std::string_view key, std::uint64_t token,
-                                         std::string_view result, std::string_view fingerprint,
-                                         milliseconds ttl) {
-  return finish(key, token, "completed", result, fingerprint, ttl);
-}
-
-FinishStatus InMemoryEffectStore::record_failure(std::string_view key, std::uint64_t token,
-                                                 std::string_view error,
-                                                 std::string_view fingerprint, milliseconds ttl) {
-  return finish(key, token, "failed", error, fingerprint, ttl);
-}
-
-bool InMemoryEffectStore::release(std::string_view key, std::uint64_t token) {
+bool InMemoryEffectStore::release(std::string_view key, const Holder& holder) {
   std::lock_guard lock(mutex_);
   Record* record = find_live(std::string(key), clock_.steady_now());
-  if (record == nullptr || record->state != "in_progress" || record->token != token) return false;
+  if (record == nullptr || record->state != "in_progress" || !record->held_by(holder)) {
+    return false;
+  }
   record->state = "released";
   return true;
 }
 
-bool InMemoryEffectStore::renew(std::string_view key, std::uint64_t token, milliseconds lease) {
+bool InMemoryEffectStore::renew(std::string_view key, const Holder& holder, milliseconds lease,
+                                milliseconds ttl, std::string_view fingerprint) {
+  const std::string name(key);
   std::lock_guard lock(mutex_);
   const auto now = clock_.steady_now();
-  Record* record = find_live(std::string(key), now);
-  if (record == nullptr || record->state != "in_progress" || record->token != token) return false;
+  Record* record = find_live(name, now);
+  if (record == nullptr) {
+    // Vanished under a live effect: written anew so no second claim starts.
+    records_[name] = Record{.state = "in_progress",
+                            .token = holder.token,
+                            .holder_id = holder.id,
+                            .fingerprint = std::string(fingerprint),
+                            .result = {},
+                            .error = {},
+                            .lease_until = now + lease,
+                            .expires_at = now + ttl};
+    return true;
+  }
+  if (record->state != "in_progress" || !record->held_by(holder)) return false;
   record->lease_until = now + lease;
+  record->expires_at = std::max(record->expires_at, now + ttl);
   return true;
 }
 
@@ -145,6 +182,7 @@ std::optional<EffectRecord> InMemoryEffectStore::inspect(std::string_view key) {
   if (record == nullptr) return std::nullopt;
   return EffectRecord{.state = record->state,
                       .token = record->token,
+                      .holder_id = record->holder_id,
                       .fingerprint = record->fingerprint,
                       .result = record->result,
                       .error = record->error,
@@ -153,6 +191,8 @@ std::optional<EffectRecord> InMemoryEffectStore::inspect(std::string_view key) {
                                              : milliseconds(0),
                       .ttl_remaining = remaining(record->expires_at, now)};
 }
+
+std::string InMemoryEffectStore::identity() const { return identity_; }
 
 bool InMemoryEffectStore::clear(std::string_view key) {
   std::lock_guard lock(mutex_);

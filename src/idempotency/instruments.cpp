@@ -8,8 +8,9 @@ namespace prodsafe::idempotency {
 namespace {
 
 constexpr std::array<std::string_view, kEventCount> kOutcomeNames = {
-    "executed",       "duplicate",   "conflict",         "recovered",    "lease_lost",
-    "commit_pending", "in_progress", "failure_replayed", "effect_error", "fail_open"};
+    "executed",     "duplicate",      "conflict",     "recovered",
+    "lease_lost",   "commit_pending", "in_progress",  "failure_replayed",
+    "effect_error", "fail_open",      "encode_error", "result_unavailable"};
 
 std::size_t index(Event event) noexcept { return static_cast<std::size_t>(event); }
 
@@ -21,12 +22,18 @@ Instruments::Instruments(metrics::Registry& registry)
                                  {"effect_type", "outcome"})),
       store_errors_(registry.counter(
           "prodsafe_idempotency_store_errors_total",
-          "Claims that could not reach the effect store (the effect failed closed or ran open).",
+          "Claims and commits that failed against the effect store (a claim fails closed or runs "
+          "open; a commit is retried, then journaled).",
           {"effect_type"})),
       journal_committed_series_(
           registry
               .counter("prodsafe_idempotency_journal_committed_total",
                        "Journaled results committed once the store answered again.")
+              .labels({})),
+      journal_damaged_series_(
+          registry
+              .counter("prodsafe_idempotency_journal_damaged_lines_total",
+                       "Damaged lines (torn or altered) skipped in adopted commit journals.")
               .labels({})),
       by_type_([this](std::string_view effect_type) {
         TypeSeries made;
@@ -61,13 +68,19 @@ void Instruments::journal_committed() noexcept {
   journal_committed_series_.inc();
 }
 
+void Instruments::journal_damaged(std::size_t lines) noexcept {
+  journal_damaged_.fetch_add(lines, std::memory_order_relaxed);
+  journal_damaged_series_.inc(static_cast<double>(lines));
+}
+
 WrapperStats Instruments::stats() const noexcept {
   const auto load = [this](Event event) { return events_[index(event)].load(); };
   return WrapperStats{
-      load(Event::kExecuted),  load(Event::kDuplicate),     cache_hits_.load(),
-      load(Event::kConflict),  load(Event::kInProgress),    load(Event::kRecovered),
-      load(Event::kLeaseLost), load(Event::kCommitPending), journal_committed_.load(),
-      load(Event::kFailOpen),  load(Event::kEffectError),   load(Event::kFailureReplayed)};
+      load(Event::kExecuted),    load(Event::kDuplicate),         cache_hits_.load(),
+      load(Event::kConflict),    load(Event::kInProgress),        load(Event::kRecovered),
+      load(Event::kLeaseLost),   load(Event::kCommitPending),     journal_committed_.load(),
+      load(Event::kFailOpen),    load(Event::kEffectError),       load(Event::kFailureReplayed),
+      load(Event::kEncodeError), load(Event::kResultUnavailable), journal_damaged_.load()};
 }
 
 }  // namespace prodsafe::idempotency

@@ -2,6 +2,7 @@
 //   prodsafe_idempotency_outcomes_total{effect_type, outcome}
 //   prodsafe_idempotency_store_errors_total{effect_type}
 //   prodsafe_idempotency_journal_committed_total
+//   prodsafe_idempotency_journal_damaged_lines_total
 // Thread safety: safe for concurrent use.
 #pragma once
 
@@ -29,8 +30,10 @@ enum class Event : std::size_t {
   kFailureReplayed,
   kEffectError,
   kFailOpen,
+  kEncodeError,
+  kResultUnavailable,
 };
-inline constexpr std::size_t kEventCount = 10;
+inline constexpr std::size_t kEventCount = 12;
 
 class Instruments {
  public:
@@ -40,6 +43,7 @@ class Instruments {
   void cache_hit() noexcept { cache_hits_.fetch_add(1, std::memory_order_relaxed); }
   void store_error(std::string_view effect_type) noexcept;
   void journal_committed() noexcept;
+  void journal_damaged(std::size_t lines) noexcept;
   [[nodiscard]] WrapperStats stats() const noexcept;
 
  private:
@@ -52,9 +56,11 @@ class Instruments {
   std::array<std::atomic<std::uint64_t>, kEventCount> events_{};
   std::atomic<std::uint64_t> cache_hits_{0};
   std::atomic<std::uint64_t> journal_committed_{0};
+  std::atomic<std::uint64_t> journal_damaged_{0};
   metrics::Family<metrics::Counter>& outcomes_;
   metrics::Family<metrics::Counter>& store_errors_;
   metrics::Counter& journal_committed_series_;
+  metrics::Counter& journal_damaged_series_;
   metrics::BundleCache<TypeSeries> by_type_;
 };
 

@@ -20,8 +20,10 @@ LeaseKeeper::~LeaseKeeper() {
   if (thread_.joinable()) thread_.join();
 }
 
-LeaseKeeper::Registration LeaseKeeper::keep(std::string key, std::uint64_t token,
-                                            std::chrono::milliseconds lease) {
+LeaseKeeper::Registration LeaseKeeper::keep(std::string key, Holder holder,
+                                            std::chrono::milliseconds lease,
+                                            std::chrono::milliseconds ttl,
+                                            std::string fingerprint) {
   auto lost = std::make_shared<std::atomic<bool>>(false);
   std::uint64_t id = 0;
   bool wake = false;
@@ -29,7 +31,8 @@ LeaseKeeper::Registration LeaseKeeper::keep(std::string key, std::uint64_t token
     std::lock_guard lock(mutex_);
     id = next_id_++;
     const SteadyTime renewal = std::chrono::steady_clock::now() + lease / 3;
-    leases_.emplace(id, Lease{std::move(key), token, lease, renewal, lost});
+    leases_.emplace(id, Lease{std::move(key), std::move(holder), lease, ttl, std::move(fingerprint),
+                              renewal, lost});
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
     // Most effects end long before their first renewal: wake the thread only
     // when it sleeps past this one, which keeps registration off the hot path.
@@ -66,15 +69,15 @@ void LeaseKeeper::run() {
     lock.unlock();
     for (const Lease& lease : due) {
       try {
-        if (store_.renew(lease.key, lease.token, lease.lease)) {
+        if (store_.renew(lease.key, lease.holder, lease.lease, lease.ttl, lease.fingerprint)) {
           renewals_.fetch_add(1);
         } else {
           lease.lost->store(true);
           logger()->warn("lease on {} (token {}) was lost while the effect ran", lease.key,
-                         lease.token);
+                         lease.holder.token);
         }
-      } catch (const Error& error) {
-        logger()->warn("cannot renew the lease on {} (token {}): {}", lease.key, lease.token,
+      } catch (const std::exception& error) {
+        logger()->warn("cannot renew the lease on {} (token {}): {}", lease.key, lease.holder.token,
                        error.what());
       }
     }

@@ -1,6 +1,8 @@
-// Renews the leases of effects that are running, from one background thread,
-// every lease/3, so that a slow but live effect is not recovered by another
-// worker. Uses real (steady) time: it exists to talk to the store on time.
+// Renews the leases of effects that are running, and of journaled results
+// waiting for their commit, from one background thread, every lease/3, so that
+// a slow but live effect is not recovered by another worker and its record
+// does not expire under it (EffectStore::renew). Uses real (steady) time: it
+// exists to talk to the store on time.
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -47,8 +49,10 @@ class LeaseKeeper {
     std::shared_ptr<std::atomic<bool>> lost_;
   };
 
-  [[nodiscard]] Registration keep(std::string key, std::uint64_t token,
-                                  std::chrono::milliseconds lease);
+  // Renews `holder`'s lease on `key` to `lease` and the record to at least
+  // `ttl`, every lease/3, until the registration is destroyed.
+  [[nodiscard]] Registration keep(std::string key, Holder holder, std::chrono::milliseconds lease,
+                                  std::chrono::milliseconds ttl, std::string fingerprint);
   // Renewals done since construction (for tests and stats).
   [[nodiscard]] std::uint64_t renewals() const noexcept { return renewals_.load(); }
 
@@ -56,8 +60,10 @@ class LeaseKeeper {
   using SteadyTime = std::chrono::steady_clock::time_point;
   struct Lease {
     std::string key;
-    std::uint64_t token;
+    Holder holder;
     std::chrono::milliseconds lease;
+    std::chrono::milliseconds ttl;
+    std::string fingerprint;
     SteadyTime next_renewal;
     std::shared_ptr<std::atomic<bool>> lost;
   };
@@ -66,6 +72,7 @@ class LeaseKeeper {
   void forget(std::uint64_t id);
 
   EffectStore& store_;
+  // Guards the fields below, up to thread_.
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::uint64_t, Lease> leases_;

@@ -1,10 +1,12 @@
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/core/random.hpp"
 #include "prodsafe/idempotency_lua.hpp"
 #include "prodsafe/redis/script.hpp"
 
@@ -65,19 +67,23 @@ Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint
   const std::string full_key = client_->key(key);
   const std::string lease_ms = ms_text(lease);
   const std::string ttl_ms = ms_text(ttl);
+  std::string holder_id = random_id();
   const redis::Reply reply =
-      claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms});
-  const auto& parts = reply_array(key, reply, 3);
+      claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms, holder_id});
+  const auto& parts = reply_array(key, reply, 5);
   const std::string& status = parts[0].str();
   Claim claim;
   claim.token = static_cast<std::uint64_t>(parts[1].integer());
   claim.payload = parts[2].str();
-  if (status == "CLAIMED") {
-    claim.status = ClaimStatus::kClaimed;
-  } else if (status == "RECOVERED") {
-    claim.status = ClaimStatus::kRecovered;
+  claim.fingerprint = parts[3].str();
+  claim.ttl_remaining = milliseconds(std::max<long long>(0, parts[4].integer()));
+  if (status == "CLAIMED" || status == "RECOVERED") {
+    claim.status = status == "CLAIMED" ? ClaimStatus::kClaimed : ClaimStatus::kRecovered;
+    claim.holder_id = std::move(holder_id);
   } else if (status == "COMPLETED") {
     claim.status = ClaimStatus::kCompleted;
+  } else if (status == "UNAVAILABLE") {
+    claim.status = ClaimStatus::kUnavailable;
   } else if (status == "IN_PROGRESS") {
     claim.status = ClaimStatus::kInProgress;
     claim.retry_after = milliseconds(parse_u64(key, "lease_until", claim.payload));
@@ -95,14 +101,15 @@ Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint
   return claim;
 }
 
-FinishStatus RedisEffectStore::finish(std::string_view key, std::uint64_t token,
-                                      std::string_view state, std::string_view payload,
-                                      std::string_view fingerprint, milliseconds ttl) {
+FinishStatus RedisEffectStore::finish(std::string_view key, const Holder& holder, FinalState state,
+                                      std::string_view payload, std::string_view fingerprint,
+                                      milliseconds ttl) {
   const std::string full_key = client_->key(key);
-  const std::string token_text = std::to_string(token);
+  const std::string token_text = std::to_string(holder.token);
   const std::string ttl_ms = ms_text(ttl);
   const redis::Reply reply =
-      finish_script().run(*client_, {full_key}, {token_text, state, payload, fingerprint, ttl_ms});
+      finish_script().run(*client_, {full_key},
+                          {token_text, holder.id, to_string(state), payload, fingerprint, ttl_ms});
   const auto& parts = reply_array(key, reply, 2);
   const std::string& status = parts[0].str();
   if (status == "DONE") return FinishStatus::kDone;
@@ -112,38 +119,37 @@ FinishStatus RedisEffectStore::finish(std::string_view key, std::uint64_t token,
       fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
 }
 
-FinishStatus RedisEffectStore::commit(std::string_view key, std::uint64_t token,
-                                      std::string_view result, std::string_view fingerprint,
-                                      milliseconds ttl) {
-  return finish(key, token, "completed", result, fingerprint, ttl);
-}
-
-FinishStatus RedisEffectStore::record_failure(std::string_view key, std::uint64_t token,
-                                              std::string_view error, std::string_view fingerprint,
-                                              milliseconds ttl) {
-  return finish(key, token, "failed", error, fingerprint, ttl);
-}
-
-bool RedisEffectStore::release(std::string_view key, std::uint64_t token) {
-  const std::string token_text = std::to_string(token);
+bool RedisEffectStore::release(std::string_view key, const Holder& holder) {
+  const std::string token_text = std::to_string(holder.token);
   return lease_script()
-             .run(*client_, {client_->key(key)}, {token_text, "release", "0"})
+             .run(*client_, {client_->key(key)}, {token_text, holder.id, "release", "0", "0", ""})
              .integer() == 1;
 }
 
-bool RedisEffectStore::renew(std::string_view key, std::uint64_t token, milliseconds lease) {
-  const std::string token_text = std::to_string(token);
+bool RedisEffectStore::renew(std::string_view key, const Holder& holder, milliseconds lease,
+                             milliseconds ttl, std::string_view fingerprint) {
+  const std::string token_text = std::to_string(holder.token);
   const std::string lease_ms = ms_text(lease);
+  const std::string ttl_ms = ms_text(ttl);
   return lease_script()
-             .run(*client_, {client_->key(key)}, {token_text, "renew", lease_ms})
+             .run(*client_, {client_->key(key)},
+                  {token_text, holder.id, "renew", lease_ms, ttl_ms, fingerprint})
              .integer() == 1;
+}
+
+std::string RedisEffectStore::identity() const {
+  const redis::Endpoint& endpoint = client_->endpoint();
+  const std::string where = endpoint.transport == redis::Endpoint::Transport::kUnix
+                                ? "unix:" + endpoint.socket_path
+                                : fmt::format("{}:{}", endpoint.host, endpoint.port);
+  return fmt::format("redis {} db {} prefix {}", where, endpoint.db, client_->key(""));
 }
 
 std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {
   const std::string full_key = client_->key(key);
   redis::Pipeline pipeline;
   pipeline.add({"TYPE", full_key})
-      .add({"HMGET", full_key, "state", "token", "fp", "result", "error", "lease_until"})
+      .add({"HMGET", full_key, "state", "token", "fp", "result", "error", "lease_until", "holder"})
       .add({"PTTL", full_key})
       .add({"TIME"});
   const std::vector<redis::Reply> replies = client_->pipeline(pipeline);
@@ -157,6 +163,7 @@ std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {
   record.fingerprint = fields[2].optional_str().value_or("");
   record.result = fields[3].optional_str().value_or("");
   record.error = fields[4].optional_str().value_or("");
+  record.holder_id = fields[6].optional_str().value_or("");
   record.ttl_remaining = milliseconds(std::max<long long>(0, replies[2].integer()));
   const auto lease_until = fields[5].optional_str();
   if (record.state == "in_progress" && lease_until) {

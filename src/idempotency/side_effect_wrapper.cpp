@@ -18,10 +18,20 @@ using std::chrono::milliseconds;
 
 std::filesystem::path journal_directory(const WrapperOptions& options) {
   if (!options.journal_directory.empty()) return options.journal_directory;
-  const char* env = std::getenv("PRODSAFE_JOURNAL_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return "/var/tmp/prodsafe-journal";
+  return default_journal_directory();
 }
+
+std::string journal_store(const WrapperOptions& options, const EffectStore& store) {
+  if (!options.journal_namespace.empty()) return "namespace " + options.journal_namespace;
+  return store.identity();
+}
+
+bool is_retryable(const std::exception& error) {
+  const auto* ours = dynamic_cast<const Error*>(&error);
+  return ours != nullptr && ours->retryable();
+}
+
+std::string lease_name(const JournalEntry& entry) { return entry.key + '\n' + entry.holder.id; }
 
 // "effect:<TYPE>:<entity>" -> "<TYPE>" (journal entries keep only the key).
 std::string_view type_of_key(std::string_view key) {
@@ -29,6 +39,15 @@ std::string_view type_of_key(std::string_view key) {
   if (!key.starts_with(kPrefix)) return "unknown";
   key.remove_prefix(kPrefix.size());
   return key.substr(0, key.find(':'));
+}
+
+[[noreturn]] void throw_result_unavailable(const std::string& key, const std::string& reason) {
+  throw ResultUnavailable(
+      key, reason,
+      fmt::format("{} ran before, but its result could not be stored ({}); it is not run again. "
+                  "Look the effect up downstream; clear the record (EffectStore::clear) only to "
+                  "run it once more",
+                  key, reason));
 }
 
 [[noreturn]] void throw_conflict(const std::string& key, std::string_view stored,
@@ -75,16 +94,27 @@ struct SideEffectWrapper::Resolved {
   std::string_view fingerprint;
 };
 
+struct SideEffectWrapper::JournalLeases {
+  // Guards leases.
+  std::mutex mutex;
+  std::map<std::string, LeaseKeeper::Registration> leases;
+};
+
 SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, WrapperOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : SystemClock::instance()),
       instruments_(std::make_unique<Instruments>(
-          options_.metrics != nullptr ? *options_.metrics : metrics::default_registry())) {
+          options_.metrics != nullptr ? *options_.metrics : metrics::default_registry())),
+      journal_leases_(std::make_unique<JournalLeases>()) {
   if (!store_) throw InvalidArgument("SideEffectWrapper needs an EffectStore, got null");
   require_positive(options_.ttl, "ttl");
   require_positive(options_.lease, "lease");
   require_positive(options_.wait_poll_initial, "wait_poll_initial");
+  require_positive(options_.journal_flush_interval, "journal_flush_interval");
+  if (options_.journal_scan_interval.count() < 0) {
+    throw InvalidArgument("WrapperOptions::journal_scan_interval must not be negative");
+  }
   if (options_.ttl <= options_.lease) {
     throw InvalidArgument(
         fmt::format("WrapperOptions::ttl ({} ms) must exceed the lease ({} ms): a record must "
@@ -100,14 +130,75 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
       throw InvalidArgument(fmt::format("per_type[{}].lease must be positive", name));
     }
   }
-  journal_ = std::make_unique<CommitJournal>(journal_directory(options_));
   lease_keeper_ = std::make_unique<LeaseKeeper>(*store_);
+  journal_ = std::make_unique<CommitJournal>(journal_directory(options_),
+                                             journal_store(options_, *store_));
+  if (journal_->damaged_lines() > 0) instruments_->journal_damaged(journal_->damaged_lines());
   if (options_.result_cache_size > 0)
     cache_ = std::make_unique<ResultCache>(options_.result_cache_size);
+  for (const JournalEntry& entry : journal_->pending()) keep_journaled(entry);
   if (journal_->pending_count() > 0) flush_journal();
+  background_ = std::thread([this] { background_loop(); });
 }
 
-SideEffectWrapper::~SideEffectWrapper() = default;
+SideEffectWrapper::~SideEffectWrapper() {
+  {
+    std::lock_guard lock(background_mutex_);
+    background_stopping_ = true;
+  }
+  background_changed_.notify_all();
+  if (background_.joinable()) background_.join();
+  journal_leases_.reset();  // before the lease keeper they are registered with
+}
+
+void SideEffectWrapper::background_loop() {
+  using Steady = std::chrono::steady_clock;
+  const milliseconds scan_every = options_.journal_scan_interval;
+  Steady::time_point next_scan =
+      scan_every.count() > 0 ? Steady::now() + scan_every : Steady::time_point::max();
+  std::unique_lock lock(background_mutex_);
+  while (!background_stopping_) {
+    Steady::time_point wake = next_scan;
+    if (journal_->pending_count() > 0) {
+      wake = std::min(wake, Steady::now() + options_.journal_flush_interval);
+    }
+    background_changed_.wait_until(lock, wake,
+                                   [this] { return background_stopping_ || background_kicked_; });
+    if (background_stopping_) break;
+    const bool kicked = std::exchange(background_kicked_, false);
+    lock.unlock();
+    try {
+      if (Steady::now() >= next_scan) {
+        next_scan = Steady::now() + scan_every;
+        const std::size_t damaged_before = journal_->damaged_lines();
+        for (const JournalEntry& entry : journal_->adopt_orphans()) keep_journaled(entry);
+        if (journal_->damaged_lines() > damaged_before) {
+          instruments_->journal_damaged(journal_->damaged_lines() - damaged_before);
+        }
+      }
+      // A kick means a result was just journaled after its commit attempts
+      // failed: wait one interval before trying again.
+      if (!kicked && journal_->pending_count() > 0) flush_journal();
+    } catch (const std::exception& error) {
+      logger()->error("the idempotency journal's background thread: {}", error.what());
+    }
+    lock.lock();
+  }
+}
+
+void SideEffectWrapper::keep_journaled(const JournalEntry& entry) {
+  if (!options_.renew_leases || entry.lease.count() <= 0) return;
+  auto registration =
+      lease_keeper_->keep(entry.key, entry.holder, entry.lease, entry.ttl, entry.fingerprint);
+  std::lock_guard lock(journal_leases_->mutex);
+  journal_leases_->leases.erase(lease_name(entry));
+  journal_leases_->leases.emplace(lease_name(entry), std::move(registration));
+}
+
+void SideEffectWrapper::forget_journaled(const JournalEntry& entry) {
+  std::lock_guard lock(journal_leases_->mutex);
+  journal_leases_->leases.erase(lease_name(entry));
+}
 
 SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
                                                        const CallOptions& call) const {
@@ -142,6 +233,8 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
 
   if (cache_) {
     if (auto hit = cache_->get(key, clock_.steady_now())) {
+      // The cached fingerprint is the stored one: a call for another request
+      // goes on to the store and gets Conflict.
       const bool comparable = !policy.fingerprint.empty() && !hit->fingerprint.empty();
       if (!comparable || hit->fingerprint == policy.fingerprint) {
         instruments_->count(type.name(), Event::kDuplicate);
@@ -164,15 +257,20 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
         instruments_->count(type.name(), Event::kConflict);
         throw_conflict(key, journaled->fingerprint, policy.fingerprint);
       }
+      if (journaled->state == FinalState::kUnavailable) {
+        instruments_->count(type.name(), Event::kResultUnavailable);
+        throw_result_unavailable(key, journaled->result);
+      }
       instruments_->count(type.name(), Event::kDuplicate);
       return Raw{.commit_pending = true,
                  .key = std::move(key),
-                 .token = journaled->token,
+                 .token = journaled->holder.token,
                  .result = std::move(journaled->result)};
     }
   }
 
   Claim claim;
+  const Clock::SteadyTime claimed_at = clock_.steady_now();
   try {
     claim = claim_or_wait(key, policy);
   } catch (const StoreUnavailable& error) {
@@ -189,10 +287,13 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     case ClaimStatus::kCompleted:
       instruments_->count(type.name(), Event::kDuplicate);
       if (cache_) {
-        cache_->put(key, {std::string(policy.fingerprint), claim.payload, claim.token,
-                          clock_.steady_now() + policy.ttl});
+        cache_->put(
+            key, {claim.fingerprint, claim.payload, claim.token, claimed_at + claim.ttl_remaining});
       }
       return Raw{.key = std::move(key), .token = claim.token, .result = std::move(claim.payload)};
+    case ClaimStatus::kUnavailable:
+      instruments_->count(type.name(), Event::kResultUnavailable);
+      throw_result_unavailable(key, claim.payload);
     case ClaimStatus::kConflict:
       instruments_->count(type.name(), Event::kConflict);
       throw_conflict(key, claim.payload, policy.fingerprint);
@@ -212,7 +313,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     case ClaimStatus::kRecovered:
       break;
   }
-  return run_and_commit(type.name(), std::move(key), claim, runner, policy);
+  return run_and_commit(type.name(), std::move(key), claim, claimed_at, runner, policy);
 }
 
 Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& policy) {
@@ -239,106 +340,140 @@ SideEffectWrapper::Raw SideEffectWrapper::run_unprotected(std::string_view type,
   instruments_->count(type, Event::kFailOpen);
   const EffectContext context{key, 0, false};
   Raw raw{.executed = true, .unprotected = true, .key = std::move(key)};
-  raw.result = runner(context);
+  const detail::Encoded encoded = runner(context);
+  raw.result_unavailable = !encoded.ok;
+  if (encoded.ok) raw.result = encoded.bytes;
   instruments_->count(type, Event::kExecuted);
   return raw;
 }
 
-void SideEffectWrapper::abandon(std::string_view type, const std::string& key, std::uint64_t token,
-                                const Resolved& policy, const std::string& error) {
+void SideEffectWrapper::abandon(std::string_view type, const std::string& key, const Holder& holder,
+                                const Resolved& policy, const std::string& error, bool retryable) {
   instruments_->count(type, Event::kEffectError);
+  // A retryable error (a timeout, an unreachable dependency) says "try again":
+  // recording it as a failure would refuse every later try.
+  const bool record = policy.record_failures && !retryable;
   try {
-    if (policy.record_failures) {
-      store_->record_failure(key, token, error, policy.fingerprint, policy.ttl);
+    if (record) {
+      store_->record_failure(key, holder, error, policy.fingerprint, policy.ttl);
     } else {
-      store_->release(key, token);
+      store_->release(key, holder);
     }
-  } catch (const Error& failure) {
+  } catch (const std::exception& failure) {
     // The lease will expire and a later caller recovers the effect.
     logger()->warn(
         "{}: the effect threw and its claim could not be {}: {}; it will be "
         "recoverable when its lease ends",
-        key, policy.record_failures ? "marked failed" : "released", failure.what());
+        key, record ? "marked failed" : "released", failure.what());
   }
 }
 
 SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, std::string key,
-                                                         const Claim& claim, const Runner& runner,
+                                                         const Claim& claim,
+                                                         Clock::SteadyTime claimed_at,
+                                                         const Runner& runner,
                                                          const Resolved& policy) {
   const bool recovering = claim.status == ClaimStatus::kRecovered;
   if (recovering) instruments_->count(type, Event::kRecovered);
+  const Holder holder = claim.holder();
   const EffectContext context{key, claim.token, recovering};
   Raw raw{.executed = true, .recovered = recovering, .key = std::move(key), .token = claim.token};
+  // What the record carries: the caller's fingerprint, else the one it had.
+  const std::string fingerprint =
+      policy.fingerprint.empty() ? claim.fingerprint : std::string(policy.fingerprint);
+  detail::Encoded encoded;
   {
     std::optional<LeaseKeeper::Registration> renewal;
-    if (options_.renew_leases)
-      renewal.emplace(lease_keeper_->keep(raw.key, claim.token, policy.lease));
+    if (options_.renew_leases) {
+      renewal.emplace(lease_keeper_->keep(raw.key, holder, policy.lease, policy.ttl, fingerprint));
+    }
     try {
-      raw.result = runner(context);
+      encoded = runner(context);
     } catch (const std::exception& error) {
       renewal.reset();
-      abandon(type, raw.key, claim.token, policy, error.what());
+      abandon(type, raw.key, holder, policy, error.what(), is_retryable(error));
       throw;
     } catch (...) {
       renewal.reset();
-      abandon(type, raw.key, claim.token, policy, "a non-standard exception");
+      abandon(type, raw.key, holder, policy, "a non-standard exception", false);
       throw;
     }
   }
 
+  // From here on the effect has run: no failure may release the claim or
+  // drop the result.
+  FinalState state = FinalState::kCompleted;
+  if (!encoded.ok) {
+    state = FinalState::kUnavailable;
+    raw.result_unavailable = true;
+    instruments_->count(type, Event::kEncodeError);
+    logger()->error(
+        "{}: the effect ran but its result cannot be encoded ({}); it is recorded as done "
+        "without a result, and later calls get ResultUnavailable instead of running it again",
+        raw.key, encoded.bytes);
+  }
+  raw.result = std::move(encoded.bytes);
+
   FinishStatus status = FinishStatus::kDone;
-  if (commit_with_retries(raw.key, claim.token, raw.result, policy, status)) {
+  if (finish_with_retries(type, raw.key, holder, state, raw.result, policy, status)) {
     if (status == FinishStatus::kLeaseLost) {
       instruments_->count(type, Event::kLeaseLost);
       raw.lease_lost = true;
       return raw;
     }
     instruments_->count(type, Event::kExecuted);
-    if (cache_) {
-      cache_->put(raw.key, {std::string(policy.fingerprint), raw.result, claim.token,
-                            clock_.steady_now() + policy.ttl});
+    if (cache_ && state == FinalState::kCompleted) {
+      cache_->put(raw.key, {fingerprint, raw.result, claim.token, claimed_at + policy.ttl});
     }
     return raw;
   }
 
-  // The effect ran but the store cannot be reached: keep the result locally.
-  const JournalEntry entry{raw.key, claim.token, policy.ttl, std::string(policy.fingerprint),
-                           raw.result};
-  try {
-    journal_->append(entry);
-    logger()->warn(
-        "{}: the effect ran but its commit could not reach the store; the result is "
-        "journaled in {} and will be committed when the store answers",
-        raw.key, journal_->directory().string());
-  } catch (const Error& error) {
-    logger()->critical(
-        "{}: the effect ran, its commit could not reach the store, AND the journal "
-        "cannot be written ({}); only the caller holds the result now",
-        raw.key, error.what());
-  }
+  // The effect ran but its outcome could not be stored: keep it locally.
+  journal(type,
+          JournalEntry{raw.key, holder, policy.ttl, policy.lease, state, fingerprint, raw.result});
   instruments_->count(type, Event::kExecuted);
   instruments_->count(type, Event::kCommitPending);
   raw.commit_pending = true;
   return raw;
 }
 
-bool SideEffectWrapper::commit_with_retries(const std::string& key, std::uint64_t token,
-                                            const std::string& result, const Resolved& policy,
+void SideEffectWrapper::journal(std::string_view type, const JournalEntry& entry) {
+  try {
+    journal_->append(entry);
+    logger()->warn(
+        "{}: the effect ran but its commit failed; the result is journaled in {} and will be "
+        "committed as soon as the store accepts it",
+        entry.key, journal_->directory().string());
+  } catch (const std::exception& error) {
+    logger()->critical(
+        "{} ({}): the effect ran, its commit failed, AND the journal cannot be written ({}); "
+        "only the caller holds the result now",
+        entry.key, type, error.what());
+    return;
+  }
+  keep_journaled(entry);
+  {
+    std::lock_guard lock(background_mutex_);
+    background_kicked_ = true;
+  }
+  background_changed_.notify_all();
+}
+
+bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::string& key,
+                                            const Holder& holder, FinalState state,
+                                            const std::string& payload, const Resolved& policy,
                                             FinishStatus& status) {
   const int attempts = std::max(1, options_.commit_attempts);
   milliseconds delay = options_.commit_retry_delay;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     try {
-      status = store_->commit(key, token, result, policy.fingerprint, policy.ttl);
+      status = store_->finish(key, holder, state, payload, policy.fingerprint, policy.ttl);
       return true;
-    } catch (const Error& error) {
-      // Unreachable, or a transient refusal (LOADING after a restart, BUSY,
-      // READONLY during a failover): the effect ran, so its result must
-      // reach the store or the journal, never be dropped.
-      const bool transient = error.code() == ErrorCode::kStoreUnavailable ||
-                             error.code() == ErrorCode::kTimeout ||
-                             (error.code() == ErrorCode::kReplyError && error.retryable());
-      if (!transient) throw;
+    } catch (const std::exception& error) {
+      // Unreachable, refused (OOM, NOREPLICAS, MISCONF, READONLY, LOADING),
+      // a damaged record, anything: the effect ran, so its result must reach
+      // the store or the journal, never be dropped.
+      instruments_->store_error(type);
       logger()->warn("{}: commit attempt {}/{} failed: {}", key, attempt, attempts, error.what());
       if (attempt < attempts) {
         clock_.sleep_for(delay);
@@ -355,33 +490,35 @@ std::size_t SideEffectWrapper::flush_journal() {
   for (const JournalEntry& entry : journal_->pending()) {
     FinishStatus status = FinishStatus::kDone;
     try {
-      status = store_->commit(entry.key, entry.token, entry.result, entry.fingerprint, entry.ttl);
-    } catch (const StoreUnavailable&) {
-      break;  // still down; try again later
-    } catch (const ReplyError& error) {
-      if (error.retryable()) break;  // e.g. LOADING: the store is coming back; try again later
-      logger()->error("{}: the journaled result cannot be committed ({}); it stays in {}",
-                      entry.key, error.what(), journal_->file().string());
-      continue;
-    } catch (const Error& error) {
-      logger()->error("{}: the journaled result cannot be committed ({}); it stays in {}",
-                      entry.key, error.what(), journal_->file().string());
-      continue;
+      status = store_->finish(entry.key, entry.holder, entry.state, entry.result, entry.fingerprint,
+                              entry.ttl);
+    } catch (const std::exception& error) {
+      // Logged once per key and message: this repeats every flush interval.
+      auto [logged, fresh] = flush_errors_.try_emplace(entry.key, error.what());
+      if (fresh || logged->second != error.what()) {
+        logged->second = error.what();
+        logger()->error("{}: the journaled result cannot be committed yet ({}); it stays in {}",
+                        entry.key, error.what(), journal_->directory().string());
+      }
+      if (dynamic_cast<const StoreUnavailable*>(&error) != nullptr) break;  // down: later
+      continue;  // refused for this entry (OOM, a damaged record...): try the others
     }
+    flush_errors_.erase(entry.key);
     if (status == FinishStatus::kLeaseLost) {
       instruments_->count(type_of_key(entry.key), Event::kLeaseLost);
       logger()->error(
           "{}: another worker recovered the effect (token after {}) before its "
           "journaled result could be committed; the effect may have run twice. "
           "Reconcile with the downstream system",
-          entry.key, entry.token);
+          entry.key, entry.holder.token);
     } else {
       instruments_->journal_committed();
-      logger()->info("{}: journaled result (token {}) committed", entry.key, entry.token);
+      logger()->info("{}: journaled result (token {}) committed", entry.key, entry.holder.token);
     }
+    forget_journaled(entry);
     try {
       journal_->mark_done(entry);
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {
       logger()->error("{}: cannot update the journal: {}", entry.key, error.what());
     }
   }

@@ -48,6 +48,16 @@ TEST(ErrorTest, EveryCodeHasAName) {
   EXPECT_EQ(to_string(ErrorCode::kStoreUnavailable), "StoreUnavailable");
   EXPECT_EQ(to_string(ErrorCode::kCardinalityViolation), "CardinalityViolation");
   EXPECT_EQ(to_string(ErrorCode::kLeaseLost), "LeaseLost");
+  EXPECT_EQ(to_string(ErrorCode::kEncodeError), "EncodeError");
+  EXPECT_EQ(to_string(ErrorCode::kResultUnavailable), "ResultUnavailable");
+}
+
+TEST(ErrorTest, EncodeAndResultUnavailableAreNotRetryable) {
+  EXPECT_FALSE(EncodeError("NaN").retryable());
+  const ResultUnavailable error("effect:T:1", "invalid UTF-8", "gone");
+  EXPECT_FALSE(error.retryable());
+  EXPECT_EQ(error.key(), "effect:T:1");
+  EXPECT_EQ(error.reason(), "invalid UTF-8");
 }
 
 }  // namespace

@@ -32,26 +32,25 @@ class RefusingStore final : public EffectStore {
               milliseconds ttl) override {
     return inner_.claim(key, fingerprint, lease, ttl);
   }
-  FinishStatus commit(std::string_view key, std::uint64_t token, std::string_view result,
-                      std::string_view fingerprint, milliseconds ttl) override {
+  FinishStatus finish(std::string_view key, const Holder& holder, FinalState state,
+                      std::string_view payload, std::string_view fingerprint,
+                      milliseconds ttl) override {
     if (refusals.load() > 0) {
       --refusals;
       throw ReplyError(reply, "Lua script 'effect finish'");
     }
-    return inner_.commit(key, token, result, fingerprint, ttl);
+    return inner_.finish(key, holder, state, payload, fingerprint, ttl);
   }
-  FinishStatus record_failure(std::string_view key, std::uint64_t token, std::string_view error,
-                              std::string_view fingerprint, milliseconds ttl) override {
-    return inner_.record_failure(key, token, error, fingerprint, ttl);
+  bool release(std::string_view key, const Holder& holder) override {
+    return inner_.release(key, holder);
   }
-  bool release(std::string_view key, std::uint64_t token) override {
-    return inner_.release(key, token);
-  }
-  bool renew(std::string_view key, std::uint64_t token, milliseconds lease) override {
-    return inner_.renew(key, token, lease);
+  bool renew(std::string_view key, const Holder& holder, milliseconds lease, milliseconds ttl,
+             std::string_view fingerprint) override {
+    return inner_.renew(key, holder, lease, ttl, fingerprint);
   }
   std::optional<EffectRecord> inspect(std::string_view key) override { return inner_.inspect(key); }
   bool clear(std::string_view key) override { return inner_.clear(key); }
+  std::string identity() const override { return inner_.identity(); }
 
  private:
   InMemoryEffectStore inner_;
@@ -101,12 +100,34 @@ TEST(TransientReplyTest, ALastingLoadingReplyJournalsTheResultInsteadOfDroppingI
   EXPECT_EQ(f.wrapper.journal_pending(), 0u);
 }
 
-TEST(TransientReplyTest, APermanentErrorReplyAtCommitStillPropagates) {
-  Fixture f;
-  f.store->reply = "ERR something is wrong with the script";
-  f.store->refusals = 1;
-  EXPECT_THROW(f.place(), ReplyError);
-  EXPECT_EQ(f.wrapper.journal_pending(), 0u);
+// Issue 12 item 2: with maxmemory and noeviction (what prodsafe recommends)
+// the commit gets OOM; min-replicas-to-write gives NOREPLICAS, a failing
+// BGSAVE gives MISCONF. The effect has run: the result must be journaled and
+// committed later, never handed back as an error that drops it.
+TEST(TransientReplyTest, EveryRefusalAtCommitJournalsTheResultInsteadOfDroppingIt) {
+  for (const char* reply :
+       {"OOM command not allowed when used memory > 'maxmemory'.",
+        "NOREPLICAS Not enough good replicas to write.",
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+        "to disk.",
+        "ERR something is wrong with the script"}) {
+    Fixture f;
+    f.store->reply = reply;
+    f.store->refusals = 1000;
+    const auto first = f.place();
+    EXPECT_TRUE(first.executed) << reply;
+    EXPECT_TRUE(first.commit_pending) << reply;
+    EXPECT_EQ(first.result, 1) << reply;
+    EXPECT_EQ(f.wrapper.journal_pending(), 1u) << reply;
+    EXPECT_EQ(f.wrapper.stats().commit_pending, 1u) << reply;
+
+    f.store->refusals = 0;  // memory was freed, a replica came back, the disk has room
+    EXPECT_EQ(f.wrapper.flush_journal(), 0u) << reply;
+    const auto again = f.place();
+    EXPECT_FALSE(again.executed) << reply;
+    EXPECT_EQ(again.result, 1) << reply;
+    EXPECT_EQ(f.runs, 1) << reply;
+  }
 }
 
 }  // namespace

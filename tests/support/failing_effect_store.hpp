@@ -26,7 +26,8 @@ class FailingEffectStore final : public idempotency::EffectStore {
   std::atomic<int> commits{0};
   std::atomic<int> releases{0};
   std::atomic<int> renews{0};
-  // Runs before each commit reaches the inner store (e.g. to kill Redis).
+  // Runs before each commit (finish) reaches the inner store (e.g. to kill
+  // Redis, or to throw the refusal under test).
   std::function<void()> before_commit;
 
   idempotency::Claim claim(std::string_view key, std::string_view fingerprint,
@@ -36,34 +37,32 @@ class FailingEffectStore final : public idempotency::EffectStore {
     maybe_fail(fail_claims, "claim");
     return inner_->claim(key, fingerprint, lease, ttl);
   }
-  idempotency::FinishStatus commit(std::string_view key, std::uint64_t token,
-                                   std::string_view result, std::string_view fingerprint,
+  idempotency::FinishStatus finish(std::string_view key, const idempotency::Holder& holder,
+                                   idempotency::FinalState state, std::string_view payload,
+                                   std::string_view fingerprint,
                                    std::chrono::milliseconds ttl) override {
     ++commits;
     if (before_commit) before_commit();
     maybe_fail(fail_commits, "commit");
-    return inner_->commit(key, token, result, fingerprint, ttl);
+    return inner_->finish(key, holder, state, payload, fingerprint, ttl);
   }
-  idempotency::FinishStatus record_failure(std::string_view key, std::uint64_t token,
-                                           std::string_view error, std::string_view fingerprint,
-                                           std::chrono::milliseconds ttl) override {
-    maybe_fail(fail_commits, "record_failure");
-    return inner_->record_failure(key, token, error, fingerprint, ttl);
-  }
-  bool release(std::string_view key, std::uint64_t token) override {
+  bool release(std::string_view key, const idempotency::Holder& holder) override {
     ++releases;
     maybe_fail(fail_releases, "release");
-    return inner_->release(key, token);
+    return inner_->release(key, holder);
   }
-  bool renew(std::string_view key, std::uint64_t token, std::chrono::milliseconds lease) override {
+  bool renew(std::string_view key, const idempotency::Holder& holder,
+             std::chrono::milliseconds lease, std::chrono::milliseconds ttl,
+             std::string_view fingerprint) override {
     ++renews;
     maybe_fail(fail_renews, "renew");
-    return inner_->renew(key, token, lease);
+    return inner_->renew(key, holder, lease, ttl, fingerprint);
   }
   std::optional<idempotency::EffectRecord> inspect(std::string_view key) override {
     return inner_->inspect(key);
   }
   bool clear(std::string_view key) override { return inner_->clear(key); }
+  std::string identity() const override { return inner_->identity(); }
 
  private:
   static void maybe_fail(std::atomic<int>& counter, const char* what) {

@@ -46,6 +46,12 @@ enum class ErrorCode {
   // An earlier run of the same effect failed and its failure was recorded
   // (opt-in); the effect is not run again until the record is cleared.
   kEffectFailed,
+  // A value cannot be encoded for storage (invalid UTF-8 in JSON, NaN, ...).
+  // Fix the value or its codec; retrying cannot help.
+  kEncodeError,
+  // The effect ran, but its result could not be encoded, so there is none to
+  // hand back. The effect is not run again; never retry.
+  kResultUnavailable,
 };
 
 // The enumerator's name without the leading 'k', e.g. "StoreUnavailable".
@@ -106,6 +112,12 @@ class ProtocolError : public Error {
 class DecodeError : public Error {
  public:
   explicit DecodeError(const std::string& message) : Error(ErrorCode::kDecodeError, message) {}
+};
+
+// A value could not be encoded for storage (Codec<T>::encode).
+class EncodeError : public Error {
+ public:
+  explicit EncodeError(const std::string& message) : Error(ErrorCode::kEncodeError, message) {}
 };
 
 class InvalidArgument : public Error {
@@ -194,6 +206,24 @@ class EffectFailed : public Error {
  private:
   std::string key_;
   std::string recorded_error_;
+};
+
+// The effect ran before, but its result could not be encoded and stored (see
+// EncodeError), so later calls cannot be given it. The effect is not run again
+// until the record expires or is cleared (EffectStore::clear).
+class ResultUnavailable : public Error {
+ public:
+  ResultUnavailable(std::string key, std::string reason, const std::string& message)
+      : Error(ErrorCode::kResultUnavailable, message),
+        key_(std::move(key)),
+        reason_(std::move(reason)) {}
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  // Why the result could not be stored.
+  [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string key_;
+  std::string reason_;
 };
 
 }  // namespace prodsafe

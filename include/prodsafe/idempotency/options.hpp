@@ -47,8 +47,12 @@ struct WrapperOptions {
   // Default: 30 s. Choose it above the effect's longest run, or keep
   // renew_leases on.
   milliseconds lease = std::chrono::seconds(30);
-  // Renew the lease every lease/3 while the effect runs, from a background
-  // thread, so that a slow but live effect is not recovered. Default: true.
+  // Renew the lease every lease/3 while the effect runs, and while its result
+  // waits in the journal, from a background thread, so that a slow but live
+  // effect is not recovered. A renewal also keeps the record alive at least
+  // `ttl` (a record lives `ttl` from its claim or its last renewal), and
+  // writes it anew if it vanished (evicted, deleted) under the effect.
+  // Default: true.
   bool renew_leases = true;
   // Default: kThrow.
   InProgressPolicy in_progress = InProgressPolicy::kThrow;
@@ -59,18 +63,40 @@ struct WrapperOptions {
   milliseconds wait_poll_initial = milliseconds(20);
   milliseconds wait_poll_max = std::chrono::seconds(1);
   // On an exception from the effect: false (default) releases the claim so a
-  // later call runs it again; true keeps a FAILED record that later calls
-  // get as EffectFailed until the record expires or is cleared.
+  // later call runs it again (with ctx.recovering set: the failed run may
+  // have acted); true keeps a FAILED record that later calls get as
+  // EffectFailed until the record expires or is cleared. An exception that
+  // says it is retryable (prodsafe::Error::retryable()) is never recorded:
+  // its claim is released.
   bool record_failures = false;
-  // Commit attempts before the result goes to the journal. Default: 3, with
-  // commit_retry_delay, doubling, between them (default 50 ms). 0 means 1.
+  // Commit attempts before the result goes to the journal. Any failure of a
+  // commit (unreachable, OOM, NOREPLICAS, MISCONF, READONLY, a damaged
+  // record...) is retried, then journaled: once the effect has run, its
+  // result is never dropped. Default: 3, with commit_retry_delay, doubling,
+  // between them (default 50 ms). 0 means 1.
   int commit_attempts = 3;
   milliseconds commit_retry_delay = milliseconds(50);
-  // Where results whose commit could not reach Redis are kept (fsynced) until
-  // they are committed. Empty (the default): $PRODSAFE_JOURNAL_DIR, else
-  // /var/tmp/prodsafe-journal. Every wrapper of every process may share it:
-  // each keeps its own file and adopts the files of dead processes.
+  // Where results whose commit failed after the effect ran are kept (fsynced)
+  // until they are committed. Empty (the default): $PRODSAFE_JOURNAL_DIR,
+  // else /var/tmp/prodsafe-journal-<effective uid> (/var/tmp survives a
+  // reboot; the uid keeps users apart). Every wrapper of every process of the
+  // user may share it: each keeps its own file and adopts the files of dead
+  // processes that belong to the same store. It must be private to the user
+  // (made 0700; one owned by another user or writable by group or others is
+  // refused with InvalidArgument).
   std::string journal_directory{};
+  // Names the store in journal entries. Empty (the default): the store's
+  // identity (for Redis: endpoint, database and key prefix). Set it when
+  // processes reach the same Redis through different addresses (a DNS name
+  // and an IP), so that they adopt each other's journals.
+  std::string journal_namespace{};
+  // While results wait in the journal, a background thread tries to commit
+  // them this often. Default: 200 ms.
+  milliseconds journal_flush_interval = milliseconds(200);
+  // How often the background thread looks for the journals of dead processes
+  // of the same store, to adopt and commit them. Default: 10 s. Zero: only
+  // when the wrapper is made.
+  milliseconds journal_scan_interval = std::chrono::seconds(10);
   // Completed results kept in process (LRU) so a duplicate is answered without
   // a round trip. Default: 0, off. An entry lives no longer than the record.
   std::size_t result_cache_size = 0;

@@ -28,7 +28,8 @@ struct Outcome {
   // result is returned.
   bool executed = false;
   T result{};
-  // This call ran the effect after taking over an expired lease.
+  // This call ran the effect after taking over from a previous run that may
+  // have acted (its lease expired, or it threw and released its claim).
   bool recovered = false;
   // The effect ran but its result could not be committed yet: it is in the
   // local journal and will be committed when the store answers again.
@@ -38,6 +39,10 @@ struct Outcome {
   bool unprotected = false;
   // Answered from the in-process result cache, without a round trip.
   bool from_cache = false;
+  // This call ran the effect, but its result could not be encoded (Codec
+  // threw EncodeError), so it is not stored: the effect is recorded as done
+  // and later calls get ResultUnavailable instead of running it again.
+  bool result_unavailable = false;
   std::string key{};
   std::uint64_t fencing_token = 0;
 

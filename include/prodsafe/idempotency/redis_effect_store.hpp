@@ -18,22 +18,20 @@ class RedisEffectStore final : public EffectStore {
 
   Claim claim(std::string_view key, std::string_view fingerprint, std::chrono::milliseconds lease,
               std::chrono::milliseconds ttl) override;
-  FinishStatus commit(std::string_view key, std::uint64_t token, std::string_view result,
-                      std::string_view fingerprint, std::chrono::milliseconds ttl) override;
-  FinishStatus record_failure(std::string_view key, std::uint64_t token, std::string_view error,
-                              std::string_view fingerprint, std::chrono::milliseconds ttl) override;
-  bool release(std::string_view key, std::uint64_t token) override;
-  bool renew(std::string_view key, std::uint64_t token, std::chrono::milliseconds lease) override;
+  FinishStatus finish(std::string_view key, const Holder& holder, FinalState state,
+                      std::string_view payload, std::string_view fingerprint,
+                      std::chrono::milliseconds ttl) override;
+  bool release(std::string_view key, const Holder& holder) override;
+  bool renew(std::string_view key, const Holder& holder, std::chrono::milliseconds lease,
+             std::chrono::milliseconds ttl, std::string_view fingerprint) override;
   std::optional<EffectRecord> inspect(std::string_view key) override;
   bool clear(std::string_view key) override;
+  // "redis <host>:<port> db <n> prefix <key_prefix>" (or "unix:<path>").
+  [[nodiscard]] std::string identity() const override;
 
   [[nodiscard]] redis::Client& client() noexcept { return *client_; }
 
  private:
-  FinishStatus finish(std::string_view key, std::uint64_t token, std::string_view state,
-                      std::string_view payload, std::string_view fingerprint,
-                      std::chrono::milliseconds ttl);
-
   std::shared_ptr<redis::Client> client_;
 };
 

@@ -10,23 +10,34 @@
 //
 // Errors: Conflict (same key, other fingerprint), AlreadyInProgress (another
 // worker holds a live lease), LeaseLost (this run was superseded; carries the
-// result), EffectFailed (a recorded failure), StoreUnavailable (the store is
-// down at claim time: the effect was NOT run, unless the type fails open),
-// DecodeError (a corrupted record), and whatever the effect itself throws
-// (rethrown after the claim is released or the failure recorded).
+// result), EffectFailed (a recorded failure), ResultUnavailable (an earlier
+// run's result could not be encoded; the effect is not run again),
+// StoreUnavailable (the store is down at claim time: the effect was NOT run,
+// unless the type fails open), DecodeError (a corrupted record), and whatever
+// the effect itself throws (rethrown after the claim is released or the
+// failure recorded). Once the effect has run, no failure of its commit is
+// thrown: the result goes to the journal and the call returns it with
+// commit_pending.
+//
+// A wrapper runs two background threads: one renews leases, one commits
+// journaled results as soon as the store answers and adopts the journals of
+// dead processes of the same store (WrapperOptions::journal_*).
 //
 // Thread safety: safe for concurrent use; share one wrapper per process.
 #pragma once
 
 #include <any>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 
 #include "prodsafe/core/error.hpp"
@@ -39,6 +50,7 @@
 namespace prodsafe::idempotency {
 
 class CommitJournal;
+struct JournalEntry;
 class LeaseKeeper;
 class ResultCache;
 class Instruments;
@@ -52,11 +64,14 @@ struct WrapperStats {
   std::uint64_t in_progress = 0;  // AlreadyInProgress thrown
   std::uint64_t recovered = 0;    // expired leases taken over
   std::uint64_t lease_lost = 0;
-  std::uint64_t commit_pending = 0;     // results sent to the journal
-  std::uint64_t journal_committed = 0;  // journaled results committed later
-  std::uint64_t fail_open = 0;          // effects run unprotected
-  std::uint64_t effect_errors = 0;      // effects that threw
-  std::uint64_t failures_replayed = 0;  // EffectFailed thrown
+  std::uint64_t commit_pending = 0;         // results sent to the journal
+  std::uint64_t journal_committed = 0;      // journaled results committed later
+  std::uint64_t fail_open = 0;              // effects run unprotected
+  std::uint64_t effect_errors = 0;          // effects that threw
+  std::uint64_t failures_replayed = 0;      // EffectFailed thrown
+  std::uint64_t encode_errors = 0;          // effects whose result could not be encoded
+  std::uint64_t results_unavailable = 0;    // ResultUnavailable thrown
+  std::uint64_t journal_damaged_lines = 0;  // damaged lines skipped in adopted journals
 };
 
 namespace detail {
@@ -75,6 +90,23 @@ decltype(auto) invoke_effect(Fn& fn, const EffectContext& ctx) {
 template <class Fn>
 using effect_result_t = std::decay_t<decltype(invoke_effect(std::declval<Fn&>(),
                                                             std::declval<const EffectContext&>()))>;
+
+// An effect's result as stored: its encoding, or why there is none.
+struct Encoded {
+  std::string bytes{};  // the encoded result, or the encoder's message
+  bool ok = true;
+};
+
+template <class R>
+Encoded encode_result(const R& value) noexcept {
+  try {
+    return Encoded{Codec<R>::encode(value), true};
+  } catch (const std::exception& error) {
+    return Encoded{error.what(), false};
+  } catch (...) {
+    return Encoded{"the codec threw a non-standard exception", false};
+  }
+}
 
 [[noreturn]] void throw_lease_lost(const std::string& key, std::uint64_t token, std::any result);
 [[noreturn]] void rethrow_decode_error(const std::string& key, const DecodeError& error);
@@ -100,9 +132,11 @@ class SideEffectWrapper {
     using R = detail::effect_result_t<Fn>;
     static_assert(!std::is_void_v<R>, "the effect must return a value to cache (e.g. a status)");
     std::optional<R> produced;
+    // The effect's exceptions propagate; the codec's never do, because once
+    // the effect has run its claim must not be released (see Encoded).
     const Runner runner = [&fn, &produced](const EffectContext& ctx) {
       produced.emplace(detail::invoke_effect(fn, ctx));
-      return Codec<R>::encode(*produced);
+      return detail::encode_result<R>(*produced);
     };
     Raw raw = execute_raw(type, entity_id, runner, call);
     if (raw.lease_lost)
@@ -113,6 +147,7 @@ class SideEffectWrapper {
     outcome.commit_pending = raw.commit_pending;
     outcome.unprotected = raw.unprotected;
     outcome.from_cache = raw.from_cache;
+    outcome.result_unavailable = raw.result_unavailable;
     outcome.key = std::move(raw.key);
     outcome.fencing_token = raw.token;
     if (produced) {
@@ -128,7 +163,8 @@ class SideEffectWrapper {
   }
 
   // Tries to commit every journaled result now; returns how many remain.
-  // Also done at construction and, while any are pending, before each call.
+  // Also done at construction, before each call while any are pending, and
+  // by the background thread every journal_flush_interval.
   std::size_t flush_journal();
   // Where results wait when their commit cannot reach the store.
   [[nodiscard]] std::size_t journal_pending() const;
@@ -138,7 +174,7 @@ class SideEffectWrapper {
   [[nodiscard]] const WrapperOptions& options() const noexcept { return options_; }
 
  private:
-  using Runner = std::function<std::string(const EffectContext&)>;
+  using Runner = std::function<detail::Encoded(const EffectContext&)>;
   struct Raw {
     bool executed = false;
     bool recovered = false;
@@ -146,6 +182,7 @@ class SideEffectWrapper {
     bool unprotected = false;
     bool from_cache = false;
     bool lease_lost = false;
+    bool result_unavailable = false;
     std::string key{};
     std::uint64_t token = 0;
     std::string result{};
@@ -156,23 +193,43 @@ class SideEffectWrapper {
                   const CallOptions& call);
   Claim claim_or_wait(const std::string& key, const Resolved& policy);
   Raw run_and_commit(std::string_view type, std::string key, const Claim& claim,
-                     const Runner& runner, const Resolved& policy);
+                     Clock::SteadyTime claimed_at, const Runner& runner, const Resolved& policy);
   Raw run_unprotected(std::string_view type, std::string key, const Runner& runner);
-  void abandon(std::string_view type, const std::string& key, std::uint64_t token,
-               const Resolved& policy, const std::string& error);
-  bool commit_with_retries(const std::string& key, std::uint64_t token, const std::string& result,
-                           const Resolved& policy, FinishStatus& status);
+  void abandon(std::string_view type, const std::string& key, const Holder& holder,
+               const Resolved& policy, const std::string& error, bool retryable);
+  bool finish_with_retries(std::string_view type, const std::string& key, const Holder& holder,
+                           FinalState state, const std::string& payload, const Resolved& policy,
+                           FinishStatus& status);
+  void journal(std::string_view type, const JournalEntry& entry);
+  void keep_journaled(const JournalEntry& entry);
+  void forget_journaled(const JournalEntry& entry);
+  void background_loop();
   [[nodiscard]] Resolved resolve(const EffectType& type, const CallOptions& call) const;
 
   std::shared_ptr<EffectStore> store_;
   WrapperOptions options_;
   Clock& clock_;
+  std::unique_ptr<Instruments> instruments_;
   std::unique_ptr<CommitJournal> journal_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;
   std::unique_ptr<ResultCache> cache_;
-  std::mutex flush_mutex_;
 
-  std::unique_ptr<Instruments> instruments_;
+  // Held while flushing the journal; guards flush_errors_.
+  std::mutex flush_mutex_;
+  // The last error logged per journaled key, so a failure that repeats every
+  // flush is logged once.
+  std::map<std::string, std::string, std::less<>> flush_errors_;
+
+  // The lease renewals of journaled results (has its own mutex).
+  struct JournalLeases;
+  std::unique_ptr<JournalLeases> journal_leases_;
+
+  // Guards the two flags below; background_ waits on background_changed_.
+  std::mutex background_mutex_;
+  std::condition_variable background_changed_;
+  bool background_stopping_ = false;
+  bool background_kicked_ = false;
+  std::thread background_;
 };
 
 }  // namespace prodsafe::idempotency
