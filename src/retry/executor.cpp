@@ -124,11 +124,6 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     series_.give_up(GaveUp::kExhausted);
     return std::nullopt;
   }
-  if (policy_.allow_retry && !policy_.allow_retry()) {
-    gave_up_because_ = "allow_retry refused (circuit open?)";
-    series_.give_up(GaveUp::kBreaker);
-    return std::nullopt;
-  }
   milliseconds delay = backoff_.next(attempt_ - 1);
   if (hint) delay = std::max(delay, *hint);
   if (policy_.max_total_time.count() > 0 &&
@@ -141,6 +136,15 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
   if (policy_.budget && !policy_.budget->try_withdraw()) {
     gave_up_because_ = "the retry budget is spent";
     series_.give_up(GaveUp::kBudget);
+    return std::nullopt;
+  }
+  // The gate goes last: a breaker in HALF_OPEN hands out the fleet's probe
+  // permit when it says yes, and a loop that then gave up would hold that
+  // permit until max_half_open_wait.
+  if (policy_.allow_retry && !policy_.allow_retry()) {
+    if (policy_.budget) policy_.budget->refund();
+    gave_up_because_ = "allow_retry refused (circuit open?)";
+    series_.give_up(GaveUp::kBreaker);
     return std::nullopt;
   }
   series_.retries->inc();

@@ -69,8 +69,11 @@ struct RetryPolicy {
   std::function<std::optional<milliseconds>(const std::exception&)> retry_after{};
   // Shared by every caller of one dependency. Default: none.
   std::shared_ptr<RetryBudget> budget{};
-  // Asked before each retry; false stops retrying (e.g. a circuit breaker's
-  // can_retry). Default: none.
+  // Asked before each retry, after every other check (max_attempts,
+  // max_total_time, the budget) has let it through, since a breaker in
+  // HALF_OPEN hands out its probe permit on yes: a yes means the retry is
+  // made. False stops retrying and gives the budget its retry back (e.g. a
+  // circuit breaker's gate()). Default: none.
   std::function<bool()> allow_retry{};
   RetryHooks hooks{};
   // Default: SystemClock::instance(). ManualClock makes sleeps instant.
@@ -97,7 +100,8 @@ class RetryLoop {
   explicit RetryLoop(const RetryPolicy& policy);
 
   int begin_attempt();
-  // The delay before the next attempt, or nullopt to give up.
+  // The delay before the next attempt, or nullopt to give up. Checks, in
+  // order: max_attempts, max_total_time, the budget, then allow_retry.
   std::optional<milliseconds> after_failure(const std::string& reason,
                                             std::optional<milliseconds> hint);
   void sleep(milliseconds delay);
