@@ -8,8 +8,11 @@
 // still not good enough; retry_if_result; retry_on; retry_after; allow_retry;
 // and the parts observe() runs inside those hooks (tracker, on_spike,
 // on_anomaly).
+#include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -294,6 +297,23 @@ TEST_F(ExecutorHooksTest, AThrowingOnSpikeOnTheResultPathAddsNoAttempt) {
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(alerts, 2);
   EXPECT_EQ(hook_errors("on_retry"), 2);
+}
+
+// A policy shared by threads (the header allows it): every thread's hook
+// error is counted, and each thread's effect runs once.
+TEST_F(ExecutorHooksTest, ASharedPolicyContainsEveryThreadsHookErrors) {
+  RetryPolicy shared = policy();
+  shared.hooks.on_finish = [](int, bool, milliseconds) { throw pager_down(); };
+  std::atomic<int> effects{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) EXPECT_GT(run(shared, [&] { return ++effects; }), 0);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(effects.load(), 200);
+  EXPECT_EQ(hook_errors("on_finish"), 200);
 }
 
 }  // namespace
