@@ -5,6 +5,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -18,12 +21,18 @@ namespace detail {
 enum class GaveUp : std::size_t { kExhausted, kBudget, kBreaker, kNotRetryable };
 constexpr std::array<std::string_view, 4> kGaveUpReasons = {"exhausted", "budget", "breaker",
                                                             "not_retryable"};
+// Indexed by Hook.
+constexpr std::array<std::string_view, 7> kHookNames = {
+    "on_attempt", "on_retry",    "on_finish",  "retry_if_result",
+    "retry_on",   "retry_after", "allow_retry"};
+static_assert(static_cast<std::size_t>(Hook::kAllowRetry) + 1 == kHookNames.size());
 
 // One job type's series in one registry.
 struct RetrySeries {
   metrics::Counter* attempts = nullptr;
   metrics::Counter* retries = nullptr;
   std::array<metrics::Counter*, kGaveUpReasons.size()> gave_up{};
+  std::array<metrics::Counter*, kHookNames.size()> hook_errors{};
 
   void give_up(GaveUp reason) const { gave_up[static_cast<std::size_t>(reason)]->inc(); }
 };
@@ -32,6 +41,7 @@ struct RetrySeries {
 namespace {
 
 using detail::GaveUp;
+using detail::Hook;
 using detail::RetrySeries;
 
 // The series of `policy.job_type` in `policy.metrics`, cached per registry by
@@ -56,11 +66,18 @@ const RetrySeries& series_for(const RetryPolicy& policy) {
       auto& gave_up = registry.counter("prodsafe_retry_gave_up_total",
                                        "Retry loops that ended on a failure, by reason.",
                                        {"job_type", "reason"});
+      auto& hook_errors = registry.counter(
+          "prodsafe_retry_hook_errors_total",
+          "Exceptions thrown by retry loops' hooks and policy callbacks, contained: they never "
+          "change an attempt's outcome.",
+          {"job_type", "hook"});
       slot = std::make_unique<metrics::BundleCache<RetrySeries>>(
-          [&attempts, &retries, &gave_up](std::string_view job_type) {
-            RetrySeries made{&attempts.labels({job_type}), &retries.labels({job_type}), {}};
+          [&attempts, &retries, &gave_up, &hook_errors](std::string_view job_type) {
+            RetrySeries made{&attempts.labels({job_type}), &retries.labels({job_type}), {}, {}};
             for (std::size_t i = 0; i < detail::kGaveUpReasons.size(); ++i)
               made.gave_up[i] = &gave_up.labels({job_type, detail::kGaveUpReasons[i]});
+            for (std::size_t i = 0; i < detail::kHookNames.size(); ++i)
+              made.hook_errors[i] = &hook_errors.labels({job_type, detail::kHookNames[i]});
             return made;
           });
     }
@@ -93,17 +110,37 @@ RetryLoop::RetryLoop(const RetryPolicy& policy)
   if (policy_.budget) policy_.budget->record_request();
 }
 
+void RetryLoop::hook_failed(Hook hook, const std::exception_ptr& error) const noexcept {
+  const auto index = static_cast<std::size_t>(hook);
+  series_.hook_errors[index]->inc();
+  try {
+    std::string what = "an exception not derived from std::exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& thrown) {
+      what = thrown.what();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): `what` already says so
+    }
+    logger()->warn(
+        "retry loop '{}': {} threw on attempt {}; contained, the attempt's outcome stands: {}",
+        policy_.job_type, detail::kHookNames[index], attempt_, what);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a failure to log is dropped; it is counted
+  }
+}
+
 int RetryLoop::begin_attempt() {
   ++attempt_;
   series_.attempts->inc();
-  if (policy_.hooks.on_attempt) policy_.hooks.on_attempt(attempt_);
+  if (policy_.hooks.on_attempt) {
+    notify(Hook::kOnAttempt, [&] { policy_.hooks.on_attempt(attempt_); });
+  }
   return attempt_;
 }
 
 bool RetryLoop::retryable(const std::exception& error) {
   bool retryable = true;
   if (policy_.retry_on) {
-    retryable = policy_.retry_on(error);
+    retryable = ask(Hook::kRetryOn, false, [&] { return policy_.retry_on(error); });
   } else if (const auto* ours = dynamic_cast<const Error*>(&error)) {
     retryable = ours->retryable();
   }
@@ -112,7 +149,10 @@ bool RetryLoop::retryable(const std::exception& error) {
 }
 
 std::optional<milliseconds> RetryLoop::hint(const std::exception& error) const {
-  if (policy_.retry_after) return policy_.retry_after(error);
+  if (policy_.retry_after) {
+    return ask(Hook::kRetryAfter, std::optional<milliseconds>{},
+               [&] { return policy_.retry_after(error); });
+  }
   if (const auto* busy = dynamic_cast<const AlreadyInProgress*>(&error)) return busy->retry_after();
   return std::nullopt;
 }
@@ -122,11 +162,6 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
   if (attempt_ >= policy_.max_attempts) {
     gave_up_because_ = fmt::format("max_attempts ({}) reached", policy_.max_attempts);
     series_.give_up(GaveUp::kExhausted);
-    return std::nullopt;
-  }
-  if (policy_.allow_retry && !policy_.allow_retry()) {
-    gave_up_because_ = "allow_retry refused (circuit open?)";
-    series_.give_up(GaveUp::kBreaker);
     return std::nullopt;
   }
   milliseconds delay = backoff_.next(attempt_ - 1);
@@ -143,8 +178,20 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     series_.give_up(GaveUp::kBudget);
     return std::nullopt;
   }
+  // The gate goes last: a breaker in HALF_OPEN hands out the fleet's probe
+  // permit when it says yes, and a loop that then gave up would hold that
+  // permit until max_half_open_wait.
+  if (policy_.allow_retry &&
+      !ask(Hook::kAllowRetry, false, [&] { return policy_.allow_retry(); })) {
+    if (policy_.budget) policy_.budget->refund();
+    gave_up_because_ = "allow_retry refused (circuit open?)";
+    series_.give_up(GaveUp::kBreaker);
+    return std::nullopt;
+  }
   series_.retries->inc();
-  if (policy_.hooks.on_retry) policy_.hooks.on_retry(attempt_, delay, reason);
+  if (policy_.hooks.on_retry) {
+    notify(Hook::kOnRetry, [&] { policy_.hooks.on_retry(attempt_, delay, reason); });
+  }
   return delay;
 }
 
@@ -152,54 +199,90 @@ void RetryLoop::sleep(milliseconds delay) { clock_.sleep_for(delay); }
 
 void RetryLoop::finish(bool success) {
   if (!policy_.hooks.on_finish) return;
-  policy_.hooks.on_finish(attempt_, success,
-                          std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_));
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_);
+  notify(Hook::kOnFinish, [&] { policy_.hooks.on_finish(attempt_, success, elapsed); });
 }
+
+namespace {
+
+// Runs observe()'s parts one by one: a part that throws does not keep the
+// others from running. What they threw is thrown once at the end, naming each
+// part, for the retry loop to log and count.
+class Parts {
+ public:
+  template <class Part>
+  void run(std::string_view name, Part&& part) {
+    try {
+      part();
+    } catch (const std::exception& error) {
+      failed(name, error.what());
+    } catch (...) {
+      failed(name, "an exception not derived from std::exception");
+    }
+  }
+  void throw_failures() const {
+    if (!failures_.empty()) throw std::runtime_error("observe(): " + failures_);
+  }
+
+ private:
+  void failed(std::string_view name, std::string_view what) {
+    if (!failures_.empty()) failures_ += "; ";
+    failures_ += fmt::format("{}: {}", name, what);
+  }
+  std::string failures_;
+};
+
+}  // namespace
 
 RetryHooks observe(RetryObservers observers) {
   auto shared = std::make_shared<RetryObservers>(std::move(observers));
   RetryHooks hooks;
   hooks.on_attempt = [shared](int attempt) {
     if (shared->tracker == nullptr) return;
-    try {
+    Parts parts;
+    parts.run("tracker", [&] {
       if (attempt == 1) {
         shared->tracker->start_window(shared->job_id, shared->job_type);
       } else {
         shared->tracker->increment_attempt(shared->job_id);
       }
-    } catch (const Error& error) {
-      logger()->warn("retry tracker: {}", error.what());
-    }
+    });
+    parts.throw_failures();
   };
   hooks.on_retry = [shared](int, milliseconds, const std::string&) {
     if (shared->spikes == nullptr) return;
-    if (auto alert = shared->spikes->record_retry(); alert && shared->on_spike)
-      shared->on_spike(*alert);
+    Parts parts;
+    std::optional<SpikeAlert> alert;
+    parts.run("spikes", [&] { alert = shared->spikes->record_retry(); });
+    if (alert && shared->on_spike) parts.run("on_spike", [&] { shared->on_spike(*alert); });
+    parts.throw_failures();
   };
   hooks.on_finish = [shared](int attempts, bool success, milliseconds elapsed) {
-    if (shared->histogram != nullptr) shared->histogram->record(attempts);
+    Parts parts;
+    if (shared->histogram != nullptr) {
+      parts.run("histogram", [&] { shared->histogram->record(attempts); });
+    }
     std::optional<RetryWindow> window;
     if (shared->tracker != nullptr) {
-      try {
-        window = shared->tracker->close_window(shared->job_id, success);
-      } catch (const Error& error) {
-        logger()->warn("retry tracker: {}", error.what());
+      parts.run("tracker",
+                [&] { window = shared->tracker->close_window(shared->job_id, success); });
+    }
+    if (shared->anomalies != nullptr) {
+      if (!window) {
+        Clock& clock = pick(shared->clock);
+        const auto now = clock.system_now();
+        window = RetryWindow{shared->job_id, shared->job_type, now - elapsed, now,
+                             attempts,       elapsed,          success};
+      }
+      std::vector<Anomaly> found;
+      parts.run("anomalies", [&] { found = shared->anomalies->record_window(*window); });
+      if (shared->on_anomaly) {
+        for (const Anomaly& anomaly : found) {
+          parts.run("on_anomaly", [&] { shared->on_anomaly(anomaly); });
+        }
       }
     }
-    if (shared->anomalies == nullptr) return;
-    if (!window) {
-      Clock& clock = pick(shared->clock);
-      window = RetryWindow{shared->job_id,
-                           shared->job_type,
-                           clock.system_now() - elapsed,
-                           clock.system_now(),
-                           attempts,
-                           elapsed,
-                           success};
-    }
-    for (const Anomaly& anomaly : shared->anomalies->record_window(*window)) {
-      if (shared->on_anomaly) shared->on_anomaly(anomaly);
-    }
+    parts.throw_failures();
   };
   return hooks;
 }

@@ -67,6 +67,23 @@ bool RetryBudget::try_withdraw() {
   return true;
 }
 
+void RetryBudget::refund() {
+  std::lock_guard lock(mutex_);
+  // The newest second in the window that holds a retry: the withdrawal's, or,
+  // when the refund comes after a second boundary and others retried since, a
+  // later one (the window then counts one retry too few for at most as long
+  // as the refund came late).
+  const std::int64_t now_second = slot_now().second;
+  const auto window = static_cast<std::int64_t>(slots_.size());
+  for (std::int64_t second = now_second; second >= 0 && second > now_second - window; --second) {
+    Slot& slot = slots_[static_cast<std::size_t>(second % window)];
+    if (slot.second != second || slot.retries == 0) continue;
+    --slot.retries;
+    --total_retries_;
+    return;
+  }
+}
+
 double RetryBudget::balance() {
   std::lock_guard lock(mutex_);
   return balance_locked(slot_now().second);

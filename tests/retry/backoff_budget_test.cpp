@@ -109,6 +109,22 @@ TEST(RetryBudgetTest, OldTrafficStopsCounting) {
   EXPECT_FALSE(budget.try_withdraw());
 }
 
+TEST(RetryBudgetTest, ARefundGivesBackAWithdrawalNotMade) {
+  ManualClock clock;
+  RetryBudget budget({.ratio = 0, .min_retries_per_second = 0.2, .ttl = 10s, .clock = &clock});
+  ASSERT_DOUBLE_EQ(budget.balance(), 2.0);
+  ASSERT_TRUE(budget.try_withdraw());
+  clock.advance(1500ms);  // the refund may land in a later second than the withdrawal
+  budget.refund();
+  EXPECT_DOUBLE_EQ(budget.balance(), 2.0);
+  EXPECT_EQ(budget.retries(), 0u);
+  budget.refund();
+  EXPECT_DOUBLE_EQ(budget.balance(), 2.0) << "nothing withdrawn: nothing to give back";
+  EXPECT_TRUE(budget.try_withdraw());
+  EXPECT_TRUE(budget.try_withdraw());
+  EXPECT_FALSE(budget.try_withdraw());
+}
+
 TEST(RetryBudgetTest, InvalidOptionsAreRefused) {
   EXPECT_THROW(RetryBudget({.ratio = -1}), InvalidArgument);
   EXPECT_THROW(RetryBudget({.ttl = 500ms}), InvalidArgument);

@@ -11,11 +11,18 @@
 // can ask for a retry too (run_if). When retries end, the last exception is
 // rethrown (or, for run_if, the last result returned).
 //
+// Hooks and policy callbacks never decide an attempt's outcome: only fn's own
+// exception is taken for a failed attempt. What a hook, retry_on,
+// retry_after, allow_retry or retry_if_result throws is logged, counted in
+// prodsafe_retry_hook_errors_total{job_type, hook} and contained; each
+// callback's comment says what stands in for its answer.
+//
 // Thread safety: run() is reentrant; a policy may be shared by threads (its
 // budget, hooks and gate must then be thread-safe, as prodsafe's are).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -41,6 +48,8 @@ namespace prodsafe::retry {
 
 using std::chrono::milliseconds;
 
+// What a hook throws is contained (see the file comment): the loop goes on as
+// if it had returned.
 struct RetryHooks {
   // Before each attempt; attempts count from 1.
   std::function<void(int attempt)> on_attempt{};
@@ -62,15 +71,20 @@ struct RetryPolicy {
   // attempt. Default: 0, no limit.
   milliseconds max_total_time = milliseconds(0);
   // Whether a failure may be retried. Default: prodsafe::Error::retryable()
-  // for prodsafe errors, true for any other exception.
+  // for prodsafe errors, true for any other exception. If it throws, the
+  // failure is not retried.
   std::function<bool(const std::exception&)> retry_on{};
   // A server's "retry after" hint: the delay is at least this long. Default:
-  // AlreadyInProgress::retry_after() for prodsafe's AlreadyInProgress.
+  // AlreadyInProgress::retry_after() for prodsafe's AlreadyInProgress. If it
+  // throws, there is no hint.
   std::function<std::optional<milliseconds>(const std::exception&)> retry_after{};
   // Shared by every caller of one dependency. Default: none.
   std::shared_ptr<RetryBudget> budget{};
-  // Asked before each retry; false stops retrying (e.g. a circuit breaker's
-  // can_retry). Default: none.
+  // Asked before each retry, after every other check (max_attempts,
+  // max_total_time, the budget) has let it through, since a breaker in
+  // HALF_OPEN hands out its probe permit on yes: a yes means the retry is
+  // made. False stops retrying and gives the budget its retry back (e.g. a
+  // circuit breaker's gate()); so does throwing. Default: none.
   std::function<bool()> allow_retry{};
   RetryHooks hooks{};
   // Default: SystemClock::instance(). ManualClock makes sleeps instant.
@@ -78,8 +92,8 @@ struct RetryPolicy {
   // Seed of the jitter's random engine. Default: 0, a random seed.
   std::uint64_t seed = 0;
   // The job_type label of the loop's instruments (prodsafe_retry_attempts_total,
-  // _retries_total, _gave_up_total; docs/metrics.md). Keep it to a small set
-  // of names. Default: "default".
+  // _retries_total, _gave_up_total, _hook_errors_total; docs/metrics.md).
+  // Keep it to a small set of names. Default: "default".
   std::string job_type = "default";
   // Where they go. Default: nullptr, metrics::default_registry(). Must
   // outlive every loop run with this policy.
@@ -88,7 +102,18 @@ struct RetryPolicy {
 
 namespace detail {
 struct RetrySeries;
-}
+// The callbacks a loop calls: the `hook` label of
+// prodsafe_retry_hook_errors_total (names in executor.cpp).
+enum class Hook : std::size_t {
+  kOnAttempt,
+  kOnRetry,
+  kOnFinish,
+  kRetryIfResult,
+  kRetryOn,
+  kRetryAfter,
+  kAllowRetry
+};
+}  // namespace detail
 
 // The loop's bookkeeping, shared by every instantiation of run().
 class RetryLoop {
@@ -96,8 +121,11 @@ class RetryLoop {
   // Throws InvalidArgument when max_attempts < 1 or the delays are invalid.
   explicit RetryLoop(const RetryPolicy& policy);
 
+  // Each of these calls its hooks and callbacks contained (see the file
+  // comment).
   int begin_attempt();
-  // The delay before the next attempt, or nullopt to give up.
+  // The delay before the next attempt, or nullopt to give up. Checks, in
+  // order: max_attempts, max_total_time, the budget, then allow_retry.
   std::optional<milliseconds> after_failure(const std::string& reason,
                                             std::optional<milliseconds> hint);
   void sleep(milliseconds delay);
@@ -105,10 +133,37 @@ class RetryLoop {
   // Whether `error` may be retried (counted as given up when not).
   [[nodiscard]] bool retryable(const std::exception& error);
   [[nodiscard]] std::optional<milliseconds> hint(const std::exception& error) const;
+  // retry_if_result(result), or false (the result is final) when it throws.
+  template <class Predicate, class Value>
+  [[nodiscard]] bool result_asks_for_retry(Predicate& retry_if_result, const Value& result) const {
+    return ask(detail::Hook::kRetryIfResult, false,
+               [&] { return static_cast<bool>(retry_if_result(result)); });
+  }
   // Why the last after_failure() gave up ("max_attempts reached", ...).
   [[nodiscard]] const std::string& gave_up_because() const noexcept { return gave_up_because_; }
 
  private:
+  // Calls a callback; when it throws, logs and counts that and answers
+  // `fallback`. notify() does the same for a hook without an answer.
+  template <class Answer, class Call>
+  Answer ask(detail::Hook hook, Answer fallback, Call&& call) const {
+    try {
+      return call();
+    } catch (...) {
+      hook_failed(hook, std::current_exception());
+    }
+    return fallback;
+  }
+  template <class Call>
+  void notify(detail::Hook hook, Call&& call) const {
+    try {
+      call();
+    } catch (...) {
+      hook_failed(hook, std::current_exception());
+    }
+  }
+  void hook_failed(detail::Hook hook, const std::exception_ptr& error) const noexcept;
+
   const RetryPolicy& policy_;
   Clock& clock_;
   Backoff backoff_;
@@ -130,24 +185,21 @@ decltype(auto) call_attempt(Fn& fn, int attempt) {
 }  // namespace detail
 
 // Calls fn (as fn(int attempt) or fn()) until it returns without throwing, or
-// until `retry_if_result(result)` is false; see the file comment.
+// until `retry_if_result(result)` is false; see the file comment. If
+// retry_if_result throws, the result is final: it is returned and the loop
+// ends as a success (the attempt returned).
 template <class Fn, class Predicate>
 auto run_if(const RetryPolicy& policy, Fn&& fn, Predicate&& retry_if_result) {
+  using Result = std::decay_t<decltype(detail::call_attempt(fn, 1))>;
   RetryLoop loop(policy);
   for (;;) {
     const int attempt = loop.begin_attempt();
     std::optional<milliseconds> delay;
+    std::optional<Result> result;
+    // Only the attempt runs inside the try: nothing the loop or a hook does
+    // afterwards can pass for the attempt's failure and run it again.
     try {
-      auto result = detail::call_attempt(fn, attempt);
-      if (!retry_if_result(std::as_const(result))) {
-        loop.finish(true);
-        return result;
-      }
-      delay = loop.after_failure("the result asked for a retry", std::nullopt);
-      if (!delay) {
-        loop.finish(false);
-        return result;
-      }
+      result.emplace(detail::call_attempt(fn, attempt));
     } catch (const std::exception& error) {
       if (!loop.retryable(error)) {
         loop.finish(false);
@@ -157,6 +209,17 @@ auto run_if(const RetryPolicy& policy, Fn&& fn, Predicate&& retry_if_result) {
       if (!delay) {
         loop.finish(false);
         throw;
+      }
+    }
+    if (result) {
+      if (!loop.result_asks_for_retry(retry_if_result, std::as_const(*result))) {
+        loop.finish(true);
+        return std::move(*result);
+      }
+      delay = loop.after_failure("the result asked for a retry", std::nullopt);
+      if (!delay) {
+        loop.finish(false);
+        return std::move(*result);
       }
     }
     loop.sleep(*delay);
@@ -198,8 +261,12 @@ struct RetryObservers {
   Clock* clock = nullptr;
 };
 
-// Hooks that feed `observers`. Failures of the tracker (Redis down) are
-// logged and never break the retry loop.
+// Hooks that feed `observers`. Each part (tracker, histogram, spikes,
+// on_spike, anomalies, each on_anomaly call) runs even when another threw;
+// the hook then throws one std::runtime_error naming every part that failed
+// and why, which the retry loop logs and counts (as on_attempt, on_retry or
+// on_finish) without changing the attempt's outcome. A tracker whose store
+// is down therefore never breaks the loop.
 [[nodiscard]] RetryHooks observe(RetryObservers observers);
 
 }  // namespace prodsafe::retry

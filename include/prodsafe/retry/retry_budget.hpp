@@ -7,6 +7,7 @@
 //   RetryBudget budget({.ratio = 0.2});
 //   budget.record_request();            // once per original request
 //   if (budget.try_withdraw()) retry(); // once per retry
+//   budget.refund();                    // a withdrawn retry that was not made
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -40,6 +41,10 @@ class RetryBudget {
   void record_request();
   // Takes one retry from the budget; false when it is spent.
   bool try_withdraw();
+  // Gives back a retry taken by try_withdraw() and then not made (the
+  // executor's gate refused it). Does nothing when no retry is left in the
+  // window to give back.
+  void refund();
 
   // Retries still allowed now.
   [[nodiscard]] double balance();
