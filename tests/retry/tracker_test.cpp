@@ -91,6 +91,24 @@ TEST_F(RedisTrackerTest, GarbageUnderTheKeyIsADecodeError) {
   }
 }
 
+// Issue 12 item 8: a full Redis (maxmemory, noeviction) was reported as a
+// corrupt window, sending an operator to inspect a key that was fine.
+TEST_F(RedisTrackerTest, AFullRedisIsReportedAsOutOfMemoryNotAsACorruptWindow) {
+  RetryWindowTracker tracker(std::make_shared<RedisRetryWindowStore>(first));
+  first->command({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  first->command({"CONFIG", "SET", "maxmemory", "1"});
+  try {
+    tracker.start_window("job-oom", "settlement");
+    FAIL() << "no exception";
+  } catch (const DecodeError& error) {
+    FAIL() << "reported as a corrupt window: " << error.what();
+  } catch (const ReplyError& error) {
+    EXPECT_EQ(error.prefix(), "OOM") << error.what();
+  }
+  first->command({"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_EQ(tracker.start_window("job-oom", "settlement").attempts, 1);
+}
+
 TEST_F(RedisTrackerTest, FleetHistogramIsSharedPerJobType) {
   FleetHistogram a(first);
   FleetHistogram b(second);
