@@ -25,8 +25,12 @@ demo: build
 
 # The chaos suite at full sizes (minutes): worker processes against a Redis
 # that is killed, paused and cut off; exits non-zero if an invariant is violated.
+# Then the idempotency model checks with 1,000 seeds each (a failure prints
+# its seed; rerun one with PRODSAFE_MODEL_FIRST_SEED=<seed> PRODSAFE_MODEL_SEEDS=1).
+MODEL_SEEDS ?= 1000
 chaos: build
 	build/tools/prodsafe/prodsafe chaos --json build/chaos-report.json
+	PRODSAFE_MODEL_SEEDS=$(MODEL_SEEDS) build/tests/idempotency_model_tests
 
 bench: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPRODSAFE_BUILD_TESTS=OFF >/dev/null
