@@ -78,7 +78,8 @@ class Worker {
                                          .key_prefix = spec.key_prefix});
       wrapper_ = std::make_unique<idempotency::SideEffectWrapper>(
           std::make_shared<idempotency::RedisEffectStore>(std::move(client)),
-          idempotency::WrapperOptions{.lease = spec.lease,
+          idempotency::WrapperOptions{.ttl = spec.ttl,
+                                      .lease = spec.lease,
                                       .renew_leases = spec.renew_leases,
                                       .in_progress = spec.wait_in_progress
                                                          ? idempotency::InProgressPolicy::kWait

@@ -71,10 +71,11 @@ struct WorkerSpec {
   milliseconds effect_before_ledger{0};
   milliseconds effect_after_ledger{0};
 
-  // WrapperOptions: lease, renew_leases, in_progress (wait: kWait, else kThrow
-  // and the worker retries later), wait_timeout, wait_poll_max,
+  // WrapperOptions: ttl, lease, renew_leases, in_progress (wait: kWait, else
+  // kThrow and the worker retries later), wait_timeout, wait_poll_max,
   // journal_directory (required: the scenario's, shared by its workers).
-  // Defaults: 5 s, true, true, 30 s, 100 ms.
+  // Defaults: 72 h, 5 s, true, true, 30 s, 100 ms.
+  milliseconds ttl{std::chrono::hours(72)};
   milliseconds lease{5000};
   bool renew_leases = true;
   bool wait_in_progress = true;

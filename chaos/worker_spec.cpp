@@ -45,6 +45,7 @@ void to_json(json& out, const WorkerSpec& spec) {
              {"request_gap_ms", spec.request_gap.count()},
              {"effect_before_ledger_ms", spec.effect_before_ledger.count()},
              {"effect_after_ledger_ms", spec.effect_after_ledger.count()},
+             {"ttl_ms", spec.ttl.count()},
              {"lease_ms", spec.lease.count()},
              {"renew_leases", spec.renew_leases},
              {"wait_in_progress", spec.wait_in_progress},
@@ -84,6 +85,7 @@ void from_json(const json& in, WorkerSpec& spec) {
   read_ms(in, "request_gap", spec.request_gap);
   read_ms(in, "effect_before_ledger", spec.effect_before_ledger);
   read_ms(in, "effect_after_ledger", spec.effect_after_ledger);
+  read_ms(in, "ttl", spec.ttl);
   read_ms(in, "lease", spec.lease);
   read(in, "renew_leases", spec.renew_leases);
   read(in, "wait_in_progress", spec.wait_in_progress);

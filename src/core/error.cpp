@@ -65,8 +65,10 @@ std::string_view ReplyError::prefix() const noexcept {
 }
 
 bool ReplyError::retryable() const noexcept {
-  static constexpr std::array<std::string_view, 6> kTransient = {
-      "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN", "READONLY"};
+  // OOM (maxmemory reached under noeviction) and NOREPLICAS
+  // (min-replicas-to-write) pass when memory is freed or a replica returns.
+  static constexpr std::array<std::string_view, 8> kTransient = {
+      "LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN", "READONLY", "OOM", "NOREPLICAS"};
   const std::string_view first = prefix();
   for (std::string_view transient : kTransient) {
     if (first == transient) return true;

@@ -37,11 +37,15 @@ TEST(ErrorTest, ReplyErrorKeepsTheServerMessage) {
 TEST(ErrorTest, TransientReplyErrorsAreRetryable) {
   for (const char* message :
        {"LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script",
-        "TRYAGAIN", "MASTERDOWN x", "READONLY You can't write against a read only replica."}) {
+        "TRYAGAIN", "MASTERDOWN x", "READONLY You can't write against a read only replica.",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "NOREPLICAS Not enough good replicas to write."}) {
     EXPECT_TRUE(ReplyError(message, "").retryable()) << message;
   }
   EXPECT_FALSE(ReplyError("ERR unknown command", "").retryable());
   EXPECT_FALSE(ReplyError("NOSCRIPT No matching script", "").retryable());
+  EXPECT_FALSE(ReplyError("MISCONF Redis is configured to save RDB snapshots", "").retryable())
+      << "a failing disk needs an operator";
 }
 
 TEST(ErrorTest, EveryCodeHasAName) {

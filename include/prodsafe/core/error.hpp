@@ -97,7 +97,8 @@ class ReplyError : public Error {
   // The first word of the server's message, e.g. "WRONGTYPE", "NOSCRIPT".
   [[nodiscard]] std::string_view prefix() const noexcept;
   // True for the replies that mean "try again soon": LOADING, BUSY, TRYAGAIN,
-  // MASTERDOWN, CLUSTERDOWN, READONLY (a failover in progress).
+  // MASTERDOWN, CLUSTERDOWN, READONLY (a failover in progress), OOM (maxmemory
+  // reached with noeviction) and NOREPLICAS (min-replicas-to-write).
   [[nodiscard]] bool retryable() const noexcept override;
 
  private:
