@@ -13,6 +13,7 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::breaker {
 namespace {
@@ -209,6 +210,62 @@ TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {
   EXPECT_TRUE(breaker.can_retry().allowed);
   breaker.record_failure();
   EXPECT_EQ(store->client().get(store->key("broken")), "not a hash") << "left alone";
+}
+
+// Publishes `first` then `second` on `channel` from one script, as the breaker's
+// script publishes transitions: Redis writes both to a subscriber at once.
+void publish_together(redis::Client& client, const std::string& channel, std::string_view first,
+                      std::string_view second) {
+  client
+      .command({"EVAL",
+                "redis.call('PUBLISH', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[1], ARGV[2])",
+                "1", channel, first, second})
+      .check("EVAL");
+}
+
+long long subscribers(redis::Client& client, const std::string& channel) {
+  const redis::Reply reply = client.command({"PUBSUB", "NUMSUB", channel});
+  return reply.array().size() == 2 ? reply.array()[1].integer() : -1;
+}
+
+// Two messages that arrive in one read: hiredis buffers the second while
+// returning the first, and a poll() on the socket would not see it.
+TEST(RedisBreakerTest, TwoMessagesReadTogetherAreBothDelivered) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  const std::string channel = store->channel("exchange");
+  redis::Connection subscriber(store->client().endpoint(), store->client().options());
+  const std::string_view channels[] = {channel};
+  subscriber.subscribe(channels);
+  publish_together(store->client(), channel, "HALF_OPEN:0", "OPEN:20000");
+  // Both messages reach the subscriber's socket, so its first read takes both.
+  std::this_thread::sleep_for(50ms);
+  const auto first = subscriber.next_message(1000ms);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->array().at(2).str(), "HALF_OPEN:0");
+  const auto second = subscriber.next_message(200ms);
+  ASSERT_TRUE(second.has_value())
+      << "the second message was buffered; it must not wait for a third";
+  EXPECT_EQ(second->array().at(2).str(), "OPEN:20000");
+}
+
+// The breaker's own subscriber: with a clock that never moves, the view is
+// never stale, so only pub/sub can change it.
+TEST(RedisBreakerTest, TheSubscriberAdoptsTransitionsThatArriveTogether) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  ManualClock clock;
+  CircuitBreakerOptions frozen = options();
+  frozen.clock = &clock;
+  CircuitBreaker breaker(store, "exchange", frozen);
+  const std::string channel = store->channel("exchange");
+  ASSERT_TRUE(wait_for([&] { return subscribers(store->client(), channel) == 1; }, 2000ms));
+  ASSERT_TRUE(breaker.can_retry().allowed);  // the first look reads the store; then fresh
+  const auto operations = breaker.store_operations();
+  publish_together(store->client(), channel, "OPEN:30000", "FORCED_OPEN:0");
+  EXPECT_TRUE(wait_for([&] { return breaker.can_retry().state == State::kForcedOpen; }, 2000ms))
+      << "stuck at " << to_string(breaker.can_retry().state);
+  EXPECT_EQ(breaker.store_operations(), operations) << "the view came from pub/sub alone";
 }
 
 }  // namespace
