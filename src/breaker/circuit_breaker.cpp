@@ -1,5 +1,6 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -186,7 +187,7 @@ void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) 
 }
 
 template <class Operation>
-Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
+Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down, bool* decided_locally) {
   store_operations_.fetch_add(1, std::memory_order_relaxed);
   try {
     Snapshot snapshot = operation(*store_);
@@ -224,6 +225,7 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
       }
     }
     Snapshot snapshot = operation(fallback_);
+    if (decided_locally != nullptr) *decided_locally = true;
     adopt(snapshot);
     if (snapshot.transitioned) announce(snapshot, "local view (store unreachable)");
     return snapshot;
@@ -269,10 +271,14 @@ Permission CircuitBreaker::decide() noexcept {
       if (snapshot.state == State::kClosed || snapshot.state == State::kDisabled)
         return Permission{};
     }
+    bool decided_locally = false;
     const Snapshot snapshot =
-        apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false);
-    if (snapshot.allowed && snapshot.state == State::kHalfOpen) probes_held_.fetch_add(1);
-    if (snapshot.allowed) return Permission{true, "", snapshot.state, milliseconds(0)};
+        apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false,
+              &decided_locally);
+    if (snapshot.permit != kNoPermit) hold_permit(snapshot.permit, !decided_locally);
+    if (snapshot.allowed) {
+      return Permission{true, "", snapshot.state, milliseconds(0), snapshot.permit};
+    }
     return Permission{false,
                       fmt::format("circuit {} is {}; retry after {} ms", job_type_,
                                   to_string(snapshot.state), snapshot.retry_after.count()),
@@ -284,33 +290,87 @@ Permission CircuitBreaker::decide() noexcept {
   }
 }
 
-void CircuitBreaker::record_failure() noexcept {
-  try {
-    apply(
-        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kFailure, rules_); },
-        false);
-  } catch (const std::exception& error) {
-    logger()->error("circuit {}: record_failure failed unexpectedly: {}", job_type_, error.what());
+void CircuitBreaker::hold_permit(PermitId permit, bool from_store) {
+  const std::int64_t now = now_ns();
+  const auto me = std::this_thread::get_id();
+  std::lock_guard lock(permits_mutex_);
+  // A thread holds one permit: a new one replaces what it never reported.
+  std::erase_if(held_permits_,
+                [&](const HeldPermit& held) { return held.thread == me || held.frees_ns <= now; });
+  if (held_permits_.size() >= kMaxHeldPermits) held_permits_.erase(held_permits_.begin());
+  held_permits_.push_back(
+      HeldPermit{me, permit, now + duration_cast<nanoseconds>(options_.max_half_open_wait).count(),
+                 from_store});
+  permits_held_.store(held_permits_.size());
+}
+
+PermitId CircuitBreaker::take_this_threads_permit() {
+  if (permits_held_.load() == 0) return kNoPermit;
+  const auto me = std::this_thread::get_id();
+  std::lock_guard lock(permits_mutex_);
+  const auto held = std::find_if(held_permits_.begin(), held_permits_.end(),
+                                 [&](const HeldPermit& each) { return each.thread == me; });
+  if (held == held_permits_.end()) return kNoPermit;
+  const PermitId permit = held->id;
+  held_permits_.erase(held);
+  permits_held_.store(held_permits_.size());
+  return permit;
+}
+
+void CircuitBreaker::forget_permit(PermitId permit) {
+  if (permit == kNoPermit || permits_held_.load() == 0) return;
+  std::lock_guard lock(permits_mutex_);
+  std::erase_if(held_permits_, [&](const HeldPermit& held) { return held.id == permit; });
+  permits_held_.store(held_permits_.size());
+}
+
+void CircuitBreaker::record(Outcome outcome, PermitId permit) noexcept {
+  // In count mode a success in CLOSED changes nothing: skip the round trip.
+  if (outcome == Outcome::kSuccess && permit == kNoPermit && options_.failure_ratio <= 0 &&
+      local_state_.load() == State::kClosed) {
+    return;
   }
-  int held = probes_held_.load();
-  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
+  try {
+    apply([&](BreakerStore& store) { return store.record(job_type_, outcome, rules_, permit); },
+          false);
+  } catch (const std::exception& error) {
+    logger()->error("circuit {}: recording a {} failed unexpectedly: {}", job_type_,
+                    outcome == Outcome::kSuccess ? "success" : "failure", error.what());
   }
 }
 
 void CircuitBreaker::record_success() noexcept {
-  int held = probes_held_.load();
-  const bool probe = held > 0;
-  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
-  }
-  // In count mode a success in CLOSED changes nothing: skip the round trip.
-  if (!probe && options_.failure_ratio <= 0 && local_state_.load() == State::kClosed) return;
+  PermitId permit = kNoPermit;
   try {
-    apply(
-        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kSuccess, rules_); },
-        false);
-  } catch (const std::exception& error) {
-    logger()->error("circuit {}: record_success failed unexpectedly: {}", job_type_, error.what());
+    permit = take_this_threads_permit();
+  } catch (const std::exception&) {  // std::system_error from the mutex: record without
   }
+  record(Outcome::kSuccess, permit);
+}
+
+void CircuitBreaker::record_failure() noexcept {
+  PermitId permit = kNoPermit;
+  try {
+    permit = take_this_threads_permit();
+  } catch (const std::exception&) {
+  }
+  record(Outcome::kFailure, permit);
+}
+
+void CircuitBreaker::record_success(const Permission& permission) noexcept {
+  try {
+    forget_permit(permission.permit);
+  } catch (const std::exception&) {
+  }
+  record(Outcome::kSuccess, permission.permit);
+}
+
+void CircuitBreaker::record_failure(const Permission& permission) noexcept {
+  try {
+    forget_permit(permission.permit);
+  } catch (const std::exception&) {
+  }
+  record(Outcome::kFailure, permission.permit);
 }
 
 State CircuitBreaker::state() noexcept {

@@ -2,10 +2,12 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "print_state.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/executor.hpp"
 
@@ -25,9 +27,10 @@ class FlakyStore final : public BreakerStore {
  public:
   explicit FlakyStore(std::shared_ptr<BreakerStore> inner) : inner_(std::move(inner)) {}
   bool down = false;
-  Snapshot record(std::string_view j, Outcome o, const BreakerRules& r) override {
+  using BreakerStore::record;
+  Snapshot record(std::string_view j, Outcome o, const BreakerRules& r, PermitId p) override {
     check();
-    return inner_->record(j, o, r);
+    return inner_->record(j, o, r, p);
   }
   Snapshot acquire(std::string_view j, const BreakerRules& r) override {
     check();
@@ -148,6 +151,62 @@ TEST_F(BreakerTest, AProbeThatNeverReportsFreesItsPermit) {
   EXPECT_FALSE(breaker.can_retry().allowed);
   clock.advance(5s);
   EXPECT_TRUE(breaker.can_retry().allowed) << "freed after max_half_open_wait";
+}
+
+// A call that began before the trip ends, on another thread, while this
+// thread's probe is out: it is counted, but only the probe decides.
+TEST_F(BreakerTest, ASlowCallFromBeforeTheTripDecidesNothingInHalfOpen) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  ASSERT_TRUE(probe.allowed);
+  ASSERT_EQ(probe.state, State::kHalfOpen);
+  EXPECT_NE(probe.permit, kNoPermit);
+  std::thread([&] { breaker.record_failure(); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "reopened by a call that held no permit";
+  std::thread([&] { breaker.record_success(); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "closed by a call that held no permit";
+  breaker.record_success();  // the probe, on the thread it was granted to
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_EQ(types(),
+            (std::vector<std::string>{"circuit_opened", "circuit_half_open", "circuit_closed"}));
+}
+
+// Another process whose view is still CLOSED (it has not looked since the
+// trip) reports a failure while the fleet's probe is out.
+TEST_F(BreakerTest, AProcessWithAStaleViewDecidesNothingInHalfOpen) {
+  CircuitBreaker fleet(store, "exchange", options());
+  CircuitBreaker stale(store, "exchange", options());
+  ASSERT_TRUE(stale.can_retry().allowed);
+  for (int i = 0; i < 5; ++i) fleet.record_failure();
+  clock.advance(10s);
+  ASSERT_EQ(fleet.can_retry().state, State::kHalfOpen);
+  stale.record_failure();
+  EXPECT_EQ(fleet.state(), State::kHalfOpen) << "the break would have doubled";
+  fleet.record_success();
+  EXPECT_EQ(fleet.state(), State::kClosed);
+}
+
+// A probe whose outcome is recorded on another thread than the one that asked
+// (a callback, a coroutine) carries its permit in the Permission.
+TEST_F(BreakerTest, AProbeReportedWithItsPermissionFromAnotherThreadDecides) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  ASSERT_EQ(probe.state, State::kHalfOpen);
+  std::thread([&] { breaker.record_failure(Permission{}); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "a permission without a permit decides nothing";
+  std::thread([&] { breaker.record_failure(probe); }).join();
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, 20s) << "reopened by the probe, with the second trip's break";
+  clock.advance(20s);
+  const Permission second = breaker.can_retry();
+  ASSERT_EQ(second.state, State::kHalfOpen);
+  std::thread([&] { breaker.record_success(second); }).join();
+  EXPECT_EQ(breaker.state(), State::kClosed);
 }
 
 TEST_F(BreakerTest, RatioModeNeedsMinimumThroughput) {
