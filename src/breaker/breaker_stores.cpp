@@ -302,6 +302,22 @@ Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command comman
   return snapshot(c, previous, c.state != State::kForcedOpen, step.now, step.index);
 }
 
+void InMemoryBreakerStore::restore(std::string_view job_type, const CircuitImage& image,
+                                   const BreakerRules& rules) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.steady_now();
+  Circuit& c = circuit(job_type, rules);
+  c.state = image.state;
+  c.trips = image.trips;
+  c.open_until = now + image.open_for;
+  std::fill(c.buckets.begin(), c.buckets.end(), Bucket{});
+  std::fill(c.permits.begin(), c.permits.end(), Permit{});
+  const std::size_t kept = std::min(image.probes.size(), c.permits.size());
+  for (std::size_t i = 0; i < kept; ++i) {
+    c.permits[i] = Permit{now + image.probes[i].held_for, image.probes[i].id};
+  }
+}
+
 Snapshot InMemoryBreakerStore::read(std::string_view job_type, const BreakerRules& rules) {
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);

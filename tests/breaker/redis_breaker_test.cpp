@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "print_state.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
@@ -198,6 +199,40 @@ TEST(RedisBreakerTest, RedisKilledMidRunKeepsALocalViewAndRecovers) {
   EXPECT_EQ(events[0], "circuit_store_unavailable");
   EXPECT_EQ(events[1], "circuit_opened");
   EXPECT_EQ(std::count(events.begin(), events.end(), "circuit_store_unavailable"), 1);
+}
+
+// An operator forced the breaker open; then Redis dies. The breaker's clock
+// is a ManualClock, so the view goes stale when the test says, not by sleeping.
+TEST(RedisBreakerTest, ForcedOpenHoldsWhileRedisIsDown) {
+  embedded::RedisServer server;
+  auto hooks = std::make_shared<alerts::AlertHooks>();
+  std::vector<std::string> events;
+  std::mutex mutex;
+  hooks->add_event_hook([&](std::string_view type, std::string_view, const alerts::AlertContext&) {
+    std::lock_guard lock(mutex);
+    events.emplace_back(type);
+  });
+  ManualClock clock;
+  CircuitBreakerOptions manual = options(hooks);
+  manual.clock = &clock;
+  CircuitBreaker breaker(store_for(server), "ledger", manual);
+  breaker.force_open();
+  server.kill();
+  for (int second = 0; second < 5; ++second) {
+    clock.advance(1s);
+    const Permission refused = breaker.can_retry();
+    EXPECT_FALSE(refused.allowed) << "after " << second + 1 << " s of outage";
+    EXPECT_EQ(refused.state, State::kForcedOpen);
+    breaker.record_failure();
+    breaker.record_success();
+  }
+  EXPECT_TRUE(breaker.store_unavailable());
+  server.restart();  // no persistence: the fleet's breaker starts closed
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_FALSE(breaker.store_unavailable());
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(events, (std::vector<std::string>{"circuit_opened", "circuit_store_unavailable",
+                                              "circuit_store_available"}));
 }
 
 TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {

@@ -40,6 +40,21 @@ class RedisBreakerStore final : public BreakerStore {
   std::shared_ptr<redis::Client> client_;
 };
 
+// A circuit as another store last showed it, for InMemoryBreakerStore::restore().
+struct CircuitImage {
+  State state = State::kClosed;
+  std::uint64_t trips = 0;
+  // OPEN: how long its break still lasts.
+  milliseconds open_for{0};
+  // HALF_OPEN: probe permits already out, and how long each stays held; they
+  // take probe slots (at most half_open_max_probes) and their outcome decides.
+  struct Probe {
+    PermitId id = kNoPermit;
+    milliseconds held_for{0};
+  };
+  std::vector<Probe> probes{};
+};
+
 // Breakers of one process, with the injected clock. Same rules as Redis.
 // Thread safety: safe for concurrent use.
 class InMemoryBreakerStore final : public BreakerStore {
@@ -53,6 +68,10 @@ class InMemoryBreakerStore final : public BreakerStore {
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
   Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
+
+  // Replaces `job_type`'s circuit with `image`, its window empty. A
+  // CircuitBreaker starts its local view from the fleet's state with it.
+  void restore(std::string_view job_type, const CircuitImage& image, const BreakerRules& rules);
 
  private:
   struct Bucket {

@@ -28,8 +28,13 @@
 // trip. Other processes' transitions arrive by Redis pub/sub; the view is
 // also refreshed when older than `staleness`. When the store is unreachable
 // the breaker keeps deciding on a local view (an in-memory breaker with the
-// same rules), fires a circuit_store_unavailable alert once per outage, and
-// never throws from can_retry(), record_success() or record_failure().
+// same rules) that starts from the fleet's state as this process last saw it:
+// FORCED_OPEN and DISABLED hold, OPEN keeps the rest of its break, HALF_OPEN
+// its probe limit (the probes this process holds take their slots and still
+// decide). It fires a circuit_store_unavailable alert once per outage, and
+// circuit_store_available (kCircuitStoreAvailable) when the store answers
+// again and the fleet's state applies; it never throws from can_retry(),
+// record_success() or record_failure().
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -54,6 +59,12 @@ class Registry;
 }
 
 namespace prodsafe::breaker {
+
+// The event fired once when the store answers again after an outage: the
+// fleet's state (AlertContext::state) applies again, and what this process
+// decided and alerted from its local view (AlertContext::previous_state is
+// that view's state) is over.
+inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
 
 struct CircuitBreakerOptions {
   // Failures in the window that open the breaker (count mode). Default: 10.
@@ -147,9 +158,13 @@ class CircuitBreaker {
   [[nodiscard]] Permission decide() noexcept;
   void record(Outcome outcome, PermitId permit) noexcept;
   void hold_permit(PermitId permit, bool from_store);
-  [[nodiscard]] PermitId take_this_threads_permit();
+  [[nodiscard]] PermitId this_threads_permit();
   void forget_permit(PermitId permit);
   void adopt(const Snapshot& snapshot);
+  void remember_fleet(const Snapshot& snapshot, std::int64_t now);
+  void start_local_view(std::int64_t now);
+  void alert_store_unavailable(std::string_view reason);
+  void alert_store_available(State fleet, State local, std::int64_t outage_ns);
   void announce(const Snapshot& snapshot, std::string_view cause);
   void subscribe_loop(std::string channel);
   [[nodiscard]] std::int64_t now_ns() const;
@@ -177,6 +192,18 @@ class CircuitBreaker {
   std::mutex permits_mutex_;  // guards held_permits_
   std::vector<HeldPermit> held_permits_;
   std::atomic<std::size_t> permits_held_{0};  // held_permits_.size(), read without the lock
+  // The fleet's state as this process last saw it (store replies, pub/sub):
+  // where the local view starts when the store goes away.
+  struct FleetView {
+    State state = State::kClosed;
+    std::uint64_t trips = 0;
+    std::int64_t open_until_ns = 0;  // OPEN: when its break ends
+  };
+  // Guards fleet_ and outage_started_ns_; store_down_ flips under it, so
+  // fallback_ has the fleet's state before any call of an outage uses it.
+  std::mutex view_mutex_;
+  FleetView fleet_;
+  std::int64_t outage_started_ns_ = 0;
   std::atomic<bool> store_down_{false};
   std::atomic<std::uint64_t> store_operations_{0};
 
