@@ -43,6 +43,12 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
   return condition();
 }
 
+// How many connections listen on `channel`.
+long long subscribers(redis::Client& client, const std::string& channel) {
+  const redis::Reply reply = client.command({"PUBSUB", "NUMSUB", channel});
+  return reply.array().size() == 2 ? reply.array()[1].integer() : -1;
+}
+
 // Runs `body` in a child process once the parent writes to the pipe; returns
 // the child's pid and the pipe's write end.
 std::pair<pid_t, int> fork_waiting(const std::function<int()>& body) {
@@ -235,6 +241,34 @@ TEST(RedisBreakerTest, ForcedOpenHoldsWhileRedisIsDown) {
                                               "circuit_store_available"}));
 }
 
+// Another process trips the breaker; this one learns it from pub/sub alone,
+// then Redis dies: its local view starts OPEN, with the fleet's trip count.
+TEST(RedisBreakerTest, AnOpeningSeenOnlyOnPubSubHoldsWhileRedisIsDown) {
+  embedded::RedisServer server;
+  CircuitBreaker tripping(store_for(server), "ledger", options());
+  ManualClock clock;
+  CircuitBreakerOptions manual = options();
+  manual.clock = &clock;
+  CircuitBreaker watching(store_for(server), "ledger", manual);
+  ASSERT_TRUE(watching.can_retry().allowed);  // reads the store once; then never stale
+  auto store = store_for(server);
+  ASSERT_TRUE(wait_for([&] { return subscribers(store->client(), store->channel("ledger")) == 2; },
+                       2000ms));
+  const auto operations = watching.store_operations();
+  for (int i = 0; i < 10; ++i) tripping.record_failure();
+  ASSERT_TRUE(wait_for([&] { return watching.can_retry().state == State::kOpen; }, 2000ms));
+  ASSERT_EQ(watching.store_operations(), operations) << "learned from pub/sub, not the store";
+  server.kill();
+  watching.record_failure();  // meets the outage
+  const Permission refused = watching.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen);
+  clock.advance(30s);
+  ASSERT_TRUE(watching.can_retry().allowed);  // the local probe
+  watching.record_failure();
+  EXPECT_EQ(watching.can_retry().retry_after, 60s) << "the fleet's second trip: 30 s doubled";
+}
+
 TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {
   embedded::RedisServer server;
   auto store = store_for(server);
@@ -256,11 +290,6 @@ void publish_together(redis::Client& client, const std::string& channel, std::st
                 "redis.call('PUBLISH', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[1], ARGV[2])",
                 "1", channel, first, second})
       .check("EVAL");
-}
-
-long long subscribers(redis::Client& client, const std::string& channel) {
-  const redis::Reply reply = client.command({"PUBSUB", "NUMSUB", channel});
-  return reply.array().size() == 2 ? reply.array()[1].integer() : -1;
 }
 
 // Two messages that arrive in one read: hiredis buffers the second while

@@ -10,6 +10,10 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kJob = "exchange";
+// Short, so that the Redis run waits little, yet long enough that a stalled
+// test (two busy cores) does not see a break or a permit end before it looks.
+constexpr auto kBreak = 300ms;       // the first break; the second is twice as long
+constexpr auto kProbeWait = 1000ms;  // max_half_open_wait
 
 template <class Harness>
 class BreakerStoreConformanceTest : public ::testing::Test {
@@ -17,15 +21,14 @@ class BreakerStoreConformanceTest : public ::testing::Test {
   Harness harness;
   BreakerStore& store() { return *store_; }
 
-  // Short times, so that the Redis run waits little.
   static BreakerRules rules(int probes = 1) {
     BreakerRules rules;
     rules.failure_threshold = 2;
-    rules.break_duration = 200ms;
+    rules.break_duration = kBreak;
     rules.break_multiplier = 2.0;
-    rules.max_break_duration = 2s;
+    rules.max_break_duration = 10 * kBreak;
     rules.half_open_max_probes = probes;
-    rules.max_half_open_wait = 300ms;
+    rules.max_half_open_wait = kProbeWait;
     return rules;
   }
   // Opens the breaker (its first trip) and waits out the break.
@@ -88,8 +91,8 @@ TYPED_TEST(BreakerStoreConformanceTest, AProbesFailureReopensWithALongerBreak) {
   EXPECT_EQ(reopened.state, State::kOpen);
   EXPECT_TRUE(reopened.transitioned);
   EXPECT_EQ(reopened.trips, 2u);
-  EXPECT_GT(reopened.retry_after, 300ms);
-  EXPECT_LE(reopened.retry_after, 400ms);
+  EXPECT_GT(reopened.retry_after, kBreak);
+  EXPECT_LE(reopened.retry_after, 2 * kBreak);
 }
 
 // A call started before the trip, or made by a process whose view is still
@@ -131,7 +134,7 @@ TYPED_TEST(BreakerStoreConformanceTest, APermitFromAnEarlierHalfOpenDecidesNothi
   this->trip_and_wait(rules);
   const PermitId earlier = this->probe(rules);
   ASSERT_EQ(this->store().record(kJob, Outcome::kFailure, rules, earlier).state, State::kOpen);
-  this->harness.advance(400ms);  // the second, doubled break
+  this->harness.advance(2 * kBreak);  // the second, doubled break
   const PermitId current = this->probe(rules);
   EXPECT_NE(current, earlier);
   EXPECT_EQ(this->store().record(kJob, Outcome::kSuccess, rules, earlier).state, State::kHalfOpen);
@@ -168,7 +171,7 @@ TYPED_TEST(BreakerStoreConformanceTest, TheFirstOfSeveralProbesDecides) {
   EXPECT_EQ(after.trips, 2u);
   // And the other way round: a success closes; the other probe's failure is
   // then an ordinary failure in CLOSED.
-  this->harness.advance(400ms);
+  this->harness.advance(2 * kBreak);
   const PermitId third = this->probe(rules);
   const PermitId fourth = this->probe(rules);
   ASSERT_EQ(this->store().record(kJob, Outcome::kSuccess, rules, third).state, State::kClosed);
