@@ -19,10 +19,11 @@
 // fleet-wide a probe permit (Permission::permit), and only a probe's outcome
 // decides. Outcomes recorded without a live permit (a call that began before
 // the trip, a process whose view was still CLOSED, a probe past
-// max_half_open_wait) are counted and change nothing. record_success() and
-// record_failure() report the permit that can_retry() last granted on the
-// calling thread, so the usual "ask, call, record" on one thread needs nothing
-// more; when the outcome is recorded on another thread, pass the Permission.
+// max_half_open_wait) decide nothing; the store counts them in its window.
+// record_success() and record_failure() report the permit that can_retry()
+// last granted on the calling thread (whichever call the outcome is for), so
+// the usual "ask, call, record" on one thread needs nothing more; when the
+// outcome is recorded on another thread, pass the Permission.
 //
 // can_retry() in CLOSED answers from this process's view without a round
 // trip. Other processes' transitions arrive by Redis pub/sub; the view is
