@@ -5,15 +5,19 @@
 -- 'failure') or command ('force_open'|'force_close'|'disable'|'reset'),
 -- 3 failure_threshold, 4 window ms, 5 buckets, 6 failure_ratio (0: count
 -- mode), 7 minimum_throughput, 8 break ms, 9 break multiplier, 10 max break
--- ms, 11 half-open probes, 12 max half-open wait ms, 13 pub/sub channel.
+-- ms, 11 half-open probes, 12 max half-open wait ms, 13 pub/sub channel,
+-- 14 the probe permit the recorded outcome's caller holds ('0': none).
 -- Returns {state, previous, transitioned, allowed, failures, successes, trips,
--- retry_after_ms}.
+-- retry_after_ms, permit} (permit: the one acquire handed out, else 0).
 -- The window is a ring of `buckets` buckets (fields e<i> (which bucket the
 -- slot holds), f<i>, s<i>) plus running totals fc and sc of the buckets up
 -- to `last` (the newest bucket written), so the hash stays the same size
 -- whatever the event rate, and a record reads only the totals and its own
--- bucket: the ring is walked only when buckets rotate out. Probe permits are
--- fields p1..p<probes>. The key has no TTL: one small hash per job type.
+-- bucket: the ring is walked only when buckets rotate out. Probe permit i is
+-- p<i> (when it frees, server ms) and t<i> (its id: the server ms it was
+-- handed out * 128 + i, unique while the server's clock moves forward). In
+-- HALF_OPEN only an outcome carrying a live permit's id decides; others are
+-- counted in the window. The key has no TTL: one small hash per job type.
 local key = KEYS[1]
 local op, arg = ARGV[1], ARGV[2]
 local threshold, window = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -22,6 +26,7 @@ local min_calls, break_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
 local multiplier, max_break = tonumber(ARGV[9]), tonumber(ARGV[10])
 local probes, probe_wait = tonumber(ARGV[11]), tonumber(ARGV[12])
 local channel = ARGV[13]
+local permit = tonumber(ARGV[14]) or 0
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -72,7 +77,10 @@ local function clear_window()
   names[#names + 1] = 'last'
   names[#names + 1] = 'fc'
   names[#names + 1] = 'sc'
-  for i = 1, probes do names[#names + 1] = 'p' .. i end
+  for i = 1, probes do
+    names[#names + 1] = 'p' .. i
+    names[#names + 1] = 't' .. i
+  end
   redis.call('HDEL', key, unpack(names))
   failures, successes, last = 0, 0, nil
 end
@@ -150,11 +158,33 @@ if state == 'OPEN' and now >= open_until and (op == 'record' or op == 'acquire')
   move('HALF_OPEN')
 end
 
+-- Whether `permit` is a probe permit still held (handed out in this
+-- HALF_OPEN, not yet freed by its wait).
+local function holds_probe()
+  if permit <= 0 then return false end
+  local names = {}
+  for i = 1, probes do
+    names[#names + 1] = 'p' .. i
+    names[#names + 1] = 't' .. i
+  end
+  local held = redis.call('HMGET', key, unpack(names))
+  for i = 1, probes do
+    if tonumber(held[2 * i]) == permit then
+      local frees = tonumber(held[2 * i - 1])
+      return frees ~= nil and frees > now
+    end
+  end
+  return false
+end
+
 local reported_failures, reported_successes = nil, nil
+local counted = false
+local granted = 0
 if op == 'record' then
-  if state == 'HALF_OPEN' then
+  if state == 'HALF_OPEN' and holds_probe() then
     if arg == 'success' then close() else open() end
-  elseif state == 'CLOSED' then
+  elseif state == 'CLOSED' or state == 'HALF_OPEN' then
+    counted = true
     rotate()
     local f, s = 0, 0
     if tonumber(head[7]) == index then
@@ -168,12 +198,14 @@ if op == 'record' then
     redis.call('HSET', key, 'e' .. slot, index, 'f' .. slot, f, 's' .. slot, s,
                'last', last, 'fc', failures, 'sc', successes)
     if not head[1] then redis.call('HSET', key, 'state', 'CLOSED') end
-    local trip
-    if ratio > 0 then
-      local calls = failures + successes
-      trip = calls >= min_calls and failures / calls >= ratio
-    else
-      trip = failures >= threshold
+    local trip = false  -- in HALF_OPEN only a probe decides
+    if state == 'CLOSED' then
+      if ratio > 0 then
+        local calls = failures + successes
+        trip = calls >= min_calls and failures / calls >= ratio
+      else
+        trip = failures >= threshold
+      end
     end
     if trip then
       reported_failures, reported_successes = failures, successes
@@ -189,7 +221,8 @@ elseif op == 'acquire' then
     for i = 1, probes do
       local held = tonumber(redis.call('HGET', key, 'p' .. i))
       if not held or held <= now then
-        redis.call('HSET', key, 'p' .. i, now + probe_wait)
+        granted = now * 128 + i
+        redis.call('HSET', key, 'p' .. i, now + probe_wait, 't' .. i, granted)
         allowed = 1
         break
       end
@@ -208,7 +241,7 @@ elseif op == 'control' then
 end
 
 if not reported_failures then
-  if op == 'record' and state == 'CLOSED' then
+  if counted then
     reported_failures, reported_successes = failures, successes
   else
     reported_failures, reported_successes = current_totals()
@@ -219,4 +252,4 @@ if state == 'OPEN' or (state == 'HALF_OPEN' and allowed == 0) then
   retry_after = math.max(0, open_until - now)
 end
 return {state, previous, transitioned, allowed, reported_failures, reported_successes, trips,
-        retry_after}
+        retry_after, granted}

@@ -80,27 +80,33 @@ std::string RedisBreakerStore::channel(std::string_view job_type) const {
 }
 
 Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
-                                std::string_view argument, const BreakerRules& rules) {
+                                std::string_view argument, const BreakerRules& rules,
+                                PermitId permit) {
   const std::string name = key(job_type);
   const std::string events = name + ":events";
-  const std::string args[] = {
-      std::to_string(rules.failure_threshold),    std::to_string(rules.time_window.count()),
-      std::to_string(rules.window_buckets),       fmt::format("{}", rules.failure_ratio),
-      std::to_string(rules.minimum_throughput),   std::to_string(rules.break_duration.count()),
-      fmt::format("{}", rules.break_multiplier),  std::to_string(rules.max_break_duration.count()),
-      std::to_string(rules.half_open_max_probes), std::to_string(rules.max_half_open_wait.count())};
+  const std::string args[] = {std::to_string(rules.failure_threshold),
+                              std::to_string(rules.time_window.count()),
+                              std::to_string(rules.window_buckets),
+                              fmt::format("{}", rules.failure_ratio),
+                              std::to_string(rules.minimum_throughput),
+                              std::to_string(rules.break_duration.count()),
+                              fmt::format("{}", rules.break_multiplier),
+                              std::to_string(rules.max_break_duration.count()),
+                              std::to_string(rules.half_open_max_probes),
+                              std::to_string(rules.max_half_open_wait.count()),
+                              std::to_string(permit)};
   redis::Reply reply;
   try {
     reply = breaker_script().run(*client_, {name},
                                  {op, argument, args[0], args[1], args[2], args[3], args[4],
-                                  args[5], args[6], args[7], args[8], args[9], events});
+                                  args[5], args[6], args[7], args[8], args[9], events, args[10]});
   } catch (const ReplyError& error) {
     if (error.prefix() != "CORRUPT") throw;
     throw DecodeError(fmt::format("circuit breaker '{}' is not valid: {}", name,
                                   error.server_message().substr(8)));
   }
   const auto& parts = reply.array();
-  if (parts.size() != 8) {
+  if (parts.size() != 9) {
     throw ProtocolError(
         fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
   }
@@ -113,25 +119,27 @@ Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
   snapshot.successes = static_cast<std::uint64_t>(parts[5].integer());
   snapshot.trips = static_cast<std::uint64_t>(parts[6].integer());
   snapshot.retry_after = milliseconds(parts[7].integer());
+  snapshot.permit = static_cast<PermitId>(parts[8].integer());
   return snapshot;
 }
 
 Snapshot RedisBreakerStore::record(std::string_view job_type, Outcome outcome,
-                                   const BreakerRules& rules) {
-  return run(job_type, "record", outcome == Outcome::kFailure ? "failure" : "success", rules);
+                                   const BreakerRules& rules, PermitId permit) {
+  return run(job_type, "record", outcome == Outcome::kFailure ? "failure" : "success", rules,
+             permit);
 }
 
 Snapshot RedisBreakerStore::acquire(std::string_view job_type, const BreakerRules& rules) {
-  return run(job_type, "acquire", "", rules);
+  return run(job_type, "acquire", "", rules, kNoPermit);
 }
 
 Snapshot RedisBreakerStore::control(std::string_view job_type, Command command,
                                     const BreakerRules& rules) {
-  return run(job_type, "control", command_name(command), rules);
+  return run(job_type, "control", command_name(command), rules, kNoPermit);
 }
 
 Snapshot RedisBreakerStore::read(std::string_view job_type, const BreakerRules& rules) {
-  return run(job_type, "read", "", rules);
+  return run(job_type, "read", "", rules, kNoPermit);
 }
 
 InMemoryBreakerStore::InMemoryBreakerStore(Clock* clock)
@@ -146,7 +154,7 @@ InMemoryBreakerStore::Circuit& InMemoryBreakerStore::circuit(std::string_view jo
     c.buckets.assign(static_cast<std::size_t>(rules.window_buckets), Bucket{});
   }
   if (c.permits.size() != static_cast<std::size_t>(rules.half_open_max_probes)) {
-    c.permits.assign(static_cast<std::size_t>(rules.half_open_max_probes), Clock::SteadyTime{});
+    c.permits.assign(static_cast<std::size_t>(rules.half_open_max_probes), Permit{});
   }
   return c;
 }
@@ -190,14 +198,14 @@ Step step_of(const Clock& clock, const BreakerRules& rules) {
 }  // namespace
 
 Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome,
-                                      const BreakerRules& rules) {
+                                      const BreakerRules& rules, PermitId permit) {
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
   const State previous = c.state;
   auto clear = [&c] {
     std::fill(c.buckets.begin(), c.buckets.end(), Bucket{});
-    std::fill(c.permits.begin(), c.permits.end(), Clock::SteadyTime{});
+    std::fill(c.permits.begin(), c.permits.end(), Permit{});
   };
   auto open = [&] {
     c.trips += 1;
@@ -206,7 +214,11 @@ Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome
     c.state = State::kOpen;
   };
   if (c.state == State::kOpen && step.now >= c.open_until) c.state = State::kHalfOpen;
-  if (c.state == State::kHalfOpen) {
+  const bool probe = c.state == State::kHalfOpen && permit != kNoPermit &&
+                     std::any_of(c.permits.begin(), c.permits.end(), [&](const Permit& held) {
+                       return held.id == permit && held.frees > step.now;
+                     });
+  if (probe) {
     if (outcome == Outcome::kSuccess) {
       c.trips = 0;
       clear();
@@ -216,12 +228,15 @@ Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome
     }
     return snapshot(c, previous, true, step.now, step.index);
   }
-  if (c.state != State::kClosed) return snapshot(c, previous, true, step.now, step.index);
+  if (c.state != State::kClosed && c.state != State::kHalfOpen) {
+    return snapshot(c, previous, true, step.now, step.index);
+  }
 
   Bucket& bucket = c.buckets[static_cast<std::size_t>(step.index % rules.window_buckets)];
   if (bucket.index != step.index) bucket = Bucket{step.index, 0, 0};
   (outcome == Outcome::kFailure ? bucket.failures : bucket.successes) += 1;
   Snapshot counted = snapshot(c, previous, true, step.now, step.index);
+  if (c.state == State::kHalfOpen) return counted;  // only a probe decides
   const std::uint64_t calls = counted.failures + counted.successes;
   const bool trip = rules.failure_ratio > 0
                         ? calls >= rules.minimum_throughput &&
@@ -243,19 +258,23 @@ Snapshot InMemoryBreakerStore::acquire(std::string_view job_type, const BreakerR
   const State previous = c.state;
   if (c.state == State::kOpen && step.now >= c.open_until) c.state = State::kHalfOpen;
   bool allowed = c.state == State::kClosed || c.state == State::kDisabled;
+  PermitId granted = kNoPermit;
   if (c.state == State::kHalfOpen) {
     Clock::SteadyTime soonest = Clock::SteadyTime::max();
-    for (Clock::SteadyTime& permit : c.permits) {
-      if (permit <= step.now) {
-        permit = step.now + rules.max_half_open_wait;
+    for (Permit& permit : c.permits) {
+      if (permit.frees <= step.now) {
+        granted = ++last_permit_;
+        permit = Permit{step.now + rules.max_half_open_wait, granted};
         allowed = true;
         break;
       }
-      soonest = std::min(soonest, permit);
+      soonest = std::min(soonest, permit.frees);
     }
     if (!allowed) c.open_until = soonest;
   }
-  return snapshot(c, previous, allowed, step.now, step.index);
+  Snapshot out = snapshot(c, previous, allowed, step.now, step.index);
+  out.permit = granted;
+  return out;
 }
 
 Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command command,
@@ -275,12 +294,28 @@ Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command comman
     case Command::kReset:
       c.trips = 0;
       std::fill(c.buckets.begin(), c.buckets.end(), Bucket{});
-      std::fill(c.permits.begin(), c.permits.end(), Clock::SteadyTime{});
+      std::fill(c.permits.begin(), c.permits.end(), Permit{});
       c.open_until = Clock::SteadyTime{};
       c.state = State::kClosed;
       break;
   }
   return snapshot(c, previous, c.state != State::kForcedOpen, step.now, step.index);
+}
+
+void InMemoryBreakerStore::restore(std::string_view job_type, const CircuitImage& image,
+                                   const BreakerRules& rules) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.steady_now();
+  Circuit& c = circuit(job_type, rules);
+  c.state = image.state;
+  c.trips = image.trips;
+  c.open_until = now + image.open_for;
+  std::fill(c.buckets.begin(), c.buckets.end(), Bucket{});
+  std::fill(c.permits.begin(), c.permits.end(), Permit{});
+  const std::size_t kept = std::min(image.probes.size(), c.permits.size());
+  for (std::size_t i = 0; i < kept; ++i) {
+    c.permits[i] = Permit{now + image.probes[i].held_for, image.probes[i].id};
+  }
 }
 
 Snapshot InMemoryBreakerStore::read(std::string_view job_type, const BreakerRules& rules) {

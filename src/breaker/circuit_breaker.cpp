@@ -1,5 +1,6 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -185,16 +186,97 @@ void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) 
   options_.alert_hooks->fire(event_for(snapshot.state), message, context);
 }
 
+void CircuitBreaker::remember_fleet(const Snapshot& snapshot, std::int64_t now) {
+  fleet_.state = snapshot.state;
+  fleet_.trips = snapshot.trips;
+  fleet_.open_until_ns = snapshot.state == State::kOpen
+                             ? now + duration_cast<nanoseconds>(snapshot.retry_after).count()
+                             : 0;
+}
+
+// The local view takes the fleet's last known state, with the probe permits
+// the store granted this process that are still out.
+void CircuitBreaker::start_local_view(std::int64_t now) {
+  CircuitImage image;
+  image.state = fleet_.state;
+  image.trips = fleet_.trips;
+  if (fleet_.state == State::kOpen && fleet_.open_until_ns > now) {
+    image.open_for = duration_cast<milliseconds>(nanoseconds(fleet_.open_until_ns - now));
+  }
+  if (fleet_.state == State::kHalfOpen) {
+    std::lock_guard lock(permits_mutex_);
+    for (const HeldPermit& held : held_permits_) {
+      if (held.from_store && held.frees_ns > now) {
+        image.probes.push_back(
+            {held.id, duration_cast<milliseconds>(nanoseconds(held.frees_ns - now))});
+      }
+    }
+  }
+  fallback_.restore(job_type_, image, rules_);
+}
+
+void CircuitBreaker::alert_store_unavailable(std::string_view reason) {
+  logger()->warn(
+      "circuit {}: the store cannot be used ({}); deciding on this process's view, from the "
+      "fleet's last known state ({})",
+      job_type_, reason, to_string(local_state_.load()));
+  if (!options_.alert_hooks) return;
+  alerts::AlertContext context;
+  context.job_type = job_type_;
+  context.state = std::string(to_string(local_state_.load()));
+  context.previous_state = context.state;
+  context.threshold = options_.failure_threshold;
+  context.window = options_.time_window;
+  context.timestamp = clock_.system_now();
+  context.instance = alerts::this_instance();
+  context.extra["error"] = std::string(reason);
+  options_.alert_hooks->fire(alerts::kCircuitStoreUnavailable,
+                             fmt::format("circuit {}: the breaker's store is unreachable; "
+                                         "this process decides on its own view until it is back",
+                                         job_type_),
+                             context);
+}
+
+void CircuitBreaker::alert_store_available(State fleet, State local, std::int64_t outage_ns) {
+  const auto outage = duration_cast<milliseconds>(nanoseconds(outage_ns));
+  logger()->info(
+      "circuit {}: the store is reachable again after {} ms; the fleet's state ({}) applies",
+      job_type_, outage.count(), to_string(fleet));
+  if (!options_.alert_hooks) return;
+  alerts::AlertContext context;
+  context.job_type = job_type_;
+  context.state = std::string(to_string(fleet));
+  context.previous_state = std::string(to_string(local));
+  context.threshold = options_.failure_threshold;
+  context.window = options_.time_window;
+  context.timestamp = clock_.system_now();
+  context.instance = alerts::this_instance();
+  context.extra["outage_ms"] = std::to_string(outage.count());
+  options_.alert_hooks->fire(
+      kCircuitStoreAvailable,
+      fmt::format("circuit {}: the breaker's store is reachable again; the fleet's state ({}) "
+                  "applies, and what this process decided on its own view ({}) is over",
+                  job_type_, to_string(fleet), to_string(local)),
+      context);
+}
+
 template <class Operation>
-Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
+Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down, bool* decided_locally) {
   store_operations_.fetch_add(1, std::memory_order_relaxed);
   try {
     Snapshot snapshot = operation(*store_);
-    if (store_down_.exchange(false)) {
-      logger()->info("circuit {}: the store is reachable again; the fleet's state applies",
-                     job_type_);
+    const std::int64_t now = now_ns();
+    bool back = false;
+    std::int64_t outage_ns = 0;
+    const State local = local_state_.load();
+    {
+      std::lock_guard lock(view_mutex_);
+      remember_fleet(snapshot, now);
+      back = store_down_.exchange(false);
+      if (back) outage_ns = now - outage_started_ns_;
     }
     adopt(snapshot);
+    if (back) alert_store_available(snapshot.state, local, outage_ns);
     if (snapshot.transitioned) announce(snapshot, "");
     return snapshot;
   } catch (const InvalidArgument&) {
@@ -202,28 +284,18 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down) {
   } catch (const Error& error) {
     instruments_->store_errors->inc();
     if (throw_when_down) throw;
-    if (!store_down_.exchange(true)) {
-      logger()->warn("circuit {}: the store cannot be used ({}); deciding on this process's view",
-                     job_type_, error.what());
-      if (options_.alert_hooks) {
-        alerts::AlertContext context;
-        context.job_type = job_type_;
-        context.state = std::string(to_string(local_state_.load()));
-        context.previous_state = context.state;
-        context.threshold = options_.failure_threshold;
-        context.window = options_.time_window;
-        context.timestamp = clock_.system_now();
-        context.instance = alerts::this_instance();
-        context.extra["error"] = error.what();
-        options_.alert_hooks->fire(
-            alerts::kCircuitStoreUnavailable,
-            fmt::format("circuit {}: the breaker's store is unreachable; "
-                        "this process decides on its own view until it is back",
-                        job_type_),
-            context);
+    bool first = false;
+    {
+      std::lock_guard lock(view_mutex_);
+      first = !store_down_.exchange(true);
+      if (first) {
+        outage_started_ns_ = now_ns();
+        start_local_view(outage_started_ns_);
       }
     }
+    if (first) alert_store_unavailable(error.what());
     Snapshot snapshot = operation(fallback_);
+    if (decided_locally != nullptr) *decided_locally = true;
     adopt(snapshot);
     if (snapshot.transitioned) announce(snapshot, "local view (store unreachable)");
     return snapshot;
@@ -269,10 +341,14 @@ Permission CircuitBreaker::decide() noexcept {
       if (snapshot.state == State::kClosed || snapshot.state == State::kDisabled)
         return Permission{};
     }
+    bool decided_locally = false;
     const Snapshot snapshot =
-        apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false);
-    if (snapshot.allowed && snapshot.state == State::kHalfOpen) probes_held_.fetch_add(1);
-    if (snapshot.allowed) return Permission{true, "", snapshot.state, milliseconds(0)};
+        apply([this](BreakerStore& store) { return store.acquire(job_type_, rules_); }, false,
+              &decided_locally);
+    if (snapshot.permit != kNoPermit) hold_permit(snapshot.permit, !decided_locally);
+    if (snapshot.allowed) {
+      return Permission{true, "", snapshot.state, milliseconds(0), snapshot.permit};
+    }
     return Permission{false,
                       fmt::format("circuit {} is {}; retry after {} ms", job_type_,
                                   to_string(snapshot.state), snapshot.retry_after.count()),
@@ -284,33 +360,77 @@ Permission CircuitBreaker::decide() noexcept {
   }
 }
 
-void CircuitBreaker::record_failure() noexcept {
+void CircuitBreaker::hold_permit(PermitId permit, bool from_store) {
+  const std::int64_t now = now_ns();
+  const auto me = std::this_thread::get_id();
+  std::lock_guard lock(permits_mutex_);
+  // A thread holds one permit: a new one replaces what it never reported.
+  std::erase_if(held_permits_,
+                [&](const HeldPermit& held) { return held.thread == me || held.frees_ns <= now; });
+  if (held_permits_.size() >= kMaxHeldPermits) held_permits_.erase(held_permits_.begin());
+  held_permits_.push_back(
+      HeldPermit{me, permit, now + duration_cast<nanoseconds>(options_.max_half_open_wait).count(),
+                 from_store});
+  permits_held_.store(held_permits_.size());
+}
+
+PermitId CircuitBreaker::this_threads_permit() {
+  if (permits_held_.load() == 0) return kNoPermit;
+  const auto me = std::this_thread::get_id();
+  std::lock_guard lock(permits_mutex_);
+  const auto held = std::find_if(held_permits_.begin(), held_permits_.end(),
+                                 [&](const HeldPermit& each) { return each.thread == me; });
+  return held == held_permits_.end() ? kNoPermit : held->id;
+}
+
+void CircuitBreaker::forget_permit(PermitId permit) {
+  if (permit == kNoPermit || permits_held_.load() == 0) return;
+  std::lock_guard lock(permits_mutex_);
+  std::erase_if(held_permits_, [&](const HeldPermit& held) { return held.id == permit; });
+  permits_held_.store(held_permits_.size());
+}
+
+// The permit stays held until its outcome is recorded: if this very record
+// meets an outage, the local view starts with the permit and it decides there.
+void CircuitBreaker::record(Outcome outcome, PermitId permit) noexcept {
   try {
-    apply(
-        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kFailure, rules_); },
-        false);
+    // In count mode a success in CLOSED changes nothing: skip the round trip.
+    if (outcome != Outcome::kSuccess || permit != kNoPermit || options_.failure_ratio > 0 ||
+        local_state_.load() != State::kClosed) {
+      apply([&](BreakerStore& store) { return store.record(job_type_, outcome, rules_, permit); },
+            false);
+    }
+    forget_permit(permit);
   } catch (const std::exception& error) {
-    logger()->error("circuit {}: record_failure failed unexpectedly: {}", job_type_, error.what());
-  }
-  int held = probes_held_.load();
-  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
+    logger()->error("circuit {}: recording a {} failed unexpectedly: {}", job_type_,
+                    outcome == Outcome::kSuccess ? "success" : "failure", error.what());
   }
 }
 
 void CircuitBreaker::record_success() noexcept {
-  int held = probes_held_.load();
-  const bool probe = held > 0;
-  while (held > 0 && !probes_held_.compare_exchange_weak(held, held - 1)) {
-  }
-  // In count mode a success in CLOSED changes nothing: skip the round trip.
-  if (!probe && options_.failure_ratio <= 0 && local_state_.load() == State::kClosed) return;
+  PermitId permit = kNoPermit;
   try {
-    apply(
-        [this](BreakerStore& store) { return store.record(job_type_, Outcome::kSuccess, rules_); },
-        false);
-  } catch (const std::exception& error) {
-    logger()->error("circuit {}: record_success failed unexpectedly: {}", job_type_, error.what());
+    permit = this_threads_permit();
+  } catch (const std::exception&) {  // std::system_error from the mutex: record without
   }
+  record(Outcome::kSuccess, permit);
+}
+
+void CircuitBreaker::record_failure() noexcept {
+  PermitId permit = kNoPermit;
+  try {
+    permit = this_threads_permit();
+  } catch (const std::exception&) {  // as above
+  }
+  record(Outcome::kFailure, permit);
+}
+
+void CircuitBreaker::record_success(const Permission& permission) noexcept {
+  record(Outcome::kSuccess, permission.permit);
+}
+
+void CircuitBreaker::record_failure(const Permission& permission) noexcept {
+  record(Outcome::kFailure, permission.permit);
 }
 
 State CircuitBreaker::state() noexcept {
@@ -373,6 +493,16 @@ void CircuitBreaker::subscribe_loop(std::string channel) {
         Snapshot snapshot;
         snapshot.state = *state;
         snapshot.retry_after = milliseconds(left_ms);
+        {
+          // Messages carry no trip count: each entry into OPEN is one more
+          // trip, and CLOSED starts again from none, as in the store.
+          std::lock_guard lock(view_mutex_);
+          snapshot.trips = *state == State::kClosed ? 0
+                           : *state == State::kOpen && fleet_.state != State::kOpen
+                               ? fleet_.trips + 1
+                               : fleet_.trips;
+          remember_fleet(snapshot, now_ns());
+        }
         adopt(snapshot);
       }
     } catch (const Error&) {

@@ -193,6 +193,16 @@ std::optional<Reply> Connection::next_message(std::chrono::milliseconds timeout)
     throw StoreUnavailable(
         fmt::format("{}: waiting for a message on a broken connection", redacted_));
   }
+  // One read() can bring several messages (a script that publishes twice);
+  // hiredis keeps those after the first in its buffer, where poll() cannot
+  // see them: hand them out before waiting on the socket.
+  void* buffered = nullptr;
+  if (redisGetReplyFromReader(context_.get(), &buffered) != REDIS_OK) fail("message");
+  if (buffered != nullptr) {
+    std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(buffered),
+                                                       freeReplyObject);
+    return convert(reply.get());
+  }
   pollfd fd{};
   fd.fd = context_->fd;
   fd.events = POLLIN;

@@ -1,11 +1,15 @@
 // The breaker's state machine with a ManualClock and the in-memory store.
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "print_state.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/executor.hpp"
 
@@ -25,9 +29,10 @@ class FlakyStore final : public BreakerStore {
  public:
   explicit FlakyStore(std::shared_ptr<BreakerStore> inner) : inner_(std::move(inner)) {}
   bool down = false;
-  Snapshot record(std::string_view j, Outcome o, const BreakerRules& r) override {
+  using BreakerStore::record;
+  Snapshot record(std::string_view j, Outcome o, const BreakerRules& r, PermitId p) override {
     check();
-    return inner_->record(j, o, r);
+    return inner_->record(j, o, r, p);
   }
   Snapshot acquire(std::string_view j, const BreakerRules& r) override {
     check();
@@ -150,6 +155,62 @@ TEST_F(BreakerTest, AProbeThatNeverReportsFreesItsPermit) {
   EXPECT_TRUE(breaker.can_retry().allowed) << "freed after max_half_open_wait";
 }
 
+// A call that began before the trip ends, on another thread, while this
+// thread's probe is out: it is counted, but only the probe decides.
+TEST_F(BreakerTest, ASlowCallFromBeforeTheTripDecidesNothingInHalfOpen) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  ASSERT_TRUE(probe.allowed);
+  ASSERT_EQ(probe.state, State::kHalfOpen);
+  EXPECT_NE(probe.permit, kNoPermit);
+  std::thread([&] { breaker.record_failure(); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "reopened by a call that held no permit";
+  std::thread([&] { breaker.record_success(); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "closed by a call that held no permit";
+  breaker.record_success();  // the probe, on the thread it was granted to
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_EQ(types(),
+            (std::vector<std::string>{"circuit_opened", "circuit_half_open", "circuit_closed"}));
+}
+
+// Another process whose view is still CLOSED (it has not looked since the
+// trip) reports a failure while the fleet's probe is out.
+TEST_F(BreakerTest, AProcessWithAStaleViewDecidesNothingInHalfOpen) {
+  CircuitBreaker fleet(store, "exchange", options());
+  CircuitBreaker stale(store, "exchange", options());
+  ASSERT_TRUE(stale.can_retry().allowed);
+  for (int i = 0; i < 5; ++i) fleet.record_failure();
+  clock.advance(10s);
+  ASSERT_EQ(fleet.can_retry().state, State::kHalfOpen);
+  stale.record_failure();
+  EXPECT_EQ(fleet.state(), State::kHalfOpen) << "the break would have doubled";
+  fleet.record_success();
+  EXPECT_EQ(fleet.state(), State::kClosed);
+}
+
+// A probe whose outcome is recorded on another thread than the one that asked
+// (a callback, a coroutine) carries its permit in the Permission.
+TEST_F(BreakerTest, AProbeReportedWithItsPermissionFromAnotherThreadDecides) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  ASSERT_EQ(probe.state, State::kHalfOpen);
+  std::thread([&] { breaker.record_failure(Permission{}); }).join();
+  EXPECT_EQ(breaker.state(), State::kHalfOpen) << "a permission without a permit decides nothing";
+  std::thread([&] { breaker.record_failure(probe); }).join();
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after, 20s) << "reopened by the probe, with the second trip's break";
+  clock.advance(20s);
+  const Permission second = breaker.can_retry();
+  ASSERT_EQ(second.state, State::kHalfOpen);
+  std::thread([&] { breaker.record_success(second); }).join();
+  EXPECT_EQ(breaker.state(), State::kClosed);
+}
+
 TEST_F(BreakerTest, RatioModeNeedsMinimumThroughput) {
   CircuitBreakerOptions ratio = options();
   ratio.failure_ratio = 0.5;
@@ -209,6 +270,155 @@ TEST_F(BreakerTest, StoreDownKeepsALocalViewAndAlertsOnce) {
   clock.advance(2s);
   (void)breaker.state();
   EXPECT_FALSE(breaker.store_unavailable());
+}
+
+// An operator's FORCED_OPEN must hold when the store goes away: the local
+// view starts from the last state the fleet had, not from CLOSED.
+TEST_F(BreakerTest, ForcedOpenHoldsThroughAStoreOutage) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.force_open();
+  store->down = true;
+  clock.advance(2s);  // past the 1 s staleness: the view asks the store, which is down
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kForcedOpen);
+  breaker.record_success();
+  for (int i = 0; i < 10; ++i) breaker.record_failure();
+  clock.advance(1h);
+  EXPECT_FALSE(breaker.can_retry().allowed) << "forced open does not end with an outage";
+  EXPECT_EQ(breaker.state(), State::kForcedOpen);
+  EXPECT_TRUE(breaker.store_unavailable());
+}
+
+TEST_F(BreakerTest, DisabledHoldsThroughAStoreOutage) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.disable();
+  store->down = true;
+  for (int i = 0; i < 50; ++i) breaker.record_failure();
+  clock.advance(2s);
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  EXPECT_EQ(breaker.state(), State::kDisabled);
+}
+
+// A call that was in flight when the breaker opened fails during the outage:
+// the local view still holds the fleet's break, then probes with its limit,
+// and a failed probe reopens with the break of the fleet's next trip.
+TEST_F(BreakerTest, OpenStaysOpenUntilItsBreakEndsThroughAStoreOutage) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(4s);
+  store->down = true;
+  breaker.record_failure();
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen);
+  EXPECT_EQ(refused.retry_after, 6s);
+  clock.advance(6s);
+  const Permission probe = breaker.can_retry();
+  EXPECT_TRUE(probe.allowed);
+  EXPECT_EQ(probe.state, State::kHalfOpen);
+  EXPECT_FALSE(breaker.can_retry().allowed) << "one probe at a time, locally too";
+  breaker.record_failure();
+  EXPECT_EQ(breaker.can_retry().retry_after, 20s) << "the second trip's break";
+}
+
+// The fleet is HALF_OPEN and this process holds one of its two probe permits
+// when the store goes: the local view lets one more probe through, not every
+// call, and the probe in flight still decides.
+TEST_F(BreakerTest, HalfOpenKeepsItsProbeLimitThroughAStoreOutage) {
+  CircuitBreakerOptions two_probes = options();
+  two_probes.half_open_max_probes = 2;
+  CircuitBreaker breaker(store, "exchange", two_probes);
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  const Permission probe = breaker.can_retry();
+  ASSERT_EQ(probe.state, State::kHalfOpen);
+  store->down = true;
+  Permission second;
+  Permission third;
+  std::thread([&] { second = breaker.can_retry(); }).join();
+  std::thread([&] { third = breaker.can_retry(); }).join();
+  EXPECT_TRUE(second.allowed);
+  EXPECT_EQ(second.state, State::kHalfOpen);
+  EXPECT_FALSE(third.allowed) << "two probes at most: this process's and one more";
+  breaker.record_success();  // the probe granted before the outage
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_TRUE(breaker.can_retry().allowed);
+}
+
+// The probe's own outcome is the first call to meet the outage: its permit
+// still counts in the local view, so the probe decides there.
+TEST_F(BreakerTest, AProbeWhoseOutcomeMeetsTheOutageFirstStillDecides) {
+  CircuitBreaker breaker(store, "exchange", options());
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  clock.advance(10s);
+  ASSERT_EQ(breaker.can_retry().state, State::kHalfOpen);
+  store->down = true;
+  breaker.record_failure();
+  const Permission refused = breaker.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen) << "the probe failed: reopened";
+  EXPECT_EQ(refused.retry_after, 20s);
+}
+
+// When the store answers again, the fleet's state applies and one event says
+// that the alerts raised from the local view are over.
+TEST_F(BreakerTest, TheStoreComingBackEndsTheLocalViewWithAnEvent) {
+  CircuitBreaker breaker(store, "exchange", options());
+  store->down = true;
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  ASSERT_FALSE(breaker.can_retry().allowed);
+  store->down = false;
+  EXPECT_EQ(breaker.state(), State::kClosed) << "the fleet never opened";
+  EXPECT_TRUE(breaker.can_retry().allowed);
+  breaker.record_failure();
+  ASSERT_EQ(types(), (std::vector<std::string>{"circuit_store_unavailable", "circuit_opened",
+                                               "circuit_store_available"}));
+  const alerts::AlertContext& context = fired[2].context;
+  EXPECT_EQ(context.job_type, "exchange");
+  EXPECT_EQ(context.state, "CLOSED");
+  EXPECT_EQ(context.previous_state, "OPEN");
+  EXPECT_NE(fired[2].message.find("reachable again"), std::string::npos) << fired[2].message;
+}
+
+// A second outage starts from what the fleet had then, not from what the
+// first outage's local view had come to.
+TEST_F(BreakerTest, ASecondOutageStartsFromTheFleetNotFromTheFirstOutage) {
+  CircuitBreaker breaker(store, "exchange", options());
+  store->down = true;
+  for (int i = 0; i < 5; ++i) breaker.record_failure();
+  ASSERT_FALSE(breaker.can_retry().allowed);
+  store->down = false;
+  ASSERT_EQ(breaker.state(), State::kClosed);
+  store->down = true;
+  clock.advance(2s);
+  EXPECT_TRUE(breaker.can_retry().allowed) << "the first outage's local OPEN came back";
+  for (int i = 0; i < 4; ++i) breaker.record_failure();
+  EXPECT_TRUE(breaker.can_retry().allowed) << "its failures counted again";
+  const std::vector<std::string> seen = types();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "circuit_store_unavailable"), 2);
+}
+
+// Many threads meet the outage at once: none may see the local view before
+// it has taken the fleet's state.
+TEST_F(BreakerTest, ThreadsMeetingAnOutageTogetherAllSeeTheFleetsState) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.force_open();
+  store->down = true;
+  clock.advance(2s);
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (breaker.can_retry().allowed) allowed.fetch_add(1);
+        breaker.record_failure();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(allowed.load(), 0);
+  EXPECT_EQ(breaker.state(), State::kForcedOpen);
 }
 
 TEST_F(BreakerTest, ThrowingHookIsContained) {

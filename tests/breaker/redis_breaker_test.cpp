@@ -10,9 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include "print_state.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::breaker {
 namespace {
@@ -39,6 +41,12 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
     std::this_thread::sleep_for(5ms);
   }
   return condition();
+}
+
+// How many connections listen on `channel`.
+long long subscribers(redis::Client& client, const std::string& channel) {
+  const redis::Reply reply = client.command({"PUBSUB", "NUMSUB", channel});
+  return reply.array().size() == 2 ? reply.array()[1].integer() : -1;
 }
 
 // Runs `body` in a child process once the parent writes to the pipe; returns
@@ -138,8 +146,8 @@ TEST(RedisBreakerTest, MemoryIsBoundedWhateverTheFailureRate) {
   }
   for (auto& thread : threads) thread.join();
   const long long fields = store->client().command({"HLEN", store->key("flood")}).integer();
-  // state, trips, open_until, last, fc, sc, the ring, the probe permits.
-  EXPECT_LE(fields, 6 + 3 * rules.window_buckets + rules.half_open_max_probes);
+  // state, trips, open_until, last, fc, sc, the ring, the probe permits (p<i>, t<i>).
+  EXPECT_LE(fields, 6 + 3 * rules.window_buckets + 2 * rules.half_open_max_probes);
   // A full ring of 10 buckets takes about 450 bytes; 100,000 failures must
   // leave the key under a fixed size, not one that grows with them.
   EXPECT_LT(usage(), 1024) << "after 1,000 failures it took " << after_thousand;
@@ -199,6 +207,68 @@ TEST(RedisBreakerTest, RedisKilledMidRunKeepsALocalViewAndRecovers) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "circuit_store_unavailable"), 1);
 }
 
+// An operator forced the breaker open; then Redis dies. The breaker's clock
+// is a ManualClock, so the view goes stale when the test says, not by sleeping.
+TEST(RedisBreakerTest, ForcedOpenHoldsWhileRedisIsDown) {
+  embedded::RedisServer server;
+  auto hooks = std::make_shared<alerts::AlertHooks>();
+  std::vector<std::string> events;
+  std::mutex mutex;
+  hooks->add_event_hook([&](std::string_view type, std::string_view, const alerts::AlertContext&) {
+    std::lock_guard lock(mutex);
+    events.emplace_back(type);
+  });
+  ManualClock clock;
+  CircuitBreakerOptions manual = options(hooks);
+  manual.clock = &clock;
+  CircuitBreaker breaker(store_for(server), "ledger", manual);
+  breaker.force_open();
+  server.kill();
+  for (int second = 0; second < 5; ++second) {
+    clock.advance(1s);
+    const Permission refused = breaker.can_retry();
+    EXPECT_FALSE(refused.allowed) << "after " << second + 1 << " s of outage";
+    EXPECT_EQ(refused.state, State::kForcedOpen);
+    breaker.record_failure();
+    breaker.record_success();
+  }
+  EXPECT_TRUE(breaker.store_unavailable());
+  server.restart();  // no persistence: the fleet's breaker starts closed
+  EXPECT_EQ(breaker.state(), State::kClosed);
+  EXPECT_FALSE(breaker.store_unavailable());
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(events, (std::vector<std::string>{"circuit_opened", "circuit_store_unavailable",
+                                              "circuit_store_available"}));
+}
+
+// Another process trips the breaker; this one learns it from pub/sub alone,
+// then Redis dies: its local view starts OPEN, with the fleet's trip count.
+TEST(RedisBreakerTest, AnOpeningSeenOnlyOnPubSubHoldsWhileRedisIsDown) {
+  embedded::RedisServer server;
+  CircuitBreaker tripping(store_for(server), "ledger", options());
+  ManualClock clock;
+  CircuitBreakerOptions manual = options();
+  manual.clock = &clock;
+  CircuitBreaker watching(store_for(server), "ledger", manual);
+  ASSERT_TRUE(watching.can_retry().allowed);  // reads the store once; then never stale
+  auto store = store_for(server);
+  ASSERT_TRUE(wait_for([&] { return subscribers(store->client(), store->channel("ledger")) == 2; },
+                       2000ms));
+  const auto operations = watching.store_operations();
+  for (int i = 0; i < 10; ++i) tripping.record_failure();
+  ASSERT_TRUE(wait_for([&] { return watching.can_retry().state == State::kOpen; }, 2000ms));
+  ASSERT_EQ(watching.store_operations(), operations) << "learned from pub/sub, not the store";
+  server.kill();
+  watching.record_failure();  // meets the outage
+  const Permission refused = watching.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen);
+  clock.advance(30s);
+  ASSERT_TRUE(watching.can_retry().allowed);  // the local probe
+  watching.record_failure();
+  EXPECT_EQ(watching.can_retry().retry_after, 60s) << "the fleet's second trip: 30 s doubled";
+}
+
 TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {
   embedded::RedisServer server;
   auto store = store_for(server);
@@ -209,6 +279,57 @@ TEST(RedisBreakerTest, GarbageUnderTheKeyNeverBreaksCanRetry) {
   EXPECT_TRUE(breaker.can_retry().allowed);
   breaker.record_failure();
   EXPECT_EQ(store->client().get(store->key("broken")), "not a hash") << "left alone";
+}
+
+// Publishes `first` then `second` on `channel` from one script, as the breaker's
+// script publishes transitions: Redis writes both to a subscriber at once.
+void publish_together(redis::Client& client, const std::string& channel, std::string_view first,
+                      std::string_view second) {
+  client
+      .command({"EVAL",
+                "redis.call('PUBLISH', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[1], ARGV[2])",
+                "1", channel, first, second})
+      .check("EVAL");
+}
+
+// Two messages that arrive in one read: hiredis buffers the second while
+// returning the first, and a poll() on the socket would not see it.
+TEST(RedisBreakerTest, TwoMessagesReadTogetherAreBothDelivered) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  const std::string channel = store->channel("exchange");
+  redis::Connection subscriber(store->client().endpoint(), store->client().options());
+  const std::string_view channels[] = {channel};
+  subscriber.subscribe(channels);
+  publish_together(store->client(), channel, "HALF_OPEN:0", "OPEN:20000");
+  // Both messages reach the subscriber's socket, so its first read takes both.
+  std::this_thread::sleep_for(50ms);
+  const auto first = subscriber.next_message(1000ms);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->array().at(2).str(), "HALF_OPEN:0");
+  const auto second = subscriber.next_message(200ms);
+  ASSERT_TRUE(second.has_value())
+      << "the second message was buffered; it must not wait for a third";
+  EXPECT_EQ(second->array().at(2).str(), "OPEN:20000");
+}
+
+// The breaker's own subscriber: with a clock that never moves, the view is
+// never stale, so only pub/sub can change it.
+TEST(RedisBreakerTest, TheSubscriberAdoptsTransitionsThatArriveTogether) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  ManualClock clock;
+  CircuitBreakerOptions frozen = options();
+  frozen.clock = &clock;
+  CircuitBreaker breaker(store, "exchange", frozen);
+  const std::string channel = store->channel("exchange");
+  ASSERT_TRUE(wait_for([&] { return subscribers(store->client(), channel) == 1; }, 2000ms));
+  ASSERT_TRUE(breaker.can_retry().allowed);  // the first look reads the store; then fresh
+  const auto operations = breaker.store_operations();
+  publish_together(store->client(), channel, "OPEN:30000", "FORCED_OPEN:0");
+  EXPECT_TRUE(wait_for([&] { return breaker.can_retry().state == State::kForcedOpen; }, 2000ms))
+      << "stuck at " << to_string(breaker.can_retry().state);
+  EXPECT_EQ(breaker.store_operations(), operations) << "the view came from pub/sub alone";
 }
 
 }  // namespace

@@ -40,6 +40,13 @@ struct BreakerRules {
 };
 
 enum class Outcome { kSuccess, kFailure };
+
+// A HALF_OPEN probe permit, as acquire() hands it out; kNoPermit (0) is none.
+// Never handed out twice for one breaker (Redis: while the server's clock
+// moves forward; InMemoryBreakerStore: ever).
+using PermitId = std::uint64_t;
+inline constexpr PermitId kNoPermit = 0;
+
 enum class Command { kForceOpen, kForceClose, kDisable, kReset };
 
 // The store's answer: the state after the operation and what happened.
@@ -55,6 +62,9 @@ struct Snapshot {
   std::uint64_t trips = 0;      // consecutive openings (the break grows with them)
   // How long the breaker stays open (OPEN only).
   milliseconds retry_after{0};
+  // acquire() in HALF_OPEN, when allowed: the probe permit the caller now
+  // holds; report the probe's outcome with it. kNoPermit otherwise.
+  PermitId permit = kNoPermit;
 };
 
 class BreakerStore {
@@ -62,8 +72,23 @@ class BreakerStore {
   virtual ~BreakerStore() = default;
   // Throw StoreUnavailable (or Timeout) when the store cannot be reached, and
   // DecodeError naming the key when what is stored is not a breaker.
-  virtual Snapshot record(std::string_view job_type, Outcome outcome,
-                          const BreakerRules& rules) = 0;
+  //
+  // record(): a call's outcome. CLOSED counts it in the window (and opens at
+  // the threshold). In HALF_OPEN only the holder of a live probe permit
+  // decides (success closes, failure reopens with a longer break); any other
+  // outcome (a call started before the trip, a process with a stale view, a
+  // permit that expired or was handed out in an earlier HALF_OPEN) is counted
+  // in the window and decides nothing. OPEN after its break is HALF_OPEN
+  // first; OPEN, FORCED_OPEN and DISABLED otherwise ignore outcomes.
+  virtual Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules,
+                          PermitId permit) = 0;
+  // The same, for a caller that holds no permit.
+  Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) {
+    return record(job_type, outcome, rules, kNoPermit);
+  }
+  // acquire(): whether a call may be made; in HALF_OPEN, takes one of
+  // half_open_max_probes permits (each freed by its holder's outcome or after
+  // max_half_open_wait) and returns it in Snapshot::permit.
   virtual Snapshot acquire(std::string_view job_type, const BreakerRules& rules) = 0;
   virtual Snapshot control(std::string_view job_type, Command command,
                            const BreakerRules& rules) = 0;

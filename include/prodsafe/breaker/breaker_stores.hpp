@@ -16,13 +16,16 @@ namespace prodsafe::breaker {
 
 // One hash per job type under "circuit:<job_type>" (behind the client's key
 // prefix), one Lua round trip per operation; every transition is published on
-// "circuit:<job_type>:events" with the new state's name.
+// "circuit:<job_type>:events" with the new state's name. Decisions use the
+// server's clock (TIME), so clients' clocks may disagree.
 // Thread safety: safe for concurrent use.
 class RedisBreakerStore final : public BreakerStore {
  public:
   explicit RedisBreakerStore(std::shared_ptr<redis::Client> client);
 
-  Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) override;
+  using BreakerStore::record;
+  Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules,
+                  PermitId permit) override;
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
   Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
@@ -33,8 +36,23 @@ class RedisBreakerStore final : public BreakerStore {
 
  private:
   Snapshot run(std::string_view job_type, std::string_view op, std::string_view argument,
-               const BreakerRules& rules);
+               const BreakerRules& rules, PermitId permit);
   std::shared_ptr<redis::Client> client_;
+};
+
+// A circuit as another store last showed it, for InMemoryBreakerStore::restore().
+struct CircuitImage {
+  State state = State::kClosed;
+  std::uint64_t trips = 0;
+  // OPEN: how long its break still lasts.
+  milliseconds open_for{0};
+  // HALF_OPEN: probe permits already out, and how long each stays held; they
+  // take probe slots (at most half_open_max_probes) and their outcome decides.
+  struct Probe {
+    PermitId id = kNoPermit;
+    milliseconds held_for{0};
+  };
+  std::vector<Probe> probes{};
 };
 
 // Breakers of one process, with the injected clock. Same rules as Redis.
@@ -44,10 +62,16 @@ class InMemoryBreakerStore final : public BreakerStore {
   // `clock` must outlive the store. Default: SystemClock::instance().
   explicit InMemoryBreakerStore(Clock* clock = nullptr);
 
-  Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules) override;
+  using BreakerStore::record;
+  Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules,
+                  PermitId permit) override;
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
   Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
+
+  // Replaces `job_type`'s circuit with `image`, its window empty. A
+  // CircuitBreaker starts its local view from the fleet's state with it.
+  void restore(std::string_view job_type, const CircuitImage& image, const BreakerRules& rules);
 
  private:
   struct Bucket {
@@ -55,12 +79,16 @@ class InMemoryBreakerStore final : public BreakerStore {
     std::uint64_t failures = 0;
     std::uint64_t successes = 0;
   };
+  struct Permit {
+    Clock::SteadyTime frees{};  // free from then on
+    PermitId id = kNoPermit;
+  };
   struct Circuit {
     State state = State::kClosed;
     std::uint64_t trips = 0;
     Clock::SteadyTime open_until{};
     std::vector<Bucket> buckets;
-    std::vector<Clock::SteadyTime> permits;  // when each probe permit frees
+    std::vector<Permit> permits;  // the probe permits' slots
   };
 
   Circuit& circuit(std::string_view job_type, const BreakerRules& rules);
@@ -68,8 +96,9 @@ class InMemoryBreakerStore final : public BreakerStore {
                     std::int64_t index) const;
 
   Clock& clock_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards circuits_ and last_permit_
   std::map<std::string, Circuit, std::less<>> circuits_;
+  PermitId last_permit_ = kNoPermit;  // permits are numbered from 1, never reused
 };
 
 }  // namespace prodsafe::breaker

@@ -15,12 +15,27 @@
 // closes, a probe failure reopens; a probe that never reports frees its
 // permit after max_half_open_wait.
 //
+// Probes: in HALF_OPEN, can_retry() hands at most half_open_max_probes calls
+// fleet-wide a probe permit (Permission::permit), and only a probe's outcome
+// decides. Outcomes recorded without a live permit (a call that began before
+// the trip, a process whose view was still CLOSED, a probe past
+// max_half_open_wait) decide nothing; the store counts them in its window.
+// record_success() and record_failure() report the permit that can_retry()
+// last granted on the calling thread (whichever call the outcome is for), so
+// the usual "ask, call, record" on one thread needs nothing more; when the
+// outcome is recorded on another thread, pass the Permission.
+//
 // can_retry() in CLOSED answers from this process's view without a round
 // trip. Other processes' transitions arrive by Redis pub/sub; the view is
 // also refreshed when older than `staleness`. When the store is unreachable
 // the breaker keeps deciding on a local view (an in-memory breaker with the
-// same rules), fires a circuit_store_unavailable alert once per outage, and
-// never throws from can_retry(), record_success() or record_failure().
+// same rules) that starts from the fleet's state as this process last saw it:
+// FORCED_OPEN and DISABLED hold, OPEN keeps the rest of its break, HALF_OPEN
+// its probe limit (the probes this process holds take their slots and still
+// decide). It fires a circuit_store_unavailable alert once per outage, and
+// circuit_store_available (kCircuitStoreAvailable) when the store answers
+// again and the fleet's state applies; it never throws from can_retry(),
+// record_success() or record_failure().
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -30,8 +45,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "prodsafe/alerts/alert_hooks.hpp"
 #include "prodsafe/breaker/breaker_store.hpp"
@@ -43,6 +60,12 @@ class Registry;
 }
 
 namespace prodsafe::breaker {
+
+// The event fired once when the store answers again after an outage: the
+// fleet's state (AlertContext::state) applies again, and what this process
+// decided and alerted from its local view (AlertContext::previous_state is
+// that view's state) is over.
+inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
 
 struct CircuitBreakerOptions {
   // Failures in the window that open the breaker (count mode). Default: 10.
@@ -83,6 +106,10 @@ struct Permission {
   std::string reason{};  // why not, when not allowed
   State state = State::kClosed;
   milliseconds retry_after{0};
+  // The HALF_OPEN probe permit this call holds (kNoPermit: none): pass the
+  // Permission to record_success()/record_failure() when recording the
+  // outcome on another thread than the one that asked.
+  PermitId permit = kNoPermit;
 };
 
 class CircuitBreaker {
@@ -97,9 +124,14 @@ class CircuitBreaker {
 
   // Whether a call (or a retry) may be made now. Never throws.
   [[nodiscard]] Permission can_retry() noexcept;
-  // Record the outcome of a call. Never throw.
+  // Record the outcome of a call; with the probe permit can_retry() last
+  // granted on this thread, if it has one (the permit is used up). Never throw.
   void record_success() noexcept;
   void record_failure() noexcept;
+  // Record the outcome of the call `permission` let through, from any thread,
+  // with its permit (and no other). Never throw.
+  void record_success(const Permission& permission) noexcept;
+  void record_failure(const Permission& permission) noexcept;
   // The state as the store has it (one round trip), or this process's view
   // when the store is unreachable.
   [[nodiscard]] State state() noexcept;
@@ -120,10 +152,20 @@ class CircuitBreaker {
   [[nodiscard]] bool store_unavailable() const noexcept { return store_down_.load(); }
 
  private:
+  // Runs `operation` on the store, or on the local view when the store fails
+  // (then sets *decided_locally, if given).
   template <class Operation>
-  Snapshot apply(Operation&& operation, bool throw_when_down);
+  Snapshot apply(Operation&& operation, bool throw_when_down, bool* decided_locally = nullptr);
   [[nodiscard]] Permission decide() noexcept;
+  void record(Outcome outcome, PermitId permit) noexcept;
+  void hold_permit(PermitId permit, bool from_store);
+  [[nodiscard]] PermitId this_threads_permit();
+  void forget_permit(PermitId permit);
   void adopt(const Snapshot& snapshot);
+  void remember_fleet(const Snapshot& snapshot, std::int64_t now);
+  void start_local_view(std::int64_t now);
+  void alert_store_unavailable(std::string_view reason);
+  void alert_store_available(State fleet, State local, std::int64_t outage_ns);
   void announce(const Snapshot& snapshot, std::string_view cause);
   void subscribe_loop(std::string channel);
   [[nodiscard]] std::int64_t now_ns() const;
@@ -139,7 +181,30 @@ class CircuitBreaker {
   std::atomic<std::int64_t> synced_at_ns_{0};
   std::atomic<std::int64_t> open_until_ns_{0};
   std::atomic<bool> refreshing_{false};
-  std::atomic<int> probes_held_{0};
+  // Probe permits can_retry() granted, by thread, until recorded. Bounded:
+  // expired ones are dropped, and at most kMaxHeldPermits are kept.
+  struct HeldPermit {
+    std::thread::id thread;
+    PermitId id = kNoPermit;
+    std::int64_t frees_ns = 0;  // max_half_open_wait after it was granted
+    bool from_store = false;    // false: granted by the local view
+  };
+  static constexpr std::size_t kMaxHeldPermits = 256;
+  std::mutex permits_mutex_;  // guards held_permits_
+  std::vector<HeldPermit> held_permits_;
+  std::atomic<std::size_t> permits_held_{0};  // held_permits_.size(), read without the lock
+  // The fleet's state as this process last saw it (store replies, pub/sub):
+  // where the local view starts when the store goes away.
+  struct FleetView {
+    State state = State::kClosed;
+    std::uint64_t trips = 0;
+    std::int64_t open_until_ns = 0;  // OPEN: when its break ends
+  };
+  // Guards fleet_ and outage_started_ns_; store_down_ flips under it, so
+  // fallback_ has the fleet's state before any call of an outage uses it.
+  std::mutex view_mutex_;
+  FleetView fleet_;
+  std::int64_t outage_started_ns_ = 0;
   std::atomic<bool> store_down_{false};
   std::atomic<std::uint64_t> store_operations_{0};
 

@@ -50,8 +50,9 @@ class Connection {
   // Pub/sub: subscribes to `channels` (reading each confirmation). The
   // connection then only receives messages: use next_message().
   void subscribe(std::span<const std::string_view> channels);
-  // The next pushed message (["message", channel, payload]) if one arrives
-  // within `timeout`; nullopt when none did. Throws like command().
+  // The next pushed message (["message", channel, payload]): one already
+  // read with an earlier message at once, else one that arrives within
+  // `timeout`; nullopt when none did. Throws like command().
   std::optional<Reply> next_message(std::chrono::milliseconds timeout);
 
   // True after an error that left the connection unusable.
