@@ -84,6 +84,7 @@ std::string slack_escape(std::string_view text) {
 std::string_view slack_emoji(std::string_view event_type) {
   if (event_type == kCircuitOpened) return ":rotating_light:";
   if (event_type == kCircuitStoreUnavailable) return ":warning:";
+  if (event_type == kCircuitStoreAvailable) return ":large_green_circle:";
   if (event_type == kCircuitHalfOpen) return ":large_yellow_circle:";
   if (event_type == kCircuitClosed) return ":white_check_mark:";
   return ":bell:";
@@ -166,20 +167,27 @@ std::optional<WebhookRequest> PagerDutyEvents::format(std::string_view event_typ
                                                       const AlertContext& context) const {
   std::string action;
   std::string severity;
+  // A store outage is its own incident: its end must not resolve an open
+  // circuit's, nor a close the outage's.
+  std::string dedup_key = "prodsafe-circuit-" + context.job_type;
   if (event_type == kCircuitOpened) {
     action = "trigger";
     severity = "critical";
   } else if (event_type == kCircuitStoreUnavailable) {
     action = "trigger";
     severity = "error";
+    dedup_key = "prodsafe-circuit-store-" + context.job_type;
   } else if (event_type == kCircuitClosed) {
     action = "resolve";
+  } else if (event_type == kCircuitStoreAvailable) {
+    action = "resolve";
+    dedup_key = "prodsafe-circuit-store-" + context.job_type;
   } else {
     return std::nullopt;
   }
   Json event{{"routing_key", routing_key_},
              {"event_action", action},
-             {"dedup_key", "prodsafe-circuit-" + context.job_type}};
+             {"dedup_key", std::move(dedup_key)}};
   if (action == "trigger") {
     Json details = context_json(context);
     details["event_type"] = event_type;

@@ -117,8 +117,23 @@ TEST_F(WebhookPayloadTest, PagerDutyTriggersOnOpenResolvesOnCloseAndIgnoresHalfO
   EXPECT_EQ(events[2]["dedup_key"], open["dedup_key"]) << "a close resolves its open";
 
   EXPECT_EQ(events[3]["event_action"], "trigger");
-  EXPECT_EQ(events[3]["dedup_key"], "prodsafe-circuit-orders");
+  EXPECT_EQ(events[3]["dedup_key"], "prodsafe-circuit-store-orders")
+      << "an outage is its own incident: its end must not resolve an open circuit's";
   EXPECT_EQ(events[3]["payload"]["severity"], "error");
+}
+
+// The breaker fires circuit_store_available when the store answers again
+// after an outage; the outage's incident must then be resolved, not left open.
+TEST_F(WebhookPayloadTest, PagerDutyResolvesAStoreOutageWhenTheStoreIsBack) {
+  hooks.add_webhook_hook(std::make_shared<PagerDutyEvents>("R0UT1NGKEY0123456789abcdefABCDEF",
+                                                           server.url("/v2/enqueue"), dispatcher));
+  hooks.fire(kCircuitStoreUnavailable, "redis down", opened_context("orders"));
+  hooks.fire(kCircuitStoreAvailable, "redis back", opened_context("orders"));
+  const auto events = bodies(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["event_action"], "trigger");
+  EXPECT_EQ(events[1]["event_action"], "resolve");
+  EXPECT_EQ(events[1]["dedup_key"], events[0]["dedup_key"]);
 }
 
 TEST_F(WebhookPayloadTest, GenericJsonCarriesEveryContextField) {

@@ -50,6 +50,8 @@ inline constexpr std::string_view kCircuitOpened = "circuit_opened";
 inline constexpr std::string_view kCircuitHalfOpen = "circuit_half_open";
 inline constexpr std::string_view kCircuitClosed = "circuit_closed";
 inline constexpr std::string_view kCircuitStoreUnavailable = "circuit_store_unavailable";
+// The store answers again after an outage (see breaker::CircuitBreaker).
+inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
 
 using AlertHook = std::function<void(std::string_view event_type, std::string_view message,
                                      const AlertContext& context)>;

@@ -88,11 +88,12 @@ class SlackWebhook final : public WebhookSink {
 
 inline constexpr std::string_view kPagerDutyEventsUrl = "https://events.pagerduty.com/v2/enqueue";
 
-// PagerDuty Events API v2. circuit_opened and circuit_store_unavailable
-// trigger an incident (severity "critical" and "error"), circuit_closed
-// resolves it; every other event (circuit_half_open included) is ignored.
-// Events of one job type share the dedup_key "prodsafe-circuit-<job_type>",
-// so a close resolves the incident its open triggered.
+// PagerDuty Events API v2. circuit_opened triggers an incident (severity
+// "critical") that circuit_closed resolves, under the dedup_key
+// "prodsafe-circuit-<job_type>"; circuit_store_unavailable triggers one
+// (severity "error") that circuit_store_available resolves, under
+// "prodsafe-circuit-store-<job_type>". Every other event (circuit_half_open
+// included) is ignored.
 class PagerDutyEvents final : public WebhookSink {
  public:
   // Throws InvalidArgument for an empty routing key or one with whitespace or

@@ -65,7 +65,7 @@ namespace prodsafe::breaker {
 // fleet's state (AlertContext::state) applies again, and what this process
 // decided and alerted from its local view (AlertContext::previous_state is
 // that view's state) is over.
-inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
+inline constexpr std::string_view kCircuitStoreAvailable = alerts::kCircuitStoreAvailable;
 
 struct CircuitBreakerOptions {
   // Failures in the window that open the breaker (count mode). Default: 10.
