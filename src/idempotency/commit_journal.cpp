@@ -338,6 +338,12 @@ std::vector<JournalEntry> CommitJournal::pending() const {
   return pending_;
 }
 
+bool CommitJournal::holds(const JournalEntry& entry) const {
+  std::lock_guard lock(mutex_);
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [&](const JournalEntry& e) { return same(e, entry); });
+}
+
 std::optional<JournalEntry> CommitJournal::find(std::string_view key) const {
   std::lock_guard lock(mutex_);
   for (auto entry = pending_.rbegin(); entry != pending_.rend(); ++entry) {

@@ -83,6 +83,8 @@ class CommitJournal {
   std::vector<JournalEntry> adopt_orphans();
 
   [[nodiscard]] std::vector<JournalEntry> pending() const;
+  // Whether `entry` (its key and holder) is still pending.
+  [[nodiscard]] bool holds(const JournalEntry& entry) const;
   // The newest pending entry for `key`, if any.
   [[nodiscard]] std::optional<JournalEntry> find(std::string_view key) const;
   [[nodiscard]] std::size_t pending_count() const noexcept { return pending_count_.load(); }

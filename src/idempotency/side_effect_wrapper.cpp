@@ -190,9 +190,16 @@ void SideEffectWrapper::keep_journaled(const JournalEntry& entry) {
   if (!options_.renew_leases || entry.lease.count() <= 0) return;
   auto registration =
       lease_keeper_->keep(entry.key, entry.holder, entry.lease, entry.ttl, entry.fingerprint);
-  std::lock_guard lock(journal_leases_->mutex);
-  journal_leases_->leases.erase(lease_name(entry));
-  journal_leases_->leases.emplace(lease_name(entry), std::move(registration));
+  {
+    std::lock_guard lock(journal_leases_->mutex);
+    journal_leases_->leases.erase(lease_name(entry));
+    journal_leases_->leases.emplace(lease_name(entry), std::move(registration));
+  }
+  // A flush may have settled the entry before this renewal existed (a flush
+  // marks an entry done, then forgets its renewal): then nothing else would
+  // forget it, and it would renew, and once the record ends write anew, a
+  // record whose effect is over.
+  if (!journal_->holds(entry)) forget_journaled(entry);
 }
 
 void SideEffectWrapper::forget_journaled(const JournalEntry& entry) {
@@ -515,12 +522,12 @@ std::size_t SideEffectWrapper::flush_journal() {
       instruments_->journal_committed();
       logger()->info("{}: journaled result (token {}) committed", entry.key, entry.holder.token);
     }
-    forget_journaled(entry);
     try {
       journal_->mark_done(entry);
     } catch (const std::exception& error) {
       logger()->error("{}: cannot update the journal: {}", entry.key, error.what());
     }
+    forget_journaled(entry);  // after mark_done: see keep_journaled
   }
   return journal_->pending_count();
 }
