@@ -254,27 +254,29 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     }
   }
 
-  if (journal_->pending_count() > 0) {
-    if (auto journaled = journal_->find(key)) {
-      // This process ran the effect and its result still waits for the store.
-      // Claiming now would meet this process's own lease and, once it ended,
-      // run the effect again: answer with the journaled result instead.
-      if (!policy.fingerprint.empty() && !journaled->fingerprint.empty() &&
-          journaled->fingerprint != policy.fingerprint) {
-        instruments_->count(type.name(), Event::kConflict);
-        throw_conflict(key, journaled->fingerprint, policy.fingerprint);
-      }
-      if (journaled->state == FinalState::kUnavailable) {
-        instruments_->count(type.name(), Event::kResultUnavailable);
-        throw_result_unavailable(key, journaled->result);
-      }
-      instruments_->count(type.name(), Event::kDuplicate);
-      return Raw{.commit_pending = true,
-                 .key = std::move(key),
-                 .token = journaled->holder.token,
-                 .result = std::move(journaled->result)};
+  // This process ran the effect and its result still waits for the store.
+  // Claiming now would meet this process's own lease and, once it ended, run
+  // the effect again: answer with the journaled result instead.
+  const auto from_journal = [&]() -> std::optional<Raw> {
+    if (journal_->pending_count() == 0) return std::nullopt;
+    auto journaled = journal_->find(key);
+    if (!journaled) return std::nullopt;
+    if (!policy.fingerprint.empty() && !journaled->fingerprint.empty() &&
+        journaled->fingerprint != policy.fingerprint) {
+      instruments_->count(type.name(), Event::kConflict);
+      throw_conflict(key, journaled->fingerprint, policy.fingerprint);
     }
-  }
+    if (journaled->state == FinalState::kUnavailable) {
+      instruments_->count(type.name(), Event::kResultUnavailable);
+      throw_result_unavailable(key, journaled->result);
+    }
+    instruments_->count(type.name(), Event::kDuplicate);
+    return Raw{.commit_pending = true,
+               .key = key,
+               .token = journaled->holder.token,
+               .result = std::move(journaled->result)};
+  };
+  if (auto journaled = from_journal()) return std::move(*journaled);
 
   Claim claim;
   const Clock::SteadyTime claimed_at = clock_.steady_now();
@@ -311,6 +313,8 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
                                      "the record (EffectStore::clear) to run it again",
                                      key, claim.payload));
     case ClaimStatus::kInProgress:
+      // It may be this process's own run, journaled while this call waited.
+      if (auto journaled = from_journal()) return std::move(*journaled);
       instruments_->count(type.name(), Event::kInProgress);
       throw AlreadyInProgress(
           key, claim.retry_after,
@@ -337,6 +341,9 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
     // Never sleep past the lease's end: then this caller may recover it.
     clock_.sleep_for(std::max(milliseconds(1), std::min({delay, claim.retry_after, left})));
     delay = std::min(delay * 2, options_.wait_poll_max);
+    // This process's own run of the effect journaled its result: its lease
+    // is not this caller's to recover (execute_raw answers from the journal).
+    if (journal_->pending_count() > 0 && journal_->find(key)) break;
     claim = store_->claim(key, policy.fingerprint, policy.lease, policy.ttl);
   }
   return claim;
