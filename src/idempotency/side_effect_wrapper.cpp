@@ -395,6 +395,9 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
   // What the record carries: the caller's fingerprint, else the one it had.
   const std::string fingerprint =
       policy.fingerprint.empty() ? claim.fingerprint : std::string(policy.fingerprint);
+  // Ending the claim writes that fingerprint too when the record vanished.
+  Resolved stored = policy;
+  stored.fingerprint = fingerprint;
   detail::Encoded encoded;
   {
     std::optional<LeaseKeeper::Registration> renewal;
@@ -405,11 +408,11 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
       encoded = runner(context);
     } catch (const std::exception& error) {
       renewal.reset();
-      abandon(type, raw.key, holder, policy, error.what(), is_retryable(error));
+      abandon(type, raw.key, holder, stored, error.what(), is_retryable(error));
       throw;
     } catch (...) {
       renewal.reset();
-      abandon(type, raw.key, holder, policy, "a non-standard exception", false);
+      abandon(type, raw.key, holder, stored, "a non-standard exception", false);
       throw;
     }
   }
@@ -429,7 +432,7 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
   raw.result = std::move(encoded.bytes);
 
   FinishStatus status = FinishStatus::kDone;
-  if (finish_with_retries(type, raw.key, holder, state, raw.result, policy, status)) {
+  if (finish_with_retries(type, raw.key, holder, state, raw.result, stored, status)) {
     if (status == FinishStatus::kLeaseLost) {
       instruments_->count(type, Event::kLeaseLost);
       raw.lease_lost = true;
