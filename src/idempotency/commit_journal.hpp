@@ -105,6 +105,9 @@ class CommitJournal {
   mutable std::mutex mutex_;
   std::filesystem::path file_;
   int fd_ = -1;
+  // A write failed part-way: the file may end inside a line, so the next line
+  // starts on a new one (else it would be read as part of the torn one).
+  bool torn_ = false;
   std::vector<JournalEntry> pending_;
   std::atomic<std::size_t> pending_count_{0};
   std::atomic<std::size_t> damaged_lines_{0};
