@@ -39,7 +39,8 @@ if kind ~= 'hash' then
   return {'CORRUPT', 0, 'the key holds a ' .. kind .. ', not an effect record (a hash)', '', 0}
 end
 
-local record = redis.call('HMGET', key, 'state', 'token', 'fp', 'lease_until', 'result', 'error')
+local record = redis.call('HMGET', key, 'state', 'token', 'fp', 'lease_until', 'result', 'error',
+                          'revived')
 local state = record[1]
 local token = tonumber(record[2])
 if not state or not token or token < 1 or token ~= math.floor(token) then
@@ -60,7 +61,8 @@ if state == 'failed' then
   return {'FAILED', token, record[6] or '', stored_fp, 0}
 end
 
-local now_ms = math.floor(now_us() / 1000)
+local now = now_us()
+local now_ms = math.floor(now / 1000)
 if state == 'in_progress' then
   local lease_until = tonumber(record[4])
   if not lease_until then
@@ -76,8 +78,12 @@ end
 -- An expired lease, or a claim released after its effect threw: either way a
 -- previous run may have acted, so the taker is told it is recovering.
 token = token + 1
+-- A record a renewal wrote anew carries its holder's old token, below tokens
+-- issued while it was gone: the clock keeps the new one above them.
+if record[7] then token = math.max(token, now) end
 if fingerprint == '' then fingerprint = stored_fp end
 redis.call('HSET', key, 'state', 'in_progress', 'token', num(token), 'holder', holder,
            'fp', fingerprint, 'lease_until', num(now_ms + lease))
+redis.call('HDEL', key, 'revived')
 redis.call('PEXPIRE', key, ttl)
 return {'RECOVERED', token, '', stored_fp, ttl}

@@ -294,17 +294,19 @@ void CommitJournal::open_own_file() {
 
 void CommitJournal::write_body(const std::string& body) {
   open_own_file();
-  const std::string line = framed(body);
+  const std::string line = (torn_ ? "\n" : "") + framed(body);
   std::size_t written = 0;
   while (written < line.size()) {
     const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      torn_ = torn_ || written > 0;
       throw StoreUnavailable(fmt::format("cannot write the commit journal {}: {}", file_.string(),
                                          std::strerror(errno)));
     }
     written += static_cast<std::size_t>(n);
   }
+  torn_ = false;
   if (::fdatasync(fd_) != 0) {
     throw StoreUnavailable(fmt::format("cannot fsync the commit journal {}: {}", file_.string(),
                                        std::strerror(errno)));
@@ -336,6 +338,12 @@ void CommitJournal::mark_done(const JournalEntry& entry) {
 std::vector<JournalEntry> CommitJournal::pending() const {
   std::lock_guard lock(mutex_);
   return pending_;
+}
+
+bool CommitJournal::holds(const JournalEntry& entry) const {
+  std::lock_guard lock(mutex_);
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [&](const JournalEntry& e) { return same(e, entry); });
 }
 
 std::optional<JournalEntry> CommitJournal::find(std::string_view key) const {

@@ -83,6 +83,8 @@ class CommitJournal {
   std::vector<JournalEntry> adopt_orphans();
 
   [[nodiscard]] std::vector<JournalEntry> pending() const;
+  // Whether `entry` (its key and holder) is still pending.
+  [[nodiscard]] bool holds(const JournalEntry& entry) const;
   // The newest pending entry for `key`, if any.
   [[nodiscard]] std::optional<JournalEntry> find(std::string_view key) const;
   [[nodiscard]] std::size_t pending_count() const noexcept { return pending_count_.load(); }
@@ -103,6 +105,9 @@ class CommitJournal {
   mutable std::mutex mutex_;
   std::filesystem::path file_;
   int fd_ = -1;
+  // A write failed part-way: the file may end inside a line, so the next line
+  // starts on a new one (else it would be read as part of the torn one).
+  bool torn_ = false;
   std::vector<JournalEntry> pending_;
   std::atomic<std::size_t> pending_count_{0};
   std::atomic<std::size_t> damaged_lines_{0};

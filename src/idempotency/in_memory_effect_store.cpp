@@ -92,14 +92,17 @@ Claim InMemoryEffectStore::claim(std::string_view key, std::string_view fingerpr
   }
   // An expired lease, or a claim released after its effect threw: a previous
   // run may have acted.
+  // A record a renewal wrote anew carries its holder's old token: a
+  // recovery of it starts above every token issued meanwhile.
   Claim claim{.status = ClaimStatus::kRecovered,
-              .token = record->token + 1,
+              .token = (record->revived ? std::max(record->token, last_token_) : record->token) + 1,
               .holder_id = random_id(),
               .fingerprint = stored_fp,
               .ttl_remaining = ttl};
   record->state = "in_progress";
   record->token = claim.token;
   record->holder_id = claim.holder_id;
+  record->revived = false;
   last_token_ = std::max(last_token_, claim.token);
   if (!fingerprint.empty()) record->fingerprint = std::string(fingerprint);
   record->lease_until = now + lease;
@@ -166,7 +169,8 @@ bool InMemoryEffectStore::renew(std::string_view key, const Holder& holder, mill
                             .result = {},
                             .error = {},
                             .lease_until = now + lease,
-                            .expires_at = now + ttl};
+                            .expires_at = now + ttl,
+                            .revived = true};
     return true;
   }
   if (record->state != "in_progress" || !record->held_by(holder)) return false;

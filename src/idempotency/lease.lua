@@ -16,9 +16,11 @@ local kind = redis.call('TYPE', key)['ok']
 if kind == 'none' then
   if not renew then return 0 end
   local now = now_ms()
+  -- 'revived': its token is older than tokens issued while it was gone, so a
+  -- recovery of it takes its token from the clock (claim.lua).
   redis.call('HSET', key, 'state', 'in_progress', 'token', ARGV[1], 'holder', ARGV[2],
              'fp', ARGV[6], 'lease_until', string.format('%.0f', now + tonumber(ARGV[4])),
-             'created', string.format('%.0f', now))
+             'created', string.format('%.0f', now), 'revived', '1')
   redis.call('PEXPIRE', key, tonumber(ARGV[5]))
   return 1
 end

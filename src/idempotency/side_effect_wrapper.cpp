@@ -190,9 +190,16 @@ void SideEffectWrapper::keep_journaled(const JournalEntry& entry) {
   if (!options_.renew_leases || entry.lease.count() <= 0) return;
   auto registration =
       lease_keeper_->keep(entry.key, entry.holder, entry.lease, entry.ttl, entry.fingerprint);
-  std::lock_guard lock(journal_leases_->mutex);
-  journal_leases_->leases.erase(lease_name(entry));
-  journal_leases_->leases.emplace(lease_name(entry), std::move(registration));
+  {
+    std::lock_guard lock(journal_leases_->mutex);
+    journal_leases_->leases.erase(lease_name(entry));
+    journal_leases_->leases.emplace(lease_name(entry), std::move(registration));
+  }
+  // A flush may have settled the entry before this renewal existed (a flush
+  // marks an entry done, then forgets its renewal): then nothing else would
+  // forget it, and it would renew, and once the record ends write anew, a
+  // record whose effect is over.
+  if (!journal_->holds(entry)) forget_journaled(entry);
 }
 
 void SideEffectWrapper::forget_journaled(const JournalEntry& entry) {
@@ -247,27 +254,29 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     }
   }
 
-  if (journal_->pending_count() > 0) {
-    if (auto journaled = journal_->find(key)) {
-      // This process ran the effect and its result still waits for the store.
-      // Claiming now would meet this process's own lease and, once it ended,
-      // run the effect again: answer with the journaled result instead.
-      if (!policy.fingerprint.empty() && !journaled->fingerprint.empty() &&
-          journaled->fingerprint != policy.fingerprint) {
-        instruments_->count(type.name(), Event::kConflict);
-        throw_conflict(key, journaled->fingerprint, policy.fingerprint);
-      }
-      if (journaled->state == FinalState::kUnavailable) {
-        instruments_->count(type.name(), Event::kResultUnavailable);
-        throw_result_unavailable(key, journaled->result);
-      }
-      instruments_->count(type.name(), Event::kDuplicate);
-      return Raw{.commit_pending = true,
-                 .key = std::move(key),
-                 .token = journaled->holder.token,
-                 .result = std::move(journaled->result)};
+  // This process ran the effect and its result still waits for the store.
+  // Claiming now would meet this process's own lease and, once it ended, run
+  // the effect again: answer with the journaled result instead.
+  const auto from_journal = [&]() -> std::optional<Raw> {
+    if (journal_->pending_count() == 0) return std::nullopt;
+    auto journaled = journal_->find(key);
+    if (!journaled) return std::nullopt;
+    if (!policy.fingerprint.empty() && !journaled->fingerprint.empty() &&
+        journaled->fingerprint != policy.fingerprint) {
+      instruments_->count(type.name(), Event::kConflict);
+      throw_conflict(key, journaled->fingerprint, policy.fingerprint);
     }
-  }
+    if (journaled->state == FinalState::kUnavailable) {
+      instruments_->count(type.name(), Event::kResultUnavailable);
+      throw_result_unavailable(key, journaled->result);
+    }
+    instruments_->count(type.name(), Event::kDuplicate);
+    return Raw{.commit_pending = true,
+               .key = key,
+               .token = journaled->holder.token,
+               .result = std::move(journaled->result)};
+  };
+  if (auto journaled = from_journal()) return std::move(*journaled);
 
   Claim claim;
   const Clock::SteadyTime claimed_at = clock_.steady_now();
@@ -304,6 +313,8 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
                                      "the record (EffectStore::clear) to run it again",
                                      key, claim.payload));
     case ClaimStatus::kInProgress:
+      // It may be this process's own run, journaled while this call waited.
+      if (auto journaled = from_journal()) return std::move(*journaled);
       instruments_->count(type.name(), Event::kInProgress);
       throw AlreadyInProgress(
           key, claim.retry_after,
@@ -330,6 +341,9 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
     // Never sleep past the lease's end: then this caller may recover it.
     clock_.sleep_for(std::max(milliseconds(1), std::min({delay, claim.retry_after, left})));
     delay = std::min(delay * 2, options_.wait_poll_max);
+    // This process's own run of the effect journaled its result: its lease
+    // is not this caller's to recover (execute_raw answers from the journal).
+    if (journal_->pending_count() > 0 && journal_->find(key)) break;
     claim = store_->claim(key, policy.fingerprint, policy.lease, policy.ttl);
   }
   return claim;
@@ -381,6 +395,9 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
   // What the record carries: the caller's fingerprint, else the one it had.
   const std::string fingerprint =
       policy.fingerprint.empty() ? claim.fingerprint : std::string(policy.fingerprint);
+  // Ending the claim writes that fingerprint too when the record vanished.
+  Resolved stored = policy;
+  stored.fingerprint = fingerprint;
   detail::Encoded encoded;
   {
     std::optional<LeaseKeeper::Registration> renewal;
@@ -391,11 +408,11 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
       encoded = runner(context);
     } catch (const std::exception& error) {
       renewal.reset();
-      abandon(type, raw.key, holder, policy, error.what(), is_retryable(error));
+      abandon(type, raw.key, holder, stored, error.what(), is_retryable(error));
       throw;
     } catch (...) {
       renewal.reset();
-      abandon(type, raw.key, holder, policy, "a non-standard exception", false);
+      abandon(type, raw.key, holder, stored, "a non-standard exception", false);
       throw;
     }
   }
@@ -415,7 +432,7 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
   raw.result = std::move(encoded.bytes);
 
   FinishStatus status = FinishStatus::kDone;
-  if (finish_with_retries(type, raw.key, holder, state, raw.result, policy, status)) {
+  if (finish_with_retries(type, raw.key, holder, state, raw.result, stored, status)) {
     if (status == FinishStatus::kLeaseLost) {
       instruments_->count(type, Event::kLeaseLost);
       raw.lease_lost = true;
@@ -515,12 +532,12 @@ std::size_t SideEffectWrapper::flush_journal() {
       instruments_->journal_committed();
       logger()->info("{}: journaled result (token {}) committed", entry.key, entry.holder.token);
     }
-    forget_journaled(entry);
     try {
       journal_->mark_done(entry);
     } catch (const std::exception& error) {
       logger()->error("{}: cannot update the journal: {}", entry.key, error.what());
     }
+    forget_journaled(entry);  // after mark_done: see keep_journaled
   }
   return journal_->pending_count();
 }

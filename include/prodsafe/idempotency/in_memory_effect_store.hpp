@@ -47,6 +47,7 @@ class InMemoryEffectStore final : public EffectStore {
     std::string error;
     Clock::SteadyTime lease_until{};
     Clock::SteadyTime expires_at{};
+    bool revived = false;  // written anew by a renewal, with an old token
 
     [[nodiscard]] bool held_by(const Holder& holder) const;
   };
