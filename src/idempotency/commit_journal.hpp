@@ -11,8 +11,9 @@
 // The first body names the store; the others put or settle an entry (hex
 // keeps keys, holder ids and results binary-safe):
 //   store <hex identity>
-//   put <token> <hex holder id> <ttl ms> <lease ms> <state> <hex key> <hex fingerprint> <hex
-//   result> done <token> <hex holder id> <hex key>
+//   put <token> <hex holder id> <ttl ms> <lease ms> <state> <hex key>
+//       <hex fingerprint> <hex result>
+//   done <token> <hex holder id> <hex key>
 //
 // The directory is created 0700 and its files 0600. A directory owned by
 // another user or writable by group or others is refused (InvalidArgument at

@@ -1,6 +1,9 @@
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -94,6 +97,15 @@ struct SideEffectWrapper::Resolved {
   std::string_view fingerprint;
 };
 
+struct SideEffectWrapper::Background {
+  // Guards the two flags below; the thread waits on `changed`.
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stopping = false;
+  bool kicked = false;
+  std::thread thread;
+};
+
 struct SideEffectWrapper::JournalLeases {
   // Guards leases.
   std::mutex mutex;
@@ -106,7 +118,9 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
       clock_(options_.clock != nullptr ? *options_.clock : SystemClock::instance()),
       instruments_(std::make_unique<Instruments>(
           options_.metrics != nullptr ? *options_.metrics : metrics::default_registry())),
-      journal_leases_(std::make_unique<JournalLeases>()) {
+      journal_leases_(std::make_unique<JournalLeases>()),
+      background_(std::make_unique<Background>()),
+      pid_(::getpid()) {
   if (!store_) throw InvalidArgument("SideEffectWrapper needs an EffectStore, got null");
   require_positive(options_.ttl, "ttl");
   require_positive(options_.lease, "lease");
@@ -138,16 +152,27 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
     cache_ = std::make_unique<ResultCache>(options_.result_cache_size);
   for (const JournalEntry& entry : journal_->pending()) keep_journaled(entry);
   if (journal_->pending_count() > 0) flush_journal();
-  background_ = std::thread([this] { background_loop(); });
+  background_->thread = std::thread([this] { background_loop(); });
 }
 
 SideEffectWrapper::~SideEffectWrapper() {
-  {
-    std::lock_guard lock(background_mutex_);
-    background_stopping_ = true;
+  if (::getpid() != pid_) {
+    // A fork()ed child's copy: the threads are the parent's (they do not exist
+    // here, and a mutex one of them held is held for good), and so are the
+    // journal file and the leases. Leave them all alone, at the cost of their
+    // memory.
+    (void)background_.release();
+    (void)lease_keeper_.release();
+    (void)journal_leases_.release();
+    (void)journal_.release();
+    return;
   }
-  background_changed_.notify_all();
-  if (background_.joinable()) background_.join();
+  {
+    std::lock_guard lock(background_->mutex);
+    background_->stopping = true;
+  }
+  background_->changed.notify_all();
+  if (background_->thread.joinable()) background_->thread.join();
   journal_leases_.reset();  // before the lease keeper they are registered with
 }
 
@@ -156,16 +181,16 @@ void SideEffectWrapper::background_loop() {
   const milliseconds scan_every = options_.journal_scan_interval;
   Steady::time_point next_scan =
       scan_every.count() > 0 ? Steady::now() + scan_every : Steady::time_point::max();
-  std::unique_lock lock(background_mutex_);
-  while (!background_stopping_) {
+  Background& state = *background_;
+  std::unique_lock lock(state.mutex);
+  while (!state.stopping) {
     Steady::time_point wake = next_scan;
     if (journal_->pending_count() > 0) {
       wake = std::min(wake, Steady::now() + options_.journal_flush_interval);
     }
-    background_changed_.wait_until(lock, wake,
-                                   [this] { return background_stopping_ || background_kicked_; });
-    if (background_stopping_) break;
-    const bool kicked = std::exchange(background_kicked_, false);
+    state.changed.wait_until(lock, wake, [&state] { return state.stopping || state.kicked; });
+    if (state.stopping) break;
+    const bool kicked = std::exchange(state.kicked, false);
     lock.unlock();
     try {
       if (Steady::now() >= next_scan) {
@@ -207,6 +232,15 @@ void SideEffectWrapper::forget_journaled(const JournalEntry& entry) {
   journal_leases_->leases.erase(lease_name(entry));
 }
 
+void SideEffectWrapper::require_own_process() const {
+  if (::getpid() == pid_) return;
+  throw InvalidArgument(fmt::format(
+      "this SideEffectWrapper was made in process {}, before a fork(); its lease and journal "
+      "threads did not follow into this process ({}), so it cannot protect effects here. Make "
+      "a new wrapper in this process",
+      pid_, ::getpid()));
+}
+
 SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
                                                        const CallOptions& call) const {
   Resolved resolved{options_.ttl,         options_.lease,        options_.record_failures, false,
@@ -234,6 +268,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
                                                       std::string_view entity_id,
                                                       const Runner& runner,
                                                       const CallOptions& call) {
+  require_own_process();
   std::string key = effect_key(type, entity_id);
   const Resolved policy = resolve(type, call);
   if (journal_->pending_count() > 0) flush_journal();
@@ -470,10 +505,10 @@ void SideEffectWrapper::journal(std::string_view type, const JournalEntry& entry
   }
   keep_journaled(entry);
   {
-    std::lock_guard lock(background_mutex_);
-    background_kicked_ = true;
+    std::lock_guard lock(background_->mutex);
+    background_->kicked = true;
   }
-  background_changed_.notify_all();
+  background_->changed.notify_all();
 }
 
 bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::string& key,
@@ -483,25 +518,31 @@ bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::st
   const int attempts = std::max(1, options_.commit_attempts);
   milliseconds delay = options_.commit_retry_delay;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
+    // Unreachable, refused (OOM, NOREPLICAS, MISCONF, READONLY, LOADING), a
+    // damaged record, anything (a user's store may throw what it likes): the
+    // effect ran, so its result must reach the store or the journal, never
+    // be dropped.
+    std::string failure;
     try {
       status = store_->finish(key, holder, state, payload, policy.fingerprint, policy.ttl);
       return true;
     } catch (const std::exception& error) {
-      // Unreachable, refused (OOM, NOREPLICAS, MISCONF, READONLY, LOADING),
-      // a damaged record, anything: the effect ran, so its result must reach
-      // the store or the journal, never be dropped.
-      instruments_->store_error(type);
-      logger()->warn("{}: commit attempt {}/{} failed: {}", key, attempt, attempts, error.what());
-      if (attempt < attempts) {
-        clock_.sleep_for(delay);
-        delay *= 2;
-      }
+      failure = error.what();
+    } catch (...) {
+      failure = "a non-standard exception";
+    }
+    instruments_->store_error(type);
+    logger()->warn("{}: commit attempt {}/{} failed: {}", key, attempt, attempts, failure);
+    if (attempt < attempts) {
+      clock_.sleep_for(delay);
+      delay *= 2;
     }
   }
   return false;
 }
 
 std::size_t SideEffectWrapper::flush_journal() {
+  require_own_process();
   std::unique_lock lock(flush_mutex_, std::try_to_lock);
   if (!lock) return journal_->pending_count();
   for (const JournalEntry& entry : journal_->pending()) {

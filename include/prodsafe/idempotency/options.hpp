@@ -83,7 +83,9 @@ struct WrapperOptions {
   // user may share it: each keeps its own file and adopts the files of dead
   // processes that belong to the same store. It must be private to the user
   // (made 0700; one owned by another user or writable by group or others is
-  // refused with InvalidArgument).
+  // refused with InvalidArgument: when the wrapper is made if the directory
+  // exists, else when it is first needed, and the result is then not
+  // journaled; see docs/operations.md).
   std::string journal_directory{};
   // Names the store in journal entries. Empty (the default): the store's
   // identity (for Redis: endpoint, database and key prefix). Set it when
@@ -98,7 +100,9 @@ struct WrapperOptions {
   // when the wrapper is made.
   milliseconds journal_scan_interval = std::chrono::seconds(10);
   // Completed results kept in process (LRU) so a duplicate is answered without
-  // a round trip. Default: 0, off. An entry lives no longer than the record.
+  // a round trip. Default: 0, off. An entry lives no longer than the record's
+  // TTL; a record deleted by hand (EffectStore::clear) stays cached in other
+  // wrappers until then.
   std::size_t result_cache_size = 0;
   // Per effect type name (e.g. "ORDER_PLACEMENT"). Default: none.
   std::map<std::string, EffectPolicy, std::less<>> per_type{};

@@ -21,14 +21,17 @@
 //
 // A wrapper runs two background threads: one renews leases, one commits
 // journaled results as soon as the store answers and adopts the journals of
-// dead processes of the same store (WrapperOptions::journal_*).
+// dead processes of the same store (WrapperOptions::journal_*). Threads do
+// not survive fork(): make wrappers in the process that uses them (after
+// forking workers). A fork()ed child's calls on its parent's wrapper throw
+// InvalidArgument, and destroying it there leaves the parent's journal and
+// threads alone.
 //
 // Thread safety: safe for concurrent use; share one wrapper per process.
 #pragma once
 
 #include <any>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -204,6 +207,7 @@ class SideEffectWrapper {
   void keep_journaled(const JournalEntry& entry);
   void forget_journaled(const JournalEntry& entry);
   void background_loop();
+  void require_own_process() const;
   [[nodiscard]] Resolved resolve(const EffectType& type, const CallOptions& call) const;
 
   std::shared_ptr<EffectStore> store_;
@@ -224,12 +228,12 @@ class SideEffectWrapper {
   struct JournalLeases;
   std::unique_ptr<JournalLeases> journal_leases_;
 
-  // Guards the two flags below; background_ waits on background_changed_.
-  std::mutex background_mutex_;
-  std::condition_variable background_changed_;
-  bool background_stopping_ = false;
-  bool background_kicked_ = false;
-  std::thread background_;
+  // The thread that flushes the journal, with what it waits on. Leaked, not
+  // destroyed, in a fork()ed child's copy (see fork() above).
+  struct Background;
+  std::unique_ptr<Background> background_;
+  // The process that made the wrapper (see fork() above).
+  const int pid_;
 };
 
 }  // namespace prodsafe::idempotency
