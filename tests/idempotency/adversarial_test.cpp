@@ -11,44 +11,19 @@
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "store_harness.hpp"
 #include "support/failing_effect_store.hpp"
+#include "wrapper_fixture.hpp"
 
 namespace prodsafe::idempotency {
 namespace {
 
 using namespace std::chrono_literals;
+using prodsafe::testing::eventually;
 using prodsafe::testing::FailingEffectStore;
 using prodsafe::testing::MemoryHarness;
 using prodsafe::testing::RedisHarness;
 
-// Polls `done` (real time: the wrapper's background thread runs on it) for up
-// to `limit`; true once it holds.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 3s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 template <class Harness>
-class AdversarialTest : public ::testing::Test {
- protected:
-  Harness harness;
-  std::shared_ptr<FailingEffectStore> store = std::make_shared<FailingEffectStore>(harness.store());
-
-  WrapperOptions options() {
-    WrapperOptions options = harness.wrapper_options();
-    options.lease = Harness::lease();
-    options.commit_retry_delay = 1ms;
-    return options;
-  }
-  std::unique_ptr<SideEffectWrapper> make(WrapperOptions options) {
-    return std::make_unique<SideEffectWrapper>(store, std::move(options));
-  }
-  std::unique_ptr<SideEffectWrapper> make() { return make(options()); }
-};
+class AdversarialTest : public prodsafe::testing::WrapperFixture<Harness> {};
 
 TYPED_TEST_SUITE(AdversarialTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 

@@ -29,18 +29,9 @@ namespace prodsafe::idempotency {
 namespace {
 
 using namespace std::chrono_literals;
+using prodsafe::testing::eventually;
 using prodsafe::testing::FailingEffectStore;
 using prodsafe::testing::TempDir;
-
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 3s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 // A log sink that holds the logging thread at the first message containing
 // `marker` until release(): the seam that forces an interleaving which

@@ -98,6 +98,19 @@ class RedisHarness {
   TempDir journal_;
 };
 
+// Polls `done` every 5 ms for up to `limit`, in real time (for what a
+// background thread does on real time: journal flushes, lease renewals);
+// true once it holds.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds limit = std::chrono::seconds(3)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 // For TYPED_TEST_SUITE: every store, named "memory" and "redis" in test names.
 using Harnesses = ::testing::Types<MemoryHarness, RedisHarness>;
 struct HarnessNames {

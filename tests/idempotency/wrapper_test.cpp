@@ -9,6 +9,7 @@
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "store_harness.hpp"
 #include "support/failing_effect_store.hpp"
+#include "wrapper_fixture.hpp"
 
 namespace prodsafe::idempotency {
 namespace {
@@ -19,22 +20,7 @@ using prodsafe::testing::MemoryHarness;
 using prodsafe::testing::RedisHarness;
 
 template <class Harness>
-class WrapperTest : public ::testing::Test {
- protected:
-  Harness harness;
-  std::shared_ptr<FailingEffectStore> store = std::make_shared<FailingEffectStore>(harness.store());
-
-  WrapperOptions options() {
-    WrapperOptions options = harness.wrapper_options();
-    options.lease = Harness::lease();
-    options.commit_retry_delay = 1ms;
-    return options;
-  }
-  std::unique_ptr<SideEffectWrapper> make(WrapperOptions options) {
-    return std::make_unique<SideEffectWrapper>(store, std::move(options));
-  }
-  std::unique_ptr<SideEffectWrapper> make() { return make(options()); }
-};
+class WrapperTest : public prodsafe::testing::WrapperFixture<Harness> {};
 
 TYPED_TEST_SUITE(WrapperTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 
