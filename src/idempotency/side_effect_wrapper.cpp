@@ -271,7 +271,10 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
   require_own_process();
   std::string key = effect_key(type, entity_id);
   const Resolved policy = resolve(type, call);
-  if (journal_->pending_count() > 0) flush_journal();
+  // A result of this key waiting in the journal is committed first, so that
+  // the store (not the journal) answers once it can; other keys' entries are
+  // the background thread's, so a call never pays for them.
+  if (journal_->pending_count() > 0 && journal_->find(key)) flush(key);
 
   if (cache_) {
     if (auto hit = cache_->get(key, clock_.steady_now())) {
@@ -543,9 +546,14 @@ bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::st
 
 std::size_t SideEffectWrapper::flush_journal() {
   require_own_process();
+  return flush(std::nullopt);
+}
+
+std::size_t SideEffectWrapper::flush(std::optional<std::string_view> only_key) {
   std::unique_lock lock(flush_mutex_, std::try_to_lock);
   if (!lock) return journal_->pending_count();
   for (const JournalEntry& entry : journal_->pending()) {
+    if (only_key && entry.key != *only_key) continue;
     FinishStatus status = FinishStatus::kDone;
     try {
       status = store_->finish(entry.key, entry.holder, entry.state, entry.result, entry.fingerprint,

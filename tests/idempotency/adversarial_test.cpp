@@ -102,6 +102,23 @@ TYPED_TEST(AdversarialTest, AJournaledResultIsCommittedAsSoonAsTheStoreAnswers) 
   EXPECT_EQ(wrapper->stats().journal_committed, 1u);
 }
 
+// A result refused for good (a damaged record, a value over Redis's limit)
+// used to be retried before every call of every key: each paid a round trip.
+TYPED_TEST(AdversarialTest, ACallPaysOnlyForItsOwnKeysJournaledResult) {
+  WrapperOptions options = this->options();
+  options.journal_flush_interval = std::chrono::hours(1);  // no background flush here
+  auto wrapper = this->make(options);
+  this->store->fail_commits = -1;
+  ASSERT_TRUE(
+      wrapper->execute_once(EffectType::ORDER_PLACEMENT, "stuck", [] { return 1; }).commit_pending);
+  const int before = this->store->commits.load();
+  wrapper->execute_once(EffectType::ORDER_PLACEMENT, "other", [] { return 2; });
+  EXPECT_EQ(this->store->commits.load() - before, options.commit_attempts)
+      << "a call for another key tried the stuck entry too";
+  this->store->fail_commits = 0;
+  EXPECT_EQ(wrapper->flush_journal(), 0u);
+}
+
 // Item 5: the journals of dead processes were adopted only at start-up.
 TYPED_TEST(AdversarialTest, ADeadProcesssJournalIsAdoptedWhileRunning) {
   WrapperOptions options = this->options();

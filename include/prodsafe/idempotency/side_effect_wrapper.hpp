@@ -166,8 +166,9 @@ class SideEffectWrapper {
   }
 
   // Tries to commit every journaled result now; returns how many remain.
-  // Also done at construction, before each call while any are pending, and
-  // by the background thread every journal_flush_interval.
+  // Also done at construction and by the background thread every
+  // journal_flush_interval; a call first tries to commit its own key's
+  // journaled result, if any.
   std::size_t flush_journal();
   // Where results wait when their commit cannot reach the store.
   [[nodiscard]] std::size_t journal_pending() const;
@@ -207,6 +208,9 @@ class SideEffectWrapper {
   void keep_journaled(const JournalEntry& entry);
   void forget_journaled(const JournalEntry& entry);
   void background_loop();
+  // Commits the journaled results (of `only_key`, if given); returns how many
+  // remain in all.
+  std::size_t flush(std::optional<std::string_view> only_key);
   void require_own_process() const;
   [[nodiscard]] Resolved resolve(const EffectType& type, const CallOptions& call) const;
 
