@@ -2,7 +2,8 @@
 # tests. Every target installs missing Debian packages first (scripts/bootstrap).
 
 JOBS ?= $(shell nproc)
-CMAKE_CONFIGURE = cmake -G Ninja -Wno-dev
+# Warnings are errors in our builds (PRODSAFE_WERROR), never in a user's.
+CMAKE_CONFIGURE = cmake -G Ninja -Wno-dev -DPRODSAFE_WERROR=ON
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 

@@ -1,6 +1,11 @@
 # Flags every prodsafe target builds with (not exported to consumers).
 add_library(prodsafe_build_flags INTERFACE)
-target_compile_options(prodsafe_build_flags INTERFACE -Wall -Wextra -Wpedantic -Werror)
+target_compile_options(prodsafe_build_flags INTERFACE -Wall -Wextra -Wpedantic)
+# Our own builds (the Makefile, CI) make warnings errors; a user's plain build
+# of the tree, with another compiler version, must not fail on a new warning.
+if(PRODSAFE_WERROR)
+  target_compile_options(prodsafe_build_flags INTERFACE -Werror)
+endif()
 
 if(PRODSAFE_SANITIZE STREQUAL "address")
   target_compile_options(prodsafe_build_flags INTERFACE -fsanitize=address,undefined
