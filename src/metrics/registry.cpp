@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -143,14 +144,27 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
     throw InvalidArgument(fmt::format("metric {} has {} label(s), got {} value(s)", name_,
                                       label_names_.size(), values.size()));
   }
-  std::vector<std::string> key(values.begin(), values.end());
+  std::vector<std::string> key;
+  key.reserve(values.size());
+  bool sanitised = false;
+  for (std::string_view value : values) {
+    key.push_back(sanitize_utf8(value));
+    sanitised = sanitised || key.back() != value;
+  }
+  if (sanitised && invalid_utf8_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    logger()->warn(
+        "metric {}: a label value is not valid UTF-8 (Prometheus would refuse the whole scrape); "
+        "ill-formed bytes are replaced by U+FFFD, counted in prodsafe_metrics_invalid_utf8_total "
+        "and not logged again for this metric",
+        name_);
+  }
   {
     std::lock_guard lock(mutex_);
     if (auto found = series_.find(key); found != series_.end()) return *found->second;
   }
   std::vector<Label> pairs;
-  pairs.reserve(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) pairs.emplace_back(label_names_[i], values[i]);
+  pairs.reserve(key.size());
+  for (std::size_t i = 0; i < key.size(); ++i) pairs.emplace_back(label_names_[i], key[i]);
   bool accepted = true;
   try {
     accepted = guard_.validate_labels(name_, pairs).is_valid;
@@ -190,6 +204,9 @@ Registry::Registry(MetricsCardinalityGuard* guard)
                "Label sets the cardinality guard refused (error) or warned about.", {"severity"});
   overflow_ = &counter("prodsafe_metrics_overflow_total",
                        "Label sets a metric sent to its __overflow__ series.", {"metric"});
+  invalid_utf8_ =
+      &counter("prodsafe_metrics_invalid_utf8_total",
+               "labels() calls whose values were not valid UTF-8 and were sanitised.", {"metric"});
 }
 
 void Registry::refresh_self_report() const {
@@ -204,22 +221,32 @@ void Registry::refresh_self_report() const {
   reported_errors_ = std::max(reported_errors_, errors);
   reported_warnings_ = std::max(reported_warnings_, warnings);
 
-  std::vector<std::pair<std::string, std::uint64_t>> overflowed;
+  // (family name, overflowed, invalid UTF-8) for every family.
+  std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> totals;
   {
     std::lock_guard lock(mutex_);
     const auto note = [&](const auto& families) {
       for (const auto& family : families) {
-        if (family->overflowed() > 0) overflowed.emplace_back(family->name(), family->overflowed());
+        if (family->overflowed() > 0 || family->invalid_utf8() > 0) {
+          totals.emplace_back(family->name(), family->overflowed(), family->invalid_utf8());
+        }
       }
     };
     note(counters_);
     note(gauges_);
     note(histograms_);
   }
-  for (const auto& [name, total] : overflowed) {
-    std::uint64_t& reported = reported_overflow_[name];
-    if (total > reported) overflow_->labels({name}).inc(static_cast<double>(total - reported));
-    reported = total;
+  const auto bring_up_to_date = [](Family<Counter>& family,
+                                   std::map<std::string, std::uint64_t, std::less<>>& reported,
+                                   const std::string& name, std::uint64_t total) {
+    if (total == 0) return;
+    std::uint64_t& already = reported[name];
+    if (total > already) family.labels({name}).inc(static_cast<double>(total - already));
+    already = std::max(already, total);
+  };
+  for (const auto& [name, overflowed, invalid_utf8] : totals) {
+    bring_up_to_date(*overflow_, reported_overflow_, name, overflowed);
+    bring_up_to_date(*invalid_utf8_, reported_invalid_utf8_, name, invalid_utf8);
   }
 }
 

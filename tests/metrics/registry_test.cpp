@@ -14,6 +14,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/bundle_cache.hpp"
+#include "prodsafe/metrics/names.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -89,6 +90,32 @@ TEST(RegistryTest, ExpositionPassesPromtool) {
 TEST(RegistryTest, PromtoolCatchesBrokenExposition) {
   // The check above can fail: promtool refuses a malformed page.
   EXPECT_NE(promtool_check("# TYPE x counter\nx{a=\"unterminated} 1\n").exit_code, 0);
+}
+
+TEST(RegistryTest, InvalidUtf8LabelValuesAreReplacedCountedAndThePageStaysValid) {
+  MetricsCardinalityGuard guard;
+  Registry registry(&guard);
+  auto& orders = registry.counter("prodsafe_orders_total", "Orders.", {"symbol"});
+  orders.labels({"BTCUSDT"}).inc();
+  orders.labels({std::string_view("ETH\xff\xc3USD")}).inc();  // stray byte, truncated sequence
+  orders.labels({std::string_view("ETH\xff\xc3USD")}).inc();
+  orders.labels({"caf\xc3\xa9"}).inc();  // valid UTF-8 (e-acute) is kept as it is
+  EXPECT_EQ(orders.invalid_utf8(), 2U);
+  const std::string text = registry.serialize();
+  const Checked checked = promtool_check(text);
+  EXPECT_EQ(checked.exit_code, 0) << checked.output << "\n" << text;
+  EXPECT_NE(text.find("prodsafe_orders_total{symbol=\"ETH\xef\xbf\xbd\xef\xbf\xbdUSD\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_orders_total{symbol=\"caf\xc3\xa9\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_metrics_invalid_utf8_total{metric=\"prodsafe_orders_total\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(sanitize_utf8("a\xe2\x82"), "a\xef\xbf\xbd");
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")
+      << "a UTF-16 surrogate is not UTF-8";
+  EXPECT_EQ(sanitize_utf8("\xf0\x9f\x98\x80 ok"), "\xf0\x9f\x98\x80 ok");
 }
 
 TEST(RegistryTest, LabelSetsPastTheLimitGoToTheOverflowSeries) {
@@ -184,6 +211,7 @@ TEST(RegistryTest, VisitCallsEachFamilyOnceInNameOrder) {
   });
   EXPECT_EQ(seen,
             (std::vector<std::string>{"c:prodsafe_a_total", "g:prodsafe_b", "h:prodsafe_c_seconds",
+                                      "c:prodsafe_metrics_invalid_utf8_total",
                                       "c:prodsafe_metrics_label_violations_total",
                                       "c:prodsafe_metrics_overflow_total"}));
 }

@@ -14,10 +14,16 @@
 // a forbidden or invalid name throws CardinalityViolation in strict mode and
 // is logged otherwise.
 //
+// A label value that is not valid UTF-8 (Prometheus refuses the whole scrape
+// over one) has its ill-formed bytes replaced by U+FFFD (sanitize_utf8 in
+// names.hpp) before it is used; the family counts it and logs the first.
+//
 // Each registry also reports on itself: prodsafe_metrics_label_violations_total
-// {severity} (its guard's errors and warnings) and
+// {severity} (its guard's errors and warnings),
 // prodsafe_metrics_overflow_total{metric} (label sets a family sent to its
-// overflow series), brought up to date whenever it is rendered or visited.
+// overflow series) and prodsafe_metrics_invalid_utf8_total{metric} (labels()
+// calls with a value that was not UTF-8), brought up to date whenever it is
+// rendered or visited.
 //
 // prodsafe's modules record their own instruments (docs/metrics.md) in
 // default_registry() unless their options name another registry.
@@ -126,6 +132,8 @@ class Family {
   [[nodiscard]] std::size_t size() const;
   // Label sets sent to the overflow series.
   [[nodiscard]] std::uint64_t overflowed() const noexcept { return overflowed_.load(); }
+  // labels() calls whose values were not valid UTF-8 (and were sanitised).
+  [[nodiscard]] std::uint64_t invalid_utf8() const noexcept { return invalid_utf8_.load(); }
 
   // (label values, series) pairs in a stable order, for exposition.
   void for_each(
@@ -145,6 +153,7 @@ class Family {
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
   std::atomic<std::uint64_t> overflowed_{0};
+  std::atomic<std::uint64_t> invalid_utf8_{0};
 };
 
 class Registry {
@@ -194,10 +203,12 @@ class Registry {
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
   Family<Counter>* violations_ = nullptr;
   Family<Counter>* overflow_ = nullptr;
+  Family<Counter>* invalid_utf8_ = nullptr;
   mutable std::mutex self_report_mutex_;
   mutable std::uint64_t reported_errors_ = 0;
   mutable std::uint64_t reported_warnings_ = 0;
   mutable std::map<std::string, std::uint64_t, std::less<>> reported_overflow_;
+  mutable std::map<std::string, std::uint64_t, std::less<>> reported_invalid_utf8_;
 };
 
 // The registry prodsafe's own instruments use by default (with the global
