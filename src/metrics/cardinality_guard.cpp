@@ -90,16 +90,26 @@ bool MetricsCardinalityGuard::is_forbidden_label(std::string_view name) const {
 ValidationResult MetricsCardinalityGuard::validate_labels(std::string_view metric,
                                                           std::span<const Label> labels) {
   const std::uint64_t hash = hash_labels(labels);
+  const auto known = [&]() -> const bool* {  // the set's "has name errors", if seen
+    const auto found = metrics_.find(metric);
+    if (found == metrics_.end()) return nullptr;
+    const auto set = found->second.seen.find(hash);
+    return set == found->second.seen.end() ? nullptr : &set->second;
+  };
   {
     std::shared_lock lock(mutex_);
-    const auto found = metrics_.find(metric);
-    if (found != metrics_.end() && found->second.seen.contains(hash)) return {};
+    if (const bool* name_errors = known(); name_errors != nullptr) {
+      // Counted (and logged) when first seen; the answer stays the same.
+      return *name_errors ? check_names(metric, labels) : ValidationResult{};
+    }
   }
   std::unique_lock lock(mutex_);
+  if (const bool* name_errors = known(); name_errors != nullptr) {
+    return *name_errors ? check_names(metric, labels) : ValidationResult{};
+  }
   MetricState* state = nullptr;
   if (auto found = metrics_.find(metric); found != metrics_.end()) {
     state = &found->second;
-    if (state->seen.contains(hash)) return {};
   } else if (metrics_.size() < options_.max_metrics && is_valid_metric_name(metric)) {
     state = &metrics_[std::string(metric)];
   }
@@ -116,9 +126,8 @@ ValidationResult MetricsCardinalityGuard::validate_labels(
   return validate_labels(metric, std::span<const Label>(view));
 }
 
-ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
-                                                    std::span<const Label> labels,
-                                                    std::uint64_t hash, MetricState* state) {
+ValidationResult MetricsCardinalityGuard::check_names(std::string_view metric,
+                                                      std::span<const Label> labels) const {
   ValidationResult result;
   auto add = [&result](ViolationKind kind, bool error, std::string_view label,
                        std::string message) {
@@ -150,15 +159,26 @@ ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
                       name, metric, value));
     }
   }
-  if (result.is_valid && state != nullptr) {
-    if (state->seen.size() >= options_.max_label_sets) {
-      add(ViolationKind::kCardinalityLimit, true, "",
-          fmt::format("{} already has {} label sets (the limit); further ones are refused (a "
-                      "Registry counts them in the metric's overflow series)",
-                      metric, options_.max_label_sets));
-    } else {
-      state->seen.insert(hash);
-    }
+  return result;
+}
+
+ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
+                                                    std::span<const Label> labels,
+                                                    std::uint64_t hash, MetricState* state) {
+  ValidationResult result = check_names(metric, labels);
+  // In strict mode a name error throws, so the set is never used; in warning
+  // mode the caller goes on using it (a Registry makes its series), so it
+  // counts against the limit like any other.
+  if (state == nullptr || (!result.is_valid && options_.strict_mode)) return result;
+  if (state->seen.size() >= options_.max_label_sets) {
+    result.violations.push_back(
+        {ViolationKind::kCardinalityLimit, true, "",
+         fmt::format("{} already has {} label sets (the limit); further ones are refused (a "
+                     "Registry counts them in the metric's overflow series)",
+                     metric, options_.max_label_sets)});
+    result.is_valid = false;
+  } else {
+    state->seen.emplace(hash, !result.is_valid);
   }
   return result;
 }

@@ -165,9 +165,17 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
   std::vector<Label> pairs;
   pairs.reserve(key.size());
   for (std::size_t i = 0; i < key.size(); ++i) pairs.emplace_back(label_names_[i], key[i]);
+  // Only the limit sends a label set to the overflow series: a forbidden or
+  // invalid label name was dealt with when the family was made (thrown in
+  // strict mode, logged otherwise), and refusing every set over it would
+  // blank the family.
   bool accepted = true;
   try {
-    accepted = guard_.validate_labels(name_, pairs).is_valid;
+    const ValidationResult result = guard_.validate_labels(name_, pairs);
+    accepted = std::none_of(result.violations.begin(), result.violations.end(),
+                            [](const Violation& violation) {
+                              return violation.kind == ViolationKind::kCardinalityLimit;
+                            });
   } catch (const CardinalityViolation&) {
     accepted = false;
   }

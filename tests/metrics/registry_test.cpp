@@ -139,6 +139,28 @@ TEST(RegistryTest, ForbiddenLabelNamesAreRefusedInStrictModeAndLoggedOtherwise) 
   EXPECT_NO_THROW(registry.counter("prodsafe_fills_total", "Fills.", {"order_id"}));
 }
 
+TEST(RegistryTest, AForbiddenLabelNameInWarningModeKeepsItsSeriesWithinTheLimit) {
+  // The name was logged when the family was made; its values still get their
+  // own series, up to max_label_sets, like any other family's.
+  MetricsCardinalityGuard guard({.max_label_sets = 3});
+  Registry registry(&guard);
+  auto& fills = registry.counter("prodsafe_fills_total", "Fills.", {"strategy_id"});
+  fills.labels({"mm-1"}).inc();
+  fills.labels({"mm-2"}).inc(2);
+  fills.labels({"mm-1"}).inc();
+  EXPECT_EQ(fills.overflowed(), 0U);
+  EXPECT_EQ(fills.labels({"mm-1"}).value(), 2.0);
+  EXPECT_EQ(fills.labels({"mm-2"}).value(), 2.0);
+  for (int i = 0; i < 10; ++i) fills.labels({"s" + std::to_string(i)}).inc();
+  EXPECT_EQ(fills.size(), 4U) << "3 real series and the overflow series: memory stays bounded";
+  EXPECT_EQ(guard.errors(), 3U + 10U - 1U)
+      << "each label set counted once: the 3 admitted and the 10 - 1 refused";
+  EXPECT_FALSE(guard.validate_labels("prodsafe_fills_total", {{"strategy_id", "mm-1"}}).is_valid)
+      << "the name stays an error for a direct caller, however often it asks";
+  EXPECT_EQ(guard.errors(), 12U) << "a label set seen before is not counted again";
+  EXPECT_EQ(promtool_check(registry.serialize()).exit_code, 0);
+}
+
 TEST(RegistryTest, MisuseIsRefused) {
   Registry registry;
   EXPECT_THROW(registry.counter("bad-name", "x"), InvalidArgument);

@@ -12,7 +12,10 @@
 // (is_valid stays true): label values that look unbounded (UUIDs, long hex or
 // digit runs, timestamps). In strict mode an error throws
 // CardinalityViolation; otherwise it is counted and logged, at most once a
-// minute per metric.
+// minute per metric. A label set is counted once, when first validated: asking
+// again gives the same answer without counting. In warning mode a label set
+// with a forbidden or invalid label name still takes one of the metric's
+// max_label_sets (the caller goes on to use it).
 //
 // Memory is bounded: per metric, at most `max_label_sets` label-set hashes;
 // at most `max_metrics` metrics are tracked.
@@ -104,11 +107,15 @@ class MetricsCardinalityGuard {
 
  private:
   struct MetricState {
-    std::unordered_set<std::uint64_t> seen;
+    // Label-set hash -> whether the set has name errors (forbidden or invalid
+    // label names: in warning mode such a set is still tracked and limited).
+    std::unordered_map<std::uint64_t, bool> seen;
     Clock::SteadyTime last_log{};
     bool logged = false;
   };
 
+  // The name and value checks, which depend on nothing but the arguments.
+  ValidationResult check_names(std::string_view metric, std::span<const Label> labels) const;
   ValidationResult check_new(std::string_view metric, std::span<const Label> labels,
                              std::uint64_t hash, MetricState* state);
   void report(std::string_view metric, const ValidationResult& result, MetricState* state);
