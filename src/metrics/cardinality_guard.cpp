@@ -90,22 +90,35 @@ bool MetricsCardinalityGuard::is_forbidden_label(std::string_view name) const {
 ValidationResult MetricsCardinalityGuard::validate_labels(std::string_view metric,
                                                           std::span<const Label> labels) {
   const std::uint64_t hash = hash_labels(labels);
-  const auto known = [&]() -> const bool* {  // the set's "has name errors", if seen
+  // A label set seen before was counted (and logged) then: give the same
+  // answer without counting it again.
+  enum class Known { kNo, kAccepted, kNameErrors, kRefused };
+  const auto known = [&] {
     const auto found = metrics_.find(metric);
-    if (found == metrics_.end()) return nullptr;
-    const auto set = found->second.seen.find(hash);
-    return set == found->second.seen.end() ? nullptr : &set->second;
+    if (found == metrics_.end()) return Known::kNo;
+    if (const auto set = found->second.seen.find(hash); set != found->second.seen.end()) {
+      return set->second ? Known::kNameErrors : Known::kAccepted;
+    }
+    return found->second.refused.contains(hash) ? Known::kRefused : Known::kNo;
+  };
+  const auto again = [&](Known seen_as) -> ValidationResult {
+    if (seen_as == Known::kAccepted) return {};
+    ValidationResult result = check_names(metric, labels);
+    if (seen_as == Known::kRefused) {
+      add_limit_violation(metric, result);
+      if (options_.strict_mode)
+        throw CardinalityViolation(std::string(metric), limit_message(metric));
+    }
+    return result;
   };
   {
     std::shared_lock lock(mutex_);
-    if (const bool* name_errors = known(); name_errors != nullptr) {
-      // Counted (and logged) when first seen; the answer stays the same.
-      return *name_errors ? check_names(metric, labels) : ValidationResult{};
-    }
+    if (const Known seen_as = known(); seen_as != Known::kNo) return again(seen_as);
   }
   std::unique_lock lock(mutex_);
-  if (const bool* name_errors = known(); name_errors != nullptr) {
-    return *name_errors ? check_names(metric, labels) : ValidationResult{};
+  if (const Known seen_as = known(); seen_as != Known::kNo) {
+    lock.unlock();
+    return again(seen_as);
   }
   MetricState* state = nullptr;
   if (auto found = metrics_.find(metric); found != metrics_.end()) {
@@ -162,6 +175,19 @@ ValidationResult MetricsCardinalityGuard::check_names(std::string_view metric,
   return result;
 }
 
+std::string MetricsCardinalityGuard::limit_message(std::string_view metric) const {
+  return fmt::format(
+      "{} already has {} label sets (the limit); further ones are refused (a Registry counts "
+      "them in the metric's overflow series)",
+      metric, options_.max_label_sets);
+}
+
+void MetricsCardinalityGuard::add_limit_violation(std::string_view metric,
+                                                  ValidationResult& result) const {
+  result.violations.push_back({ViolationKind::kCardinalityLimit, true, "", limit_message(metric)});
+  result.is_valid = false;
+}
+
 ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
                                                     std::span<const Label> labels,
                                                     std::uint64_t hash, MetricState* state) {
@@ -171,12 +197,9 @@ ValidationResult MetricsCardinalityGuard::check_new(std::string_view metric,
   // counts against the limit like any other.
   if (state == nullptr || (!result.is_valid && options_.strict_mode)) return result;
   if (state->seen.size() >= options_.max_label_sets) {
-    result.violations.push_back(
-        {ViolationKind::kCardinalityLimit, true, "",
-         fmt::format("{} already has {} label sets (the limit); further ones are refused (a "
-                     "Registry counts them in the metric's overflow series)",
-                     metric, options_.max_label_sets)});
-    result.is_valid = false;
+    add_limit_violation(metric, result);
+    // Remembered (up to max_label_sets of them) so that it is counted once.
+    if (state->refused.size() < options_.max_label_sets) state->refused.insert(hash);
   } else {
     state->seen.emplace(hash, !result.is_valid);
   }

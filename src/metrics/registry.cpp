@@ -161,6 +161,7 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
   {
     std::lock_guard lock(mutex_);
     if (auto found = series_.find(key); found != series_.end()) return *found->second;
+    if (auto found = refused_.find(key); found != refused_.end()) return *found->second;
   }
   std::vector<Label> pairs;
   pairs.reserve(key.size());
@@ -181,8 +182,14 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
   }
   std::lock_guard lock(mutex_);
   if (accepted) return make(key);
+  Series& overflow =
+      make(std::vector<std::string>(label_names_.size(), std::string(kOverflowValue)));
+  if (refused_.contains(key)) return overflow;  // another thread refused it meanwhile
   overflowed_.fetch_add(1, std::memory_order_relaxed);
-  return make(std::vector<std::string>(label_names_.size(), std::string(kOverflowValue)));
+  // Remembered so it counts once, as many as the guard admits (memory bound).
+  if (refused_.size() < guard_.options().max_label_sets)
+    refused_.emplace(std::move(key), &overflow);
+  return overflow;
 }
 
 template <class Series>

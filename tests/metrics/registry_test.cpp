@@ -129,6 +129,35 @@ TEST(RegistryTest, LabelSetsPastTheLimitGoToTheOverflowSeries) {
   EXPECT_EQ(promtool_check(registry.serialize()).exit_code, 0);
 }
 
+TEST(RegistryTest, OverflowAndErrorCountersCountLabelSetsNotCalls) {
+  MetricsCardinalityGuard guard({.max_label_sets = 2});
+  Registry registry(&guard);
+  auto& requests = registry.counter("prodsafe_requests_total", "Requests.", {"route"});
+  requests.labels({"a"}).inc();
+  requests.labels({"b"}).inc();
+  for (int i = 0; i < 5; ++i) requests.labels({"c"}).inc();
+  for (int i = 0; i < 3; ++i) requests.labels({"d"}).inc();
+  EXPECT_EQ(requests.overflowed(), 2U) << "two label sets were refused, however often";
+  EXPECT_EQ(guard.errors(), 2U);
+  EXPECT_EQ(requests.labels({std::string(kOverflowValue)}).value(), 8.0)
+      << "the overflow series still counts every increment";
+  const std::string text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_metrics_overflow_total{metric=\"prodsafe_requests_total\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prodsafe_metrics_label_violations_total{severity=\"error\"} 2\n"),
+            std::string::npos)
+      << text;
+
+  MetricsCardinalityGuard strict({.strict_mode = true, .max_label_sets = 1});
+  EXPECT_NO_THROW(strict.validate_labels("prodsafe_x_total", {{"route", "a"}}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THROW(strict.validate_labels("prodsafe_x_total", {{"route", "b"}}), CardinalityViolation)
+        << "a refused set is refused every time";
+  }
+  EXPECT_EQ(strict.errors(), 1U);
+}
+
 TEST(RegistryTest, ForbiddenLabelNamesAreRefusedInStrictModeAndLoggedOtherwise) {
   MetricsCardinalityGuard strict({.strict_mode = true});
   Registry strict_registry(&strict);

@@ -13,12 +13,14 @@
 // digit runs, timestamps). In strict mode an error throws
 // CardinalityViolation; otherwise it is counted and logged, at most once a
 // minute per metric. A label set is counted once, when first validated: asking
-// again gives the same answer without counting. In warning mode a label set
+// again gives the same answer (and throws again in strict mode) without
+// counting. (Refused sets are remembered up to max_label_sets per metric;
+// past that, a refused set counts at each validation.) In warning mode a label set
 // with a forbidden or invalid label name still takes one of the metric's
 // max_label_sets (the caller goes on to use it).
 //
-// Memory is bounded: per metric, at most `max_label_sets` label-set hashes;
-// at most `max_metrics` metrics are tracked.
+// Memory is bounded: per metric, at most `max_label_sets` label-set hashes
+// admitted and as many refused; at most `max_metrics` metrics are tracked.
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -110,12 +112,17 @@ class MetricsCardinalityGuard {
     // Label-set hash -> whether the set has name errors (forbidden or invalid
     // label names: in warning mode such a set is still tracked and limited).
     std::unordered_map<std::uint64_t, bool> seen;
+    // Label sets refused by the limit, at most max_label_sets of them (past
+    // that, a refused set is counted at each validation).
+    std::unordered_set<std::uint64_t> refused;
     Clock::SteadyTime last_log{};
     bool logged = false;
   };
 
   // The name and value checks, which depend on nothing but the arguments.
   ValidationResult check_names(std::string_view metric, std::span<const Label> labels) const;
+  [[nodiscard]] std::string limit_message(std::string_view metric) const;
+  void add_limit_violation(std::string_view metric, ValidationResult& result) const;
   ValidationResult check_new(std::string_view metric, std::span<const Label> labels,
                              std::uint64_t hash, MetricState* state);
   void report(std::string_view metric, const ValidationResult& result, MetricState* state);

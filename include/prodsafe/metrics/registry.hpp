@@ -130,7 +130,8 @@ class Family {
     return label_names_;
   }
   [[nodiscard]] std::size_t size() const;
-  // Label sets sent to the overflow series.
+  // Label sets sent to the overflow series (each counted once while fewer
+  // than the guard's max_label_sets have been; past that, at each call).
   [[nodiscard]] std::uint64_t overflowed() const noexcept { return overflowed_.load(); }
   // labels() calls whose values were not valid UTF-8 (and were sanitised).
   [[nodiscard]] std::uint64_t invalid_utf8() const noexcept { return invalid_utf8_.load(); }
@@ -150,8 +151,12 @@ class Family {
   std::vector<std::string> label_names_;
   MetricsCardinalityGuard& guard_;
   std::vector<double> bounds_;  // histograms only
+  // Guards series_ and refused_.
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
+  // Label sets sent to the overflow series, at most the guard's
+  // max_label_sets of them (past that, each call counts in overflowed_).
+  std::map<std::vector<std::string>, Series*> refused_;
   std::atomic<std::uint64_t> overflowed_{0};
   std::atomic<std::uint64_t> invalid_utf8_{0};
 };
