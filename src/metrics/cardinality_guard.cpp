@@ -121,13 +121,28 @@ ValidationResult MetricsCardinalityGuard::validate_labels(std::string_view metri
     return again(seen_as);
   }
   MetricState* state = nullptr;
+  bool untracked = false;  // a valid metric past max_metrics
   if (auto found = metrics_.find(metric); found != metrics_.end()) {
     state = &found->second;
-  } else if (metrics_.size() < options_.max_metrics && is_valid_metric_name(metric)) {
-    state = &metrics_[std::string(metric)];
+  } else if (is_valid_metric_name(metric)) {
+    if (metrics_.size() < options_.max_metrics) {
+      state = &metrics_[std::string(metric)];
+    } else {
+      untracked = true;
+    }
   }
   ValidationResult result = check_new(metric, labels, hash, state);
-  report(metric, result, state);
+  if (untracked) {
+    // Nothing is remembered for it, so nothing can limit it: refuse its label
+    // sets (a Registry counts them in the overflow series).
+    result.violations.push_back(
+        {ViolationKind::kCardinalityLimit, true, "",
+         fmt::format("{} metrics are tracked already (max_metrics); label sets of further "
+                     "metrics such as {} are refused",
+                     options_.max_metrics, metric)});
+    result.is_valid = false;
+  }
+  report(metric, result, untracked ? &untracked_ : state);
   return result;
 }
 

@@ -113,11 +113,12 @@ std::vector<double> default_latency_bounds() {
 
 template <class Series>
 Family<Series>::Family(std::string name, std::string help, std::vector<std::string> label_names,
-                       MetricsCardinalityGuard& guard, std::vector<double> bounds)
+                       MetricsCardinalityGuard& guard, std::vector<double> bounds, bool guarded)
     : name_(std::move(name)),
       help_(std::move(help)),
       label_names_(std::move(label_names)),
       guard_(guard),
+      guarded_(guarded),
       bounds_(std::move(bounds)) {}
 
 template <class Series>
@@ -171,14 +172,16 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
   // strict mode, logged otherwise), and refusing every set over it would
   // blank the family.
   bool accepted = true;
-  try {
-    const ValidationResult result = guard_.validate_labels(name_, pairs);
-    accepted = std::none_of(result.violations.begin(), result.violations.end(),
-                            [](const Violation& violation) {
-                              return violation.kind == ViolationKind::kCardinalityLimit;
-                            });
-  } catch (const CardinalityViolation&) {
-    accepted = false;
+  if (guarded_) {
+    try {
+      const ValidationResult result = guard_.validate_labels(name_, pairs);
+      accepted = std::none_of(result.violations.begin(), result.violations.end(),
+                              [](const Violation& violation) {
+                                return violation.kind == ViolationKind::kCardinalityLimit;
+                              });
+    } catch (const CardinalityViolation&) {
+      accepted = false;
+    }
   }
   std::lock_guard lock(mutex_);
   if (accepted) return make(key);
@@ -214,14 +217,19 @@ Registry::Registry(MetricsCardinalityGuard* guard)
         static std::atomic<std::uint64_t> next{1};
         return next.fetch_add(1, std::memory_order_relaxed);
       }()) {
+  // Not guarded: their label values are the registry's own family names and
+  // two severities, and they must report when the guard refuses everything.
+  const auto self_report = [this](std::string_view name, std::string_view help, std::string label) {
+    return &get<Counter>(MetricType::kCounter, name, help, {std::move(label)}, {}, false);
+  };
   violations_ =
-      &counter("prodsafe_metrics_label_violations_total",
-               "Label sets the cardinality guard refused (error) or warned about.", {"severity"});
-  overflow_ = &counter("prodsafe_metrics_overflow_total",
-                       "Label sets a metric sent to its __overflow__ series.", {"metric"});
+      self_report("prodsafe_metrics_label_violations_total",
+                  "Label sets the cardinality guard refused (error) or warned about.", "severity");
+  overflow_ = self_report("prodsafe_metrics_overflow_total",
+                          "Label sets a metric sent to its __overflow__ series.", "metric");
   invalid_utf8_ =
-      &counter("prodsafe_metrics_invalid_utf8_total",
-               "labels() calls whose values were not valid UTF-8 and were sanitised.", {"metric"});
+      self_report("prodsafe_metrics_invalid_utf8_total",
+                  "labels() calls whose values were not valid UTF-8 and were sanitised.", "metric");
 }
 
 void Registry::refresh_self_report() const {
@@ -267,7 +275,8 @@ void Registry::refresh_self_report() const {
 
 template <class Series>
 Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
-                              std::vector<std::string> label_names, std::vector<double> bounds) {
+                              std::vector<std::string> label_names, std::vector<double> bounds,
+                              bool guarded) {
   if (!is_valid_metric_name(name)) {
     throw InvalidArgument(fmt::format(
         "metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)", name));
@@ -296,7 +305,7 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
     logger()->warn("{}", problem);
   }
   std::unique_ptr<Family<Series>> family(new Family<Series>(
-      std::string(name), std::string(help), label_names, guard_, std::move(bounds)));
+      std::string(name), std::string(help), label_names, guard_, std::move(bounds), guarded));
   Family<Series>& made = *family;
   entries_.emplace(std::string(name), Entry{type, std::move(label_names), family.get()});
   if constexpr (std::is_same_v<Series, Counter>) {

@@ -158,6 +158,27 @@ TEST(RegistryTest, OverflowAndErrorCountersCountLabelSetsNotCalls) {
   EXPECT_EQ(strict.errors(), 1U);
 }
 
+TEST(RegistryTest, MetricsPastMaxMetricsAreLimitedToo) {
+  MetricsCardinalityGuard guard({.max_label_sets = 5, .max_metrics = 1});
+  Registry registry(&guard);
+  auto& first = registry.counter("prodsafe_first_total", "x", {"v"});
+  auto& second = registry.counter("prodsafe_second_total", "x", {"v"});
+  for (int i = 0; i < 50; ++i) {
+    first.labels({std::to_string(i)}).inc();
+    second.labels({std::to_string(i)}).inc();
+  }
+  EXPECT_EQ(first.size(), 6U) << "5 label sets and the overflow series";
+  EXPECT_EQ(second.size(), 1U) << "an untracked metric has only its overflow series";
+  EXPECT_EQ(second.overflowed(), 50U);
+  EXPECT_EQ(second.labels({std::string(kOverflowValue)}).value(), 50.0);
+  const std::string text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_metrics_overflow_total{metric=\"prodsafe_second_total\"} 50\n"),
+            std::string::npos)
+      << "the registry's own report is not limited by the guard\n"
+      << text;
+  EXPECT_EQ(promtool_check(text).exit_code, 0);
+}
+
 TEST(RegistryTest, ForbiddenLabelNamesAreRefusedInStrictModeAndLoggedOtherwise) {
   MetricsCardinalityGuard strict({.strict_mode = true});
   Registry strict_registry(&strict);

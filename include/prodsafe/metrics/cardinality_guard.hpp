@@ -20,7 +20,8 @@
 // max_label_sets (the caller goes on to use it).
 //
 // Memory is bounded: per metric, at most `max_label_sets` label-set hashes
-// admitted and as many refused; at most `max_metrics` metrics are tracked.
+// admitted and as many refused; at most `max_metrics` metrics are tracked,
+// and every label set of a further metric is refused (kCardinalityLimit).
 //
 // Thread safety: safe for concurrent use.
 #pragma once
@@ -71,8 +72,8 @@ struct GuardOptions {
   bool strict_mode = false;
   // Distinct label sets per metric before kCardinalityLimit. Default: 2,000.
   std::size_t max_label_sets = 2000;
-  // Metrics tracked; label sets of further metrics are not counted (their
-  // names still are checked). Default: 10,000.
+  // Metrics tracked; every label set of a further metric is refused
+  // (kCardinalityLimit), as nothing is remembered to limit it. Default: 10,000.
   std::size_t max_metrics = 10000;
   // Names that match a forbidden pattern but are known to be small, e.g.
   // "strategy_id". Default: none.
@@ -135,8 +136,12 @@ class MetricsCardinalityGuard {
       return std::hash<std::string_view>{}(name);
     }
   };
+  // Guards metrics_ and untracked_.
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, MetricState, NameHash, std::equal_to<>> metrics_;
+  // Only its log time is used: one warning a log_interval for all metrics past
+  // max_metrics.
+  MetricState untracked_;
   std::atomic<std::uint64_t> errors_{0};
   std::atomic<std::uint64_t> warnings_{0};
 };

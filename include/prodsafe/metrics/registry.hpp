@@ -7,12 +7,12 @@
 //   std::string page = registry.serialize();  // what /metrics serves
 //
 // Every new label set passes the family's MetricsCardinalityGuard (the global
-// one unless the registry was given its own). A label set the guard refuses
-// (past the metric's limit, or an unbounded-looking value in strict mode) is
-// counted in the family's overflow series, whose every label is "__overflow__",
-// so memory stays bounded. Label names are checked when the family is made:
-// a forbidden or invalid name throws CardinalityViolation in strict mode and
-// is logged otherwise.
+// one unless the registry was given its own). A label set past the metric's
+// max_label_sets, or any label set of a metric past the guard's max_metrics,
+// is counted in the family's overflow series, whose every label is
+// "__overflow__", so memory stays bounded (other violations are only logged). Label names are
+// checked when the family is made: a forbidden or invalid name throws CardinalityViolation in
+// strict mode and is logged otherwise.
 //
 // A label value that is not valid UTF-8 (Prometheus refuses the whole scrape
 // over one) has its ill-formed bytes replaced by U+FFFD (sanitize_utf8 in
@@ -143,13 +143,14 @@ class Family {
  private:
   friend class Registry;
   Family(std::string name, std::string help, std::vector<std::string> label_names,
-         MetricsCardinalityGuard& guard, std::vector<double> bounds);
+         MetricsCardinalityGuard& guard, std::vector<double> bounds, bool guarded);
   Series& make(const std::vector<std::string>& key);
 
   std::string name_;
   std::string help_;
   std::vector<std::string> label_names_;
   MetricsCardinalityGuard& guard_;
+  const bool guarded_;          // false for the registry's own self-report families
   std::vector<double> bounds_;  // histograms only
   // Guards series_ and refused_.
   mutable std::mutex mutex_;
@@ -194,7 +195,8 @@ class Registry {
   };
   template <class Series>
   Family<Series>& get(MetricType type, std::string_view name, std::string_view help,
-                      std::vector<std::string> label_names, std::vector<double> bounds);
+                      std::vector<std::string> label_names, std::vector<double> bounds,
+                      bool guarded = true);
 
   // Brings the self-report families up to date.
   void refresh_self_report() const;
