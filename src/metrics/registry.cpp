@@ -94,6 +94,10 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::observe(double value) noexcept {
+  if (!std::isfinite(value)) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
@@ -196,6 +200,18 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
 }
 
 template <class Series>
+std::uint64_t Family<Series>::rejected() const {
+  if constexpr (!std::is_same_v<Series, Histogram>) {
+    return 0;
+  } else {
+    std::lock_guard lock(mutex_);
+    std::uint64_t total = 0;
+    for (const auto& entry : series_) total += entry.second->rejected();
+    return total;
+  }
+}
+
+template <class Series>
 std::size_t Family<Series>::size() const {
   std::lock_guard lock(mutex_);
   return series_.size();
@@ -230,6 +246,8 @@ Registry::Registry(MetricsCardinalityGuard* guard)
   invalid_utf8_ =
       self_report("prodsafe_metrics_invalid_utf8_total",
                   "labels() calls whose values were not valid UTF-8 and were sanitised.", "metric");
+  rejected_ = self_report("prodsafe_metrics_rejected_values_total",
+                          "Values ignored: non-finite histogram observations.", "metric");
 }
 
 void Registry::refresh_self_report() const {
@@ -244,14 +262,16 @@ void Registry::refresh_self_report() const {
   reported_errors_ = std::max(reported_errors_, errors);
   reported_warnings_ = std::max(reported_warnings_, warnings);
 
-  // (family name, overflowed, invalid UTF-8) for every family.
-  std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> totals;
+  // (family name, overflowed, invalid UTF-8, rejected) for every family.
+  std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t>> totals;
   {
     std::lock_guard lock(mutex_);
     const auto note = [&](const auto& families) {
       for (const auto& family : families) {
-        if (family->overflowed() > 0 || family->invalid_utf8() > 0) {
-          totals.emplace_back(family->name(), family->overflowed(), family->invalid_utf8());
+        const std::uint64_t rejected = family->rejected();
+        if (family->overflowed() > 0 || family->invalid_utf8() > 0 || rejected > 0) {
+          totals.emplace_back(family->name(), family->overflowed(), family->invalid_utf8(),
+                              rejected);
         }
       }
     };
@@ -267,9 +287,18 @@ void Registry::refresh_self_report() const {
     if (total > already) family.labels({name}).inc(static_cast<double>(total - already));
     already = std::max(already, total);
   };
-  for (const auto& [name, overflowed, invalid_utf8] : totals) {
+  for (const auto& [name, overflowed, invalid_utf8, rejected] : totals) {
     bring_up_to_date(*overflow_, reported_overflow_, name, overflowed);
     bring_up_to_date(*invalid_utf8_, reported_invalid_utf8_, name, invalid_utf8);
+    // Logged here, once per metric, rather than on the (noexcept, lock-free)
+    // update path.
+    if (rejected > 0 && !reported_rejected_.contains(name)) {
+      logger()->warn(
+          "metric {}: {} value(s) ignored (a NaN or infinite histogram observation); counted "
+          "in prodsafe_metrics_rejected_values_total and not logged again for this metric",
+          name, rejected);
+    }
+    bring_up_to_date(*rejected_, reported_rejected_, name, rejected);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/bundle_cache.hpp"
 #include "prodsafe/metrics/names.hpp"
+#include "support/log_capture.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -211,6 +213,41 @@ TEST(RegistryTest, AForbiddenLabelNameInWarningModeKeepsItsSeriesWithinTheLimit)
   EXPECT_EQ(promtool_check(registry.serialize()).exit_code, 0);
 }
 
+TEST(RegistryTest, NonFiniteObservationsAreIgnoredCountedAndLoggedOnce) {
+  prodsafe::testing::LogCapture logs;
+  MetricsCardinalityGuard guard;
+  Registry registry(&guard);
+  auto& latency = registry.histogram("prodsafe_latency_seconds", "x", {}, {0.1, 1});
+  auto& series = latency.labels({});
+  series.observe(0.05);
+  series.observe(std::numeric_limits<double>::quiet_NaN());
+  series.observe(std::numeric_limits<double>::infinity());
+  series.observe(-std::numeric_limits<double>::infinity());
+  series.observe(2);
+  EXPECT_EQ(series.count(), 2U);
+  EXPECT_DOUBLE_EQ(series.sum(), 2.05) << "_sum stays a number";
+  EXPECT_EQ(series.counts(), (std::vector<std::uint64_t>{1, 0, 1})) << "no bucket got them";
+  EXPECT_EQ(series.rejected(), 3U);
+  std::string text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_latency_seconds_sum 2.05\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("prodsafe_metrics_rejected_values_total{metric=\"prodsafe_latency_seconds\"} 3\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(promtool_check(text).exit_code, 0);
+  series.observe(std::numeric_limits<double>::quiet_NaN());
+  text = registry.serialize();
+  EXPECT_NE(
+      text.find("prodsafe_metrics_rejected_values_total{metric=\"prodsafe_latency_seconds\"} 4\n"),
+      std::string::npos)
+      << text;
+  std::size_t warnings = 0;
+  for (const std::string& line : logs.lines()) {
+    if (line.find("prodsafe_latency_seconds") != std::string::npos) ++warnings;
+  }
+  EXPECT_EQ(warnings, 1U) << logs.text();
+}
+
 TEST(RegistryTest, MisuseIsRefused) {
   Registry registry;
   EXPECT_THROW(registry.counter("bad-name", "x"), InvalidArgument);
@@ -281,11 +318,12 @@ TEST(RegistryTest, VisitCallsEachFamilyOnceInNameOrder) {
       .gauge = [&](const Family<Gauge>& family) { seen.push_back("g:" + family.name()); },
       .histogram = [&](const Family<Histogram>& family) { seen.push_back("h:" + family.name()); },
   });
-  EXPECT_EQ(seen,
-            (std::vector<std::string>{"c:prodsafe_a_total", "g:prodsafe_b", "h:prodsafe_c_seconds",
-                                      "c:prodsafe_metrics_invalid_utf8_total",
-                                      "c:prodsafe_metrics_label_violations_total",
-                                      "c:prodsafe_metrics_overflow_total"}));
+  EXPECT_EQ(
+      seen,
+      (std::vector<std::string>{
+          "c:prodsafe_a_total", "g:prodsafe_b", "h:prodsafe_c_seconds",
+          "c:prodsafe_metrics_invalid_utf8_total", "c:prodsafe_metrics_label_violations_total",
+          "c:prodsafe_metrics_overflow_total", "c:prodsafe_metrics_rejected_values_total"}));
 }
 
 TEST(BundleCacheTest, MakesEachKeyOnceAndBoundsTheKeys) {

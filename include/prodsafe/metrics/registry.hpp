@@ -22,8 +22,10 @@
 // {severity} (its guard's errors and warnings),
 // prodsafe_metrics_overflow_total{metric} (label sets a family sent to its
 // overflow series) and prodsafe_metrics_invalid_utf8_total{metric} (labels()
-// calls with a value that was not UTF-8), brought up to date whenever it is
-// rendered or visited.
+// calls with a value that was not UTF-8) and
+// prodsafe_metrics_rejected_values_total{metric} (values its series ignored:
+// NaN or infinite observations), brought up to date whenever it is rendered or
+// visited; the first rejected value of a metric is logged then.
 //
 // prodsafe's modules record their own instruments (docs/metrics.md) in
 // default_registry() unless their options name another registry.
@@ -83,13 +85,18 @@ class Histogram {
   // `bounds` are the upper bounds of the buckets, strictly increasing; +Inf
   // is implied.
   explicit Histogram(std::vector<double> bounds);
-  void observe(double value) noexcept;
   [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
+  // A NaN or infinite value is ignored (it would make _sum NaN or infinite for
+  // good) and counted in rejected().
+  void observe(double value) noexcept;
   // Per-bucket (not cumulative) counts; the last is the +Inf bucket.
   [[nodiscard]] std::vector<std::uint64_t> counts() const;
   [[nodiscard]] double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t count() const noexcept {
     return count_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t rejected() const noexcept {
+    return rejected_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -97,6 +104,7 @@ class Histogram {
   std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
   std::atomic<double> sum_{0.0};
   std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> rejected_{0};
 };
 
 // Default histogram bounds, in seconds: 0.5 ms to 10 s.
@@ -130,6 +138,8 @@ class Family {
     return label_names_;
   }
   [[nodiscard]] std::size_t size() const;
+  // Values its series ignored (see Histogram::observe).
+  [[nodiscard]] std::uint64_t rejected() const;
   // Label sets sent to the overflow series (each counted once while fewer
   // than the guard's max_label_sets have been; past that, at each call).
   [[nodiscard]] std::uint64_t overflowed() const noexcept { return overflowed_.load(); }
@@ -211,11 +221,13 @@ class Registry {
   Family<Counter>* violations_ = nullptr;
   Family<Counter>* overflow_ = nullptr;
   Family<Counter>* invalid_utf8_ = nullptr;
+  Family<Counter>* rejected_ = nullptr;
   mutable std::mutex self_report_mutex_;
   mutable std::uint64_t reported_errors_ = 0;
   mutable std::uint64_t reported_warnings_ = 0;
   mutable std::map<std::string, std::uint64_t, std::less<>> reported_overflow_;
   mutable std::map<std::string, std::uint64_t, std::less<>> reported_invalid_utf8_;
+  mutable std::map<std::string, std::uint64_t, std::less<>> reported_rejected_;
 };
 
 // The registry prodsafe's own instruments use by default (with the global
