@@ -73,7 +73,11 @@ std::string escape_help(std::string_view help) {
 }
 
 void Counter::inc(double amount) noexcept {
-  if (!(amount > 0)) return;
+  if (amount == 0) return;
+  if (!(amount > 0) || std::isinf(amount)) {  // NaN, negative or infinite
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (amount < 9007199254740992.0 && amount == std::floor(amount)) {
     whole_.fetch_add(static_cast<std::uint64_t>(amount), std::memory_order_relaxed);
   } else {
@@ -201,7 +205,7 @@ Series& Family<Series>::labels(std::span<const std::string_view> values) {
 
 template <class Series>
 std::uint64_t Family<Series>::rejected() const {
-  if constexpr (!std::is_same_v<Series, Histogram>) {
+  if constexpr (std::is_same_v<Series, Gauge>) {
     return 0;
   } else {
     std::lock_guard lock(mutex_);
@@ -247,7 +251,9 @@ Registry::Registry(MetricsCardinalityGuard* guard)
       self_report("prodsafe_metrics_invalid_utf8_total",
                   "labels() calls whose values were not valid UTF-8 and were sanitised.", "metric");
   rejected_ = self_report("prodsafe_metrics_rejected_values_total",
-                          "Values ignored: non-finite histogram observations.", "metric");
+                          "Values ignored: NaN or infinite observations, NaN, infinite or negative "
+                          "counter increments.",
+                          "metric");
 }
 
 void Registry::refresh_self_report() const {
@@ -294,7 +300,8 @@ void Registry::refresh_self_report() const {
     // update path.
     if (rejected > 0 && !reported_rejected_.contains(name)) {
       logger()->warn(
-          "metric {}: {} value(s) ignored (a NaN or infinite histogram observation); counted "
+          "metric {}: {} value(s) ignored (a NaN or infinite histogram observation, or a NaN, "
+          "infinite or negative counter increment); counted "
           "in prodsafe_metrics_rejected_values_total and not logged again for this metric",
           name, rejected);
     }

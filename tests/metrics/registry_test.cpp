@@ -269,6 +269,28 @@ TEST(RegistryTest, CountersOnlyGoUpAndKeepFractions) {
   EXPECT_DOUBLE_EQ(counter.value(), 3.5);
 }
 
+TEST(RegistryTest, InfiniteNaNAndNegativeCounterIncrementsAreIgnoredAndCounted) {
+  MetricsCardinalityGuard guard;
+  Registry registry(&guard);
+  auto& orders = registry.counter("prodsafe_orders_total", "Orders.").labels({});
+  orders.inc(2);
+  orders.inc(std::numeric_limits<double>::infinity());
+  orders.inc(-std::numeric_limits<double>::infinity());
+  orders.inc(std::numeric_limits<double>::quiet_NaN());
+  orders.inc(-1);
+  orders.inc(0);  // nothing to add, nothing wrong
+  orders.inc(0.5);
+  EXPECT_DOUBLE_EQ(orders.value(), 2.5) << "the counter stays finite";
+  EXPECT_EQ(orders.rejected(), 4U);
+  const std::string text = registry.serialize();
+  EXPECT_NE(text.find("prodsafe_orders_total 2.5\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("prodsafe_metrics_rejected_values_total{metric=\"prodsafe_orders_total\"} 4\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(promtool_check(text).exit_code, 0);
+}
+
 TEST(RegistryTest, ConcurrentIncrementsAllCount) {
   Registry registry;
   auto& counter = registry.counter("prodsafe_concurrent_total", "x").labels({});

@@ -21,10 +21,11 @@
 // Each registry also reports on itself: prodsafe_metrics_label_violations_total
 // {severity} (its guard's errors and warnings),
 // prodsafe_metrics_overflow_total{metric} (label sets a family sent to its
-// overflow series) and prodsafe_metrics_invalid_utf8_total{metric} (labels()
+// overflow series), prodsafe_metrics_invalid_utf8_total{metric} (labels()
 // calls with a value that was not UTF-8) and
 // prodsafe_metrics_rejected_values_total{metric} (values its series ignored:
-// NaN or infinite observations), brought up to date whenever it is rendered or
+// NaN or infinite observations, NaN, infinite or negative counter
+// increments), brought up to date whenever it is rendered or
 // visited; the first rejected value of a metric is logged then.
 //
 // prodsafe's modules record their own instruments (docs/metrics.md) in
@@ -56,17 +57,22 @@ class Counter {
  public:
   // Adds one: a single atomic add.
   void inc() noexcept { whole_.fetch_add(1, std::memory_order_relaxed); }
-  // Adds `amount` (negative amounts are ignored: counters only go up).
+  // Adds `amount`. A NaN, infinite or negative amount is ignored (a counter
+  // only goes up, and stays a number) and counted in rejected().
   void inc(double amount) noexcept;
   [[nodiscard]] double value() const noexcept {
     return static_cast<double>(whole_.load(std::memory_order_relaxed)) +
            fraction_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t rejected() const noexcept {
+    return rejected_.load(std::memory_order_relaxed);
   }
 
  private:
   // Whole increments take an integer add (cheaper than a CAS loop on a double).
   std::atomic<std::uint64_t> whole_{0};
   std::atomic<double> fraction_{0.0};
+  std::atomic<std::uint64_t> rejected_{0};
 };
 
 class Gauge {
@@ -138,7 +144,7 @@ class Family {
     return label_names_;
   }
   [[nodiscard]] std::size_t size() const;
-  // Values its series ignored (see Histogram::observe).
+  // Values its series ignored (see Counter::inc and Histogram::observe).
   [[nodiscard]] std::uint64_t rejected() const;
   // Label sets sent to the overflow series (each counted once while fewer
   // than the guard's max_label_sets have been; past that, at each call).
