@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -366,6 +367,24 @@ TEST(BundleCacheTest, MakesEachKeyOnceAndBoundsTheKeys) {
   EXPECT_EQ(made, 3);
   EXPECT_EQ(family.labels({"a"}).value(), 2.0);
   EXPECT_EQ(family.labels({std::string(kOverflowValue)}).value(), 2.0);
+}
+
+TEST(BundleCacheTest, AMakeThatThrowsLeavesNothingBehind) {
+  std::vector<std::string> made_for;
+  BundleCache<std::size_t> cache(
+      [&](std::string_view key) {
+        made_for.emplace_back(key);
+        if (made_for.size() == 1) throw std::runtime_error("registry refused " + std::string(key));
+        return made_for.size();
+      },
+      1);
+  EXPECT_THROW((void)cache.get("payments"), std::runtime_error);
+  EXPECT_EQ(cache.get("payments"), 2U) << "made again, not a null entry dereferenced";
+  EXPECT_EQ(cache.get("payments"), 2U);
+  EXPECT_EQ(cache.get("other"), 3U);
+  EXPECT_EQ(made_for,
+            (std::vector<std::string>{"payments", "payments", std::string(kOverflowValue)}))
+      << "the failed make took no key slot: payments got its own bundle, other overflowed";
 }
 
 }  // namespace

@@ -34,8 +34,9 @@ class BundleCache {
  public:
   using Make = std::function<Bundle(std::string_view key)>;
 
-  // `make` builds the bundle for a key (it is called at most once per key,
-  // under the cache's lock). Default max_keys: 1,000.
+  // `make` builds the bundle for a key (under the cache's lock, once per key
+  // while it succeeds: when it throws, get() throws and nothing is stored, so
+  // the next get() of that key calls it again). Default max_keys: 1,000.
   explicit BundleCache(Make make, std::size_t max_keys = 1000)
       : make_(std::move(make)), max_keys_(max_keys) {}
 
@@ -46,10 +47,13 @@ class BundleCache {
     }
     std::unique_lock lock(mutex_);
     if (const auto found = bundles_.find(key); found != bundles_.end()) return *found->second;
-    if (bundles_.size() >= max_keys_) key = kOverflowValue;
-    auto [it, inserted] = bundles_.try_emplace(std::string(key));
-    if (inserted) it->second = std::make_unique<Bundle>(make_(key));
-    return *it->second;
+    if (bundles_.size() >= max_keys_) {
+      key = kOverflowValue;
+      if (const auto found = bundles_.find(key); found != bundles_.end()) return *found->second;
+    }
+    // Made before it is stored: a make() that throws leaves no entry behind.
+    auto bundle = std::make_unique<Bundle>(make_(key));
+    return *bundles_.emplace(std::string(key), std::move(bundle)).first->second;
   }
 
  private:
