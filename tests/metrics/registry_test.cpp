@@ -330,6 +330,29 @@ TEST(RegistryTest, ReportsItsOwnOverflowAndGuardViolations) {
   EXPECT_EQ(promtool_check(text).exit_code, 0);
 }
 
+TEST(RegistryTest, ConcurrentLabelSetsPastTheLimitAreEachCountedOnce) {
+  MetricsCardinalityGuard guard({.max_label_sets = 5});
+  Registry registry(&guard);
+  auto& requests = registry.counter("prodsafe_requests_total", "Requests.", {"route"});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) requests.labels({"r" + std::to_string(i)}).inc();
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 20; ++i) (void)registry.serialize();
+  });
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(requests.size(), 6U);
+  EXPECT_EQ(requests.overflowed(), 5U) << "5 label sets refused, each by 4 threads";
+  EXPECT_EQ(guard.errors(), 5U);
+  double total = 0;
+  requests.for_each(
+      [&](const std::vector<std::string>&, const Counter& series) { total += series.value(); });
+  EXPECT_EQ(total, 40.0) << "no increment lost";
+}
+
 TEST(RegistryTest, VisitCallsEachFamilyOnceInNameOrder) {
   Registry registry;
   registry.gauge("prodsafe_b", "b");
