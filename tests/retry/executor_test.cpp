@@ -2,7 +2,9 @@
 #include "prodsafe/retry/executor.hpp"
 
 #include <stdexcept>
+#include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
@@ -106,6 +108,22 @@ TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
   EXPECT_LE(clock.slept(), 1s);
 }
 
+TEST_F(ExecutorTest, AnEndlessMaxTotalTimeIsNoLimit) {
+  // milliseconds::max() overflowed in the comparison and ended every loop
+  // after its first attempt.
+  RetryPolicy endless = policy(4);
+  endless.max_total_time = milliseconds::max();
+  int calls = 0;
+  EXPECT_THROW(run(endless,
+                   [&]() -> int {
+                     ++calls;
+                     throw StoreUnavailable("down");
+                   }),
+               StoreUnavailable);
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(clock.slept(), 700ms);
+}
+
 TEST_F(ExecutorTest, ResultPredicateRetriesAndReturnsTheLastResult) {
   int calls = 0;
   const std::string status = run_if(
@@ -206,6 +224,24 @@ TEST_F(ExecutorTest, InvalidPolicyIsRefused) {
   RetryPolicy bad = policy();
   bad.base_delay = 0ms;
   EXPECT_THROW(run(bad, [] { return 1; }), InvalidArgument);
+}
+
+TEST_F(ExecutorTest, AMaxDelayTooLongToSleepIsRefusedNamingTheFieldAndRange) {
+  // milliseconds::max() came out of the backoff as a negative delay: retries
+  // without sleeping.
+  RetryPolicy endless = policy();
+  endless.max_delay = milliseconds::max();
+  std::string refusal = "accepted";
+  int calls = 0;
+  try {
+    run(endless, [&] { return ++calls; });
+  } catch (const InvalidArgument& error) {
+    refusal = error.what();
+  }
+  EXPECT_THAT(refusal,
+              ::testing::AllOf(::testing::HasSubstr("RetryPolicy::max_delay"),
+                               ::testing::HasSubstr("base_delay"), ::testing::HasSubstr("24 h")));
+  EXPECT_EQ(calls, 0) << "refused before the first attempt";
 }
 
 }  // namespace
