@@ -176,7 +176,9 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     return std::nullopt;
   }
   milliseconds delay = backoff_.next(attempt_ - 1);
-  if (hint) delay = std::max(delay, *hint);
+  // A hint past the longest delay is clamped to it: the clock takes
+  // nanoseconds, and milliseconds::max() would overflow into no wait at all.
+  if (hint) delay = std::max(delay, std::min(*hint, kMaxBackoffDelay));
   // elapsed + delay > max_total_time, in whole milliseconds (rounding elapsed
   // up keeps it exact) and without adding to max_total_time, which may be
   // milliseconds::max().

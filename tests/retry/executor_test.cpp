@@ -93,6 +93,23 @@ TEST_F(ExecutorTest, RetryAfterHintLengthensTheDelay) {
   EXPECT_EQ(clock.slept(), 750ms) << "max(backoff 100 ms, hint 750 ms)";
 }
 
+TEST_F(ExecutorTest, AnEndlessRetryAfterHintWaitsTheLongestDelayNotNone) {
+  // milliseconds::max() overflowed when the clock took it as nanoseconds: the
+  // retry came at a garbage time instead of after the longest wait.
+  RetryPolicy hinted = policy();
+  hinted.retry_after = [](const std::exception&) { return milliseconds::max(); };
+  milliseconds announced{0};
+  hinted.hooks.on_retry = [&](int, milliseconds delay, const std::string&) { announced = delay; };
+  int calls = 0;
+  run(hinted, [&]() -> int {
+    if (++calls == 1) throw StoreUnavailable("down");
+    return 1;
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(announced, kMaxBackoffDelay);
+  EXPECT_EQ(clock.slept(), kMaxBackoffDelay);
+}
+
 TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
   RetryPolicy limited = policy(100);
   limited.max_total_time = 1s;

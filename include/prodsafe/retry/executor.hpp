@@ -76,7 +76,8 @@ struct RetryPolicy {
   // for prodsafe errors, true for any other exception. If it throws, the
   // failure is not retried.
   std::function<bool(const std::exception&)> retry_on{};
-  // A server's "retry after" hint: the delay is at least this long. Default:
+  // A server's "retry after" hint: the delay is at least this long (a hint
+  // over 24 h, kMaxBackoffDelay, counts as 24 h). Default:
   // AlreadyInProgress::retry_after() for prodsafe's AlreadyInProgress. If it
   // throws, there is no hint.
   std::function<std::optional<milliseconds>(const std::exception&)> retry_after{};
