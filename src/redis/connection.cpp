@@ -4,7 +4,9 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <chrono>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
@@ -48,10 +50,30 @@ std::string_view command_name(std::span<const std::string_view> args) {
   return args.empty() ? std::string_view("(empty command)") : args.front();
 }
 
+void check_duration(std::string_view name, std::chrono::milliseconds value,
+                    std::string_view zero_means) {
+  if (value.count() < 0 || value > kMaxOptionDuration) {
+    throw InvalidArgument(fmt::format("redis::Options::{} must be between 0{} and 24 h, got {} ms",
+                                      name, zero_means, value.count()));
+  }
+}
+
 }  // namespace
+
+void validate_options(const Options& options) {
+  check_duration("connect_timeout", options.connect_timeout, " (the operating system's limit)");
+  check_duration("command_timeout", options.command_timeout, " (wait forever)");
+  check_duration("pool_checkout_timeout", options.pool_checkout_timeout, " (wait forever)");
+  check_duration("reconnect_backoff_initial", options.reconnect_backoff_initial, " (no backoff)");
+  check_duration("reconnect_backoff_max", options.reconnect_backoff_max, "");
+  if (options.pool_size == 0) {
+    throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
+  }
+}
 
 Connection::Connection(const Endpoint& endpoint, const Options& options)
     : endpoint_(endpoint), redacted_(endpoint.redacted()) {
+  validate_options(options);
   if (options.user) endpoint_.user = *options.user;
   if (options.password) endpoint_.password = *options.password;
   if (options.user || options.password) redacted_ = endpoint_.redacted();

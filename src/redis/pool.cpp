@@ -24,9 +24,7 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
     : endpoint_(std::move(endpoint)),
       options_(std::move(options)),
       redacted_(endpoint_.redacted()) {
-  if (options_.pool_size == 0) {
-    throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
-  }
+  validate_options(options_);
   idle_.reserve(options_.pool_size);
 }
 

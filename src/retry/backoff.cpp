@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "prodsafe/core/error.hpp"
 
 namespace prodsafe::retry {
@@ -14,8 +16,17 @@ Backoff::Backoff(Jitter jitter, std::chrono::milliseconds base, std::chrono::mil
       cap_ms_(static_cast<double>(cap.count())),
       previous_ms_(static_cast<double>(base.count())),
       random_(seed != 0 ? seed : std::random_device{}()) {
-  if (base.count() <= 0) throw InvalidArgument("backoff base delay must be positive");
-  if (cap < base) throw InvalidArgument("backoff cap must not be below the base delay");
+  if (base.count() <= 0 || base > kMaxBackoffDelay) {
+    throw InvalidArgument(fmt::format(
+        "backoff base delay must be between 1 ms and 24 h (kMaxBackoffDelay), got {} ms",
+        base.count()));
+  }
+  if (cap < base || cap > kMaxBackoffDelay) {
+    throw InvalidArgument(fmt::format(
+        "backoff cap must be between the base delay ({} ms) and 24 h (kMaxBackoffDelay), got {} "
+        "ms",
+        base.count(), cap.count()));
+  }
 }
 
 double Backoff::uniform(double low, double high) {

@@ -94,7 +94,18 @@ const RetryPolicy& validated(const RetryPolicy& policy) {
         fmt::format("RetryPolicy::max_attempts must be at least 1, got {}", policy.max_attempts));
   }
   if (policy.max_total_time.count() < 0) {
-    throw InvalidArgument("RetryPolicy::max_total_time must not be negative");
+    throw InvalidArgument(fmt::format("RetryPolicy::max_total_time must not be negative, got {} ms",
+                                      policy.max_total_time.count()));
+  }
+  if (policy.base_delay.count() <= 0 || policy.base_delay > kMaxBackoffDelay) {
+    throw InvalidArgument(
+        fmt::format("RetryPolicy::base_delay must be between 1 ms and 24 h, got {} ms",
+                    policy.base_delay.count()));
+  }
+  if (policy.max_delay < policy.base_delay || policy.max_delay > kMaxBackoffDelay) {
+    throw InvalidArgument(
+        fmt::format("RetryPolicy::max_delay must be between base_delay ({} ms) and 24 h, got {} ms",
+                    policy.base_delay.count(), policy.max_delay.count()));
   }
   return policy;
 }
@@ -165,9 +176,14 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     return std::nullopt;
   }
   milliseconds delay = backoff_.next(attempt_ - 1);
-  if (hint) delay = std::max(delay, *hint);
-  if (policy_.max_total_time.count() > 0 &&
-      clock_.steady_now() + delay - started_ > policy_.max_total_time) {
+  // A hint past the longest delay is clamped to it: the clock takes
+  // nanoseconds, and milliseconds::max() would overflow into no wait at all.
+  if (hint) delay = std::max(delay, std::min(*hint, kMaxBackoffDelay));
+  // elapsed + delay > max_total_time, in whole milliseconds (rounding elapsed
+  // up keeps it exact) and without adding to max_total_time, which may be
+  // milliseconds::max().
+  const auto elapsed = std::chrono::ceil<milliseconds>(clock_.steady_now() - started_);
+  if (policy_.max_total_time.count() > 0 && delay > policy_.max_total_time - elapsed) {
     gave_up_because_ =
         fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
     series_.give_up(GaveUp::kExhausted);

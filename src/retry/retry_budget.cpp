@@ -1,5 +1,8 @@
 #include "prodsafe/retry/retry_budget.hpp"
 
+#include <cmath>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
@@ -16,13 +19,18 @@ std::int64_t second_of(Clock::SteadyTime time) {
 RetryBudget::RetryBudget(RetryBudgetOptions options)
     : options_(options),
       clock_(options.clock != nullptr ? *options.clock : SystemClock::instance()) {
-  if (options_.ratio < 0 || options_.min_retries_per_second < 0) {
-    throw InvalidArgument(
-        "RetryBudgetOptions::ratio and min_retries_per_second must not be negative");
+  // NaN fails every comparison: it must be refused, not merely not negative.
+  for (const auto& [name, value] :
+       {std::pair{"ratio", options_.ratio},
+        std::pair{"min_retries_per_second", options_.min_retries_per_second}}) {
+    if (!std::isfinite(value) || value < 0) {
+      throw InvalidArgument(
+          fmt::format("RetryBudgetOptions::{} must be a finite number >= 0, got {}", name, value));
+    }
   }
-  if (options_.ttl < std::chrono::seconds(1)) {
-    throw InvalidArgument(fmt::format("RetryBudgetOptions::ttl must be at least 1 s, got {} ms",
-                                      options_.ttl.count()));
+  if (options_.ttl < std::chrono::seconds(1) || options_.ttl > std::chrono::hours(1)) {
+    throw InvalidArgument(fmt::format(
+        "RetryBudgetOptions::ttl must be between 1 s and 1 h, got {} ms", options_.ttl.count()));
   }
   slots_.resize(static_cast<std::size_t>(
       std::chrono::duration_cast<std::chrono::seconds>(options_.ttl).count()));

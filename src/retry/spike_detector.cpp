@@ -1,6 +1,7 @@
 #include "prodsafe/retry/spike_detector.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
@@ -14,14 +15,22 @@ namespace {
 Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::instance(); }
 
 std::int64_t validated_slot_ns(const SpikeOptions& options) {
-  if (options.window.count() <= 0 || options.slots_per_window <= 0 ||
-      options.baseline_windows <= 0) {
+  if (options.window.count() <= 0 || options.window > std::chrono::hours(24)) {
     throw InvalidArgument(
-        "SpikeOptions needs a positive window, slots_per_window and baseline_windows");
+        fmt::format("SpikeOptions::window must be more than 0 and at most 24 h, got {} ms",
+                    options.window.count()));
   }
-  if (options.multiplier < 1.0) {
-    throw InvalidArgument(
-        fmt::format("SpikeOptions::multiplier must be at least 1, got {}", options.multiplier));
+  if (options.slots_per_window <= 0 || options.baseline_windows <= 0) {
+    throw InvalidArgument("SpikeOptions needs a positive slots_per_window and baseline_windows");
+  }
+  // NaN fails every comparison: "not below 1" would let it through.
+  if (!std::isfinite(options.multiplier) || options.multiplier < 1.0) {
+    throw InvalidArgument(fmt::format(
+        "SpikeOptions::multiplier must be a finite number >= 1, got {}", options.multiplier));
+  }
+  if (options.cooldown.count() < 0) {
+    throw InvalidArgument(fmt::format("SpikeOptions::cooldown must not be negative, got {} ms",
+                                      options.cooldown.count()));
   }
   const auto window_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.window).count();
@@ -94,7 +103,12 @@ std::optional<SpikeAlert> RetrySpikeDetector::record_retry(std::uint64_t count) 
   const auto baseline = baseline_locked();
   if (!baseline) return std::nullopt;
   if (static_cast<double>(current_sum_) < options_.multiplier * *baseline) return std::nullopt;
-  if (last_alert_ && now - *last_alert_ < options_.cooldown) return std::nullopt;
+  // Compared in whole milliseconds (exact: the cooldown is whole ones), so
+  // that a cooldown of milliseconds::max() is not turned into nanoseconds.
+  if (last_alert_ && std::chrono::duration_cast<std::chrono::milliseconds>(now - *last_alert_) <
+                         options_.cooldown) {
+    return std::nullopt;
+  }
   last_alert_ = now;
   ++alerts_;
   spikes_series_->inc();

@@ -1,6 +1,9 @@
 // Jitter bounds with a fixed seed, and a budget under 100 % failure.
 #include <cmath>
+#include <limits>
+#include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
@@ -12,6 +15,25 @@ namespace {
 
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// What `make` throws as InvalidArgument, or a note that it threw nothing (or
+// something else).
+template <class Make>
+std::string refusal(Make&& make) {
+  try {
+    make();
+  } catch (const InvalidArgument& error) {
+    return error.what();
+  } catch (const std::exception& error) {
+    return std::string("not InvalidArgument: ") + error.what();
+  }
+  return "accepted";
+}
 
 constexpr milliseconds kBase = 100ms;
 constexpr milliseconds kCap = 5s;
@@ -73,6 +95,22 @@ TEST(BackoffTest, InvalidDelaysAreRefused) {
   EXPECT_THROW(Backoff(Jitter::kFull, kBase, 50ms), InvalidArgument);
 }
 
+TEST(BackoffTest, ACapTooLongToSleepIsRefusedAndTheLongestAllowedStaysPositive) {
+  // milliseconds::max() used to come back from next() as a negative delay.
+  EXPECT_THAT(refusal([] { Backoff(Jitter::kNone, kBase, milliseconds::max()); }),
+              AllOf(HasSubstr("cap"), HasSubstr("24 h")));
+  EXPECT_THAT(refusal([] { Backoff(Jitter::kNone, kMaxBackoffDelay + 1ms, kMaxBackoffDelay); }),
+              HasSubstr("24 h"));
+  for (Jitter jitter : {Jitter::kNone, Jitter::kFull, Jitter::kEqual, Jitter::kDecorrelated}) {
+    Backoff longest(jitter, kBase, kMaxBackoffDelay, 7);
+    for (int retry = 0; retry < 100; ++retry) {
+      const milliseconds delay = longest.next(retry);
+      EXPECT_GE(delay, 0ms) << retry;
+      EXPECT_LE(delay, kMaxBackoffDelay) << retry;
+    }
+  }
+}
+
 TEST(RetryBudgetTest, HoldsRetriesToItsRatioUnderTotalFailure) {
   ManualClock clock;
   RetryBudget budget({.ratio = 0.2, .min_retries_per_second = 1, .ttl = 10s, .clock = &clock});
@@ -128,6 +166,27 @@ TEST(RetryBudgetTest, ARefundGivesBackAWithdrawalNotMade) {
 TEST(RetryBudgetTest, InvalidOptionsAreRefused) {
   EXPECT_THROW(RetryBudget({.ratio = -1}), InvalidArgument);
   EXPECT_THROW(RetryBudget({.ttl = 500ms}), InvalidArgument);
+}
+
+TEST(RetryBudgetTest, NaNAndInfiniteRatesAreRefusedNamingTheFieldAndRange) {
+  // A NaN ratio used to pass validation and allow every retry.
+  EXPECT_THAT(refusal([] { RetryBudget({.ratio = kNaN}); }),
+              AllOf(HasSubstr("RetryBudgetOptions::ratio"), HasSubstr("finite number >= 0")));
+  EXPECT_THAT(refusal([] { RetryBudget({.ratio = kInfinity}); }),
+              HasSubstr("RetryBudgetOptions::ratio"));
+  EXPECT_THAT(refusal([] { RetryBudget({.min_retries_per_second = kNaN}); }),
+              AllOf(HasSubstr("RetryBudgetOptions::min_retries_per_second"),
+                    HasSubstr("finite number >= 0")));
+  EXPECT_THAT(refusal([] { RetryBudget({.min_retries_per_second = kInfinity}); }),
+              HasSubstr("min_retries_per_second"));
+}
+
+TEST(RetryBudgetTest, ATtlOverAnHourIsRefused) {
+  // One slot per second of the ttl: milliseconds::max() asked for 9e15 of them.
+  EXPECT_THAT(refusal([] { RetryBudget({.ttl = milliseconds::max()}); }),
+              AllOf(HasSubstr("RetryBudgetOptions::ttl"), HasSubstr("1 s and 1 h")));
+  EXPECT_THAT(refusal([] { RetryBudget({.ttl = 1h + 1s}); }), HasSubstr("RetryBudgetOptions::ttl"));
+  EXPECT_EQ(refusal([] { RetryBudget({.ttl = 1h}); }), "accepted");
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 #include "prodsafe/retry/executor.hpp"
 
 #include <stdexcept>
+#include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
@@ -91,6 +93,23 @@ TEST_F(ExecutorTest, RetryAfterHintLengthensTheDelay) {
   EXPECT_EQ(clock.slept(), 750ms) << "max(backoff 100 ms, hint 750 ms)";
 }
 
+TEST_F(ExecutorTest, AnEndlessRetryAfterHintWaitsTheLongestDelayNotNone) {
+  // milliseconds::max() overflowed when the clock took it as nanoseconds: the
+  // retry came at a garbage time instead of after the longest wait.
+  RetryPolicy hinted = policy();
+  hinted.retry_after = [](const std::exception&) { return milliseconds::max(); };
+  milliseconds announced{0};
+  hinted.hooks.on_retry = [&](int, milliseconds delay, const std::string&) { announced = delay; };
+  int calls = 0;
+  run(hinted, [&]() -> int {
+    if (++calls == 1) throw StoreUnavailable("down");
+    return 1;
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(announced, kMaxBackoffDelay);
+  EXPECT_EQ(clock.slept(), kMaxBackoffDelay);
+}
+
 TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
   RetryPolicy limited = policy(100);
   limited.max_total_time = 1s;
@@ -104,6 +123,22 @@ TEST_F(ExecutorTest, MaxTotalTimeStopsRetrying) {
   // 100 + 200 + 400 = 700 ms; the next 800 ms would end at 1.5 s.
   EXPECT_EQ(calls, 4);
   EXPECT_LE(clock.slept(), 1s);
+}
+
+TEST_F(ExecutorTest, AnEndlessMaxTotalTimeIsNoLimit) {
+  // milliseconds::max() overflowed in the comparison and ended every loop
+  // after its first attempt.
+  RetryPolicy endless = policy(4);
+  endless.max_total_time = milliseconds::max();
+  int calls = 0;
+  EXPECT_THROW(run(endless,
+                   [&]() -> int {
+                     ++calls;
+                     throw StoreUnavailable("down");
+                   }),
+               StoreUnavailable);
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(clock.slept(), 700ms);
 }
 
 TEST_F(ExecutorTest, ResultPredicateRetriesAndReturnsTheLastResult) {
@@ -206,6 +241,24 @@ TEST_F(ExecutorTest, InvalidPolicyIsRefused) {
   RetryPolicy bad = policy();
   bad.base_delay = 0ms;
   EXPECT_THROW(run(bad, [] { return 1; }), InvalidArgument);
+}
+
+TEST_F(ExecutorTest, AMaxDelayTooLongToSleepIsRefusedNamingTheFieldAndRange) {
+  // milliseconds::max() came out of the backoff as a negative delay: retries
+  // without sleeping.
+  RetryPolicy endless = policy();
+  endless.max_delay = milliseconds::max();
+  std::string refusal = "accepted";
+  int calls = 0;
+  try {
+    run(endless, [&] { return ++calls; });
+  } catch (const InvalidArgument& error) {
+    refusal = error.what();
+  }
+  EXPECT_THAT(refusal,
+              ::testing::AllOf(::testing::HasSubstr("RetryPolicy::max_delay"),
+                               ::testing::HasSubstr("base_delay"), ::testing::HasSubstr("24 h")));
+  EXPECT_EQ(calls, 0) << "refused before the first attempt";
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // The spike detector on synthetic streams, with a ManualClock: no sleeps.
 #include "prodsafe/retry/spike_detector.hpp"
 
-#include "prodsafe/core/error.hpp"
+#include <limits>
+#include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
 
 namespace prodsafe::retry {
 namespace {
@@ -122,6 +126,60 @@ TEST(SpikeOptionsTest, InvalidOptionsAreRefused) {
   EXPECT_THROW(RetrySpikeDetector(SpikeOptions{.window = 0s}), InvalidArgument);
   EXPECT_THROW(RetrySpikeDetector(SpikeOptions{.multiplier = 0.5}), InvalidArgument);
   EXPECT_THROW(RetrySpikeDetector(SpikeOptions{.slots_per_window = 0}), InvalidArgument);
+}
+
+// What constructing a detector with `options` throws as InvalidArgument.
+std::string refusal(const SpikeOptions& options) {
+  try {
+    RetrySpikeDetector detector(options);
+  } catch (const InvalidArgument& error) {
+    return error.what();
+  } catch (const std::exception& error) {
+    return std::string("not InvalidArgument: ") + error.what();
+  }
+  return "accepted";
+}
+
+TEST(SpikeOptionsTest, NaNOrInfiniteMultiplierIsRefusedNamingTheRange) {
+  using ::testing::AllOf;
+  using ::testing::HasSubstr;
+  EXPECT_THAT(refusal({.multiplier = std::numeric_limits<double>::quiet_NaN()}),
+              AllOf(HasSubstr("SpikeOptions::multiplier"), HasSubstr("finite number >= 1")));
+  EXPECT_THAT(refusal({.multiplier = std::numeric_limits<double>::infinity()}),
+              HasSubstr("SpikeOptions::multiplier"));
+}
+
+TEST(SpikeOptionsTest, WindowOverADayAndNegativeCooldownAreRefused) {
+  using ::testing::AllOf;
+  using ::testing::HasSubstr;
+  // milliseconds::max() overflowed when turned into nanoseconds.
+  EXPECT_THAT(refusal({.window = std::chrono::milliseconds::max()}),
+              AllOf(HasSubstr("SpikeOptions::window"), HasSubstr("24 h")));
+  EXPECT_THAT(refusal({.window = 24h + 1ms}), HasSubstr("SpikeOptions::window"));
+  EXPECT_EQ(refusal({.window = 24h}), "accepted");
+  EXPECT_THAT(refusal({.cooldown = -1ms}),
+              AllOf(HasSubstr("SpikeOptions::cooldown"), HasSubstr("not be negative")));
+}
+
+TEST(SpikeOptionsTest, AnEndlessCooldownAlertsOnceAndNeverAgain) {
+  ManualClock clock;
+  RetrySpikeDetector detector(SpikeOptions{.window = 60s,
+                                           .multiplier = 3.0,
+                                           .cooldown = std::chrono::milliseconds::max(),
+                                           .clock = &clock});
+  auto stream = [&](int per_window, int windows) {
+    int alerts = 0;
+    for (int i = 0; i < per_window * windows; ++i) {
+      clock.advance(60s / per_window);
+      if (detector.record_retry()) ++alerts;
+    }
+    return alerts;
+  };
+  stream(20, 15);
+  EXPECT_EQ(stream(100, 1), 1);
+  stream(20, 15);
+  EXPECT_EQ(stream(100, 1), 0) << "the cooldown never ends";
+  EXPECT_EQ(detector.alerts(), 1u);
 }
 
 }  // namespace

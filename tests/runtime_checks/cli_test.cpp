@@ -88,6 +88,35 @@ TEST(CheckCliTest, BadInputExitsTwo) {
   EXPECT_EQ(run_cli("check redis://127.0.0.1:1 --fail-at fatal").exit_code, 2);
 }
 
+// A numeric flag out of its range is refused before anything runs, as a
+// usage error like every other in the CLI (`ping -n 0`'s exit code), naming
+// the flag and its range. Nothing listens on port 1: a command that ran would
+// say it cannot reach Redis.
+TEST(CliUsageTest, NumericFlagsOutOfRangeAreRefusedBeforeAnythingRuns) {
+  const int usage_error = run_cli("ping redis://127.0.0.1:1 -n 0").exit_code;
+  ASSERT_NE(usage_error, 0);
+  ASSERT_NE(usage_error, 2);
+  struct Case {
+    const char* arguments;
+    const char* flag;
+    const char* range;
+  };
+  // -3 used to wrap to 2^64 - 3 and ping forever; a negative seed wrapped too.
+  for (const Case& bad :
+       {Case{"check redis://127.0.0.1:1 --latency-samples -3", "--latency-samples", "0 to 1000000"},
+        Case{"check redis://127.0.0.1:1 --latency-samples 1000001", "--latency-samples",
+             "0 to 1000000"},
+        Case{"ping redis://127.0.0.1:1 -n -3", "--count", "1 to 1000000"},
+        Case{"chaos --list --seed -1", "--seed", "0 to 18446744073709551615"}}) {
+    const CliRun run = run_cli(bad.arguments);
+    EXPECT_EQ(run.exit_code, usage_error) << bad.arguments << "\n" << run.out;
+    EXPECT_NE(run.out.find(bad.flag), std::string::npos) << bad.arguments << "\n" << run.out;
+    EXPECT_NE(run.out.find(bad.range), std::string::npos) << bad.arguments << "\n" << run.out;
+    EXPECT_EQ(run.out.find("cannot"), std::string::npos) << bad.arguments << "\n" << run.out;
+    EXPECT_EQ(run.out.find("kill_redis"), std::string::npos) << "the scenarios were listed";
+  }
+}
+
 TEST(CheckCliTest, DefaultUrlComesFromTheEnvironment) {
   RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
   ::setenv("REDIS_URL", server.url().c_str(), 1);

@@ -53,7 +53,7 @@ struct CheckArguments {
   bool json = false;
   std::string fail_at = "error";
   bool strict_durability = false;
-  std::size_t latency_samples = 20;
+  std::size_t latency_samples = 20;  // 0 to 1000000 (main.cpp checks the flag)
   bool no_colour = false;
 };
 

@@ -1,5 +1,9 @@
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <system_error>
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +16,18 @@ std::string default_redis_url() {
   const char* env = std::getenv("REDIS_URL");
   return env != nullptr && *env != '\0' ? env : "redis://127.0.0.1:6379";
 }
+
+// A whole number from 0 to 2^64 - 1. CLI11 would take "-1" for an unsigned
+// option and wrap it; from_chars refuses a sign.
+const CLI::Validator kUnsigned64(
+    [](std::string& input) -> std::string {
+      std::uint64_t value = 0;
+      const char* end = input.data() + input.size();
+      const auto [stop, error] = std::from_chars(input.data(), end, value);
+      if (error == std::errc() && stop == end) return {};
+      return "Value " + input + " not in range 0 to 18446744073709551615";
+    },
+    "UINT64");
 
 }  // namespace
 
@@ -41,8 +57,12 @@ int main(int argc, char** argv) {
                     "Lowest level that fails: ok, warning, error (default) or critical");
   check->add_flag("--strict-durability", check_arguments.strict_durability,
                   "Treat appendfsync everysec as a warning");
-  check->add_option("--latency-samples", check_arguments.latency_samples,
-                    "PINGs timed for the latency check (0 skips it; default 20)");
+  // Every numeric flag is range-checked while parsing: a bad value is a
+  // usage error (CLI11's, like any other) and nothing runs.
+  check
+      ->add_option("--latency-samples", check_arguments.latency_samples,
+                   "PINGs timed for the latency check, 0 to 1000000 (0 skips it; default 20)")
+      ->check(CLI::Range(0, 1000000));
   check->add_flag("--no-colour,--no-color", check_arguments.no_colour, "Plain table on a terminal");
 
   std::string ping_url = default_redis_url();
@@ -68,8 +88,10 @@ int main(int argc, char** argv) {
   chaos->add_option("--work-dir", chaos_arguments.work_dir,
                     "Keep ledgers, worker logs and stats here (default: a temporary directory, "
                     "kept only when something fails)");
-  chaos->add_option("--seed", chaos_arguments.seed,
-                    "Seed for every random choice (default: random)");
+  chaos
+      ->add_option("--seed", chaos_arguments.seed,
+                   "Seed for every random choice, 0 to 2^64 - 1 (default: 0, random)")
+      ->check(kUnsigned64);
   chaos->add_flag("--list", chaos_arguments.list, "List the scenarios and exit");
   chaos->add_flag("--break-guard-for-tests", chaos_arguments.break_guard)->group("");
 

@@ -33,7 +33,8 @@ namespace prodsafe::redis {
 class Client {
  public:
   // Parses `url` (see endpoint.hpp); throws InvalidArgument when it is
-  // malformed. Opens no connection until the first command.
+  // malformed or an option is out of range (validate_options). Opens no
+  // connection until the first command.
   explicit Client(std::string_view url, Options options = {});
   Client(Endpoint endpoint, Options options);
   Client(const Client&) = delete;

@@ -30,6 +30,7 @@ class Connection {
  public:
   // Connects within options.connect_timeout, then sends AUTH (when the endpoint
   // or options carry a password) and SELECT (when db != 0). Throws
+  // InvalidArgument when an option is out of range (validate_options),
   // StoreUnavailable or Timeout when the server cannot be reached, ReplyError
   // when AUTH or SELECT is refused.
   Connection(const Endpoint& endpoint, const Options& options);

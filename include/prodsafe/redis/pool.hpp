@@ -54,7 +54,8 @@ class ConnectionPool {
     std::unique_ptr<Connection> connection_;
   };
 
-  // Throws InvalidArgument when options.pool_size is 0. Opens no connection.
+  // Throws InvalidArgument when an option is out of range (validate_options).
+  // Opens no connection.
   ConnectionPool(Endpoint endpoint, Options options);
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;

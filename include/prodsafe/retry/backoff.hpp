@@ -18,10 +18,15 @@ namespace prodsafe::retry {
 
 enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
 
+// The longest cap a Backoff (and so RetryPolicy::max_delay) accepts: a delay
+// must stay a number of milliseconds that a clock can sleep and add to a
+// time point, and a retry a day later is no longer a retry.
+inline constexpr std::chrono::milliseconds kMaxBackoffDelay = std::chrono::hours(24);
+
 class Backoff {
  public:
-  // `seed` 0 draws one from std::random_device. Throws InvalidArgument when
-  // base is not positive or cap is below base.
+  // `seed` 0 draws one from std::random_device. Throws InvalidArgument unless
+  // 1 ms <= base <= cap <= kMaxBackoffDelay.
   Backoff(Jitter jitter, std::chrono::milliseconds base, std::chrono::milliseconds cap,
           std::uint64_t seed = 0);
 

@@ -62,19 +62,22 @@ struct RetryHooks {
 struct RetryPolicy {
   // Attempts in all, the first included; 1 means no retries. Default: 3.
   int max_attempts = 3;
-  // Backoff: base and cap of the delay. Defaults: 100 ms and 10 s.
+  // Backoff: base and cap of the delay, 1 ms <= base_delay <= max_delay <=
+  // 24 h (kMaxBackoffDelay). Defaults: 100 ms and 10 s.
   milliseconds base_delay = milliseconds(100);
   milliseconds max_delay = std::chrono::seconds(10);
   // Default: kFull (AWS's recommendation for competing clients).
   Jitter jitter = Jitter::kFull;
   // No retry whose delay would end past this much time since the first
-  // attempt. Default: 0, no limit.
+  // attempt. Must not be negative; milliseconds::max() is as good as no
+  // limit. Default: 0, no limit.
   milliseconds max_total_time = milliseconds(0);
   // Whether a failure may be retried. Default: prodsafe::Error::retryable()
   // for prodsafe errors, true for any other exception. If it throws, the
   // failure is not retried.
   std::function<bool(const std::exception&)> retry_on{};
-  // A server's "retry after" hint: the delay is at least this long. Default:
+  // A server's "retry after" hint: the delay is at least this long (a hint
+  // over 24 h, kMaxBackoffDelay, counts as 24 h). Default:
   // AlreadyInProgress::retry_after() for prodsafe's AlreadyInProgress. If it
   // throws, there is no hint.
   std::function<std::optional<milliseconds>(const std::exception&)> retry_after{};
@@ -118,7 +121,8 @@ enum class Hook : std::size_t {
 // The loop's bookkeeping, shared by every instantiation of run().
 class RetryLoop {
  public:
-  // Throws InvalidArgument when max_attempts < 1 or the delays are invalid.
+  // Throws InvalidArgument when max_attempts < 1, max_total_time is negative
+  // or the delays are out of their range (see RetryPolicy).
   explicit RetryLoop(const RetryPolicy& policy);
 
   // Each of these calls its hooks and callbacks contained (see the file

@@ -22,11 +22,14 @@
 namespace prodsafe::retry {
 
 struct RetryBudgetOptions {
-  // Retries allowed per request, over the ttl. Default: 0.2 (20 %).
+  // Retries allowed per request, over the ttl; a finite number >= 0.
+  // Default: 0.2 (20 %).
   double ratio = 0.2;
-  // Retries always allowed, so that low traffic can still retry. Default: 10.
+  // Retries always allowed, so that low traffic can still retry; a finite
+  // number >= 0. Default: 10.
   double min_retries_per_second = 10;
-  // How long requests and retries count. Default: 10 s.
+  // How long requests and retries count, 1 s to 1 h (one counter per second).
+  // Default: 10 s.
   std::chrono::milliseconds ttl = std::chrono::seconds(10);
   // Default: SystemClock::instance(); must outlive the budget.
   Clock* clock = nullptr;
@@ -34,7 +37,7 @@ struct RetryBudgetOptions {
 
 class RetryBudget {
  public:
-  // Throws InvalidArgument for a negative ratio or minimum, or a ttl under 1 s.
+  // Throws InvalidArgument when an option is out of its range (above).
   explicit RetryBudget(RetryBudgetOptions options = {});
 
   // Counts one original request (not a retry).

@@ -33,17 +33,18 @@ class Counter;
 namespace prodsafe::retry {
 
 struct SpikeOptions {
-  // Default: 60 s.
+  // More than 0 and at most 24 h. Default: 60 s.
   std::chrono::milliseconds window = std::chrono::seconds(60);
   // Resolution of the sliding window. Default: 10.
   int slots_per_window = 10;
   // Windows averaged into the baseline. Default: 10.
   int baseline_windows = 10;
-  // Default: 3.0.
+  // A finite number >= 1. Default: 3.0.
   double multiplier = 3.0;
   // No alert below this many retries in the window. Default: 10.
   std::uint64_t min_count = 10;
-  // Quiet time after an alert. Default: 5 minutes.
+  // Quiet time after an alert; not negative. milliseconds::max() alerts once
+  // and never again. Default: 5 minutes.
   std::chrono::milliseconds cooldown = std::chrono::minutes(5);
   // Default: SystemClock::instance(); must outlive the detector.
   Clock* clock = nullptr;
@@ -67,8 +68,8 @@ struct SpikeAlert {
 
 class RetrySpikeDetector {
  public:
-  // Throws InvalidArgument for a non-positive window, slot count, baseline
-  // window count or a multiplier below 1.
+  // Throws InvalidArgument when an option is out of its range (above), or for
+  // a non-positive slot count or baseline window count.
   explicit RetrySpikeDetector(SpikeOptions options = {});
 
   // Counts `count` retries now; returns an alert when they make a spike.
