@@ -185,9 +185,8 @@ std::optional<WebhookRequest> PagerDutyEvents::format(std::string_view event_typ
   } else {
     return std::nullopt;
   }
-  Json event{{"routing_key", routing_key_},
-             {"event_action", action},
-             {"dedup_key", std::move(dedup_key)}};
+  Json event{
+      {"routing_key", routing_key_}, {"event_action", action}, {"dedup_key", std::move(dedup_key)}};
   if (action == "trigger") {
     Json details = context_json(context);
     details["event_type"] = event_type;
