@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -15,11 +16,11 @@ namespace {
 // Only when the kernel has no getrandom (pre-3.17) or refuses it: pid, time and
 // a counter, still unique within a host.
 void fallback_fill(std::array<unsigned char, 16>& bytes) {
-  static std::uint64_t counter = 0;
+  static std::atomic<std::uint64_t> counter{0};
   const std::uint64_t time =
       static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   const std::uint64_t mixed = (static_cast<std::uint64_t>(::getpid()) << 32) ^
-                              __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+                              (counter.fetch_add(1, std::memory_order_relaxed) + 1);
   std::memcpy(bytes.data(), &time, 8);
   std::memcpy(bytes.data() + 8, &mixed, 8);
 }
