@@ -101,7 +101,7 @@ class EffectStore {
                               std::string_view payload, std::string_view fingerprint,
                               std::chrono::milliseconds ttl) = 0;
   // Gives up the claim if `holder` is current, so the next claim runs the
-  // effect (kRecovered, token + 1). Returns false when it was not current.
+  // effect (kRecovered, with a higher token). Returns false when it was not current.
   virtual bool release(std::string_view key, const Holder& holder) = 0;
   // If `holder` is current: extends the lease to `lease` from now and keeps
   // the record alive for at least `ttl` from now, so that neither the lease
