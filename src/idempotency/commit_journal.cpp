@@ -315,9 +315,11 @@ void CommitJournal::write_body(const std::string& body) {
 
 void CommitJournal::append(const JournalEntry& entry) {
   std::lock_guard lock(mutex_);
-  write_body(put_body(entry));
+  // Held in memory even when the file cannot be written (a full disk), so
+  // this process still commits it; the exception says it is not durable.
   pending_.push_back(entry);
   pending_count_.store(pending_.size());
+  write_body(put_body(entry));
 }
 
 void CommitJournal::mark_done(const JournalEntry& entry) {

@@ -75,7 +75,8 @@ class CommitJournal {
   CommitJournal& operator=(const CommitJournal&) = delete;
 
   // Appends the entry and fsyncs it. Throws StoreUnavailable when the file
-  // cannot be written (the message names it).
+  // cannot be written (the message names it); the entry is then pending in
+  // memory only: committed by this process, lost if it dies first.
   void append(const JournalEntry& entry);
   // Records that `entry` is settled; the file is emptied once nothing is pending.
   void mark_done(const JournalEntry& entry);

@@ -501,9 +501,9 @@ void SideEffectWrapper::journal(std::string_view type, const JournalEntry& entry
   } catch (const std::exception& error) {
     logger()->critical(
         "{} ({}): the effect ran, its commit failed, AND the journal cannot be written ({}); "
-        "only the caller holds the result now",
+        "the result is held in memory and committed by this process when the store accepts "
+        "it, but lost if this process dies first",
         entry.key, type, error.what());
-    return;
   }
   keep_journaled(entry);
   {

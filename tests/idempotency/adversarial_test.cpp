@@ -119,6 +119,26 @@ TYPED_TEST(AdversarialTest, ACallPaysOnlyForItsOwnKeysJournaledResult) {
   EXPECT_EQ(wrapper->flush_journal(), 0u);
 }
 
+// A full disk (or an unwritable journal directory) at the moment a commit
+// fails: the result cannot be made durable, but while the process lives it
+// must still reach the store, not stay only in the caller's hands.
+TYPED_TEST(AdversarialTest, AResultTheJournalCannotWriteIsStillCommittedByThisProcess) {
+  WrapperOptions options = this->options();
+  options.journal_directory = "/proc/prodsafe-cannot-write-here";
+  auto wrapper = this->make(options);
+  this->store->fail_commits = -1;
+  const auto outcome =
+      wrapper->execute_once(EffectType::ORDER_PLACEMENT, "disk-full", [] { return 7; });
+  EXPECT_TRUE(outcome.commit_pending);
+  EXPECT_EQ(outcome.result, 7);
+  EXPECT_EQ(wrapper->journal_pending(), 1u) << "held in memory when the file cannot be written";
+  this->store->fail_commits = 0;
+  EXPECT_TRUE(eventually([&] {
+    const auto record = this->store->inspect("effect:ORDER_PLACEMENT:disk-full");
+    return record && record->state == "completed";
+  })) << "the result stayed only in the caller's hands";
+}
+
 // Item 5: the journals of dead processes were adopted only at start-up.
 TYPED_TEST(AdversarialTest, ADeadProcesssJournalIsAdoptedWhileRunning) {
   WrapperOptions options = this->options();
