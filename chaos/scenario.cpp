@@ -7,10 +7,12 @@
 #include <fstream>
 #include <ostream>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/redis/client.hpp"
 
 namespace prodsafe::chaos {
 namespace {
@@ -53,6 +55,9 @@ ScenarioResult run_one(const ScenarioOptions& options, const ScenarioInfo& info,
     ScenarioContext context(options, info, directory, seed, out);
     context.result().seed = options.seed;
     try {
+      // A Redis that went away after the previous scenario fails this one in
+      // seconds, not after each worker's call bound.
+      if (!context.embedded()) wait_until_redis_answers(options.redis_url);
       info.run(context);
     } catch (const std::exception& error) {
       context.result().error = error.what();
@@ -70,6 +75,34 @@ ScenarioResult run_one(const ScenarioOptions& options, const ScenarioInfo& info,
 }
 
 }  // namespace
+
+void wait_until_redis_answers(const std::string& url, std::chrono::milliseconds within) {
+  using std::chrono::milliseconds;
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  redis::Client client(url, redis::Options{.connect_timeout = milliseconds(1000),
+                                           .command_timeout = milliseconds(1000),
+                                           .pool_size = 1,
+                                           .reconnect_backoff_initial = milliseconds(0)});
+  while (true) {
+    try {
+      client.ping();
+      return;
+    } catch (const Error& error) {
+      if (!error.retryable()) {
+        throw StoreUnavailable(fmt::format("Redis at {} refused PING: {}",
+                                           client.endpoint().redacted(), error.what()));
+      }
+      if (std::chrono::steady_clock::now() + milliseconds(250) >= deadline) {
+        throw StoreUnavailable(
+            fmt::format("cannot reach Redis at {}: no answer to PING within {} s "
+                        "(last error: {})",
+                        client.endpoint().redacted(), std::chrono::duration<double>(within).count(),
+                        error.what()));
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+}
 
 bool ScenarioResult::ok() const noexcept {
   return error.empty() && std::all_of(invariants.begin(), invariants.end(),
@@ -207,12 +240,14 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& given,
     std::random_device device;
     options.seed = (std::uint64_t{device()} << 32 | device()) % 1000000000000ULL + 1;
   }
+  if (!options.redis_url.empty()) wait_until_redis_answers(options.redis_url);
   const bool temporary = options.work_dir.empty();
   const fs::path work_dir = temporary ? make_temporary_directory() : options.work_dir;
   fs::create_directories(work_dir);
   out << fmt::format("chaos: {} scenario(s), seed {}, {} sizes, Redis: {}, work dir {}\n",
                      selected.size(), options.seed, options.quick ? "quick" : "full",
-                     options.redis_url.empty() ? "embedded per scenario" : options.redis_url,
+                     options.redis_url.empty() ? "embedded per scenario"
+                                               : redis::redact_url(options.redis_url),
                      work_dir.string())
       << std::flush;
 

@@ -299,10 +299,24 @@ class ScenarioContext {
 
 // --- Running ---
 
+// How long an external Redis (ScenarioOptions::redis_url) gets to answer
+// PING before a run, and before each scenario, gives up on it.
+inline constexpr std::chrono::seconds kRedisAnswerWithin{5};
+
+// PINGs `url` until it answers, retrying connection failures and timeouts for
+// up to `within`. Throws StoreUnavailable naming the URL (password redacted)
+// and the last error when it stays unreachable, or at once when it refuses
+// (AUTH, ACL); InvalidArgument for a malformed URL.
+void wait_until_redis_answers(const std::string& url,
+                              std::chrono::milliseconds within = kRedisAnswerWithin);
+
 // Runs the named scenarios (all when `names` is empty) in registry order,
 // printing progress and each table to `out`; handles the work directory and
 // the seed (see ScenarioOptions) and writes options.json_output. Throws
-// InvalidArgument for an unknown name.
+// InvalidArgument for an unknown name, and StoreUnavailable when an external
+// Redis does not answer (wait_until_redis_answers) before the first scenario;
+// a scenario whose Redis stops answering before it starts fails with that
+// error without running.
 std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& options,
                                           std::span<const std::string> names, std::ostream& out);
 // The JSON report of a run: {"ok", "seed", "scenarios": [...]}.

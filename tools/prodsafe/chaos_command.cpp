@@ -44,6 +44,9 @@ int run_chaos(const ChaosArguments& arguments) {
   } catch (const InvalidArgument& error) {
     std::cerr << "prodsafe chaos: " << error.what() << "\n";
     return kExitUnreachable;
+  } catch (const StoreUnavailable& error) {  // the --redis given does not answer
+    std::cerr << "prodsafe chaos: " << error.what() << "\n";
+    return kExitUnreachable;
   }
 
   std::cout << "\nSUMMARY\n";
