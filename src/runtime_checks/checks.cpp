@@ -33,6 +33,29 @@ std::string unverifiable_reason(const ServerFacts& facts) {
                                     : "CONFIG GET is not available (" + facts.config_error + ")";
 }
 
+// How to change settings on this server. CONFIG SET only where CONFIG GET
+// answered: where CONFIG is renamed, disabled or denied to this user, CONFIG
+// SET fails too, and the settings are changed in redis.conf or, on a managed
+// service, in the provider's console (ElastiCache parameter groups,
+// Memorystore configuration).
+std::string change(const ServerFacts& facts, const std::vector<std::string>& settings) {
+  std::string listed;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    if (i > 0) listed += i + 1 == settings.size() ? " and " : ", ";
+    listed += "`" + settings[i] + "`";
+  }
+  if (!facts.config) {
+    return fmt::format(
+        "Set {} in redis.conf and restart, or in your provider's console (CONFIG is not "
+        "available to this client)",
+        listed);
+  }
+  std::string commands;
+  for (const std::string& setting : settings) commands += "CONFIG SET " + setting + "; ";
+  return fmt::format("{}and set {} in redis.conf so a restart keeps {}", commands, listed,
+                     settings.size() == 1 ? "it" : "them");
+}
+
 std::string percent(double share) { return fmt::format("{:.1f}%", share * 100); }
 
 std::string bytes(long long count) {
@@ -61,6 +84,11 @@ ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options
   }
   if (facts.config_error.empty()) facts.config = std::move(config);
 
+  if (const auto pid = local_redis_pid("/", facts.info, client.endpoint())) {
+    facts.redis_is_local = true;
+    facts.cgroup_memory = cgroup_memory_limit("/", *pid);
+  }
+
   for (std::size_t i = 0; i < options.latency_samples; ++i) {
     const auto start = std::chrono::steady_clock::now();
     client.ping();
@@ -70,13 +98,18 @@ ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options
   return facts;
 }
 
+// Rated by what a crash loses (docs/operations.md): a lost claim lets its
+// effect run again, so every setup that loses acknowledged claims when
+// redis-server is killed is CRITICAL, one that loses many seconds on a
+// machine crash is an ERROR, and everysec's last second is a WARNING (an
+// ERROR with strict_durability). The default fail level, ERROR, fails all but
+// the last.
 CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& options) {
   const std::string name = "persistence";
   const std::string expected = options.strict_durability
                                    ? "appendonly yes, appendfsync always"
-                                   : "appendonly yes, appendfsync always or everysec";
-  const std::string fix =
-      "CONFIG SET appendonly yes; CONFIG SET appendfsync always; and set both in redis.conf";
+                                   : "appendonly yes, appendfsync always (or everysec)";
+  const std::string fix = change(facts, {"appendonly yes", "appendfsync always"});
   const auto aof = facts.info.number("aof_enabled");
   if (!aof) {
     return result(name, Level::kWarning, "aof_enabled not in INFO", expected,
@@ -84,57 +117,60 @@ CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& 
                   "survive a restart.",
                   fix);
   }
+  if (*aof != 1) {
+    // INFO says the AOF is off: whatever `save` says, acknowledged claims die
+    // with the process (all of them, or all since the last snapshot).
+    const auto save = config_value(facts, "save");
+    if (!save) {
+      return result(name, Level::kCritical, "appendonly=no save=unknown", expected,
+                    fmt::format("AOF is off: when redis-server crashes or restarts, every claim "
+                                "acknowledged since the last RDB snapshot, if it takes any, is "
+                                "lost, and those effects run again. The snapshot schedule cannot "
+                                "be read: {}.",
+                                unverifiable_reason(facts)),
+                    fix);
+    }
+    const std::string observed = fmt::format("appendonly=no save=\"{}\"", *save);
+    if (!save->empty()) {
+      return result(name, Level::kCritical, observed, expected,
+                    "Only RDB snapshots: when redis-server crashes or restarts, every claim "
+                    "acknowledged since the last snapshot is lost (up to the snapshot interval), "
+                    "and those effects run again.",
+                    fix);
+    }
+    return result(
+        name, Level::kCritical, observed, expected,
+        "No persistence: a restart loses every effect record, so every effect can run again.", fix);
+  }
   const auto fsync = config_value(facts, "appendfsync");
-  if (*aof == 1) {
-    if (!fsync) {
-      return result(
-          name, Level::kWarning, "appendonly=yes appendfsync=unknown", expected,
-          fmt::format("AOF is on but its fsync policy cannot be verified ({}), so a crash "
-                      "may lose recent claims.",
-                      unverifiable_reason(facts)),
-          "Check your provider's durability settings, or allow CONFIG GET for this user");
-    }
-    const std::string observed = "appendonly=yes appendfsync=" + *fsync;
-    if (*fsync == "always") {
-      return result(name, Level::kOk, observed, expected,
-                    "Every acknowledged write is fsynced before the reply.");
-    }
-    if (*fsync == "everysec") {
-      if (options.strict_durability) {
-        return result(
-            name, Level::kWarning, observed, expected,
-            "Up to 1 s of claims can be lost on a crash, and those effects could run again.",
-            "CONFIG SET appendfsync always");
-      }
-      return result(
-          name, Level::kOk, observed, expected,
-          "Writes are fsynced every second; a machine crash can lose up to 1 s of claims.");
-    }
-    return result(
-        name, Level::kWarning, observed, expected,
-        "The operating system decides when the AOF reaches disk, so a crash can lose many "
-        "seconds of claims.",
-        "CONFIG SET appendfsync always");
+  if (!fsync) {
+    return result(name, Level::kWarning, "appendonly=yes appendfsync=unknown", expected,
+                  fmt::format("AOF is on but its fsync policy cannot be verified ({}): with "
+                              "everysec or no, a machine crash loses recent claims.",
+                              unverifiable_reason(facts)),
+                  "Check that appendfsync is always in redis.conf or your provider's console, "
+                  "or allow CONFIG GET for this user");
   }
-  const auto save = config_value(facts, "save");
-  if (!save) {
-    return result(
-        name, Level::kWarning, "appendonly=no save=unknown", expected,
-        fmt::format("AOF is off and the RDB snapshot schedule cannot be verified ({}), so a "
-                    "restart may lose every effect record.",
-                    unverifiable_reason(facts)),
-        fix);
+  const std::string observed = "appendonly=yes appendfsync=" + *fsync;
+  if (*fsync == "always") {
+    return result(name, Level::kOk, observed, expected,
+                  "Every acknowledged write is fsynced before the reply.");
   }
-  const std::string observed = fmt::format("appendonly=no save=\"{}\"", *save);
-  if (!save->empty()) {
-    return result(name, Level::kWarning, observed, expected,
-                  "Only RDB snapshots: every claim since the last snapshot is lost on a crash, and "
-                  "those effects could run again.",
-                  fix);
+  const std::string fsync_fix = change(facts, {"appendfsync always"});
+  if (*fsync == "everysec") {
+    return result(name, options.strict_durability ? Level::kError : Level::kWarning, observed,
+                  expected,
+                  "Writes are fsynced once a second: a killed redis-server loses nothing, but a "
+                  "machine crash or power loss loses up to 1 s of acknowledged claims (2 s when "
+                  "fsync stalls), and those effects run again.",
+                  fsync_fix);
   }
-  return result(
-      name, Level::kCritical, observed, expected,
-      "No persistence: a restart loses every effect record, so every effect can run again.", fix);
+  return result(name, Level::kError, observed, expected,
+                fmt::format("appendfsync {}: the operating system decides when the AOF reaches "
+                            "disk (Linux: within about 30 s), so a machine crash or power loss "
+                            "loses up to 30 s of acknowledged claims, and those effects run again.",
+                            *fsync),
+                fsync_fix);
 }
 
 CheckResult check_persistence_health(const ServerFacts& facts) {
@@ -156,7 +192,7 @@ CheckResult check_persistence_health(const ServerFacts& facts) {
 CheckResult check_eviction_policy(const ServerFacts& facts) {
   const std::string name = "eviction_policy";
   const std::string expected = "noeviction, or no maxmemory limit";
-  const std::string fix = "CONFIG SET maxmemory-policy noeviction; and set it in redis.conf";
+  const std::string fix = change(facts, {"maxmemory-policy noeviction"});
   const std::string policy = facts.info.get("maxmemory_policy").value_or("");
   const long long limit = facts.info.number("maxmemory").value_or(-1);
   const std::string observed =
@@ -194,13 +230,19 @@ CheckResult check_eviction_policy(const ServerFacts& facts) {
                 fix);
 }
 
+// Against maxmemory when set (Redis enforces it), else against the memory the
+// process may use: INFO's total_system_memory is the machine's even inside a
+// container, so the limit of Redis's cgroup replaces it when it is known
+// (Redis on this machine) and smaller.
 CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptions& options) {
   const std::string name = "memory_headroom";
   const std::string expected = fmt::format(">= {} free", percent(options.memory_warning_free));
   const auto used = facts.info.number("used_memory");
   const long long maxmemory = facts.info.number("maxmemory").value_or(0);
   const long long system = facts.info.number("total_system_memory").value_or(0);
-  const long long limit = maxmemory > 0 ? maxmemory : system;
+  const bool cgroup =
+      maxmemory <= 0 && facts.cgroup_memory && (system <= 0 || facts.cgroup_memory->bytes < system);
+  const long long limit = maxmemory > 0 ? maxmemory : cgroup ? facts.cgroup_memory->bytes : system;
   if (!used || limit <= 0) {
     return result(
         name, Level::kWarning, "used_memory or the limit not in INFO", expected,
@@ -209,24 +251,45 @@ CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptio
   }
   // (limit - used) / limit, not 1 - used / limit: exact at the band edges.
   const double free = static_cast<double>(limit - *used) / static_cast<double>(limit);
-  const std::string observed =
-      fmt::format("{} used of {} ({}) = {} free", bytes(*used), bytes(limit),
-                  maxmemory > 0 ? "maxmemory" : "system memory", percent(std::max(0.0, free)));
-  const std::string fix =
-      maxmemory > 0
-          ? "Raise maxmemory (CONFIG SET maxmemory <bytes>), or delete data you do not need"
-          : "Give the server more memory, or delete data you do not need";
-  const std::string risk =
-      maxmemory > 0
-          ? "When maxmemory is reached, writes fail (noeviction) or records are evicted."
-          : "When the machine runs out of memory, the server can be killed and lose its data.";
+  std::string of = "system memory; a container limit is not visible";
+  if (maxmemory > 0) {
+    of = "maxmemory";
+  } else if (cgroup) {
+    of = "cgroup limit " + facts.cgroup_memory->source;
+  } else if (facts.redis_is_local) {
+    of = "system memory; redis-server's cgroup sets no lower limit";
+  }
+  const std::string observed = fmt::format("{} used of {} ({}) = {} free", bytes(*used),
+                                           bytes(limit), of, percent(std::max(0.0, free)));
+  // Without maxmemory, nothing stops Redis before the kernel's OOM killer, and
+  // INFO cannot show a container's limit: say what was measured.
+  const std::string unseen =
+      cgroup || facts.redis_is_local
+          ? ""
+          : " (INFO's total_system_memory is the machine's: a memory limit on Redis's container "
+            "is not visible from here)";
+  std::string fix;
+  std::string risk;
+  if (maxmemory > 0) {
+    fix = change(facts, {"maxmemory <larger bytes>"}) + ", or delete data you do not need";
+    risk = "When maxmemory is reached, writes fail (noeviction) or records are evicted.";
+  } else {
+    fix = change(facts, {"maxmemory <bytes below the machine's or container's memory>",
+                         "maxmemory-policy noeviction"}) +
+          "; or give the server more memory";
+    risk = (cgroup ? "When the cgroup limit is reached, the kernel kills redis-server"
+                   : "When the machine runs out of memory, the kernel can kill redis-server") +
+           std::string(", and every claim it had not persisted is lost.") + unseen;
+  }
   if (free < options.memory_critical_free)
     return result(name, Level::kCritical, observed, expected, risk, fix);
   if (free < options.memory_error_free)
     return result(name, Level::kError, observed, expected, risk, fix);
   if (free < options.memory_warning_free)
     return result(name, Level::kWarning, observed, expected, risk, fix);
-  return result(name, Level::kOk, observed, expected, "Enough memory is free.");
+  return result(name, Level::kOk, observed, expected,
+                maxmemory > 0 ? std::string("Enough memory is free.")
+                              : "Enough memory is free" + unseen + ".");
 }
 
 CheckResult check_role(const ServerFacts& facts) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroup_memory.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/info.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
@@ -22,6 +23,10 @@ struct ServerFacts {
   std::optional<std::map<std::string, std::string>> config;
   std::string config_error;
   std::vector<std::chrono::microseconds> latency;
+  // Whether the Redis that answered runs on this machine (local_redis_pid),
+  // and then the memory limit of its cgroup (nullopt: none).
+  bool redis_is_local = false;
+  std::optional<CgroupMemoryLimit> cgroup_memory;
 };
 
 // INFO, then CONFIG GET of the parameters INFO lacks (appendfsync, save), then

@@ -48,6 +48,25 @@ TEST(CheckCliTest, UnsafeServerExitsOneAndFailAtMoves) {
             1);
 }
 
+// The default gate fails setups that lose acknowledged claims on a crash; a
+// deliberate --fail-at still moves it.
+TEST(CheckCliTest, SetupsThatLoseAcknowledgedClaimsFailTheDefaultGate) {
+  RedisServer rdb_only({.config = {"appendonly no", "save 900 1"}});
+  const CliRun rdb = run_cli("check " + rdb_only.url() + " --latency-samples 0");
+  EXPECT_EQ(rdb.exit_code, 1) << rdb.out;
+  EXPECT_NE(rdb.out.find("CRITICAL  persistence"), std::string::npos) << rdb.out;
+  RedisServer no_fsync({.config = {"appendonly yes", "appendfsync no"}});
+  const CliRun unsynced = run_cli("check " + no_fsync.url() + " --latency-samples 0");
+  EXPECT_EQ(unsynced.exit_code, 1) << unsynced.out;
+  EXPECT_NE(unsynced.out.find("ERROR     persistence"), std::string::npos) << unsynced.out;
+  EXPECT_EQ(
+      run_cli("check " + no_fsync.url() + " --latency-samples 0 --fail-at critical").exit_code, 0);
+  RedisServer everysec({.config = {"appendonly yes", "appendfsync everysec"}});
+  EXPECT_EQ(run_cli("check " + everysec.url() + " --latency-samples 0").exit_code, 0);
+  EXPECT_EQ(
+      run_cli("check " + everysec.url() + " --latency-samples 0 --strict-durability").exit_code, 1);
+}
+
 TEST(CheckCliTest, JsonOutputHasEveryResultAndTheSummary) {
   RedisServer server({.config = {"maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
   const CliRun run = run_cli("check " + server.url() + " --json --latency-samples 0");

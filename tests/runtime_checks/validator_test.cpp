@@ -37,15 +37,36 @@ Level persistence_with(std::vector<std::string> config, ValidatorOptions options
   return check(server, options)["persistence"].level;
 }
 
+// Each persistence setup on a real server, rated by what a crash loses; the
+// default gate (validate_on_startup(), fail at ERROR) fails every setup that
+// loses acknowledged claims when redis-server is killed or the machine
+// crashes with seconds unsynced.
 TEST(ValidatorPersistenceTest, EachAofAndRdbCombination) {
   EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync always"}), Level::kOk);
-  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}), Level::kOk);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync everysec"}), Level::kWarning);
   EXPECT_EQ(
       persistence_with({"appendonly yes", "appendfsync everysec"}, {.strict_durability = true}),
-      Level::kWarning);
-  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync no"}), Level::kWarning);
-  EXPECT_EQ(persistence_with({"appendonly no", "save 3600 1"}), Level::kWarning);
+      Level::kError);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync no"}), Level::kError);
+  EXPECT_EQ(persistence_with({"appendonly no", "save 3600 1 300 100 60 10000"}), Level::kCritical);
   EXPECT_EQ(persistence_with({"appendonly no", "save \"\""}), Level::kCritical);
+  EXPECT_EQ(persistence_with({"appendonly yes", "appendfsync always", "save 60 1"}), Level::kOk);
+}
+
+bool passes_default_gate(std::vector<std::string> config) {
+  config.push_back("maxmemory-policy noeviction");
+  embedded::RedisServer server({.config = std::move(config)});
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(server.url()),
+                                  {.latency_samples = 0});
+  return validator.validate_on_startup();
+}
+
+TEST(ValidatorPersistenceTest, TheDefaultGateFailsSetupsThatLoseAcknowledgedClaims) {
+  EXPECT_TRUE(passes_default_gate({"appendonly yes", "appendfsync always"}));
+  EXPECT_TRUE(passes_default_gate({"appendonly yes", "appendfsync everysec"}));
+  EXPECT_FALSE(passes_default_gate({"appendonly yes", "appendfsync no"}));
+  EXPECT_FALSE(passes_default_gate({"appendonly no", "save 900 1"}));
+  EXPECT_FALSE(passes_default_gate({"appendonly no", "save \"\""}));
 }
 
 TEST(ValidatorEvictionTest, EachPolicyFamily) {
@@ -88,6 +109,23 @@ TEST(ValidatorMemoryTest, EachHeadroomLevelIsCrossed) {
   EXPECT_NE(critical.observed.find("maxmemory"), std::string::npos) << critical.observed;
 }
 
+// Without maxmemory, a redis-server on this machine is measured against its
+// own cgroup's limit when that is lower than the machine's memory; either way
+// it is recognised as local (here over loopback and over a unix socket), so
+// the report never says a container limit was out of sight.
+TEST(ValidatorMemoryTest, ALocalRedisIsMeasuredAgainstItsOwnCgroup) {
+  embedded::RedisServer server({.unix_socket = true});
+  for (const std::string& url : {server.url(), server.unix_url()}) {
+    RedisRuntimeValidator validator(std::make_shared<redis::Client>(url), {.latency_samples = 0});
+    const Checked checked{validator.run()};
+    const std::string& observed = checked["memory_headroom"].observed;
+    EXPECT_EQ(observed.find("not visible"), std::string::npos) << url << ": " << observed;
+    EXPECT_TRUE(observed.find("cgroup limit /sys/fs/cgroup/") != std::string::npos ||
+                observed.find("redis-server's cgroup sets no lower limit") != std::string::npos)
+        << url << ": " << observed;
+  }
+}
+
 TEST(ValidatorRoleTest, ReplicaIsCritical) {
   embedded::RedisServer primary;
   embedded::RedisServer replica(
@@ -98,6 +136,15 @@ TEST(ValidatorRoleTest, ReplicaIsCritical) {
   EXPECT_NE(role.remediation.find(std::to_string(primary.port())), std::string::npos);
 }
 
+// No remediation may tell a user of such a server to run CONFIG SET: it would
+// fail as CONFIG GET did.
+void expect_no_config_set(const Checked& checked) {
+  for (const CheckResult& result : checked.results) {
+    EXPECT_EQ(result.remediation.find("CONFIG SET"), std::string::npos)
+        << result.name << ": " << result.remediation;
+  }
+}
+
 TEST(ValidatorManagedTest, DisabledConfigIsAWarningNotAnException) {
   embedded::RedisServer server(
       {.config = {"rename-command CONFIG \"\"", "appendonly yes", "maxmemory 64mb",
@@ -106,7 +153,42 @@ TEST(ValidatorManagedTest, DisabledConfigIsAWarningNotAnException) {
   EXPECT_EQ(checked["persistence"].level, Level::kWarning);
   EXPECT_NE(checked["persistence"].message.find("cannot be verified"), std::string::npos);
   EXPECT_EQ(checked["eviction_policy"].level, Level::kCritical) << "read from INFO";
+  EXPECT_NE(checked["eviction_policy"].remediation.find("redis.conf"), std::string::npos)
+      << checked["eviction_policy"].remediation;
   EXPECT_EQ(checked["version"].level, Level::kOk);
+  expect_no_config_set(checked);
+}
+
+TEST(ValidatorManagedTest, RenamedConfigWithoutAofIsStillCritical) {
+  embedded::RedisServer server(
+      {.config = {"rename-command CONFIG \"\"", "appendonly no", "save 900 1", "maxmemory 8mb",
+                  "maxmemory-policy noeviction"}});
+  auto client = std::make_shared<redis::Client>(server.url());
+  fill_to(*client, 0.97);
+  const Checked checked = check(server);
+  EXPECT_EQ(checked["persistence"].level, Level::kCritical) << "aof_enabled:0 is in INFO";
+  EXPECT_NE(checked["persistence"].remediation.find("appendonly yes"), std::string::npos);
+  EXPECT_NE(checked["persistence"].remediation.find("console"), std::string::npos)
+      << checked["persistence"].remediation;
+  EXPECT_EQ(checked["memory_headroom"].level, Level::kCritical);
+  expect_no_config_set(checked);
+}
+
+TEST(ValidatorManagedTest, ConfigDeniedByAclGetsTheSameAdvice) {
+  embedded::RedisServer server(
+      {.config = {"appendonly no", "save \"\"", "maxmemory 64mb", "maxmemory-policy volatile-lru",
+                  "user checker on >pw ~* &* +@all -config"}});
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(fmt::format(
+                                      "redis://checker:pw@127.0.0.1:{}", server.port())),
+                                  {.latency_samples = 0});
+  const Checked checked{validator.run()};
+  EXPECT_EQ(checked["persistence"].level, Level::kCritical);
+  EXPECT_EQ(checked["eviction_policy"].level, Level::kError);
+  expect_no_config_set(checked);
+  // With CONFIG allowed, CONFIG SET is the quickest fix and is offered.
+  const Checked admin = check(server);
+  EXPECT_NE(admin["eviction_policy"].remediation.find("CONFIG SET"), std::string::npos)
+      << admin["eviction_policy"].remediation;
 }
 
 TEST(ValidatorStartupTest, ValidateOnStartupLogsAndHonoursTheFailLevel) {

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   check->add_option("--fail-at", check_arguments.fail_at,
                     "Lowest level that fails: ok, warning, error (default) or critical");
   check->add_flag("--strict-durability", check_arguments.strict_durability,
-                  "Treat appendfsync everysec as a warning");
+                  "Treat appendfsync everysec as an error (it is a warning by default)");
   // Every numeric flag is range-checked while parsing: a bad value is a
   // usage error (CLI11's, like any other) and nothing runs.
   check

@@ -5,7 +5,11 @@
 //
 // It reads INFO first and CONFIG GET only where allowed, so it works where
 // CONFIG is renamed or disabled (AWS ElastiCache, Google Memorystore): what it
-// cannot verify becomes a WARNING that says so, never an exception.
+// cannot verify becomes a WARNING that says so, never an exception, and its
+// advice then names redis.conf or the provider's console, never CONFIG SET.
+// Persistence is rated by what a crash loses, so the default fail level
+// (ERROR) fails every setup that loses acknowledged claims when redis-server
+// is killed, or many seconds of them when the machine crashes.
 //
 //   RedisRuntimeValidator validator(client);
 //   if (!validator.validate_on_startup()) { /* refuse to start, or alert */ }
@@ -29,11 +33,14 @@ class Registry;
 namespace prodsafe::runtime_checks {
 
 struct ValidatorOptions {
-  // Treat appendfsync everysec as a WARNING (up to 1 s of claims can be lost
-  // when the machine crashes) instead of OK. Default: false.
+  // Treat appendfsync everysec (up to 1 s of acknowledged claims lost when
+  // the machine crashes) as an ERROR, which fails the default gate, instead
+  // of a WARNING. Default: false. (Persistence levels: docs/operations.md.)
   bool strict_durability = false;
-  // Memory headroom: the free share of maxmemory (or of the machine's memory
-  // when there is no limit) below which each level applies.
+  // Memory headroom: the free share of maxmemory, else of the memory
+  // redis-server may use (its cgroup's limit when it runs on this machine and
+  // has a lower one, else INFO's total_system_memory), below which each level
+  // applies.
   // Defaults: 0.20, 0.10, 0.05.
   double memory_warning_free = 0.20;
   double memory_error_free = 0.10;
