@@ -106,9 +106,7 @@ ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options
 // the last.
 CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& options) {
   const std::string name = "persistence";
-  const std::string expected = options.strict_durability
-                                   ? "appendonly yes, appendfsync always"
-                                   : "appendonly yes, appendfsync always (or everysec)";
+  const std::string expected = "appendonly yes, appendfsync always";
   const std::string fix = change(facts, {"appendonly yes", "appendfsync always"});
   const auto aof = facts.info.number("aof_enabled");
   if (!aof) {
