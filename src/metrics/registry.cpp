@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
@@ -37,6 +38,46 @@ std::string label_text(const std::vector<std::string>& names,
   }
   if (!out.empty()) out += "}";
   return out;
+}
+
+std::string_view type_name(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+  }
+  return "metric";
+}
+
+std::string bounds_text(const std::vector<double>& bounds) {
+  std::string out;
+  for (double bound : bounds) out += fmt::format("{}{}", out.empty() ? "" : ", ", number(bound));
+  return "{" + out + "}";
+}
+
+// Throws unless a second registration of an existing family asks for the same one.
+void check_same_family(const auto& entry, MetricType type, std::string_view name,
+                       const std::string& help, const std::vector<std::string>& label_names,
+                       const std::vector<double>& bounds) {
+  std::string difference;
+  if (entry.type != type) {
+    difference = fmt::format("as a {}, not a {}", type_name(entry.type), type_name(type));
+  } else if (entry.help != help) {
+    difference = fmt::format("with other help (\"{}\")", entry.help);
+  } else if (entry.label_names != label_names) {
+    difference = fmt::format("with other label names ({{{}}})", fmt::join(entry.label_names, ", "));
+  } else if (type == MetricType::kHistogram && entry.bounds != bounds) {
+    difference = fmt::format("with other buckets ({})", bounds_text(entry.bounds));
+  } else {
+    return;
+  }
+  throw InvalidArgument(fmt::format(
+      "metric {} is already registered {}; a page cannot hold both. Ask for it with the same "
+      "type, help, label names and buckets to share the family, or register another name",
+      name, difference));
 }
 
 }  // namespace
@@ -310,40 +351,36 @@ void Registry::refresh_self_report() const {
 }
 
 template <class Series>
-Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
+Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help_in,
                               std::vector<std::string> label_names, std::vector<double> bounds,
                               bool guarded) {
   if (!is_valid_metric_name(name)) {
     throw InvalidArgument(fmt::format(
         "metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)", name));
   }
+  std::string help = sanitize_utf8(help_in);
   std::lock_guard lock(mutex_);
   if (const auto found = entries_.find(name); found != entries_.end()) {
-    if (found->second.type != type || found->second.label_names != label_names) {
-      throw InvalidArgument(fmt::format(
-          "metric {} is already registered with another type or other label names", name));
-    }
+    check_same_family(found->second, type, name, help, label_names, bounds);
     return *static_cast<Family<Series>*>(found->second.family);
   }
-  for (const std::string& label : label_names) {
-    std::string problem;
-    if (!is_valid_label_name(label)) {
-      problem =
-          fmt::format("label name '{}' on {} is not a valid Prometheus label name", label, name);
-    } else if (guard_.is_forbidden_label(label)) {
-      problem = fmt::format(
-          "label '{}' on {} has one value per entity and would create a series "
-          "per value; drop it",
-          label, name);
-    }
-    if (problem.empty()) continue;
-    if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
-    logger()->warn("{}", problem);
+  check_label_names(type, name, label_names);
+  std::vector<std::string> taken = exposition_names(type, name);
+  for (const std::string& page_name : taken) {
+    const auto owner = exposition_owners_.find(page_name);
+    if (owner == exposition_owners_.end()) continue;
+    const MetricType other = entries_.find(owner->second)->second.type;
+    throw InvalidArgument(fmt::format(
+        "{} {} would collide with the {} {} on the /metrics page: both would write, or be read "
+        "as, {} (Prometheus would then refuse the whole scrape); register it under another name",
+        type_name(type), name, type_name(other), owner->second, page_name));
   }
-  std::unique_ptr<Family<Series>> family(new Family<Series>(
-      std::string(name), std::string(help), label_names, guard_, std::move(bounds), guarded));
+  std::unique_ptr<Family<Series>> family(
+      new Family<Series>(std::string(name), help, label_names, guard_, bounds, guarded));
   Family<Series>& made = *family;
-  entries_.emplace(std::string(name), Entry{type, std::move(label_names), family.get()});
+  for (std::string& page_name : taken) exposition_owners_.emplace(std::move(page_name), name);
+  entries_.emplace(std::string(name), Entry{type, std::move(help), std::move(label_names),
+                                            std::move(bounds), family.get()});
   if constexpr (std::is_same_v<Series, Counter>) {
     counters_.push_back(std::move(family));
   } else if constexpr (std::is_same_v<Series, Gauge>) {
@@ -352,6 +389,37 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
     histograms_.push_back(std::move(family));
   }
   return made;
+}
+
+void Registry::check_label_names(MetricType type, std::string_view name,
+                                 const std::vector<std::string>& label_names) const {
+  for (auto label = label_names.begin(); label != label_names.end(); ++label) {
+    if (!is_valid_label_name(*label)) {
+      throw InvalidArgument(fmt::format(
+          "label name '{}' on {} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, "
+          "not starting with __), so no page with it would parse; rename it",
+          *label, name));
+    }
+    if (is_reserved_label_name(type, *label)) {
+      throw InvalidArgument(fmt::format(
+          "label name '{}' on {} {} is reserved ({}); rename it", *label, type_name(type), name,
+          *label == "le" ? "a histogram writes le for its buckets' bounds"
+                         : "summaries write quantile, and Prometheus client libraries refuse it"));
+    }
+    if (std::find(label_names.begin(), label, *label) != label) {
+      throw InvalidArgument(
+          fmt::format("label '{}' twice on {}: a series cannot have two values for it; drop one",
+                      *label, name));
+    }
+  }
+  for (const std::string& label : label_names) {
+    if (!guard_.is_forbidden_label(label)) continue;
+    const std::string problem = fmt::format(
+        "label '{}' on {} has one value per entity and would create a series per value; drop it",
+        label, name);
+    if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
+    logger()->warn("{}", problem);
+  }
 }
 
 Family<Counter>& Registry::counter(std::string_view name, std::string_view help,
@@ -367,7 +435,14 @@ Family<Gauge>& Registry::gauge(std::string_view name, std::string_view help,
 Family<Histogram>& Registry::histogram(std::string_view name, std::string_view help,
                                        std::vector<std::string> label_names,
                                        std::vector<double> bounds) {
-  Histogram validate(bounds);  // throws on bad bounds before anything is registered
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i - 1] < bounds[i]))) {
+      throw InvalidArgument(fmt::format(
+          "histogram {} has the bucket bounds {}; give finite, strictly increasing bounds (+Inf "
+          "is implied and written by the registry)",
+          name, bounds_text(bounds)));
+    }
+  }
   return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names),
                         std::move(bounds));
 }
