@@ -5,11 +5,11 @@
 #include <tuple>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/names.hpp"
+#include "registration_checks.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -38,46 +38,6 @@ std::string label_text(const std::vector<std::string>& names,
   }
   if (!out.empty()) out += "}";
   return out;
-}
-
-std::string_view type_name(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  return "metric";
-}
-
-std::string bounds_text(const std::vector<double>& bounds) {
-  std::string out;
-  for (double bound : bounds) out += fmt::format("{}{}", out.empty() ? "" : ", ", number(bound));
-  return "{" + out + "}";
-}
-
-// Throws unless a second registration of an existing family asks for the same one.
-void check_same_family(const auto& entry, MetricType type, std::string_view name,
-                       const std::string& help, const std::vector<std::string>& label_names,
-                       const std::vector<double>& bounds) {
-  std::string difference;
-  if (entry.type != type) {
-    difference = fmt::format("as a {}, not a {}", type_name(entry.type), type_name(type));
-  } else if (entry.help != help) {
-    difference = fmt::format("with other help (\"{}\")", entry.help);
-  } else if (entry.label_names != label_names) {
-    difference = fmt::format("with other label names ({{{}}})", fmt::join(entry.label_names, ", "));
-  } else if (type == MetricType::kHistogram && entry.bounds != bounds) {
-    difference = fmt::format("with other buckets ({})", bounds_text(entry.bounds));
-  } else {
-    return;
-  }
-  throw InvalidArgument(fmt::format(
-      "metric {} is already registered {}; a page cannot hold both. Ask for it with the same "
-      "type, help, label names and buckets to share the family, or register another name",
-      name, difference));
 }
 
 }  // namespace
@@ -361,20 +321,20 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
   std::string help = sanitize_utf8(help_in);
   std::lock_guard lock(mutex_);
   if (const auto found = entries_.find(name); found != entries_.end()) {
-    check_same_family(found->second, type, name, help, label_names, bounds);
+    const Entry& entry = found->second;
+    registration::check_same_family(name, {entry.type, entry.help, entry.label_names, entry.bounds},
+                                    {type, help, label_names, bounds});
     return *static_cast<Family<Series>*>(found->second.family);
   }
-  check_label_names(type, name, label_names);
+  registration::check_label_names(type, name, label_names);
   std::vector<std::string> taken = exposition_names(type, name);
   for (const std::string& page_name : taken) {
     const auto owner = exposition_owners_.find(page_name);
     if (owner == exposition_owners_.end()) continue;
-    const MetricType other = entries_.find(owner->second)->second.type;
-    throw InvalidArgument(fmt::format(
-        "{} {} would collide with the {} {} on the /metrics page: both would write, or be read "
-        "as, {} (Prometheus would then refuse the whole scrape); register it under another name",
-        type_name(type), name, type_name(other), owner->second, page_name));
+    registration::refuse_collision(type, name, entries_.find(owner->second)->second.type,
+                                   owner->second, page_name);
   }
+  check_forbidden_labels(name, label_names);
   std::unique_ptr<Family<Series>> family(
       new Family<Series>(std::string(name), help, label_names, guard_, bounds, guarded));
   Family<Series>& made = *family;
@@ -391,27 +351,8 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
   return made;
 }
 
-void Registry::check_label_names(MetricType type, std::string_view name,
-                                 const std::vector<std::string>& label_names) const {
-  for (auto label = label_names.begin(); label != label_names.end(); ++label) {
-    if (!is_valid_label_name(*label)) {
-      throw InvalidArgument(fmt::format(
-          "label name '{}' on {} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, "
-          "not starting with __), so no page with it would parse; rename it",
-          *label, name));
-    }
-    if (is_reserved_label_name(type, *label)) {
-      throw InvalidArgument(fmt::format(
-          "label name '{}' on {} {} is reserved ({}); rename it", *label, type_name(type), name,
-          *label == "le" ? "a histogram writes le for its buckets' bounds"
-                         : "summaries write quantile, and Prometheus client libraries refuse it"));
-    }
-    if (std::find(label_names.begin(), label, *label) != label) {
-      throw InvalidArgument(
-          fmt::format("label '{}' twice on {}: a series cannot have two values for it; drop one",
-                      *label, name));
-    }
-  }
+void Registry::check_forbidden_labels(std::string_view name,
+                                      const std::vector<std::string>& label_names) const {
   for (const std::string& label : label_names) {
     if (!guard_.is_forbidden_label(label)) continue;
     const std::string problem = fmt::format(
@@ -435,14 +376,7 @@ Family<Gauge>& Registry::gauge(std::string_view name, std::string_view help,
 Family<Histogram>& Registry::histogram(std::string_view name, std::string_view help,
                                        std::vector<std::string> label_names,
                                        std::vector<double> bounds) {
-  for (std::size_t i = 0; i < bounds.size(); ++i) {
-    if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i - 1] < bounds[i]))) {
-      throw InvalidArgument(fmt::format(
-          "histogram {} has the bucket bounds {}; give finite, strictly increasing bounds (+Inf "
-          "is implied and written by the registry)",
-          name, bounds_text(bounds)));
-    }
-  }
+  registration::check_bounds(name, bounds);
   return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names),
                         std::move(bounds));
 }

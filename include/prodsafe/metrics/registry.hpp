@@ -232,10 +232,10 @@ class Registry {
                       std::vector<std::string> label_names, std::vector<double> bounds,
                       bool guarded = true);
 
-  // Throws unless every label name can be written on the page for this type
-  // (and, from a strict guard, unless none is forbidden). Called under mutex_.
-  void check_label_names(MetricType type, std::string_view name,
-                         const std::vector<std::string>& label_names) const;
+  // Throws CardinalityViolation from a strict guard for a forbidden label
+  // name (order_id ...); logs it otherwise.
+  void check_forbidden_labels(std::string_view name,
+                              const std::vector<std::string>& label_names) const;
 
   // Brings the self-report families up to date.
   void refresh_self_report() const;
