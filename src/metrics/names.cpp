@@ -28,6 +28,32 @@ bool is_valid_label_name(std::string_view name) noexcept {
   return true;
 }
 
+std::vector<std::string> exposition_names(MetricType type, std::string_view name) {
+  static constexpr std::string_view kTotal = "_total";
+  std::vector<std::string> names{std::string(name)};
+  switch (type) {
+    case MetricType::kCounter:
+      if (name.ends_with(kTotal)) {
+        names.emplace_back(name.substr(0, name.size() - kTotal.size()));
+      } else {
+        names.push_back(std::string(name) + std::string(kTotal));
+      }
+      break;
+    case MetricType::kGauge:
+      break;
+    case MetricType::kHistogram:
+      for (std::string_view suffix : {"_bucket", "_sum", "_count"}) {
+        names.push_back(std::string(name) + std::string(suffix));
+      }
+      break;
+  }
+  return names;
+}
+
+bool is_reserved_label_name(MetricType type, std::string_view label) noexcept {
+  return label == "quantile" || (type == MetricType::kHistogram && label == "le");
+}
+
 std::string sanitize_utf8(std::string_view value) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;

@@ -9,6 +9,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/names.hpp"
+#include "registration_checks.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -310,40 +311,36 @@ void Registry::refresh_self_report() const {
 }
 
 template <class Series>
-Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help,
+Family<Series>& Registry::get(MetricType type, std::string_view name, std::string_view help_in,
                               std::vector<std::string> label_names, std::vector<double> bounds,
                               bool guarded) {
   if (!is_valid_metric_name(name)) {
     throw InvalidArgument(fmt::format(
         "metric name '{}' is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)", name));
   }
+  std::string help = sanitize_utf8(help_in);
   std::lock_guard lock(mutex_);
   if (const auto found = entries_.find(name); found != entries_.end()) {
-    if (found->second.type != type || found->second.label_names != label_names) {
-      throw InvalidArgument(fmt::format(
-          "metric {} is already registered with another type or other label names", name));
-    }
+    const Entry& entry = found->second;
+    registration::check_same_family(name, {entry.type, entry.help, entry.label_names, entry.bounds},
+                                    {type, help, label_names, bounds});
     return *static_cast<Family<Series>*>(found->second.family);
   }
-  for (const std::string& label : label_names) {
-    std::string problem;
-    if (!is_valid_label_name(label)) {
-      problem =
-          fmt::format("label name '{}' on {} is not a valid Prometheus label name", label, name);
-    } else if (guard_.is_forbidden_label(label)) {
-      problem = fmt::format(
-          "label '{}' on {} has one value per entity and would create a series "
-          "per value; drop it",
-          label, name);
-    }
-    if (problem.empty()) continue;
-    if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
-    logger()->warn("{}", problem);
+  registration::check_label_names(type, name, label_names);
+  std::vector<std::string> taken = exposition_names(type, name);
+  for (const std::string& page_name : taken) {
+    const auto owner = exposition_owners_.find(page_name);
+    if (owner == exposition_owners_.end()) continue;
+    registration::refuse_collision(type, name, entries_.find(owner->second)->second.type,
+                                   owner->second, page_name);
   }
-  std::unique_ptr<Family<Series>> family(new Family<Series>(
-      std::string(name), std::string(help), label_names, guard_, std::move(bounds), guarded));
+  check_forbidden_labels(name, label_names);
+  std::unique_ptr<Family<Series>> family(
+      new Family<Series>(std::string(name), help, label_names, guard_, bounds, guarded));
   Family<Series>& made = *family;
-  entries_.emplace(std::string(name), Entry{type, std::move(label_names), family.get()});
+  for (std::string& page_name : taken) exposition_owners_.emplace(std::move(page_name), name);
+  entries_.emplace(std::string(name), Entry{type, std::move(help), std::move(label_names),
+                                            std::move(bounds), family.get()});
   if constexpr (std::is_same_v<Series, Counter>) {
     counters_.push_back(std::move(family));
   } else if constexpr (std::is_same_v<Series, Gauge>) {
@@ -352,6 +349,18 @@ Family<Series>& Registry::get(MetricType type, std::string_view name, std::strin
     histograms_.push_back(std::move(family));
   }
   return made;
+}
+
+void Registry::check_forbidden_labels(std::string_view name,
+                                      const std::vector<std::string>& label_names) const {
+  for (const std::string& label : label_names) {
+    if (!guard_.is_forbidden_label(label)) continue;
+    const std::string problem = fmt::format(
+        "label '{}' on {} has one value per entity and would create a series per value; drop it",
+        label, name);
+    if (guard_.options().strict_mode) throw CardinalityViolation(std::string(name), problem);
+    logger()->warn("{}", problem);
+  }
 }
 
 Family<Counter>& Registry::counter(std::string_view name, std::string_view help,
@@ -367,7 +376,7 @@ Family<Gauge>& Registry::gauge(std::string_view name, std::string_view help,
 Family<Histogram>& Registry::histogram(std::string_view name, std::string_view help,
                                        std::vector<std::string> label_names,
                                        std::vector<double> bounds) {
-  Histogram validate(bounds);  // throws on bad bounds before anything is registered
+  registration::check_bounds(name, bounds);
   return get<Histogram>(MetricType::kHistogram, name, help, std::move(label_names),
                         std::move(bounds));
 }

@@ -17,6 +17,7 @@
 #include <random>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -60,8 +61,26 @@ void check_name(std::string_view what, std::string_view name) {
       what, printable, shown));
 }
 
-void append_tag_value(std::string& out, std::string_view value) {
-  for (char c : value) out += kReserved.find(c) == std::string_view::npos ? c : '_';
+bool has_reserved(std::string_view text) {
+  return text.find_first_of(kReserved) != std::string_view::npos;
+}
+
+// Appends `text` with each character StatsD reserves replaced by '_'.
+void append_tag_value(std::string& out, std::string_view text) {
+  for (char c : text) out += kReserved.find(c) == std::string_view::npos ? c : '_';
+}
+
+std::string replace_reserved(std::string_view text) {
+  std::string out;
+  append_tag_value(out, text);
+  return out;
+}
+
+// `text` for a log line, newlines shown as "\\n".
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out;
 }
 
 // The metric's name as the guard (Prometheus rules) accepts it.
@@ -163,8 +182,14 @@ void StatsdClient::Impl::append_line(std::string& out, Kind kind, std::string_vi
 
 void StatsdClient::Impl::record(Kind kind, std::string_view name, double value,
                                 std::span<const Label> tags, double sample_rate, bool guarded) {
-  check_name("metric name", name);
-  for (const auto& tag : tags) check_name("tag name", tag.first);
+  if (name.empty()) throw InvalidArgument("a StatsD metric name must not be empty");
+  bool reserved = has_reserved(name);
+  bool reserved_tag_name = false;
+  for (const auto& [tag, tag_value] : tags) {
+    if (tag.empty()) throw InvalidArgument(fmt::format("a StatsD tag name of {} is empty", name));
+    reserved_tag_name = reserved_tag_name || has_reserved(tag);
+    reserved = reserved || (dog && (has_reserved(tag) || has_reserved(tag_value)));
+  }
   if (!(sample_rate > 0.0 && sample_rate <= 1.0)) {
     throw InvalidArgument(fmt::format(
         "StatsD sample rate {} for {} is out of range; give a value in (0, 1] (1: every call)",
@@ -175,6 +200,35 @@ void StatsdClient::Impl::record(Kind kind, std::string_view name, double value,
     return;
   }
   value += 0.0;  // -0 becomes 0: "-0|g" would be a relative change to Etsy StatsD
+  // A name that Prometheus allows (':' in recording-rule names) or a label
+  // value from a registry must not cost the metric: replace, count, log.
+  const std::string_view original = name;
+  thread_local std::string clean_name;
+  thread_local std::vector<std::string> clean_tag_names;
+  thread_local std::vector<Label> clean_tags;
+  if (has_reserved(name)) {
+    clean_name = replace_reserved(name);
+    name = clean_name;
+  }
+  if (reserved_tag_name) {
+    clean_tag_names.clear();
+    for (const auto& tag : tags) clean_tag_names.push_back(replace_reserved(tag.first));
+    clean_tags.clear();
+    for (std::size_t i = 0; i < tags.size(); ++i)
+      clean_tags.emplace_back(clean_tag_names[i], tags[i].second);
+    tags = clean_tags;
+  }
+  if (reserved) {
+    sanitised.fetch_add(1, std::memory_order_relaxed);
+    if (may_log(last_sanitise_log)) {
+      logger()->warn(
+          "statsd: {}{} has a character StatsD reserves (: | @ # , or a newline) in its name{}; "
+          "each is sent as '_' ({}{}); counted in sanitised() ({} so far), logged at most once "
+          "a minute",
+          prefix, printable(original), dog ? " or tags" : "", prefix, name,
+          sanitised.load(std::memory_order_relaxed));
+    }
+  }
   bool overflow = false;
   if (!tags.empty() && !dog && !warned_tags.exchange(true)) {
     logger()->warn(
@@ -194,7 +248,10 @@ void StatsdClient::Impl::record(Kind kind, std::string_view name, double value,
 
   thread_local std::string line;
   line.clear();
-  if (kind == Kind::kGauge && !dog && value < 0) {
+  // "-v|g" means "decrease by v" to Etsy StatsD, statsd_exporter and
+  // Telegraf (also with DogStatsD tags); set 0 first, in the same datagram.
+  // The Datadog agent keeps a gauge's last value, so it reads -v as well.
+  if (kind == Kind::kGauge && value < 0) {
     append_line(line, kind, name, 0.0, tags, sample_rate, overflow);
     line += '\n';
   }
@@ -383,5 +440,6 @@ std::uint64_t StatsdClient::sent_metrics() const noexcept { return impl_->sent_m
 std::uint64_t StatsdClient::dropped() const noexcept { return impl_->dropped.load(); }
 std::uint64_t StatsdClient::send_errors() const noexcept { return impl_->send_errors.load(); }
 std::uint64_t StatsdClient::overflowed() const noexcept { return impl_->overflowed.load(); }
+std::uint64_t StatsdClient::sanitised() const noexcept { return impl_->sanitised.load(); }
 
 }  // namespace prodsafe::metrics

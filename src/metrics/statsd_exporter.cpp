@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/registry.hpp"
@@ -26,7 +28,12 @@ struct StatsdExporter::Impl {
   std::mutex export_mutex;  // one push at a time; guards the previous values
   using SeriesKey = std::pair<std::string, std::vector<std::string>>;
   std::map<SeriesKey, double> counters;
-  std::map<SeriesKey, std::pair<std::uint64_t, double>> histograms;  // count, sum
+  struct HistogramSent {
+    std::uint64_t count = 0;
+    double sum = 0;
+    std::vector<std::uint64_t> buckets;  // cumulative, +Inf last
+  };
+  std::map<SeriesKey, HistogramSent> histograms;
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -35,16 +42,52 @@ struct StatsdExporter::Impl {
 
   void push();
   void send(Kind kind, const std::string& name, double value,
-            const std::vector<std::string>& label_names, const std::vector<std::string>& values);
+            const std::vector<std::string>& label_names, const std::vector<std::string>& values,
+            Label extra = {});
+  void send_histogram(const Family<Histogram>& family, const std::vector<std::string>& values,
+                      const Histogram& series);
 };
 
 void StatsdExporter::Impl::send(Kind kind, const std::string& name, double value,
                                 const std::vector<std::string>& label_names,
-                                const std::vector<std::string>& values) {
+                                const std::vector<std::string>& values, Label extra) {
   std::vector<Label> tags;
-  tags.reserve(label_names.size());
+  tags.reserve(label_names.size() + 1);
   for (std::size_t i = 0; i < label_names.size(); ++i) tags.emplace_back(label_names[i], values[i]);
+  if (!extra.first.empty()) tags.push_back(extra);
   client.impl_->record(kind, name, value, tags, 1.0, /*guarded=*/false);
+}
+
+void StatsdExporter::Impl::send_histogram(const Family<Histogram>& family,
+                                          const std::vector<std::string>& values,
+                                          const Histogram& series) {
+  // The count is the +Inf bucket's, as on the /metrics page, so the buckets
+  // sent never exceed it while observations land meanwhile.
+  const std::vector<std::uint64_t> counts = series.counts();
+  std::uint64_t count = 0;
+  for (std::uint64_t in_bucket : counts) count += in_bucket;
+  const double sum = series.sum();
+  HistogramSent& last = histograms[{family.name(), values}];
+  if (count <= last.count) return;
+  const std::string& name = family.name();
+  send(Kind::kCounter, name + ".count", static_cast<double>(count - last.count),
+       family.label_names(), values);
+  send(Kind::kCounter, name + ".sum", sum - last.sum, family.label_names(), values);
+  last.count = count;
+  last.sum = sum;
+  // Plain StatsD has no tags to carry a bucket's bound: count and sum only.
+  if (!client.impl_->dog) return;
+  last.buckets.resize(counts.size(), 0);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    if (cumulative <= last.buckets[i]) continue;
+    const std::string bound =
+        i < series.bounds().size() ? fmt::format("{}", series.bounds()[i]) : "+Inf";
+    send(Kind::kCounter, name + ".bucket", static_cast<double>(cumulative - last.buckets[i]),
+         family.label_names(), values, Label{"le", bound});
+    last.buckets[i] = cumulative;
+  }
 }
 
 void StatsdExporter::Impl::push() {
@@ -54,8 +97,9 @@ void StatsdExporter::Impl::push() {
     family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
       const double value = series.value();
       double& last = counters[{family.name(), values}];
-      const double delta = value - std::exchange(last, value);
-      if (delta > 0) send(Kind::kCounter, family.name(), delta, family.label_names(), values);
+      if (value <= last) return;
+      send(Kind::kCounter, family.name(), value - last, family.label_names(), values);
+      last = value;  // only once sent: a push that throws loses no change
     });
   };
   visitor.gauge = [this](const Family<Gauge>& family) {
@@ -65,14 +109,7 @@ void StatsdExporter::Impl::push() {
   };
   visitor.histogram = [this](const Family<Histogram>& family) {
     family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
-      const std::uint64_t count = series.count();
-      const double sum = series.sum();
-      auto& [last_count, last_sum] = histograms[{family.name(), values}];
-      if (count <= last_count) return;
-      const auto count_delta = static_cast<double>(count - std::exchange(last_count, count));
-      const double sum_delta = sum - std::exchange(last_sum, sum);
-      send(Kind::kCounter, family.name() + ".count", count_delta, family.label_names(), values);
-      send(Kind::kCounter, family.name() + ".sum", sum_delta, family.label_names(), values);
+      send_histogram(family, values, series);
     });
   };
   registry.visit(visitor);

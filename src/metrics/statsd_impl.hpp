@@ -40,9 +40,11 @@ struct StatsdClient::Impl {
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> send_errors{0};
   std::atomic<std::uint64_t> overflowed{0};
+  std::atomic<std::uint64_t> sanitised{0};
   std::atomic<bool> warned_tags{false};
   std::atomic<std::int64_t> last_error_log{0};
   std::atomic<std::int64_t> last_drop_log{0};
+  std::atomic<std::int64_t> last_sanitise_log{0};
 
   explicit Impl(StatsdOptions opts)
       : options(std::move(opts)),

@@ -1,11 +1,6 @@
 // The registry and its Prometheus text exposition, checked by promtool.
 #include "prodsafe/metrics/registry.hpp"
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -17,34 +12,14 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/bundle_cache.hpp"
 #include "prodsafe/metrics/names.hpp"
+#include "promtool.hpp"
 #include "support/log_capture.hpp"
 
 namespace prodsafe::metrics {
 namespace {
 
-struct Checked {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `promtool check metrics` (Debian's prometheus package) on `text`.
-Checked promtool_check(const std::string& text) {
-  char path[] = "/tmp/prodsafe-metrics-XXXXXX";
-  const int fd = ::mkstemp(path);
-  if (fd < 0) return {};
-  ::close(fd);
-  std::ofstream(path) << text;
-  const std::string command = std::string("promtool check metrics < ") + path + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  Checked checked;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-    checked.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  checked.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::remove(path);
-  return checked;
-}
+using promtool::Checked;
+using promtool::promtool_check;
 
 TEST(RegistryTest, ExpositionPassesPromtool) {
   MetricsCardinalityGuard guard;

@@ -167,10 +167,11 @@ TEST_F(StatsdTest, DogStatsdWireFormatOfEachType) {
   statsd.histogram("batch_size", 17);
   statsd.distribution("slippage_bps", 0.25, {{"venue", "x"}});
 
-  EXPECT_EQ(receiver_.lines(7), (std::vector<std::string>{
+  EXPECT_EQ(receiver_.lines(8), (std::vector<std::string>{
                                     "orders:1|c|#side:buy,symbol:BTCUSDT",
                                     "fills:1|c",
                                     "cancels:-2.5|c",
+                                    "inflight:0|g|#queue:claims",
                                     "inflight:-3|g|#queue:claims",
                                     "claim:2.5|ms|#effect:order",
                                     "batch_size:17|h",
@@ -218,6 +219,21 @@ TEST_F(StatsdTest, PlainStatsdSetsANegativeGaugeFromZeroInOneDatagram) {
   ASSERT_EQ(datagrams.size(), 2u);
   EXPECT_EQ(datagrams[0], "temperature:0|g\ntemperature:-5|g");
   EXPECT_EQ(datagrams[1], "temperature:0|g");
+  EXPECT_EQ(statsd.sent_metrics(), 2u);
+}
+
+TEST_F(StatsdTest, DogStatsdSetsANegativeGaugeFromZeroInOneDatagramToo) {
+  // statsd_exporter and Telegraf read DogStatsD's "-3.5|g" as "decrease by
+  // 3.5", like Etsy StatsD; the Datadog agent keeps a gauge's last value, so
+  // "0|g" first is right for all of them.
+  StatsdClient statsd(immediate(receiver_, guard_));
+  statsd.gauge("temperature", -3.5, {{"room", "a"}});
+  statsd.gauge("temperature", 2);
+
+  const auto datagrams = receiver_.datagrams(3);
+  ASSERT_EQ(datagrams.size(), 2u);
+  EXPECT_EQ(datagrams[0], "temperature:0|g|#room:a\ntemperature:-3.5|g|#room:a");
+  EXPECT_EQ(datagrams[1], "temperature:2|g");
   EXPECT_EQ(statsd.sent_metrics(), 2u);
 }
 
@@ -351,25 +367,35 @@ TEST_F(StatsdTest, TheDestructorSendsWhatIsBuffered) {
   EXPECT_EQ(receiver_.receive(kDeadline), "last_words:1|c");
 }
 
-TEST_F(StatsdTest, TagValuesAreSanitised) {
+TEST_F(StatsdTest, TagValuesAreSanitisedAndCounted) {
   StatsdClient statsd(immediate(receiver_, guard_));
   statsd.counter("orders", 1, {{"venue", "a:b|c@d#e,f\ng"}, {"empty", ""}, {"path", "/x y"}});
   EXPECT_EQ(receiver_.lines(1),
             std::vector<std::string>{"orders:1|c|#venue:a_b_c_d_e_f_g,path:/x y"});
+  EXPECT_EQ(statsd.sanitised(), 1u);
 }
 
-TEST_F(StatsdTest, ReservedCharactersInNamesAreRefusedWithTheCharacter) {
+TEST_F(StatsdTest, ReservedCharactersInNamesAreReplacedCountedAndLogged) {
+  // ':' is legal in a Prometheus name; refusing it lost the metric (and,
+  // from the exporter, the whole push).
+  prodsafe::testing::LogCapture logs;
   StatsdClient statsd(immediate(receiver_, guard_));
-  EXPECT_NE(message_of<InvalidArgument>([&] {
-              statsd.counter("orders:placed");
-            }).find("metric name 'orders:placed' contains ':'"),
-            std::string::npos);
-  EXPECT_NE(message_of<InvalidArgument>([&] { statsd.gauge("a\nb", 1); }).find("contains '\\n'"),
-            std::string::npos);
-  EXPECT_NE(message_of<InvalidArgument>([&] {
-              statsd.counter("orders", 1, {{"si|de", "buy"}});
-            }).find("tag name 'si|de' contains '|'"),
-            std::string::npos);
+  statsd.counter("orders:placed");
+  statsd.gauge("a\nb|c@d#e", 1);
+  statsd.counter("orders", 1, {{"si|de", "buy"}});
+  statsd.counter("clean");
+  EXPECT_EQ(receiver_.lines(4), (std::vector<std::string>{
+                                    "orders_placed:1|c",
+                                    "a_b_c_d_e:1|g",
+                                    "orders:1|c|#si_de:buy",
+                                    "clean:1|c",
+                                }));
+  EXPECT_EQ(statsd.sanitised(), 3u);
+  EXPECT_EQ(statsd.dropped(), 0u);
+  EXPECT_NE(logs.text().find("orders:placed"), std::string::npos) << logs.text();
+  EXPECT_NE(logs.text().find("orders_placed"), std::string::npos) << logs.text();
+
+  // Nothing to send, and configuration given once, are still refused.
   EXPECT_NE(message_of<InvalidArgument>([&] { statsd.histogram("", 1); }).find("must not be empty"),
             std::string::npos);
   StatsdOptions options = immediate(receiver_, guard_);
@@ -539,27 +565,68 @@ TEST_F(StatsdExporterTest, CountersAsDeltasGaugesAsValuesHistogramsAsCountAndSum
   latency.labels({"claim"}).observe(0.5);
   latency.labels({"claim"}).observe(1.5);
   exporter.export_now();
-  EXPECT_EQ(receiver_.lines(4), (std::vector<std::string>{
+  // Buckets as the increases of their cumulative counts, tagged le like
+  // Prometheus' (a bucket that did not move is not sent).
+  EXPECT_EQ(receiver_.lines(6), (std::vector<std::string>{
                                     "inflight:7|g",
                                     "latency_seconds.count:2|c|#op:claim",
                                     "latency_seconds.sum:2|c|#op:claim",
+                                    "latency_seconds.bucket:1|c|#op:claim,le:1",
+                                    "latency_seconds.bucket:2|c|#op:claim,le:+Inf",
                                     "orders_total:3|c|#side:buy",
                                 }));
 
   orders.labels({"buy"}).inc(2);
   latency.labels({"claim"}).observe(0.25);
   exporter.export_now();
-  EXPECT_EQ(receiver_.lines(4), (std::vector<std::string>{
+  EXPECT_EQ(receiver_.lines(6), (std::vector<std::string>{
                                     "inflight:7|g",
                                     "latency_seconds.count:1|c|#op:claim",
                                     "latency_seconds.sum:0.25|c|#op:claim",
+                                    "latency_seconds.bucket:1|c|#op:claim,le:1",
+                                    "latency_seconds.bucket:1|c|#op:claim,le:+Inf",
                                     "orders_total:2|c|#side:buy",
                                 }));
 
   inflight.labels({}).set(-1);
   exporter.export_now();  // counters and histograms did not move: nothing for them
-  EXPECT_EQ(receiver_.receive(kDeadline), "inflight:-1|g");
+  EXPECT_EQ(receiver_.receive(kDeadline), "inflight:0|g\ninflight:-1|g");
   EXPECT_EQ(receiver_.receive(kQuiet), std::nullopt);
+}
+
+TEST_F(StatsdExporterTest, PlainStatsdGetsNoBucketsForItHasNoTagsToCarryTheBound) {
+  StatsdOptions options = buffered();
+  options.flavour = StatsdFlavour::kStatsd;
+  StatsdClient statsd(options);
+  StatsdExporter exporter(registry_, statsd, {.interval = 0ms});
+  registry_.histogram("latency_seconds", "Latency.", {}, {0.1, 1}).labels({}).observe(0.5);
+  exporter.export_now();
+  EXPECT_EQ(receiver_.lines(2), (std::vector<std::string>{
+                                    "latency_seconds.count:1|c",
+                                    "latency_seconds.sum:0.5|c",
+                                }));
+}
+
+TEST_F(StatsdExporterTest, AColonInAMetricNameIsReplacedAndThePushGoesOn) {
+  // A recording-rule style name (legal in Prometheus) aborted the whole push
+  // and lost the change of every series visited before it.
+  StatsdClient statsd(buffered());
+  StatsdExporter exporter(registry_, statsd, {.interval = 0ms});
+  registry_.counter("a_total", "A.").labels({}).inc(1);
+  registry_.counter("job:orders:rate_total", "Orders.").labels({}).inc(2);
+  registry_.counter("z_total", "Z.").labels({}).inc(3);
+  exporter.export_now();
+  auto lines = receiver_.lines(3);
+  std::erase_if(lines, [](const std::string& line) { return line.starts_with("prodsafe_"); });
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "a_total:1|c",
+                       "job_orders_rate_total:2|c",
+                       "z_total:3|c",
+                   }));
+  EXPECT_EQ(statsd.sanitised(), 1u);
+  registry_.counter("job:orders:rate_total", "Orders.").labels({}).inc(1);
+  exporter.export_now();
+  EXPECT_EQ(receiver_.receive(kDeadline), "job_orders_rate_total:1|c") << "only the change";
 }
 
 TEST_F(StatsdExporterTest, LabelValuesBecomeTagsWithoutTheClientsGuard) {

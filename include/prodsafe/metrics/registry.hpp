@@ -10,9 +10,11 @@
 // one unless the registry was given its own). A label set past the metric's
 // max_label_sets, or any label set of a metric past the guard's max_metrics,
 // is counted in the family's overflow series, whose every label is
-// "__overflow__", so memory stays bounded (other violations are only logged). Label names are
-// checked when the family is made: a forbidden or invalid name throws CardinalityViolation in
-// strict mode and is logged otherwise.
+// "__overflow__", so memory stays bounded (other violations are only logged).
+// Names are checked when the family is made: a registration whose exposition
+// would not parse or would collide with another family's is refused
+// (InvalidArgument; see Registry::counter); a forbidden label name throws
+// CardinalityViolation in strict mode and is logged otherwise.
 //
 // A label value that is not valid UTF-8 (Prometheus refuses the whole scrape
 // over one) has its ill-formed bytes replaced by U+FFFD (sanitize_utf8 in
@@ -48,6 +50,7 @@
 #include <vector>
 
 #include "prodsafe/metrics/cardinality_guard.hpp"
+#include "prodsafe/metrics/names.hpp"
 
 namespace prodsafe::metrics {
 
@@ -116,8 +119,6 @@ class Histogram {
 // Default histogram bounds, in seconds: 0.5 ms to 10 s.
 [[nodiscard]] std::vector<double> default_latency_bounds();
 
-enum class MetricType { kCounter, kGauge, kHistogram };
-
 template <class Series>
 class Family;
 
@@ -183,8 +184,23 @@ class Registry {
   // `guard` must outlive the registry. Default: global_guard().
   explicit Registry(MetricsCardinalityGuard* guard = nullptr);
 
-  // The family of that name, made on first use. Throws InvalidArgument when
-  // the name is invalid or already used with another type or label names.
+  // The family of that name, made on first use; asking again with the same
+  // type, help, label names (and buckets) returns the same family. Throws
+  // InvalidArgument, naming the metric, what it clashes with and what to do,
+  // for any registration that would make the page unparseable (Prometheus
+  // then drops every series of the scrape):
+  //   - an invalid metric name or label name (also in warning mode), a label
+  //     name given twice, or a reserved one: `le` on a histogram, `quantile`;
+  //   - a name already registered with another type, help, label names or
+  //     buckets;
+  //   - a name that meets another family's on the page (exposition_names in
+  //     names.hpp), in either order: histogram `jobs` beside `jobs_count`,
+  //     `jobs_sum` or `jobs_bucket`; counter `x` beside `x_total`;
+  //   - histogram bounds that are not finite and strictly increasing (+Inf
+  //     is implied).
+  // Help text has ill-formed UTF-8 replaced by U+FFFD (Prometheus refuses a
+  // HELP line that is not UTF-8). A forbidden label name (order_id ...)
+  // throws CardinalityViolation in strict mode and is logged otherwise.
   Family<Counter>& counter(std::string_view name, std::string_view help,
                            std::vector<std::string> label_names = {});
   Family<Gauge>& gauge(std::string_view name, std::string_view help,
@@ -206,13 +222,20 @@ class Registry {
  private:
   struct Entry {
     MetricType type;
+    std::string help;  // as registered, after sanitize_utf8
     std::vector<std::string> label_names;
+    std::vector<double> bounds;  // histograms only
     void* family;
   };
   template <class Series>
   Family<Series>& get(MetricType type, std::string_view name, std::string_view help,
                       std::vector<std::string> label_names, std::vector<double> bounds,
                       bool guarded = true);
+
+  // Throws CardinalityViolation from a strict guard for a forbidden label
+  // name (order_id ...); logs it otherwise.
+  void check_forbidden_labels(std::string_view name,
+                              const std::vector<std::string>& label_names) const;
 
   // Brings the self-report families up to date.
   void refresh_self_report() const;
@@ -221,6 +244,8 @@ class Registry {
   const std::uint64_t id_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
+  // Every name a family takes on the page (exposition_names) -> that family's name.
+  std::map<std::string, std::string, std::less<>> exposition_owners_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;

@@ -13,10 +13,13 @@
 // max_packet_bytes. Lines wait in a buffer that goes out when the next line
 // would not fit, on flush(), and every flush_interval on a background thread.
 //
-// Names (metric names, the prefix, tag names) may not contain the characters
-// StatsD reserves (':', '|', '@', '#', ',', newline): they throw
-// InvalidArgument. In tag values those characters become '_'. A tag with an
-// empty value is left out, as Prometheus treats an empty label.
+// The characters StatsD reserves (':', '|', '@', '#', ',', newline) become '_'
+// in metric names, tag names and tag values (':' is legal in a Prometheus
+// name, and a registry's label values can hold anything): the metric is sent,
+// counted in sanitised() and logged at most once a minute. The prefix and
+// constant tag names are configuration: one holding such a character throws
+// InvalidArgument at construction. A tag with an empty value is left out, as
+// Prometheus treats an empty label.
 //
 // Tags (kDogStatsd only) pass the MetricsCardinalityGuard as a Registry's
 // labels do, under the metric's full name with every character Prometheus
@@ -56,9 +59,8 @@ namespace prodsafe::metrics {
 class Registry;
 
 enum class StatsdFlavour {
-  // Etsy StatsD and compatibles: no tags; a negative gauge is sent as "0|g"
-  // then "-v|g" in one datagram, because "-v|g" alone means "decrease by v";
-  // histogram and distribution are sent as "h" (a timer to Etsy StatsD).
+  // Etsy StatsD and compatibles: no tags; histogram and distribution are
+  // sent as "h" (a timer to Etsy StatsD).
   kStatsd,
   // The Datadog agent (and Telegraf's datadog_extensions, statsd_exporter):
   // tags as "|#k:v,k2:v2", "h" histograms, "d" distributions.
@@ -104,16 +106,20 @@ class StatsdClient {
 
   // Every call below: `sample_rate` in (0, 1]; below 1, the call is sent with
   // that probability and carries "|@rate" so the server scales it back.
-  // Throws InvalidArgument for a bad name, tag name or rate, and
+  // Throws InvalidArgument for an empty name or tag name or a bad rate, and
   // CardinalityViolation from a strict guard. A value that is not finite is
-  // dropped (counted in dropped()).
+  // dropped (counted in dropped()); reserved characters in names and tags are
+  // replaced (see above).
 
   // "|c": adds `value` to a count.
   void counter(std::string_view name, double value = 1.0, std::initializer_list<Label> tags = {},
                double sample_rate = 1.0);
   void counter(std::string_view name, double value, std::span<const Label> tags,
                double sample_rate = 1.0);
-  // "|g": the current value.
+  // "|g": the current value. A negative value is sent as "0|g" then "-v|g"
+  // in one datagram (both flavours): "-v|g" alone means "decrease by v" to
+  // Etsy StatsD, statsd_exporter and Telegraf; the Datadog agent keeps a
+  // gauge's last value, -v.
   void gauge(std::string_view name, double value, std::initializer_list<Label> tags = {},
              double sample_rate = 1.0);
   void gauge(std::string_view name, double value, std::span<const Label> tags,
@@ -147,6 +153,9 @@ class StatsdClient {
   [[nodiscard]] std::uint64_t send_errors() const noexcept;
   // Metrics whose tag set the guard refused, sent as the overflow series.
   [[nodiscard]] std::uint64_t overflowed() const noexcept;
+  // Metrics sent with a name, tag name or tag value changed because it held
+  // a character StatsD reserves (each replaced by '_').
+  [[nodiscard]] std::uint64_t sanitised() const noexcept;
 
  private:
   friend class StatsdExporter;
@@ -163,9 +172,16 @@ struct StatsdExporterOptions {
 // Pushes a Registry through a StatsdClient: a counter as its increase since
 // the previous push ("|c", nothing when it did not move), a gauge as its
 // value ("|g"), a histogram as the increases of its count and sum
-// ("<name>.count" and "<name>.sum", "|c"). Label values become tags (kDogStatsd)
-// as they are: the Registry has already bounded them, so the client's guard
-// is not asked again. The first push sends every counter's whole value.
+// ("<name>.count" and "<name>.sum", "|c") and, with kDogStatsd, of each
+// bucket's cumulative count ("<name>.bucket|c|#...,le:<bound>", le:+Inf
+// last, as Prometheus' _bucket series; a bucket that did not move is not
+// sent). Plain kStatsd gets no buckets: it has no tags to carry the bound.
+// Label values become tags (kDogStatsd) as they are: the Registry has
+// already bounded them, so the client's guard is not asked again. A name with
+// ':' (a recording-rule style name) is sent with '_' (see sanitised()). The
+// first push sends every counter's whole value; a series' previous value is
+// advanced only once its line is recorded, so a push that fails loses no
+// change.
 //
 // Thread safety: export_now() is safe to call from any thread, also while
 // the background thread pushes. Construct and destroy from one thread.
