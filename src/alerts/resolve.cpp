@@ -27,7 +27,9 @@ std::vector<std::string> getaddrinfo_addresses(const std::string& host, bool num
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG | (numeric_only ? AI_NUMERICHOST : 0);
+  // No AI_ADDRCONFIG: it drops localhost on a host with only a loopback
+  // interface; an address that cannot be reached fails fast and the next is tried.
+  hints.ai_flags = numeric_only ? AI_NUMERICHOST : 0;
   addrinfo* found = nullptr;
   const int status = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
   if (status != 0) throw std::runtime_error(::gai_strerror(status));

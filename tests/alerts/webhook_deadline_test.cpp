@@ -92,6 +92,15 @@ TEST_F(WebhookDnsTest, AHostNameIsLookedUpAndItsAddressesTriedInTurn) {
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
+TEST_F(WebhookDnsTest, LocalhostIsLookedUpByTheSystemResolver) {
+  TestHttpServer server;  // 127.0.0.1; localhost may list ::1 first
+  WebhookDispatcher dispatcher(options(5s));
+  const std::string url = "http://localhost:" + std::to_string(server.port()) + "/hook";
+  ASSERT_TRUE(dispatcher.enqueue({.url = url, .body = "{}"}));
+  ASSERT_TRUE(dispatcher.flush(10s));
+  EXPECT_EQ(dispatcher.delivered(), 1u);
+}
+
 TEST_F(WebhookDnsTest, ASlowLookupEndsAtTheDeadline) {
   prodsafe::testing::LogCapture log;
   FakeResolver resolver([](const std::string&) {
