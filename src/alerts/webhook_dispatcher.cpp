@@ -267,7 +267,8 @@ void WebhookDispatcher::State::attempt(Queued item) {
                           *retry_after > options.max_retry_after ? ", capped" : "");
     }
   }
-  item.backoff *= 2;
+  // Doubling stops at a day: many attempts must not overflow the delay.
+  if (item.backoff < std::chrono::hours(24)) item.backoff *= 2;
   item.not_before = clock.steady_now() + wait;
   item.last_failure = result.detail;
   retried.fetch_add(1);
