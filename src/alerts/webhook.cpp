@@ -204,7 +204,8 @@ std::optional<WebhookRequest> PagerDutyEvents::format(std::string_view event_typ
                             {"class", event_type},
                             {"custom_details", std::move(details)}};
   }
-  return WebhookRequest{.url = url(), .body = dump(event), .sink = "pagerduty"};
+  return WebhookRequest{
+      .url = url(), .body = dump(event), .sink = "pagerduty", .secrets = {routing_key_}};
 }
 
 JsonWebhook::JsonWebhook(std::string url, std::shared_ptr<WebhookDispatcher> dispatcher)

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <httplib.h>
@@ -28,6 +29,9 @@ struct ReceivedRequest {
 
 struct Reply {
   int status = 200;
+  // Extra response headers, e.g. {{"Retry-After", "2"}}.
+  std::vector<std::pair<std::string, std::string>> headers{};
+  std::string body = "{}";
   // Answer only after release() (or after kHoldLimit, so a failing test ends).
   bool hold = false;
 };
@@ -115,7 +119,8 @@ class TestHttpServer {
       released_cv_.wait_for(lock, kHoldLimit, [this] { return released_; });
     }
     response.status = reply.status;
-    response.set_content("{}", "application/json");
+    for (const auto& [name, value] : reply.headers) response.set_header(name, value);
+    response.set_content(reply.body, "application/json");
   }
 
   Responder responder_;

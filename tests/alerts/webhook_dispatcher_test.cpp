@@ -3,12 +3,15 @@
 // ManualClock, so they take no time.
 #include "prodsafe/alerts/webhook_dispatcher.hpp"
 
+#include <ctime>
 #include <optional>
+#include <string>
 
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/metrics/registry.hpp"
 #include "support/log_capture.hpp"
 #include "test_http_server.hpp"
 
@@ -111,6 +114,149 @@ TEST_F(WebhookDispatcherTest, A429IsRetried) {
   EXPECT_EQ(dispatcher.retried(), 1u);
 }
 
+TEST_F(WebhookDispatcherTest, A429WaitsAsLongAsItsRetryAfterSeconds) {
+  // Rate limited for 2 s: an attempt sooner is refused again.
+  TestHttpServer server([](std::size_t i) {
+    if (i == 0) return Reply{.status = 429, .headers = {{"Retry-After", "2"}}};
+    return Reply{.status = 200};
+  });
+  WebhookDispatcher dispatcher(options());
+  ASSERT_TRUE(dispatcher.enqueue(request(server)));
+  ASSERT_TRUE(dispatcher.flush(5s));
+  EXPECT_EQ(dispatcher.delivered(), 1u);
+  EXPECT_EQ(dispatcher.retried(), 1u);
+  EXPECT_EQ(clock.slept(), 2s) << "Retry-After: 2, not the 200 ms retry delay";
+}
+
+// An HTTP-date 3 s after the dispatcher's clock's wall time, IMF-fixdate.
+std::string http_date(const ManualClock& clock, std::chrono::seconds later) {
+  const std::time_t when = std::chrono::system_clock::to_time_t(clock.system_now() + later);
+  std::tm utc{};
+  gmtime_r(&when, &utc);
+  char text[64];
+  std::strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return text;
+}
+
+TEST_F(WebhookDispatcherTest, A503WaitsUntilItsRetryAfterDate) {
+  const std::string date = http_date(clock, 3s);
+  TestHttpServer server([date](std::size_t i) {
+    if (i == 0) return Reply{.status = 503, .headers = {{"Retry-After", date}}};
+    return Reply{.status = 200};
+  });
+  WebhookDispatcher dispatcher(options());
+  ASSERT_TRUE(dispatcher.enqueue(request(server)));
+  ASSERT_TRUE(dispatcher.flush(5s));
+  EXPECT_EQ(dispatcher.delivered(), 1u);
+  // The date has whole seconds: between 2 and 3 s from now.
+  EXPECT_GT(clock.slept(), 2s);
+  EXPECT_LE(clock.slept(), 3s);
+}
+
+TEST_F(WebhookDispatcherTest, RetryAfterIsCappedAtMaxRetryAfter) {
+  TestHttpServer server([](std::size_t) {
+    return Reply{.status = 429, .headers = {{"Retry-After", "86400"}}};
+  });
+  WebhookOptions capped = options();
+  capped.max_retry_after = 5s;
+  WebhookDispatcher dispatcher(capped);
+  ASSERT_TRUE(dispatcher.enqueue(request(server)));
+  ASSERT_TRUE(dispatcher.flush(5s));
+  EXPECT_EQ(dispatcher.failed(), 1u);
+  EXPECT_EQ(server.requests().size(), 3u) << "max_attempts still holds";
+  EXPECT_EQ(clock.slept(), 10s) << "5 s, then 5 s: a day capped at max_retry_after";
+}
+
+TEST_F(WebhookDispatcherTest, AnUnreadableRetryAfterFallsBackToTheRetryDelay) {
+  TestHttpServer server([](std::size_t i) {
+    if (i == 0) return Reply{.status = 429, .headers = {{"Retry-After", "soon"}}};
+    return Reply{.status = 200};
+  });
+  WebhookDispatcher dispatcher(options());
+  ASSERT_TRUE(dispatcher.enqueue(request(server)));
+  ASSERT_TRUE(dispatcher.flush(5s));
+  EXPECT_EQ(dispatcher.delivered(), 1u);
+  EXPECT_EQ(clock.slept(), 200ms);
+}
+
+TEST(WebhookRetryAfterTest, AWaitingEndpointHoldsNeitherTheWorkerNorOtherEndpoints) {
+  // The real clock. Slack is rate limited for 1 s; PagerDuty's alert, queued
+  // behind Slack's, is delivered meanwhile; Slack's second alert waits behind
+  // its first, so Slack still gets them in order.
+  TestHttpServer slack([](std::size_t i) {
+    if (i == 0) return Reply{.status = 429, .headers = {{"Retry-After", "1"}}};
+    return Reply{.status = 200};
+  });
+  TestHttpServer pagerduty;
+  WebhookDispatcher dispatcher(WebhookOptions{.retry_delay = 10ms});
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(dispatcher.enqueue({.url = slack.url("/hook"), .body = "first"}));
+  ASSERT_TRUE(dispatcher.enqueue({.url = pagerduty.url("/hook"), .body = "page"}));
+  ASSERT_TRUE(dispatcher.enqueue({.url = slack.url("/hook"), .body = "second"}));
+
+  ASSERT_TRUE(pagerduty.wait_for_requests(1, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 800ms);
+  EXPECT_EQ(slack.requests().size(), 1u) << "Slack's second alert waits behind its first";
+
+  ASSERT_TRUE(dispatcher.flush(5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(dispatcher.delivered(), 3u);
+  std::vector<std::string> bodies;
+  for (const auto& received : slack.requests()) bodies.push_back(received.body);
+  EXPECT_EQ(bodies, (std::vector<std::string>{"first", "first", "second"}));
+}
+
+TEST(WebhookRetryAfterTest, TheDestructorDoesNotWaitOutARetryAfter) {
+  TestHttpServer server([](std::size_t) {
+    return Reply{.status = 429, .headers = {{"Retry-After", "30"}}};
+  });
+  metrics::Registry registry;
+  std::optional<WebhookDispatcher> dispatcher(
+      std::in_place, WebhookOptions{.drain_timeout = 100ms, .metrics = &registry});
+  ASSERT_TRUE(dispatcher->enqueue({.url = server.url("/hook"), .body = "{}"}));
+  ASSERT_TRUE(server.wait_for_requests(1));
+  const auto start = std::chrono::steady_clock::now();
+  dispatcher.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_NE(registry.serialize().find(
+                R"(prodsafe_alerts_webhook_requests_total{sink="webhook",outcome="failed"} 1)"),
+            std::string::npos)
+      << registry.serialize();
+}
+
+TEST_F(WebhookDispatcherTest, WhatIsLostIsCountedInMetrics) {
+  metrics::Registry registry;
+  TestHttpServer server([](std::size_t i) {
+    return Reply{.status = i == 0 ? 429 : (i == 1 ? 200 : 400), .hold = i == 1};
+  });
+  WebhookOptions limited = options();
+  limited.queue_capacity = 1;
+  limited.metrics = &registry;
+  WebhookDispatcher dispatcher(limited);
+  // The first is refused (429), then held: the second waits in the queue and
+  // the next two are dropped.
+  ASSERT_TRUE(dispatcher.enqueue({.url = server.url("/hook"), .body = "0", .sink = "json"}));
+  ASSERT_TRUE(server.wait_for_requests(2));
+  ASSERT_TRUE(dispatcher.enqueue({.url = server.url("/hook"), .body = "1", .sink = "json"}));
+  EXPECT_FALSE(dispatcher.enqueue({.url = server.url("/hook"), .body = "2", .sink = "json"}));
+  EXPECT_FALSE(dispatcher.enqueue({.url = server.url("/hook"), .body = "3", .sink = "slack"}));
+  server.release();
+  ASSERT_TRUE(dispatcher.flush(5s));
+
+  const std::string page = registry.serialize();
+  for (const std::string series : {
+           R"(prodsafe_alerts_webhook_requests_total{sink="json",outcome="delivered"} 1)",
+           R"(prodsafe_alerts_webhook_requests_total{sink="json",outcome="failed"} 1)",
+           R"(prodsafe_alerts_webhook_requests_total{sink="json",outcome="dropped"} 1)",
+           R"(prodsafe_alerts_webhook_requests_total{sink="slack",outcome="dropped"} 1)",
+           R"(prodsafe_alerts_webhook_retries_total{sink="json"} 1)",
+       }) {
+    EXPECT_NE(page.find(series), std::string::npos) << series << "\n" << page;
+  }
+  EXPECT_EQ(dispatcher.dropped(), 2u);
+  EXPECT_EQ(dispatcher.failed(), 1u);
+}
+
 TEST_F(WebhookDispatcherTest, AnUnreachableEndpointIsRetriedThenFailed) {
   std::string url;
   {
@@ -194,6 +340,7 @@ TEST_F(WebhookDispatcherTest, OptionsOutOfRangeAreRefused) {
   EXPECT_THROW(WebhookDispatcher(WebhookOptions{.timeout = 0ms}), InvalidArgument);
   EXPECT_THROW(WebhookDispatcher(WebhookOptions{.max_attempts = 0}), InvalidArgument);
   EXPECT_THROW(WebhookDispatcher(WebhookOptions{.retry_delay = -1ms}), InvalidArgument);
+  EXPECT_THROW(WebhookDispatcher(WebhookOptions{.max_retry_after = -1ms}), InvalidArgument);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -17,6 +18,7 @@
 
 #include "prodsafe/alerts/webhook.hpp"
 #include "prodsafe/core/clock.hpp"
+#include "resolve.hpp"
 #include "test_http_server.hpp"
 
 namespace prodsafe::alerts {
@@ -119,6 +121,25 @@ TEST_F(WebhookTlsTest, AnUntrustedCertificateIsRefusedWithoutRetrying) {
   EXPECT_EQ(dispatcher->delivered(), 0u);
   EXPECT_EQ(dispatcher->failed(), 1u);
   EXPECT_EQ(dispatcher->retried(), 0u) << "a certificate that fails verification stays failing";
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST_F(WebhookTlsTest, TheCertificateIsCheckedAgainstTheHostNameNotTheAddressConnectedTo) {
+  // The name resolves to 127.0.0.1, which the certificate covers; the name
+  // itself it does not. The dispatcher connects to the address it looked up,
+  // but must verify the name the URL gave.
+  detail::set_resolver_for_testing(
+      [](const std::string&) { return std::vector<std::string>{"127.0.0.1"}; });
+  auto dispatcher = std::make_shared<WebhookDispatcher>(
+      WebhookOptions{.ca_cert_path = cert.cert_path(), .clock = &clock});
+  JsonWebhook sink("https://alerts.example.test:" + std::to_string(server.port()) + "/hook",
+                   dispatcher);
+  EXPECT_TRUE(sink.send(kCircuitOpened, "opened", AlertContext{.job_type = "orders"}));
+  const bool flushed = dispatcher->flush(5s);
+  detail::set_resolver_for_testing(nullptr);
+  ASSERT_TRUE(flushed);
+  EXPECT_EQ(dispatcher->delivered(), 0u);
+  EXPECT_EQ(dispatcher->failed(), 1u);
   EXPECT_TRUE(server.requests().empty());
 }
 

@@ -2,6 +2,7 @@
 // Slack path, a query token, a PagerDuty routing key) kept out of every error
 // and log line.
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -142,6 +143,58 @@ TEST(WebhookUrlTest, NoSecretReachesAnyLogLine) {
       << text;
   EXPECT_EQ(text.find("SECRET"), std::string::npos) << text;
   EXPECT_EQ(text.find("services"), std::string::npos) << text;
+}
+
+TEST(WebhookUrlTest, ARefusedEventIsLoggedWithTheAnswerRedactedEscapedAndBounded) {
+  prodsafe::testing::LogCapture log;
+  const std::string routing_key = "R0UTINGKEYSECRET0123456789abcdef";
+  // PagerDuty's refusal, echoing the key; then a forged log line, an escape
+  // sequence, bytes that are not UTF-8 and far more than a log line should hold.
+  const std::string refusal =
+      R"({"status":"invalid event","message":"Event object is invalid","errors":["routing_key )" +
+      routing_key + R"( is not enabled"]})" + "\n[error] forged line \x1b[31m \xff\xfe é " +
+      std::string(5000, 'z') + routing_key;
+  TestHttpServer server([&](std::size_t i) {
+    if (i == 0) return Reply{.status = 400, .body = refusal};
+    return Reply{.status = 403, .body = "invalid_token: TOKENSECRET42 for T0/B0"};
+  });
+  ManualClock clock;
+  auto dispatcher = std::make_shared<WebhookDispatcher>(WebhookOptions{.clock = &clock});
+  PagerDutyEvents pagerduty(routing_key, server.url("/v2/enqueue"), dispatcher);
+  SlackWebhook slack(server.url("/services/T0/B0/TOKENSECRET42"), dispatcher);
+  const AlertContext context{.job_type = "orders", .instance = "w:1"};
+
+  EXPECT_TRUE(pagerduty.send(kCircuitOpened, "opened", context));
+  ASSERT_TRUE(dispatcher->flush(5s));
+  EXPECT_TRUE(slack.send(kCircuitOpened, "opened", context));
+  ASSERT_TRUE(dispatcher->flush(5s));
+  EXPECT_EQ(dispatcher->failed(), 2u);
+
+  const std::vector<std::string> lines = log.lines();
+  std::string pagerduty_line;
+  std::string slack_line;
+  for (const auto& line : lines) {
+    if (line.find("webhook pagerduty") != std::string::npos) pagerduty_line = line;
+    if (line.find("webhook slack") != std::string::npos) slack_line = line;
+  }
+  EXPECT_NE(pagerduty_line.find("HTTP 400"), std::string::npos) << pagerduty_line;
+  EXPECT_NE(pagerduty_line.find(R"("message":"Event object is invalid")"), std::string::npos)
+      << pagerduty_line;
+  EXPECT_NE(pagerduty_line.find("routing_key *** is not enabled"), std::string::npos)
+      << pagerduty_line;
+  EXPECT_NE(pagerduty_line.find(R"(\n[error] forged line \x1b[31m \xff\xfe é z)"),
+            std::string::npos)
+      << pagerduty_line;
+  EXPECT_LT(pagerduty_line.size(), 1400u) << "about 1 KiB of the answer, not 5 KiB";
+  EXPECT_NE(slack_line.find("HTTP 403"), std::string::npos) << slack_line;
+  EXPECT_NE(slack_line.find("invalid_token: *** for T0/B0"), std::string::npos) << slack_line;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.find("SECRET"), std::string::npos) << line;
+    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  }
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line per message: " << line;
+  }
 }
 
 }  // namespace

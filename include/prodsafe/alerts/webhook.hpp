@@ -93,7 +93,8 @@ inline constexpr std::string_view kPagerDutyEventsUrl = "https://events.pagerdut
 // "prodsafe-circuit-<job_type>"; circuit_store_unavailable triggers one
 // (severity "error") that circuit_store_available resolves, under
 // "prodsafe-circuit-store-<job_type>". Every other event (circuit_half_open
-// included) is ignored.
+// included) is ignored. An event PagerDuty refuses is logged with PagerDuty's
+// answer (WebhookDispatcher), the routing key replaced by "***".
 class PagerDutyEvents final : public WebhookSink {
  public:
   // Throws InvalidArgument for an empty routing key or one with whitespace or

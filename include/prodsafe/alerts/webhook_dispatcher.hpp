@@ -5,15 +5,32 @@
 //   dispatcher->enqueue({.url = "https://example.com/hook", .body = R"({"ok":true})"});
 //
 // enqueue() never blocks: when the queue is full the request is dropped and
-// counted in dropped(). The worker POSTs each request in order, retrying
-// connection errors, timeouts, 5xx and 429 (Too Many Requests) with a doubling
-// delay; any other answer (2xx: delivered; 3xx, 4xx: failed) is final.
-// Request bodies are never logged; URLs only through redact_webhook_url().
+// counted in dropped(). The worker POSTs each request, retrying connection
+// errors, timeouts, 5xx and 429 (Too Many Requests) with a doubling delay; any
+// other answer (2xx: delivered; 3xx, 4xx: failed) is final. Each attempt
+// (DNS lookup, connect, TLS, request and the whole answer) ends by
+// `timeout`, however slowly the endpoint answers.
+//
+// A 429 or 503 with a Retry-After header (seconds or an HTTP-date) is retried
+// no sooner than it asks, up to `max_retry_after`. A request waiting for its
+// retry does not hold the worker: requests to other endpoints (scheme, host
+// and port) are delivered meanwhile, while those to the same endpoint wait
+// behind it, so each endpoint still gets its requests in order (a PagerDuty
+// resolve never overtakes its trigger). A waiting request stays in the queue
+// and counts against `queue_capacity`.
+//
+// Request bodies are never logged; URLs only through redact_webhook_url(). A
+// request that fails on an answer logs the answer's body (its first 1 KiB,
+// escaped, with the URL's path and query and the request's `secrets`
+// redacted), e.g. PagerDuty's reason for refusing an event.
+//
+// Counts go to `metrics` (docs/metrics.md):
+// prodsafe_alerts_webhook_requests_total{sink, outcome} (delivered, failed,
+// dropped) and prodsafe_alerts_webhook_retries_total{sink}.
 //
 // The destructor stops accepting requests, waits up to `drain_timeout` for the
-// queue to empty, then cancels the request in flight (one still connecting
-// first connects or times out), drops what is left (counted and logged) and
-// joins the worker.
+// queue to empty, then cuts off the attempt in flight, drops what is left
+// (counted and logged) and joins the worker.
 //
 // Thread safety: safe for concurrent use; share one dispatcher among sinks.
 #pragma once
@@ -23,10 +40,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace prodsafe {
 class Clock;
 }  // namespace prodsafe
+
+namespace prodsafe::metrics {
+class Registry;
+}  // namespace prodsafe::metrics
 
 namespace prodsafe::alerts {
 
@@ -38,23 +60,35 @@ struct WebhookRequest {
   std::string body{};
   // Default: "application/json".
   std::string content_type = "application/json";
-  // Who made it, for log lines, e.g. "slack". Default: "webhook".
+  // Who made it, for log lines and the `sink` label, e.g. "slack". Default:
+  // "webhook".
   std::string sink = "webhook";
+  // Strings never to log (a PagerDuty routing key): replaced by "***" in what
+  // is logged of an answer. The URL's path, query and credentials always are.
+  // Default: none.
+  std::vector<std::string> secrets{};
 };
 
 struct WebhookOptions {
-  // Requests waiting for the worker (the one in flight not included); more are
-  // dropped. Default: 1000. Must be at least 1.
+  // Requests waiting for the worker, those waiting for a retry included (the
+  // one in flight not included); more are dropped. Default: 1000. Must be at
+  // least 1.
   std::size_t queue_capacity = 1000;
-  // Limit for each of connecting, sending the request and reading the answer,
-  // per attempt. Default: 5 s. Must be positive.
+  // Deadline for each attempt as a whole: DNS lookup, connecting, TLS,
+  // sending the request and reading the whole answer. Default: 5 s. Must be
+  // positive.
   std::chrono::milliseconds timeout{5000};
   // Attempts per request, the first included. Default: 3. Must be at least 1
   // (1: never retry).
   int max_attempts = 3;
-  // Wait before the first retry, doubled before each further one. Default:
-  // 200 ms. 0: retry at once.
+  // Wait before the first retry, doubled before each further one (no longer
+  // once it reaches a day). Default: 200 ms. 0: retry at once.
   std::chrono::milliseconds retry_delay{200};
+  // The longest wait a Retry-After header (of a 429 or 503) may impose before
+  // the next attempt; a longer one is cut to this. Default: 60 s. 0: ignore
+  // Retry-After. Must be >= 0. The wait still counts against max_attempts and
+  // ends at shutdown (drain_timeout).
+  std::chrono::milliseconds max_retry_after{60000};
   // How long the destructor waits for queued requests to be delivered before
   // dropping them. Default: 2 s. 0: drop at once (the request in flight is
   // cancelled).
@@ -63,10 +97,14 @@ struct WebhookOptions {
   // empty, the system's store. Server certificates and host names are always
   // verified.
   std::string ca_cert_path{};
-  // Reads wall time for alerts that carry no timestamp, and sleeps between
-  // retries (ManualClock: at once). Default: null, the real clock, whose retry
-  // waits the destructor can cut short.
+  // Reads wall time for alerts that carry no timestamp and for Retry-After
+  // dates, and times the waits between retries (ManualClock: at once).
+  // Attempt deadlines always run on the real clock. Default: null, the real
+  // clock, whose retry waits the destructor can cut short.
   Clock* clock = nullptr;
+  // Where the dispatcher's counts go (docs/metrics.md). Default: nullptr,
+  // metrics::default_registry(). Must outlive the dispatcher.
+  metrics::Registry* metrics = nullptr;
 };
 
 class WebhookDispatcher {
@@ -88,13 +126,14 @@ class WebhookDispatcher {
 
   // Requests answered with 2xx.
   [[nodiscard]] std::uint64_t delivered() const noexcept;
-  // Requests given up on (attempts exhausted, a final answer, a bad URL).
+  // Requests given up on (attempts exhausted, a final answer, a bad URL, or
+  // waiting for a retry at shutdown).
   [[nodiscard]] std::uint64_t failed() const noexcept;
-  // Requests never attempted: queue full, or left at shutdown.
+  // Requests never attempted: queue full, or still queued at shutdown.
   [[nodiscard]] std::uint64_t dropped() const noexcept;
   // Attempts repeated after a retryable failure.
   [[nodiscard]] std::uint64_t retried() const noexcept;
-  // Requests queued or in flight.
+  // Requests queued (waiting for a retry included) or in flight.
   [[nodiscard]] std::size_t pending() const;
 
   [[nodiscard]] const WebhookOptions& options() const noexcept;
