@@ -199,6 +199,33 @@ TEST(MetricsServerTest, AScrapeAnswersWhileAHundredSlowClientsHoldConnections) {
   for (int fd : slow) ::close(fd);
 }
 
+// New connections keep arriving (and staying silent) as fast as one thread
+// can open them: each scrape still gets its answer.
+TEST(MetricsServerTest, AScrapeAnswersDuringAFloodOfNewConnections) {
+  Registry registry;
+  MetricsServer server(registry);
+  std::atomic<bool> done{false};
+  std::atomic<int> opened{0};
+  std::thread flood([&] {
+    std::vector<int> held(300, -1);
+    for (std::size_t i = 0; !done.load(); i = (i + 1) % held.size()) {
+      if (held[i] >= 0) ::close(held[i]);
+      held[i] = connect_to(server.port());
+      ++opened;
+    }
+    for (int fd : held) {
+      if (fd >= 0) ::close(fd);
+    }
+  });
+  while (opened.load() < 500) std::this_thread::sleep_for(1ms);
+  for (int scrape = 0; scrape < 5; ++scrape) {
+    const Reply reply = get(server.port(), "/metrics", 2000ms);
+    EXPECT_EQ(reply.status, 200) << "scrape " << scrape << ": " << reply.raw;
+  }
+  done = true;
+  flood.join();
+}
+
 // Restores the process's descriptor limit at the end of a test.
 class NofileLimit {
  public:
