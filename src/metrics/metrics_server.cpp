@@ -1,9 +1,8 @@
 #include "prodsafe/metrics/metrics_server.hpp"
 
 #include "http_exchange.hpp"
+#include "server_socket.hpp"
 
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -31,6 +30,7 @@ namespace prodsafe::metrics {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+using detail::Descriptor;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kMaxConnections = 10'000;
@@ -47,30 +47,6 @@ constexpr int kAcceptBatch = 16;
 // How long accepting pauses when the process is out of descriptors (the
 // pending connection stays in the kernel's queue meanwhile).
 constexpr milliseconds kAcceptPause{100};
-
-// Closes a descriptor on scope exit unless released.
-class Descriptor {
- public:
-  explicit Descriptor(int fd = -1) noexcept : fd_(fd) {}
-  ~Descriptor() { reset(); }
-  Descriptor(Descriptor&& other) noexcept : fd_(other.release()) {}
-  Descriptor& operator=(Descriptor&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.release();
-    }
-    return *this;
-  }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 struct Connection {
   enum class State { kReading, kWriting, kLingering };
@@ -107,54 +83,6 @@ void check_timeout(std::string_view field, milliseconds value) {
   }
 }
 
-int bound_port(int fd) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof(address);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
-  if (address.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
-}
-
-// A non-blocking listening socket on host:port, or throws StoreUnavailable.
-Descriptor listen_on(const std::string& host, int port) {
-  const auto fail = [&](std::string_view why) {
-    return StoreUnavailable(
-        fmt::format("cannot serve metrics on {}:{}: {}; pick another port or a local address", host,
-                    port, why));
-  };
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    throw fail(::gai_strerror(rc));
-  }
-  int error = 0;
-  Descriptor listener;
-  for (const addrinfo* at = found; at != nullptr; at = at->ai_next) {
-    Descriptor fd(
-        ::socket(at->ai_family, at->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, at->ai_protocol));
-    if (fd.get() < 0) {
-      error = errno;
-      continue;
-    }
-    const int on = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (::bind(fd.get(), at->ai_addr, at->ai_addrlen) == 0 && ::listen(fd.get(), SOMAXCONN) == 0) {
-      listener = std::move(fd);
-      break;
-    }
-    error = errno;
-  }
-  ::freeaddrinfo(found);
-  if (listener.get() < 0) throw fail(std::strerror(error));
-  return listener;
-}
-
 }  // namespace
 
 void validate_options(const MetricsServerOptions& options) {
@@ -184,7 +112,16 @@ void validate_options(const MetricsServerOptions& options) {
 // the destructor (which only signal `wake` and join).
 struct MetricsServer::Impl {
   Impl(Registry& registry_in, MetricsServerOptions options_in)
-      : registry(registry_in), options(std::move(options_in)) {}
+      : registry(registry_in), options(std::move(options_in)) {
+    auto& dropped = registry.counter(
+        "prodsafe_metrics_server_dropped_connections_total",
+        "Connections the metrics server closed before it had answered them, by reason.",
+        {"reason"});
+    evicted = &dropped.labels({"evicted"});
+    request_timed_out = &dropped.labels({"request_timeout"});
+    response_timed_out = &dropped.labels({"response_timeout"});
+    header_too_large = &dropped.labels({"header_too_large"});
+  }
 
   void run() noexcept;
   void turn();
@@ -196,6 +133,10 @@ struct MetricsServer::Impl {
 
   Registry& registry;
   const MetricsServerOptions options;
+  Counter* evicted = nullptr;  // replaced by a new connection when all were taken
+  Counter* request_timed_out = nullptr;
+  Counter* response_timed_out = nullptr;
+  Counter* header_too_large = nullptr;
   Descriptor listener;
   Descriptor wake;  // an eventfd the destructor writes to stop the loop
   int port = 0;
@@ -278,6 +219,7 @@ void MetricsServer::Impl::accept_new(SteadyClock::time_point now) {
             const int rank_b = eviction_rank(b.state);
             return rank_a != rank_b ? rank_a < rank_b : a.accepted < b.accepted;
           });
+      if (victim->state != Connection::State::kLingering) evicted->inc();
       connections.erase(victim);
     }
     Connection& connection = connections.emplace_back();
@@ -313,6 +255,7 @@ void MetricsServer::Impl::on_readable(Connection& connection, SteadyClock::time_
       return;
     }
     if (connection.received.size() > options.max_header_bytes) {
+      header_too_large->inc();
       answer(connection, detail::error_response(431), now);
       return;
     }
@@ -355,6 +298,9 @@ void MetricsServer::Impl::expire(Connection& connection) {
     const std::string response = detail::error_response(408);
     [[maybe_unused]] const ssize_t sent = ::send(connection.socket.get(), response.data(),
                                                  response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    request_timed_out->inc();
+  } else if (connection.state == Connection::State::kWriting) {
+    response_timed_out->inc();
   }
   connection.closed = true;
 }
@@ -363,8 +309,8 @@ MetricsServer::MetricsServer(Registry& registry, MetricsServerOptions options) {
   validate_options(options);
   register_build_info(registry);
   impl_ = std::make_unique<Impl>(registry, std::move(options));
-  impl_->listener = listen_on(impl_->options.host, impl_->options.port);
-  impl_->port = bound_port(impl_->listener.get());
+  impl_->listener = detail::listen_on(impl_->options.host, impl_->options.port);
+  impl_->port = detail::bound_port(impl_->listener.get());
   impl_->wake = Descriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (impl_->wake.get() < 0) {
     throw StoreUnavailable(fmt::format("cannot serve metrics: eventfd: {}", std::strerror(errno)));

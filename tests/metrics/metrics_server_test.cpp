@@ -104,6 +104,16 @@ Reply get(int port, std::string_view path, std::chrono::milliseconds limit = 200
   return exchange(port, "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", limit);
 }
 
+// prodsafe_metrics_server_dropped_connections_total{reason=...} as the
+// registry holds it now.
+double dropped(const Registry& registry, std::string_view reason) {
+  const std::string page = registry.serialize();
+  const std::string series =
+      "prodsafe_metrics_server_dropped_connections_total{reason=\"" + std::string(reason) + "\"} ";
+  const auto at = page.find(series);
+  return at == std::string::npos ? -1 : std::atof(page.c_str() + at + series.size());
+}
+
 std::size_t open_descriptors() {
   std::size_t count = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
@@ -197,6 +207,9 @@ TEST(MetricsServerTest, AScrapeAnswersWhileAHundredSlowClientsHoldConnections) {
   done = true;
   dripper.join();
   for (int fd : slow) ::close(fd);
+  // 100 slow clients and a scrape through 64 connections (a later scrape
+  // finds the earlier one's connection closed).
+  EXPECT_GE(dropped(registry, "evicted"), 100 + 1 - 64);
 }
 
 // New connections keep arriving (and staying silent) as fast as one thread
@@ -315,6 +328,7 @@ TEST(MetricsServerTest, AnOversizedHeadGets431AndTheServerCarriesOn) {
   const Reply refused = exchange(server.port(), big);
   EXPECT_EQ(refused.status, 431) << refused.raw;
   EXPECT_TRUE(refused.closed_in_time);
+  EXPECT_EQ(dropped(registry, "header_too_large"), 1);
   EXPECT_EQ(get(server.port(), "/metrics").status, 200);
 }
 
@@ -339,6 +353,8 @@ TEST(MetricsServerTest, ARequestDrippedByteByByteIsCutAtTheRequestTimeout) {
   EXPECT_TRUE(received.starts_with("HTTP/1.1 408 ")) << received;
   EXPECT_GE(elapsed, 900ms);
   EXPECT_LT(elapsed, 3s);
+  EXPECT_EQ(dropped(registry, "request_timeout"), 1);
+  EXPECT_EQ(dropped(registry, "evicted"), 0);
 }
 
 TEST(MetricsServerTest, AMalformedRequestGets400) {

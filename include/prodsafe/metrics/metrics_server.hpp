@@ -12,7 +12,10 @@
 // connections are taken, a new one replaces the one that has waited longest
 // for its request, so a scrape still answers while slow clients hold the rest.
 // Each response closes its connection (no keep-alive). Writes never raise
-// SIGPIPE and the server changes no signal disposition.
+// SIGPIPE and the server changes no signal disposition. Connections closed
+// before they were answered are counted in the registry served:
+// prodsafe_metrics_server_dropped_connections_total{reason="evicted",
+// "request_timeout", "response_timeout" or "header_too_large"}.
 //
 // Thread safety: construct and destroy from one thread; serving runs on the
 // server's thread and reads the registry, which is thread-safe.
@@ -57,10 +60,10 @@ void validate_options(const MetricsServerOptions& options);
 
 class MetricsServer {
  public:
-  // Validates `options`, adds prodsafe_build_info (register_build_info) to
-  // `registry` and starts listening. Throws InvalidArgument for an option out
-  // of range and StoreUnavailable (naming host and port) when the address
-  // cannot be bound. `registry` must outlive the server.
+  // Validates `options`, adds prodsafe_build_info (register_build_info) and
+  // the dropped-connections counter to `registry` and starts listening. Throws InvalidArgument for
+  // an option out of range and StoreUnavailable (naming host and port) when the address cannot be
+  // bound. `registry` must outlive the server.
   explicit MetricsServer(Registry& registry, MetricsServerOptions options = {});
   // Stops serving and closes every connection; returns within milliseconds.
   ~MetricsServer();
