@@ -28,6 +28,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/build_info.hpp"
+#include "prodsafe/metrics/cardinality_guard.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -355,6 +356,35 @@ TEST(MetricsServerTest, ARequestDrippedByteByByteIsCutAtTheRequestTimeout) {
   EXPECT_LT(elapsed, 3s);
   EXPECT_EQ(dropped(registry, "request_timeout"), 1);
   EXPECT_EQ(dropped(registry, "evicted"), 0);
+}
+
+// A client that asks for a page larger than the sockets' buffers and never
+// reads it is closed at the response timeout, not held for good.
+TEST(MetricsServerTest, AClientThatDoesNotReadIsClosedAtTheResponseTimeout) {
+  MetricsCardinalityGuard guard(GuardOptions{.max_label_sets = 20'000});
+  Registry registry(&guard);
+  auto& family = registry.gauge("prodsafe_wide", "A page of about 8 MB.", {"name"});
+  for (int i = 0; i < 16'000; ++i) {
+    family.labels({std::string(500, static_cast<char>('a' + i % 26)) + std::to_string(i)}).set(i);
+  }
+  const std::size_t page_size = registry.serialize().size();
+  ASSERT_GT(page_size, 8'000'000u);  // over the kernel's 4 MB send buffer limit
+  MetricsServer server(registry, {.response_timeout = 500ms});
+
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  send_all(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::this_thread::sleep_for(1500ms);  // reads nothing meanwhile
+  const std::string received = read_until_closed(fd, SteadyClock::now() + 5s);
+  ::close(fd);
+  EXPECT_LT(received.size(), page_size);
+  EXPECT_EQ(dropped(registry, "response_timeout"), 1);
 }
 
 TEST(MetricsServerTest, AMalformedRequestGets400) {
