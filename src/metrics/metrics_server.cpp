@@ -243,7 +243,9 @@ void MetricsServer::Impl::on_readable(Connection& connection, SteadyClock::time_
       connection.closed = true;
       return;
     }
-    if (connection.state == Connection::State::kLingering) continue;  // discarded
+    // Discarded, one buffer a turn: a client that keeps sending must not hold
+    // the thread past the linger deadline.
+    if (connection.state == Connection::State::kLingering) return;
     const std::size_t scanned = connection.received.size();
     connection.received.append(buffer, static_cast<std::size_t>(got));
     // The head may end up to 3 bytes before what arrived now.
