@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -27,17 +29,42 @@ void validate(const std::string& job_type, const CircuitBreakerOptions& o) {
           "circuit breaker job type '{}' contains ':' or a control character", job_type));
     }
   }
-  if (o.failure_threshold == 0 || o.time_window.count() <= 0 || o.window_buckets <= 0 ||
-      o.window_buckets > 1000 || o.break_duration.count() <= 0 ||
-      o.max_break_duration < o.break_duration || o.break_multiplier < 1.0 ||
-      o.half_open_max_probes <= 0 || o.half_open_max_probes > 100 ||
-      o.max_half_open_wait.count() <= 0 || o.staleness.count() <= 0 || o.failure_ratio < 0 ||
-      o.failure_ratio > 1) {
+  auto refuse = [](std::string_view field, std::string_view range, auto value) {
     throw InvalidArgument(
-        "CircuitBreakerOptions: threshold, window, buckets (<= 1000), break, probes (<= 100), "
-        "half-open wait and staleness must be positive; max break >= break; multiplier >= 1; "
-        "failure_ratio in [0, 1]");
+        fmt::format("CircuitBreakerOptions::{} must be {}, got {}", field, range, value));
+  };
+  // Durations above a day would overflow the break arithmetic (break ×
+  // multiplier^trips) and the store's millisecond fields.
+  constexpr auto kMaxDuration = std::chrono::hours(24);
+  auto duration = [&](std::string_view field, milliseconds value) {
+    if (value.count() <= 0 || value > kMaxDuration) {
+      refuse(field, "more than 0 and at most 24 h", fmt::format("{} ms", value.count()));
+    }
+  };
+  if (o.failure_threshold == 0) refuse("failure_threshold", "at least 1", o.failure_threshold);
+  duration("time_window", o.time_window);
+  if (o.window_buckets <= 0 || o.window_buckets > 1000) {
+    refuse("window_buckets", "1 to 1000", o.window_buckets);
   }
+  // Written so that NaN, which fails every comparison, is refused too.
+  if (!(o.failure_ratio >= 0 && o.failure_ratio <= 1)) {
+    refuse("failure_ratio", "in [0, 1]", o.failure_ratio);
+  }
+  duration("break_duration", o.break_duration);
+  if (!(o.break_multiplier >= 1 && std::isfinite(o.break_multiplier))) {
+    refuse("break_multiplier", "a finite number >= 1", o.break_multiplier);
+  }
+  duration("max_break_duration", o.max_break_duration);
+  if (o.max_break_duration < o.break_duration) {
+    refuse("max_break_duration",
+           fmt::format("at least break_duration ({} ms)", o.break_duration.count()),
+           fmt::format("{} ms", o.max_break_duration.count()));
+  }
+  if (o.half_open_max_probes <= 0 || o.half_open_max_probes > 100) {
+    refuse("half_open_max_probes", "1 to 100", o.half_open_max_probes);
+  }
+  duration("max_half_open_wait", o.max_half_open_wait);
+  duration("staleness", o.staleness);
 }
 
 BreakerRules rules_of(const CircuitBreakerOptions& o) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -452,6 +453,34 @@ TEST_F(BreakerTest, InvalidArgumentsAreRefused) {
   EXPECT_THROW(CircuitBreaker(store, "a:b"), InvalidArgument);
   EXPECT_THROW(CircuitBreaker(store, "x", {.failure_threshold = 0}), InvalidArgument);
   EXPECT_THROW(CircuitBreaker(store, "x", {.failure_ratio = 2}), InvalidArgument);
+}
+
+// NaN passes every `< x` check; a huge duration overflows the break arithmetic.
+// Each refusal names the field, so a typo is found at start-up.
+TEST_F(BreakerTest, NonFiniteAndOverlongOptionsAreRefusedNamingTheField) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  auto refused = [&](const CircuitBreakerOptions& options, const std::string& field) {
+    try {
+      CircuitBreaker breaker(store, "x", options);
+    } catch (const InvalidArgument& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+      return;
+    }
+    ADD_FAILURE() << field << " was accepted";
+  };
+  refused({.failure_ratio = nan}, "failure_ratio");
+  refused({.break_multiplier = nan}, "break_multiplier");
+  refused({.break_multiplier = inf}, "break_multiplier");
+  refused({.time_window = std::chrono::milliseconds::max()}, "time_window");
+  refused({.max_break_duration = std::chrono::milliseconds::max()}, "max_break_duration");
+  refused({.max_half_open_wait = std::chrono::hours(25)}, "max_half_open_wait");
+  refused({.staleness = -std::chrono::seconds(1)}, "staleness");
+  refused({.half_open_max_probes = 101}, "half_open_max_probes");
+  refused({.window_buckets = 0}, "window_buckets");
+  EXPECT_NO_THROW(CircuitBreaker(
+      store, "ok",
+      {.time_window = std::chrono::hours(24), .max_break_duration = std::chrono::hours(24)}));
 }
 
 }  // namespace

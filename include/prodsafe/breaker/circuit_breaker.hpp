@@ -115,7 +115,11 @@ struct Permission {
 class CircuitBreaker {
  public:
   // Throws InvalidArgument for a null store, an invalid job type (empty, ':'
-  // or control characters) or inconsistent options.
+  // or control characters) or an option out of its range, naming the field:
+  // every duration more than 0 and at most 24 h, max_break_duration at least
+  // break_duration, break_multiplier finite and >= 1, failure_ratio in
+  // [0, 1], failure_threshold >= 1, window_buckets 1 to 1000,
+  // half_open_max_probes 1 to 100.
   CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string job_type,
                  CircuitBreakerOptions options = {});
   ~CircuitBreaker();
