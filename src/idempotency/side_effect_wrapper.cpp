@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -59,10 +60,19 @@ std::string_view type_of_key(std::string_view key) {
                                   key, stored, ours));
 }
 
-void require_positive(milliseconds value, const char* name) {
-  if (value.count() <= 0) {
-    throw InvalidArgument(
-        fmt::format("WrapperOptions::{} must be positive, got {} ms", name, value.count()));
+// Longer durations overflow the deadline arithmetic (now + duration) and the
+// store's PX argument.
+constexpr milliseconds kMaxTtl = std::chrono::hours(24 * 3650);
+constexpr milliseconds kMaxDuration = std::chrono::hours(24);
+
+// Throws InvalidArgument naming `name` unless `value` is in (0, max] (or
+// [0, max] when `zero_allowed`).
+void require_range(milliseconds value, std::string_view name, milliseconds max,
+                   bool zero_allowed = false) {
+  if (value.count() < 0 || (value.count() == 0 && !zero_allowed) || value > max) {
+    throw InvalidArgument(fmt::format("{} must be {} and at most {}, got {} ms", name,
+                                      zero_allowed ? "0 or more" : "more than 0",
+                                      max == kMaxTtl ? "3,650 days" : "24 h", value.count()));
   }
 }
 
@@ -121,13 +131,17 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
       background_(std::make_unique<Background>()),
       pid_(::getpid()) {
   if (!store_) throw InvalidArgument("SideEffectWrapper needs an EffectStore, got null");
-  require_positive(options_.ttl, "ttl");
-  require_positive(options_.lease, "lease");
-  require_positive(options_.wait_poll_initial, "wait_poll_initial");
-  require_positive(options_.journal_flush_interval, "journal_flush_interval");
-  if (options_.journal_scan_interval.count() < 0) {
-    throw InvalidArgument("WrapperOptions::journal_scan_interval must not be negative");
-  }
+  require_range(options_.ttl, "WrapperOptions::ttl", kMaxTtl);
+  require_range(options_.lease, "WrapperOptions::lease", kMaxDuration);
+  require_range(options_.wait_timeout, "WrapperOptions::wait_timeout", kMaxDuration, true);
+  require_range(options_.wait_poll_initial, "WrapperOptions::wait_poll_initial", kMaxDuration);
+  require_range(options_.wait_poll_max, "WrapperOptions::wait_poll_max", kMaxDuration);
+  require_range(options_.commit_retry_delay, "WrapperOptions::commit_retry_delay", kMaxDuration,
+                true);
+  require_range(options_.journal_flush_interval, "WrapperOptions::journal_flush_interval",
+                kMaxDuration);
+  require_range(options_.journal_scan_interval, "WrapperOptions::journal_scan_interval",
+                kMaxDuration, true);
   if (options_.ttl <= options_.lease) {
     throw InvalidArgument(
         fmt::format("WrapperOptions::ttl ({} ms) must exceed the lease ({} ms): a record must "
@@ -136,11 +150,9 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
   }
   for (const auto& [name, policy] : options_.per_type) {
     (void)EffectType(name);  // validates the name
-    if (policy.ttl && policy.ttl->count() <= 0) {
-      throw InvalidArgument(fmt::format("per_type[{}].ttl must be positive", name));
-    }
-    if (policy.lease && policy.lease->count() <= 0) {
-      throw InvalidArgument(fmt::format("per_type[{}].lease must be positive", name));
+    if (policy.ttl) require_range(*policy.ttl, fmt::format("per_type[{}].ttl", name), kMaxTtl);
+    if (policy.lease) {
+      require_range(*policy.lease, fmt::format("per_type[{}].lease", name), kMaxDuration);
     }
   }
   lease_keeper_ = std::make_unique<LeaseKeeper>(*store_);
@@ -255,7 +267,11 @@ SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
   if (call.lease) resolved.lease = *call.lease;
   if (call.in_progress) resolved.in_progress = *call.in_progress;
   if (call.wait_timeout) resolved.wait_timeout = *call.wait_timeout;
-  if (resolved.ttl.count() <= 0 || resolved.lease.count() <= 0 || resolved.ttl <= resolved.lease) {
+  require_range(resolved.ttl, fmt::format("effect {}: ttl", type.name()), kMaxTtl);
+  require_range(resolved.lease, fmt::format("effect {}: lease", type.name()), kMaxDuration);
+  require_range(resolved.wait_timeout, fmt::format("effect {}: wait_timeout", type.name()),
+                kMaxDuration, true);
+  if (resolved.ttl <= resolved.lease) {
     throw InvalidArgument(fmt::format(
         "effect {}: ttl ({} ms) and lease ({} ms) must be positive and ttl must exceed the lease",
         type.name(), resolved.ttl.count(), resolved.lease.count()));

@@ -1,6 +1,7 @@
 // SideEffectWrapper's semantics against both stores, with failures injected
 // through FailingEffectStore.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
@@ -318,6 +319,43 @@ TYPED_TEST(WrapperTest, BadArgumentsAreRefused) {
   bad.ttl = bad.lease;
   EXPECT_THROW(this->make(bad), InvalidArgument);
   EXPECT_THROW(SideEffectWrapper(nullptr), InvalidArgument);
+}
+
+// An overlong duration overflows the deadline arithmetic (now + ttl) and the
+// store's PX argument; each is refused at construction, naming the field.
+TYPED_TEST(WrapperTest, OverlongDurationsAreRefusedNamingTheField) {
+  using std::chrono::milliseconds;
+  auto refused = [&](const std::function<void(WrapperOptions&)>& change, const std::string& field) {
+    WrapperOptions options = this->options();
+    change(options);
+    try {
+      this->make(options);
+    } catch (const InvalidArgument& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+      return;
+    }
+    ADD_FAILURE() << field << " was accepted";
+  };
+  refused([](WrapperOptions& o) { o.ttl = milliseconds::max(); }, "ttl");
+  refused(
+      [](WrapperOptions& o) {
+        o.ttl = std::chrono::hours(72);
+        o.lease = std::chrono::hours(48);
+      },
+      "lease");
+  refused([](WrapperOptions& o) { o.wait_timeout = milliseconds::max(); }, "wait_timeout");
+  refused([](WrapperOptions& o) { o.wait_poll_max = milliseconds::max(); }, "wait_poll_max");
+  refused([](WrapperOptions& o) { o.commit_retry_delay = milliseconds::max(); },
+          "commit_retry_delay");
+  refused([](WrapperOptions& o) { o.journal_scan_interval = milliseconds::max(); },
+          "journal_scan_interval");
+  refused([](WrapperOptions& o) { o.per_type["PNL_WRITE"].ttl = milliseconds::max(); },
+          "per_type[PNL_WRITE].ttl");
+  auto wrapper = this->make();
+  EXPECT_THROW(
+      wrapper->execute_once(
+          EffectType::PNL_WRITE, "ok", [] { return 1; }, CallOptions{.ttl = milliseconds::max()}),
+      InvalidArgument);
 }
 
 // Lease renewal runs on real time, so this one is Redis only.

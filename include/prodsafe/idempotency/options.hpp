@@ -39,6 +39,10 @@ struct EffectPolicy {
   bool fail_open = false;
 };
 
+// Durations are checked when the wrapper is made (InvalidArgument naming the
+// field): ttl more than 0 and at most 3,650 days; lease, wait_poll_initial,
+// wait_poll_max and journal_flush_interval more than 0 and at most 24 h;
+// wait_timeout, commit_retry_delay and journal_scan_interval 0 to 24 h.
 struct WrapperOptions {
   // How long a record (and so the duplicate protection) lives, counted from
   // its claim (a recovery starts it again). Default: 72 h. Must exceed the lease.
