@@ -201,7 +201,9 @@ CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptio
   const long long maxmemory = facts.info.number("maxmemory").value_or(0);
   const long long system = facts.info.number("total_system_memory").value_or(0);
   const long long limit = maxmemory > 0 ? maxmemory : system;
-  if (!used || limit <= 0) {
+  // A negative used_memory (a broken server) is no measurement; it would also
+  // overflow limit - used.
+  if (!used || *used < 0 || limit <= 0) {
     return result(
         name, Level::kWarning, "used_memory or the limit not in INFO", expected,
         "Memory headroom cannot be verified, so running out of memory would go unnoticed.",
