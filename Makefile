@@ -7,7 +7,7 @@ CMAKE_CONFIGURE = cmake -G Ninja -Wno-dev -DPRODSAFE_WERROR=ON
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 300
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 
-.PHONY: all bootstrap build test demo chaos bench test-asan test-tsan format format-check clean
+.PHONY: all bootstrap build test demo chaos bench test-asan test-tsan fuzz format format-check clean
 
 all: build
 
@@ -52,6 +52,30 @@ test-tsan: bootstrap
 	@cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tsan.supp $(CTEST) -LE 'bench|install'
 
+# The fuzz targets (fuzz/, clang's libFuzzer with ASan and UBSan), each for
+# FUZZ_SECONDS. Seeds come from fuzz/corpus/<target>; what libFuzzer learns
+# stays in build-fuzz/corpus/<target>; a crash, leak or timeout stops the run
+# and leaves its input in build-fuzz/findings/<target>/ (replay it with
+# build-fuzz/fuzz/<target>_fuzz FILE, or in the normal build with
+# build/fuzz/<target>_fuzz_corpus FILE). Not part of `make test`: ctest only
+# replays the committed corpus (fuzz.*_corpus).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = journal codec redis_url webhook_url effect_record breaker_record info
+fuzz: bootstrap
+	@CC=clang CXX=clang++ $(CMAKE_CONFIGURE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPRODSAFE_FUZZ=ON -DPRODSAFE_WERROR=OFF -DPRODSAFE_BUILD_TESTS=OFF -DPRODSAFE_BUILD_BENCH=OFF \
+	  -DPRODSAFE_BUILD_TOOLS=OFF -DPRODSAFE_BUILD_EXAMPLES=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$target build-fuzz/findings/$$target; \
+	  echo "== $${target}_fuzz for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz/$${target}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$$target/ \
+	    build-fuzz/corpus/$$target fuzz/corpus/$$target 2>build-fuzz/findings/$$target/log.txt; \
+	  status=$$?; grep -E '^stat::number_of_executed_units|^Done ' build-fuzz/findings/$$target/log.txt; \
+	  if [ $$status -ne 0 ]; then tail -n 40 build-fuzz/findings/$$target/log.txt; exit $$status; fi; \
+	done
+
 format: bootstrap
 	clang-format -i $(FORMAT_FILES)
 
@@ -59,4 +83,4 @@ format-check: bootstrap
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-release build-asan build-tsan
+	rm -rf build build-release build-asan build-tsan build-fuzz

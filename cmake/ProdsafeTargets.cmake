@@ -7,6 +7,20 @@ if(PRODSAFE_WERROR)
   target_compile_options(prodsafe_build_flags INTERFACE -Werror)
 endif()
 
+if(PRODSAFE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "PRODSAFE_FUZZ needs clang (libFuzzer): configure with CXX=clang++")
+  endif()
+  if(NOT PRODSAFE_SANITIZE STREQUAL "")
+    message(FATAL_ERROR "PRODSAFE_FUZZ already builds with ASan and UBSan; leave PRODSAFE_SANITIZE empty")
+  endif()
+  # Coverage for libFuzzer in every prodsafe library; the fuzz targets add
+  # -fsanitize=fuzzer (libFuzzer's main) at link time.
+  target_compile_options(prodsafe_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                                        -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(prodsafe_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
 if(PRODSAFE_SANITIZE STREQUAL "address")
   target_compile_options(prodsafe_build_flags INTERFACE -fsanitize=address,undefined
                                                         -fno-omit-frame-pointer -fno-sanitize-recover=all)

@@ -1,10 +1,12 @@
 #include "prodsafe/breaker/breaker_stores.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include <fmt/format.h>
 
+#include "breaker_reply.hpp"
 #include "prodsafe/breaker_lua.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/script.hpp"
@@ -66,6 +68,55 @@ std::optional<State> parse_state(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+namespace detail {
+
+Snapshot decode_breaker_reply(std::string_view name, const redis::Reply& reply) {
+  const auto& parts = reply.array();
+  if (parts.size() != 9) {
+    throw ProtocolError(
+        fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
+  }
+  Snapshot snapshot;
+  snapshot.state = parse_state(parts[0].str()).value_or(State::kClosed);
+  snapshot.previous = parse_state(parts[1].str()).value_or(State::kClosed);
+  snapshot.transitioned = parts[2].integer() == 1;
+  snapshot.allowed = parts[3].integer() == 1;
+  snapshot.failures = static_cast<std::uint64_t>(parts[4].integer());
+  snapshot.successes = static_cast<std::uint64_t>(parts[5].integer());
+  snapshot.trips = static_cast<std::uint64_t>(parts[6].integer());
+  snapshot.retry_after = milliseconds(parts[7].integer());
+  snapshot.permit = static_cast<PermitId>(parts[8].integer());
+  return snapshot;
+}
+
+void rethrow_breaker_error(std::string_view name, const ReplyError& error) {
+  if (error.prefix() != "CORRUPT") throw error;
+  // "CORRUPT <why>"; a bare "CORRUPT" (another script version) has no why.
+  std::string_view why = error.server_message();
+  why.remove_prefix(std::min(why.size(), std::string_view("CORRUPT ").size()));
+  throw DecodeError(fmt::format("circuit breaker '{}' is not valid: {}", name, why));
+}
+
+std::optional<Snapshot> decode_breaker_event(const redis::Reply& message) {
+  if (message.type() != redis::Reply::Type::kArray) return std::nullopt;
+  const auto& parts = message.array();
+  if (parts.size() != 3 || parts[0].str() != "message") return std::nullopt;
+  const std::string& payload = parts[2].str();
+  const std::size_t colon = payload.find(':');
+  const auto state = parse_state(std::string_view(payload).substr(0, colon));
+  if (!state) return std::nullopt;
+  long long left_ms = 0;
+  if (colon != std::string::npos) {
+    std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), left_ms);
+  }
+  Snapshot snapshot;
+  snapshot.state = *state;
+  snapshot.retry_after = milliseconds(left_ms);
+  return snapshot;
+}
+
+}  // namespace detail
+
 RedisBreakerStore::RedisBreakerStore(std::shared_ptr<redis::Client> client)
     : client_(std::move(client)) {
   if (!client_) throw InvalidArgument("RedisBreakerStore needs a redis::Client, got null");
@@ -101,26 +152,9 @@ Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
                                  {op, argument, args[0], args[1], args[2], args[3], args[4],
                                   args[5], args[6], args[7], args[8], args[9], events, args[10]});
   } catch (const ReplyError& error) {
-    if (error.prefix() != "CORRUPT") throw;
-    throw DecodeError(fmt::format("circuit breaker '{}' is not valid: {}", name,
-                                  error.server_message().substr(8)));
+    detail::rethrow_breaker_error(name, error);
   }
-  const auto& parts = reply.array();
-  if (parts.size() != 9) {
-    throw ProtocolError(
-        fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
-  }
-  Snapshot snapshot;
-  snapshot.state = parse_state(parts[0].str()).value_or(State::kClosed);
-  snapshot.previous = parse_state(parts[1].str()).value_or(State::kClosed);
-  snapshot.transitioned = parts[2].integer() == 1;
-  snapshot.allowed = parts[3].integer() == 1;
-  snapshot.failures = static_cast<std::uint64_t>(parts[4].integer());
-  snapshot.successes = static_cast<std::uint64_t>(parts[5].integer());
-  snapshot.trips = static_cast<std::uint64_t>(parts[6].integer());
-  snapshot.retry_after = milliseconds(parts[7].integer());
-  snapshot.permit = static_cast<PermitId>(parts[8].integer());
-  return snapshot;
+  return detail::decode_breaker_reply(name, reply);
 }
 
 Snapshot RedisBreakerStore::record(std::string_view job_type, Outcome outcome,

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "breaker_reply.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/registry.hpp"
@@ -506,26 +506,16 @@ void CircuitBreaker::subscribe_loop(std::string channel) {
       connection.subscribe(channels);
       while (!stopping_.load()) {
         const auto message = connection.next_message(std::chrono::milliseconds(100));
-        if (!message || message->type() != redis::Reply::Type::kArray) continue;
-        const auto& parts = message->array();
-        if (parts.size() != 3 || parts[0].str() != "message") continue;
-        const std::string& payload = parts[2].str();
-        const std::size_t colon = payload.find(':');
-        const auto state = parse_state(std::string_view(payload).substr(0, colon));
-        if (!state) continue;
-        long long left_ms = 0;
-        if (colon != std::string::npos) {
-          std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), left_ms);
-        }
-        Snapshot snapshot;
-        snapshot.state = *state;
-        snapshot.retry_after = milliseconds(left_ms);
+        if (!message) continue;
+        const auto event = detail::decode_breaker_event(*message);
+        if (!event) continue;
+        Snapshot snapshot = *event;
         {
           // Messages carry no trip count: each entry into OPEN is one more
           // trip, and CLOSED starts again from none, as in the store.
           std::lock_guard lock(view_mutex_);
-          snapshot.trips = *state == State::kClosed ? 0
-                           : *state == State::kOpen && fleet_.state != State::kOpen
+          snapshot.trips = snapshot.state == State::kClosed ? 0
+                           : snapshot.state == State::kOpen && fleet_.state != State::kOpen
                                ? fleet_.trips + 1
                                : fleet_.trips;
           remember_fleet(snapshot, now_ns());

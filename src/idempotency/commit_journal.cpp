@@ -92,6 +92,8 @@ std::string framed(std::string_view body) {
   return fmt::format("{:08x} {} {}\n", crc32(body), body.size(), body);
 }
 
+}  // namespace
+
 std::string store_body(std::string_view store) { return "store " + to_hex(store); }
 
 std::string put_body(const JournalEntry& entry) {
@@ -104,6 +106,10 @@ std::string done_body(const JournalEntry& entry) {
   return fmt::format("done {} {} {}", entry.holder.token, to_hex(entry.holder.id),
                      to_hex(entry.key));
 }
+
+std::string journal_line(std::string_view body) { return framed(body); }
+
+namespace {
 
 // The body of a framed line, or nullopt when its length or checksum is wrong.
 std::optional<std::string_view> unframe(std::string_view line) {
@@ -166,6 +172,8 @@ bool apply_body(std::string_view body, JournalContents& contents) {
   return false;
 }
 
+}  // namespace
+
 JournalContents parse_journal(std::string_view text) {
   JournalContents contents;
   while (!text.empty()) {
@@ -178,6 +186,8 @@ JournalContents parse_journal(std::string_view text) {
   }
   return contents;
 }
+
+namespace {
 
 bool read_all(int fd, std::string& out) {
   char buffer[65536];

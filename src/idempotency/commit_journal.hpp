@@ -58,6 +58,16 @@ struct JournalContents {
 // Reads a journal file. Damaged lines are skipped, counted and logged.
 [[nodiscard]] JournalContents read_journal(const std::filesystem::path& file);
 
+// The file format itself, for tests and the fuzz target: parse_journal()
+// reads a journal's text (never throws for any text: damaged lines are
+// counted); the *_body() functions make the bodies above and journal_line()
+// frames one as a line.
+[[nodiscard]] JournalContents parse_journal(std::string_view text);
+[[nodiscard]] std::string store_body(std::string_view store);
+[[nodiscard]] std::string put_body(const JournalEntry& entry);
+[[nodiscard]] std::string done_body(const JournalEntry& entry);
+[[nodiscard]] std::string journal_line(std::string_view body);
+
 // The default journal directory: $PRODSAFE_JOURNAL_DIR, else
 // /var/tmp/prodsafe-journal-<effective uid> (/var/tmp survives reboots; the
 // uid keeps users apart).

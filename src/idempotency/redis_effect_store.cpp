@@ -9,6 +9,7 @@
 #include "prodsafe/core/random.hpp"
 #include "prodsafe/idempotency_lua.hpp"
 #include "prodsafe/redis/script.hpp"
+#include "redis_effect_reply.hpp"
 
 namespace prodsafe::idempotency {
 namespace {
@@ -57,19 +58,10 @@ std::string ms_text(milliseconds duration) { return std::to_string(duration.coun
 
 }  // namespace
 
-RedisEffectStore::RedisEffectStore(std::shared_ptr<redis::Client> client)
-    : client_(std::move(client)) {
-  if (!client_) throw InvalidArgument("RedisEffectStore needs a redis::Client, got null");
-}
+namespace detail {
 
-Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint,
-                              milliseconds lease, milliseconds ttl) {
-  const std::string full_key = client_->key(key);
-  const std::string lease_ms = ms_text(lease);
-  const std::string ttl_ms = ms_text(ttl);
-  std::string holder_id = random_id();
-  const redis::Reply reply =
-      claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms, holder_id});
+Claim decode_claim_reply(std::string_view key, std::string_view full_key, const redis::Reply& reply,
+                         std::string holder_id) {
   const auto& parts = reply_array(key, reply, 5);
   const std::string& status = parts[0].str();
   Claim claim;
@@ -101,6 +93,68 @@ Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint
   return claim;
 }
 
+FinishStatus decode_finish_reply(std::string_view key, std::string_view full_key,
+                                 const redis::Reply& reply) {
+  const auto& parts = reply_array(key, reply, 2);
+  const std::string& status = parts[0].str();
+  if (status == "DONE") return FinishStatus::kDone;
+  if (status == "LEASE_LOST") return FinishStatus::kLeaseLost;
+  if (status == "CORRUPT") corrupt(full_key, parts[1].str());
+  throw ProtocolError(
+      fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
+}
+
+std::optional<EffectRecord> decode_inspect_replies(std::string_view full_key,
+                                                   const std::vector<redis::Reply>& replies) {
+  // A short answer (a proxy, another server) is not read past its end.
+  auto wrong_shape = [&](std::string_view what) {
+    return ProtocolError(
+        fmt::format("unexpected answer reading the effect record '{}': {}", full_key, what));
+  };
+  if (replies.size() < 4) throw wrong_shape(fmt::format("{} replies, not 4", replies.size()));
+  const std::string& kind = replies[0].check().str();
+  if (kind == "none") return std::nullopt;
+  if (kind != "hash") corrupt(full_key, fmt::format("the key holds a {}, not a hash", kind));
+  const auto& fields = replies[1].check().array();
+  if (fields.size() < 7) throw wrong_shape(fmt::format("{} fields, not 7", fields.size()));
+  EffectRecord record;
+  record.state = fields[0].optional_str().value_or("");
+  record.token = parse_u64(full_key, "token", fields[1].optional_str().value_or(""));
+  record.fingerprint = fields[2].optional_str().value_or("");
+  record.result = fields[3].optional_str().value_or("");
+  record.error = fields[4].optional_str().value_or("");
+  record.holder_id = fields[6].optional_str().value_or("");
+  record.ttl_remaining = milliseconds(std::max<long long>(0, replies[2].integer()));
+  const auto lease_until = fields[5].optional_str();
+  if (record.state == "in_progress" && lease_until) {
+    const auto& time = replies[3].array();
+    if (time.size() < 2) throw wrong_shape(replies[3].debug_string());
+    const std::uint64_t now_ms = parse_u64(full_key, "TIME", time[0].str()) * 1000 +
+                                 parse_u64(full_key, "TIME", time[1].str()) / 1000;
+    const std::uint64_t until = parse_u64(full_key, "lease_until", *lease_until);
+    record.lease_remaining = milliseconds(until > now_ms ? until - now_ms : 0);
+  }
+  return record;
+}
+
+}  // namespace detail
+
+RedisEffectStore::RedisEffectStore(std::shared_ptr<redis::Client> client)
+    : client_(std::move(client)) {
+  if (!client_) throw InvalidArgument("RedisEffectStore needs a redis::Client, got null");
+}
+
+Claim RedisEffectStore::claim(std::string_view key, std::string_view fingerprint,
+                              milliseconds lease, milliseconds ttl) {
+  const std::string full_key = client_->key(key);
+  const std::string lease_ms = ms_text(lease);
+  const std::string ttl_ms = ms_text(ttl);
+  std::string holder_id = random_id();
+  const redis::Reply reply =
+      claim_script().run(*client_, {full_key}, {fingerprint, lease_ms, ttl_ms, holder_id});
+  return detail::decode_claim_reply(key, full_key, reply, std::move(holder_id));
+}
+
 FinishStatus RedisEffectStore::finish(std::string_view key, const Holder& holder, FinalState state,
                                       std::string_view payload, std::string_view fingerprint,
                                       milliseconds ttl) {
@@ -110,13 +164,7 @@ FinishStatus RedisEffectStore::finish(std::string_view key, const Holder& holder
   const redis::Reply reply =
       finish_script().run(*client_, {full_key},
                           {token_text, holder.id, to_string(state), payload, fingerprint, ttl_ms});
-  const auto& parts = reply_array(key, reply, 2);
-  const std::string& status = parts[0].str();
-  if (status == "DONE") return FinishStatus::kDone;
-  if (status == "LEASE_LOST") return FinishStatus::kLeaseLost;
-  if (status == "CORRUPT") corrupt(full_key, parts[1].str());
-  throw ProtocolError(
-      fmt::format("effect finish for '{}' returned unknown status '{}'", key, status));
+  return detail::decode_finish_reply(key, full_key, reply);
 }
 
 bool RedisEffectStore::release(std::string_view key, const Holder& holder) {
@@ -152,28 +200,7 @@ std::optional<EffectRecord> RedisEffectStore::inspect(std::string_view key) {
       .add({"HMGET", full_key, "state", "token", "fp", "result", "error", "lease_until", "holder"})
       .add({"PTTL", full_key})
       .add({"TIME"});
-  const std::vector<redis::Reply> replies = client_->pipeline(pipeline);
-  const std::string& kind = replies[0].check().str();
-  if (kind == "none") return std::nullopt;
-  if (kind != "hash") corrupt(full_key, fmt::format("the key holds a {}, not a hash", kind));
-  const auto& fields = replies[1].check().array();
-  EffectRecord record;
-  record.state = fields[0].optional_str().value_or("");
-  record.token = parse_u64(full_key, "token", fields[1].optional_str().value_or(""));
-  record.fingerprint = fields[2].optional_str().value_or("");
-  record.result = fields[3].optional_str().value_or("");
-  record.error = fields[4].optional_str().value_or("");
-  record.holder_id = fields[6].optional_str().value_or("");
-  record.ttl_remaining = milliseconds(std::max<long long>(0, replies[2].integer()));
-  const auto lease_until = fields[5].optional_str();
-  if (record.state == "in_progress" && lease_until) {
-    const auto& time = replies[3].array();
-    const std::uint64_t now_ms = parse_u64(full_key, "TIME", time[0].str()) * 1000 +
-                                 parse_u64(full_key, "TIME", time[1].str()) / 1000;
-    const std::uint64_t until = parse_u64(full_key, "lease_until", *lease_until);
-    record.lease_remaining = milliseconds(until > now_ms ? until - now_ms : 0);
-  }
-  return record;
+  return detail::decode_inspect_replies(full_key, client_->pipeline(pipeline));
 }
 
 bool RedisEffectStore::clear(std::string_view key) { return client_->del(client_->key(key)) == 1; }

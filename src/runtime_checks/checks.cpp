@@ -241,7 +241,9 @@ CheckResult check_memory_headroom(const ServerFacts& facts, const ValidatorOptio
   const bool cgroup =
       maxmemory <= 0 && facts.cgroup_memory && (system <= 0 || facts.cgroup_memory->bytes < system);
   const long long limit = maxmemory > 0 ? maxmemory : cgroup ? facts.cgroup_memory->bytes : system;
-  if (!used || limit <= 0) {
+  // A negative used_memory (a broken server) is no measurement; it would also
+  // overflow limit - used.
+  if (!used || *used < 0 || limit <= 0) {
     return result(
         name, Level::kWarning, "used_memory or the limit not in INFO", expected,
         "Memory headroom cannot be verified, so running out of memory would go unnoticed.",

@@ -1,0 +1,46 @@
+// What the Redis breaker store makes of the replies Redis hands back
+// (src/breaker/breaker_reply.hpp). Found by fuzz/breaker_record_fuzz.cpp.
+#include "breaker_reply.hpp"
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/redis/reply.hpp"
+
+namespace prodsafe::breaker {
+namespace {
+
+using redis::Reply;
+
+// Before the fix, a bare "CORRUPT" (no reason after it) threw std::out_of_range
+// from substr(8): not a prodsafe::Error, so callers that catch those let it
+// through and the breaker's fallback to its local view never ran.
+TEST(BreakerReplyTest, ACorruptReplyWithoutAReasonIsADecodeError) {
+  EXPECT_THROW(detail::rethrow_breaker_error("c", ReplyError("CORRUPT", "breaker")), DecodeError);
+  EXPECT_THROW(detail::rethrow_breaker_error("c", ReplyError("CORRUPT ", "breaker")), DecodeError);
+  try {
+    detail::rethrow_breaker_error("c", ReplyError("CORRUPT unknown circuit state X", "breaker"));
+    FAIL() << "no exception";
+  } catch (const DecodeError& error) {
+    EXPECT_NE(std::string(error.what()).find("unknown circuit state X"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_THROW(detail::rethrow_breaker_error("c", ReplyError("BUSY script", "breaker")),
+               ReplyError);
+}
+
+TEST(BreakerReplyTest, AReplyOfAnotherShapeIsAProtocolError) {
+  EXPECT_THROW((void)detail::decode_breaker_reply("c", Reply::integer(1)), ProtocolError);
+  EXPECT_THROW((void)detail::decode_breaker_reply("c", Reply::array({Reply::string("OPEN")})),
+               ProtocolError);
+  std::vector<Reply> parts(9, Reply::integer(0));
+  parts[0] = Reply::string("OPEN");
+  parts[1] = Reply::string("CLOSED");
+  parts[7] = Reply::integer(30000);
+  const Snapshot snapshot = detail::decode_breaker_reply("c", Reply::array(parts));
+  EXPECT_EQ(snapshot.state, State::kOpen);
+  EXPECT_EQ(snapshot.retry_after, std::chrono::milliseconds(30000));
+}
+
+}  // namespace
+}  // namespace prodsafe::breaker
