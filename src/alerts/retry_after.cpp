@@ -68,7 +68,9 @@ std::vector<std::string_view> tokens(std::string_view text, std::string_view sep
   return out;
 }
 
-std::optional<std::chrono::system_clock::time_point> http_date(std::string_view text) {
+// Seconds since the epoch of an HTTP-date (up to the year 9999: beyond what
+// system_clock's nanoseconds can hold, so callers compare in seconds first).
+std::optional<std::int64_t> http_date(std::string_view text) {
   std::tm tm{};
   std::optional<int> day;
   std::optional<int> year;
@@ -101,7 +103,7 @@ std::optional<std::chrono::system_clock::time_point> http_date(std::string_view 
   tm.tm_year = *year - 1900;
   const std::time_t since_epoch = ::timegm(&tm);
   if (since_epoch == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::time_point(seconds(since_epoch));
+  return static_cast<std::int64_t>(since_epoch);
 }
 
 }  // namespace
@@ -120,8 +122,11 @@ std::optional<milliseconds> parse_retry_after(std::string_view value,
   }
   const auto when = http_date(value);
   if (!when) return std::nullopt;
-  if (*when <= now) return milliseconds(0);
-  return std::min(std::chrono::duration_cast<milliseconds>(*when - now),
+  const std::int64_t now_s = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+  if (*when - now_s > kMaxSeconds) return milliseconds(seconds(kMaxSeconds));
+  const auto at = std::chrono::system_clock::time_point(seconds(*when));
+  if (at <= now) return milliseconds(0);
+  return std::min(std::chrono::duration_cast<milliseconds>(at - now),
                   milliseconds(seconds(kMaxSeconds)));
 }
 

@@ -37,6 +37,18 @@ TEST(RetryAfterTest, HttpDatesInEachFormCountFromNow) {
       << "a date already past: retry at once";
 }
 
+// Found by retry_after_fuzz: a date beyond system_clock's range (about the
+// year 2262) overflowed the nanoseconds it was converted to.
+TEST(RetryAfterTest, ADateFarInTheFutureSaturatesInsteadOfOverflowing) {
+  const milliseconds cap = std::chrono::seconds(10LL * 365 * 24 * 3600);
+  EXPECT_EQ(parse_retry_after("Fri, 01 Jan 6092 00:00:10 GMT", kDate), cap);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", kDate), cap);
+  EXPECT_EQ(parse_retry_after("Wed, 06 Nov 2050 08:49:37 GMT", kDate), cap);
+  EXPECT_EQ(parse_retry_after("Mon, 06 Nov 1995 08:49:37 GMT", kDate),
+            milliseconds(std::chrono::hours(24 * 365)))
+      << "a date within the cap is still exact";
+}
+
 TEST(RetryAfterTest, AnythingElseIsNotAWait) {
   for (const char* value : {"", "soon", "-5", "1.5", "2 s", "Sun, 06 Nov 1994 08:49:37",
                             "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
