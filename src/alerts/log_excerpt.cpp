@@ -133,6 +133,7 @@ std::vector<std::string> url_secrets(std::string_view url) {
   for (const std::string_view piece : pieces) {
     if (piece.size() >= 8) secrets.emplace_back(piece);
   }
+  std::erase_if(secrets, [](const std::string& secret) { return secret.empty(); });
   return secrets;
 }
 

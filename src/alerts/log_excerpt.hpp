@@ -22,7 +22,7 @@ inline constexpr std::size_t kExcerptBytes = 1024;
 
 // The parts of a webhook URL that may be secret: the URL itself, its path and
 // query, credentials, and each path segment, query name or value of 8 bytes
-// or more (Slack's token is one segment).
+// or more (Slack's token is one segment); never an empty string.
 [[nodiscard]] std::vector<std::string> url_secrets(std::string_view url);
 
 }  // namespace prodsafe::alerts::detail

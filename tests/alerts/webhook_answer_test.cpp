@@ -92,5 +92,16 @@ TEST(LogExcerptTest, UrlSecretsCoverPathQueryAndCredentials) {
       << "short segments are not secrets (and would blank common words)";
 }
 
+// Found by webhook_answer_fuzz: an empty URL, or empty credentials, gave an
+// empty "secret" (harmless to log_excerpt, which skips short ones, but a
+// secret list should hold secrets).
+TEST(LogExcerptTest, UrlSecretsAreNeverEmpty) {
+  for (const char* url : {"", "https://@hooks.example.com/x", "http://:@h/"}) {
+    for (const std::string& secret : url_secrets(url)) {
+      EXPECT_FALSE(secret.empty()) << "from '" << url << "'";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace prodsafe::alerts::detail
