@@ -102,6 +102,14 @@ TEST(CheckCliTest, UnreachableServerExitsTwoWithRedactedUrl) {
   EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
 }
 
+// The version comes from CMake's project() (PRODSAFE_EXPECTED_VERSION here),
+// with no subcommand needed.
+TEST(CliTest, VersionPrintsTheProjectVersionAndExitsZero) {
+  const CliRun run = run_cli("--version");
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out, std::string("prodsafe ") + PRODSAFE_EXPECTED_VERSION + "\n");
+}
+
 TEST(CheckCliTest, BadInputExitsTwo) {
   EXPECT_EQ(run_cli("check not-a-url").exit_code, 2);
   EXPECT_EQ(run_cli("check redis://127.0.0.1:1 --fail-at fatal").exit_code, 2);

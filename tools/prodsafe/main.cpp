@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/metrics/build_info.hpp"
 
 namespace {
 
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
       "prodsafe: exactly-once side effects, fleet-wide circuit breakers and Redis "
       "safety checks for trading and job systems"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "prodsafe " + std::string(prodsafe::metrics::build_version()),
+                       "Print prodsafe's version and exit");
 
   std::optional<std::string> demo_url;
   auto* demo = app.add_subcommand(
