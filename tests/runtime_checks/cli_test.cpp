@@ -16,8 +16,9 @@ struct CliRun {
   std::string out;
 };
 
-CliRun run_cli(const std::string& arguments) {
-  const std::string command = std::string(PRODSAFE_CLI) + " " + arguments + " 2>&1";
+// Runs a shell command line, stdout and stderr together.
+CliRun run_cli_command(const std::string& command_line) {
+  const std::string command = command_line + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   CliRun run;
   if (pipe == nullptr) return run;
@@ -29,6 +30,10 @@ CliRun run_cli(const std::string& arguments) {
   return run;
 }
 
+CliRun run_cli(const std::string& arguments) {
+  return run_cli_command(std::string(PRODSAFE_CLI) + " " + arguments);
+}
+
 using prodsafe::embedded::RedisServer;
 
 TEST(CheckCliTest, SafeServerExitsZero) {
@@ -37,6 +42,28 @@ TEST(CheckCliTest, SafeServerExitsZero) {
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_NE(run.out.find("persistence"), std::string::npos) << run.out;
   EXPECT_EQ(run.out.find("\033["), std::string::npos) << "no colour when not on a terminal";
+}
+
+// On a terminal (util-linux `script` gives the CLI a pseudo-terminal) the
+// table is coloured, unless NO_COLOR is set (no-color.org: any non-empty
+// value) or TERM is "dumb".
+TEST(CheckCliTest, ColourOnATerminalUnlessNoColorOrDumbTerm) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  auto on_terminal = [&](const std::string& environment) {
+    const std::string command =
+        std::string(PRODSAFE_CLI) + " check " + server.url() + " --latency-samples 0";
+    return run_cli_command("env " + environment + " script -qec '" + command + "' /dev/null");
+  };
+  const CliRun plain_term = on_terminal("-u NO_COLOR TERM=xterm");
+  EXPECT_EQ(plain_term.exit_code, 0) << plain_term.out;
+  EXPECT_NE(plain_term.out.find("\033["), std::string::npos)
+      << "coloured on a terminal: " << plain_term.out;
+  for (const char* environment : {"NO_COLOR=1 TERM=xterm", "-u NO_COLOR TERM=dumb"}) {
+    const CliRun run = on_terminal(environment);
+    EXPECT_EQ(run.exit_code, 0) << environment << ": " << run.out;
+    EXPECT_NE(run.out.find("persistence"), std::string::npos) << environment << ": " << run.out;
+    EXPECT_EQ(run.out.find("\033["), std::string::npos) << environment << ": " << run.out;
+  }
 }
 
 TEST(CheckCliTest, UnsafeServerExitsOneAndFailAtMoves) {

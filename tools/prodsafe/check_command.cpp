@@ -2,8 +2,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,16 @@ namespace {
 
 using runtime_checks::CheckResult;
 using runtime_checks::Level;
+
+// Colour only on a terminal, and not when asked for plain text: --no-colour,
+// NO_COLOR set to anything but "" (no-color.org), or TERM=dumb.
+bool colour_wanted(bool no_colour_flag) {
+  if (no_colour_flag || ::isatty(STDOUT_FILENO) != 1) return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') return false;
+  const char* term = std::getenv("TERM");
+  return term == nullptr || std::string_view(term) != "dumb";
+}
 
 const char* colour(Level level) {
   switch (level) {
@@ -112,7 +124,7 @@ int run_check(const CheckArguments& arguments) {
   if (arguments.json) {
     std::cout << to_json(url, results, *fail_at).dump(2) << "\n";
   } else {
-    print_check_table(url, results, ::isatty(STDOUT_FILENO) == 1 && !arguments.no_colour);
+    print_check_table(url, results, colour_wanted(arguments.no_colour));
   }
   return runtime_checks::worst_level(results) < *fail_at ? kExitOk : kExitFailed;
 }

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
       ->add_option("--latency-samples", check_arguments.latency_samples,
                    "PINGs timed for the latency check, 0 to 1000000 (0 skips it; default 20)")
       ->check(CLI::Range(0, 1000000));
-  check->add_flag("--no-colour,--no-color", check_arguments.no_colour, "Plain table on a terminal");
+  check->add_flag("--no-colour,--no-color", check_arguments.no_colour,
+                  "Plain table on a terminal (also with NO_COLOR set, or TERM=dumb)");
 
   std::string ping_url = default_redis_url();
   int ping_count = 1000;
