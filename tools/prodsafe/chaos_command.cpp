@@ -41,9 +41,9 @@ int run_chaos(const ChaosArguments& arguments) {
   std::vector<chaos::ScenarioResult> results;
   try {
     results = chaos::run_scenarios(options, arguments.scenarios, std::cout);
-  } catch (const InvalidArgument& error) {
+  } catch (const InvalidArgument& error) {  // an unknown scenario, a malformed --redis
     std::cerr << "prodsafe chaos: " << error.what() << "\n";
-    return kExitUnreachable;
+    return kExitUsage;
   } catch (const StoreUnavailable& error) {  // the --redis given does not answer
     std::cerr << "prodsafe chaos: " << error.what() << "\n";
     return kExitUnreachable;

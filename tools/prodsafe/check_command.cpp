@@ -99,7 +99,7 @@ int run_check(const CheckArguments& arguments) {
   if (!fail_at) {
     std::cerr << "prodsafe check: --fail-at must be ok, warning, error or critical, not '"
               << arguments.fail_at << "'\n";
-    return kExitUnreachable;
+    return kExitUsage;
   }
   logger()->set_level(spdlog::level::off);  // the command prints its own report
   std::vector<CheckResult> results;

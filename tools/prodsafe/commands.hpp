@@ -20,10 +20,14 @@ class RedisServer;
 
 namespace prodsafe::cli {
 
-// Exit codes shared by the subcommands.
+// Exit codes, the same on every subcommand: 0 ok; 1 the check or an
+// invariant failed; 2 Redis could not be reached; 64 (sysexits' EX_USAGE) a
+// usage error -- a bad flag or value, an unknown subcommand, a malformed URL --
+// found before anything runs.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUnreachable = 2;
+inline constexpr int kExitUsage = 64;
 
 // `prodsafe demo`: what the foundation does, against a private redis-server
 // (or `redis_url`): version, round trips, pipelines, concurrency, scripts,

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "commands.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/build_info.hpp"
+#include "prodsafe/redis/endpoint.hpp"
 
 namespace {
 
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
       "check",
       "Check that a Redis is configured so prodsafe's records are neither lost nor "
       "evicted. Exit 0: nothing at or above --fail-at; 1: something is; 2: Redis "
-      "cannot be checked");
+      "cannot be checked; 64: a usage error");
   check->add_option("url", check_arguments.url,
                     "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)");
   check->add_flag("--json", check_arguments.json, "Print the results as JSON");
@@ -104,7 +106,43 @@ int main(int argc, char** argv) {
   chaos_worker->group("");
   chaos_worker->add_option("--spec", chaos_worker_spec)->required();
 
-  CLI11_PARSE(app, argc, argv);
+  // An unknown subcommand is named with the known ones (CLI11 would only say
+  // that an argument was not expected).
+  if (argc > 1 && argv[1][0] != '-') {
+    const auto commands = app.get_subcommands([](CLI::App*) { return true; });
+    const bool known_command = std::any_of(commands.begin(), commands.end(),
+                                           [&](CLI::App* c) { return c->check_name(argv[1]); });
+    if (!known_command) {
+      std::string known;
+      for (const CLI::App* command : commands) {
+        if (command->get_group().empty()) continue;  // internal (chaos-worker)
+        known += (known.empty() ? "" : ", ") + command->get_name();
+      }
+      std::cerr << "prodsafe: unknown command '" << argv[1] << "'; the commands are " << known
+                << " (prodsafe --help)\n";
+      return prodsafe::cli::kExitUsage;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version exit 0; every other parse error is a usage error.
+    return app.exit(error) == 0 ? prodsafe::cli::kExitOk : prodsafe::cli::kExitUsage;
+  }
+
+  // A malformed URL is a usage error too, found before anything runs.
+  for (const std::string* url :
+       {*demo && demo_url ? &*demo_url : nullptr, *ping ? &ping_url : nullptr,
+        *check ? &check_arguments.url : nullptr,
+        *chaos && !chaos_arguments.redis_url.empty() ? &chaos_arguments.redis_url : nullptr}) {
+    if (url == nullptr) continue;
+    try {
+      (void)prodsafe::redis::parse_url(*url);
+    } catch (const prodsafe::InvalidArgument& error) {
+      std::cerr << "prodsafe: " << error.what() << "\n";
+      return prodsafe::cli::kExitUsage;
+    }
+  }
 
   if (*chaos_worker) return prodsafe::cli::run_chaos_worker(chaos_worker_spec);
 
