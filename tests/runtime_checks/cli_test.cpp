@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/redis/client.hpp"
 
 namespace {
 
@@ -194,6 +195,19 @@ TEST(CliUsageTest, NumericFlagsOutOfRangeAreRefusedBeforeAnythingRuns) {
     EXPECT_EQ(run.out.find("cannot"), std::string::npos) << bad.arguments << "\n" << run.out;
     EXPECT_EQ(run.out.find("kill_redis"), std::string::npos) << "the scenarios were listed";
   }
+}
+
+// `demo --redis URL` runs against a Redis the user gave it: it leaves that
+// Redis as it found it (its own keys, under prodsafe:demo:, removed), and
+// never touches the user's keys.
+TEST(DemoCliTest, DemoAgainstAGivenRedisRemovesTheKeysItMade) {
+  RedisServer server({.config = {"appendonly yes", "appendfsync always"}});
+  prodsafe::redis::Client client(server.url());
+  client.command({"SET", "users:key", "keep"});
+  const CliRun run = run_cli("demo --redis " + server.url());
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(client.command({"DBSIZE"}).integer(), 1) << run.out;
+  EXPECT_EQ(client.get("users:key").value_or("gone"), "keep");
 }
 
 TEST(CheckCliTest, DefaultUrlComesFromTheEnvironment) {

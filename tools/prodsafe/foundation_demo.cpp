@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,37 @@
 
 namespace prodsafe::cli {
 namespace {
+
+// Removes every key under the client's prefix (SCAN, never KEYS, then UNLINK)
+// when the demo ends, however it ends: a Redis the user gave `demo --redis`
+// is left as it was found.
+class RemoveKeysAtExit {
+ public:
+  explicit RemoveKeysAtExit(redis::Client* client) : client_(client) {}
+  RemoveKeysAtExit(const RemoveKeysAtExit&) = delete;
+  RemoveKeysAtExit& operator=(const RemoveKeysAtExit&) = delete;
+  ~RemoveKeysAtExit() {
+    if (client_ == nullptr) return;
+    try {
+      const std::string pattern = client_->key("*");
+      std::string cursor = "0";
+      do {
+        const redis::Reply page =
+            client_->command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+        cursor = page.array().at(0).str();
+        std::vector<std::string> unlink{"UNLINK"};
+        for (const redis::Reply& key : page.array().at(1).array()) unlink.push_back(key.str());
+        if (unlink.size() > 1) client_->command(unlink);
+      } while (cursor != "0");
+    } catch (const std::exception& error) {
+      fmt::print(stderr, "prodsafe demo: could not remove its keys ({}*): {}\n", client_->key(""),
+                 error.what());
+    }
+  }
+
+ private:
+  redis::Client* client_;
+};
 
 // The non-zero series of prodsafe's own order and breaker instruments.
 void print_metrics_excerpt() {
@@ -114,6 +146,8 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
                                                           .pool_size = 4,
                                                           .key_prefix = "prodsafe:demo:"});
   redis::Client& client = *shared_client;
+  // A private server goes away with its keys; a given one keeps only its own.
+  const RemoveKeysAtExit remove_keys(server ? nullptr : &client);
 
   step("Redis");
   if (server) {

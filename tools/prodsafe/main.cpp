@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       "demo", "Show what prodsafe does against a private redis-server (or --redis URL)");
   demo->add_option("--redis", demo_url,
                    "Use this Redis instead of starting a private one (only keys under "
-                   "prodsafe:demo: are touched)");
+                   "prodsafe:demo: are touched, and removed at the end)");
 
   prodsafe::cli::CheckArguments check_arguments{.url = default_redis_url()};
   auto* check = app.add_subcommand(
