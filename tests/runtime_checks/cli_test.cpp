@@ -130,6 +130,48 @@ TEST(CheckCliTest, UnreachableServerExitsTwoWithRedactedUrl) {
   EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
 }
 
+// With --json a failure is JSON too (on stdout, printed once), with the
+// schema version and the exit code; results carry a numeric severity beside
+// the level's name.
+TEST(CheckCliTest, WithJsonFailuresAreJsonAndCarryTheSchemaVersion) {
+  int port = 0;
+  {
+    RedisServer gone;
+    port = gone.port();
+  }
+  struct Case {
+    std::string arguments;
+    int exit_code;
+    const char* kind;
+  };
+  for (const Case& failure :
+       {Case{"check --json redis://:hunter2@127.0.0.1:" + std::to_string(port), 2, "unreachable"},
+        Case{"check --json not-a-url", 64, "usage"},
+        Case{"check --json redis://127.0.0.1:1 --fail-at fatal", 64, "usage"}}) {
+    const CliRun run = run_cli(failure.arguments);
+    EXPECT_EQ(run.exit_code, failure.exit_code) << failure.arguments << "\n" << run.out;
+    const auto json = nlohmann::json::parse(run.out, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << failure.arguments << "\n" << run.out;
+    EXPECT_EQ(json["schema_version"], 1) << run.out;
+    EXPECT_EQ(json["passed"], false) << run.out;
+    EXPECT_EQ(json["exit_code"], failure.exit_code) << run.out;
+    EXPECT_EQ(json["error"]["kind"], failure.kind) << run.out;
+    EXPECT_FALSE(json["error"]["message"].get<std::string>().empty()) << run.out;
+    EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
+  }
+  RedisServer server({.config = {"maxmemory 64mb", "maxmemory-policy allkeys-lru"}});
+  const CliRun run = run_cli("check " + server.url() + " --json --latency-samples 0");
+  const auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["schema_version"], 1);
+  EXPECT_EQ(json["exit_code"], 1);
+  EXPECT_EQ(json["fail_at_severity"], 2);
+  for (const auto& result : json["results"]) {
+    if (result["name"] == "eviction_policy") {
+      EXPECT_EQ(result["severity"], 3) << result;
+    }
+  }
+}
+
 // The version comes from CMake's project() (PRODSAFE_EXPECTED_VERSION here),
 // with no subcommand needed.
 TEST(CliTest, VersionPrintsTheProjectVersionAndExitsZero) {

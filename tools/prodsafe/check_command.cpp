@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -13,10 +14,15 @@
 #include "commands.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
 namespace prodsafe::cli {
 namespace {
+
+// Bumped when a field of `check --json`'s output changes meaning or goes away
+// (adding one does not).
+constexpr int kCheckJsonSchemaVersion = 1;
 
 using runtime_checks::CheckResult;
 using runtime_checks::Level;
@@ -71,11 +77,13 @@ namespace {
 nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
                        Level fail_at) {
   nlohmann::json out;
+  out["schema_version"] = kCheckJsonSchemaVersion;
   out["url"] = url;
   out["results"] = nlohmann::json::array();
   for (const CheckResult& result : results) {
     out["results"].push_back({{"name", result.name},
                               {"level", runtime_checks::to_string(result.level)},
+                              {"severity", static_cast<int>(result.level)},
                               {"observed", result.observed},
                               {"expected", result.expected},
                               {"message", result.message},
@@ -88,8 +96,27 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
                     {"error", summary.error},
                     {"critical", summary.critical}};
   out["fail_at"] = runtime_checks::to_string(fail_at);
+  out["fail_at_severity"] = static_cast<int>(fail_at);
   out["passed"] = runtime_checks::worst_level(results) < fail_at;
+  out["exit_code"] = out["passed"] ? kExitOk : kExitFailed;
   return out;
+}
+
+// Reports a check that could not run -- once: as JSON on stdout with --json,
+// else as a line on stderr -- and returns its exit code.
+int report_failure(const CheckArguments& arguments, std::string_view kind, int exit_code,
+                   const std::string& message) {
+  if (arguments.json) {
+    const nlohmann::json out = {{"schema_version", kCheckJsonSchemaVersion},
+                                {"url", redis::redact_url(arguments.url)},
+                                {"passed", false},
+                                {"exit_code", exit_code},
+                                {"error", {{"kind", kind}, {"message", message}}}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cerr << "prodsafe check: " << message << "\n";
+  }
+  return exit_code;
 }
 
 }  // namespace
@@ -97,9 +124,14 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
 int run_check(const CheckArguments& arguments) {
   const auto fail_at = runtime_checks::parse_level(arguments.fail_at);
   if (!fail_at) {
-    std::cerr << "prodsafe check: --fail-at must be ok, warning, error or critical, not '"
-              << arguments.fail_at << "'\n";
-    return kExitUsage;
+    return report_failure(arguments, "usage", kExitUsage,
+                          fmt::format("--fail-at must be ok, warning, error or critical, not '{}'",
+                                      arguments.fail_at));
+  }
+  try {
+    (void)redis::parse_url(arguments.url);
+  } catch (const InvalidArgument& error) {
+    return report_failure(arguments, "usage", kExitUsage, error.what());
   }
   logger()->set_level(spdlog::level::off);  // the command prints its own report
   std::vector<CheckResult> results;
@@ -117,9 +149,9 @@ int run_check(const CheckArguments& arguments) {
                  .latency_samples = arguments.latency_samples});
     results = validator.run();
   } catch (const Error& error) {
-    std::cerr << "prodsafe check: cannot check " << redis::redact_url(arguments.url) << ": "
-              << error.what() << "\n";
-    return kExitUnreachable;
+    return report_failure(
+        arguments, "unreachable", kExitUnreachable,
+        fmt::format("cannot check {}: {}", redis::redact_url(arguments.url), error.what()));
   }
   if (arguments.json) {
     std::cout << to_json(url, results, *fail_at).dump(2) << "\n";

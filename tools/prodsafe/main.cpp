@@ -130,10 +130,10 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? prodsafe::cli::kExitOk : prodsafe::cli::kExitUsage;
   }
 
-  // A malformed URL is a usage error too, found before anything runs.
+  // A malformed URL is a usage error too, found before anything runs (check
+  // looks at its own, to report it as JSON with --json).
   for (const std::string* url :
        {*demo && demo_url ? &*demo_url : nullptr, *ping ? &ping_url : nullptr,
-        *check ? &check_arguments.url : nullptr,
         *chaos && !chaos_arguments.redis_url.empty() ? &chaos_arguments.redis_url : nullptr}) {
     if (url == nullptr) continue;
     try {
