@@ -84,7 +84,7 @@ std::string_view event_for(State state) {
     case State::kClosed:
       return alerts::kCircuitClosed;
     case State::kDisabled:
-      return "circuit_disabled";
+      return alerts::kCircuitDisabled;
   }
   return "circuit_changed";
 }

@@ -253,6 +253,11 @@ TEST_F(BreakerTest, ManualControl) {
   EXPECT_EQ(breaker.state(), State::kDisabled);
   breaker.reset();
   EXPECT_EQ(breaker.state(), State::kClosed);
+  // Every transition is announced with one of alert_hooks.hpp's event types.
+  EXPECT_EQ(types(),
+            (std::vector<std::string>{
+                std::string(alerts::kCircuitOpened), std::string(alerts::kCircuitClosed),
+                std::string(alerts::kCircuitDisabled), std::string(alerts::kCircuitClosed)}));
   store->down = true;
   EXPECT_THROW(breaker.force_open(), StoreUnavailable) << "an operator must know it did not land";
   store->down = false;

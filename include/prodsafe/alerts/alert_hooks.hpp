@@ -45,10 +45,13 @@ struct AlertContext {
   std::map<std::string, std::string> extra{};
 };
 
-// Event types prodsafe itself fires.
+// Event types prodsafe itself fires: every one is below. The breaker fires
+// the first four once per fleet-wide transition (kCircuitOpened also for
+// FORCED_OPEN), the last two once per store outage per process.
 inline constexpr std::string_view kCircuitOpened = "circuit_opened";
 inline constexpr std::string_view kCircuitHalfOpen = "circuit_half_open";
 inline constexpr std::string_view kCircuitClosed = "circuit_closed";
+inline constexpr std::string_view kCircuitDisabled = "circuit_disabled";
 inline constexpr std::string_view kCircuitStoreUnavailable = "circuit_store_unavailable";
 // The store answers again after an outage (see breaker::CircuitBreaker).
 inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
