@@ -182,6 +182,17 @@ TEST(FencingTest, RecoveryWithALowerTokenThanTheFaultDoesNotCount) {
   expect_only_violated(check, kFaultsRecovered, 1);
 }
 
+TEST(FencingTest, HigherTokenThatDidNotRecoverDoesNotRecoverTheFault) {
+  const WorkerFault kill = fault(WorkerFault::Kind::kKill, "crash-4", 5);
+  const std::vector<LedgerEntry> entries = {executed("crash-4", 5, 10, "w1", kVictimPid),
+                                            executed("crash-4", 6, 20, "w2", kHealthyPid)};
+  const FencingCheck check = check_fenced_executions(entries, {&kill, 1}, {kVictimPid});
+  EXPECT_TRUE(row_named(check, kNoTokenTwice).held);
+  EXPECT_FALSE(row_named(check, kExtrasAreFenced).held);
+  EXPECT_FALSE(row_named(check, kFaultsRecovered).held);
+  EXPECT_THAT(row_named(check, kFaultsRecovered).detail, HasSubstr("crash-4 of w1 (token 5)"));
+}
+
 TEST(FencingTest, FaultOnAnOpNeverExecutedIsViolated) {
   const WorkerFault kill = fault(WorkerFault::Kind::kKill, "crash-9", 5);
   const FencingCheck check = check_fenced_executions({}, {&kill, 1}, {kVictimPid});
