@@ -1,8 +1,8 @@
 # Runs `prodsafe chaos --quick --scenario ${SCENARIO} --redis <a closed port>`
 # and passes only when it gives up quickly and says why: exit status 2 (Redis
 # unreachable, as `prodsafe check` reports it) within ${WITHIN} seconds, with a
-# message naming the URL (its password redacted). Before issue 13 each worker
-# waited out its 10-minute call bound first.
+# message naming the URL (its password redacted), instead of each worker
+# waiting out its 10-minute call bound.
 #   cmake -DPRODSAFE_CLI=<prodsafe> -DSCENARIO=retry_race -DWORK_DIR=<dir> -DWITHIN=15
 #         -P expect_unreachable.cmake
 # Nothing listens on port 1 (privileged, never a Redis): connections are refused.
