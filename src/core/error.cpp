@@ -24,8 +24,6 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "AlreadyInProgress";
     case ErrorCode::kLeaseLost:
       return "LeaseLost";
-    case ErrorCode::kCircuitOpen:
-      return "CircuitOpen";
     case ErrorCode::kCardinalityViolation:
       return "CardinalityViolation";
     case ErrorCode::kEffectFailed:
@@ -34,6 +32,10 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "EncodeError";
     case ErrorCode::kResultUnavailable:
       return "ResultUnavailable";
+    case ErrorCode::kIoError:
+      return "IoError";
+    case ErrorCode::kConfigError:
+      return "ConfigError";
   }
   return "Unknown";
 }
@@ -46,7 +48,6 @@ bool Error::retryable() const noexcept {
     case ErrorCode::kStoreUnavailable:
     case ErrorCode::kTimeout:
     case ErrorCode::kAlreadyInProgress:
-    case ErrorCode::kCircuitOpen:
       return true;
     default:
       return false;

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
+#include <string_view>
+#include <vector>
+
 namespace prodsafe {
 namespace {
 
@@ -48,12 +53,69 @@ TEST(ErrorTest, TransientReplyErrorsAreRetryable) {
       << "a failing disk needs an operator";
 }
 
-TEST(ErrorTest, EveryCodeHasAName) {
-  EXPECT_EQ(to_string(ErrorCode::kStoreUnavailable), "StoreUnavailable");
-  EXPECT_EQ(to_string(ErrorCode::kCardinalityViolation), "CardinalityViolation");
-  EXPECT_EQ(to_string(ErrorCode::kLeaseLost), "LeaseLost");
-  EXPECT_EQ(to_string(ErrorCode::kEncodeError), "EncodeError");
-  EXPECT_EQ(to_string(ErrorCode::kResultUnavailable), "ResultUnavailable");
+// Every ErrorCode: its name, the class that carries it, and whether that
+// class says to retry. A code added without a row here fails the last loop.
+TEST(ErrorTest, EveryCodeHasANameAClassAndARetryability) {
+  struct Row {
+    ErrorCode code;
+    std::string_view name;
+    std::function<void()> raise;
+    bool retryable;
+  };
+  const std::vector<Row> rows = {
+      {ErrorCode::kStoreUnavailable, "StoreUnavailable", [] { throw StoreUnavailable("x"); }, true},
+      {ErrorCode::kTimeout, "Timeout", [] { throw Timeout("x"); }, true},
+      {ErrorCode::kReplyError, "ReplyError", [] { throw ReplyError("ERR x", ""); }, false},
+      {ErrorCode::kProtocolError, "ProtocolError", [] { throw ProtocolError("x"); }, false},
+      {ErrorCode::kDecodeError, "DecodeError", [] { throw DecodeError("x"); }, false},
+      {ErrorCode::kInvalidArgument, "InvalidArgument", [] { throw InvalidArgument("x"); }, false},
+      {ErrorCode::kConflict, "Conflict", [] { throw Conflict("k", "x"); }, false},
+      {ErrorCode::kAlreadyInProgress, "AlreadyInProgress",
+       [] { throw AlreadyInProgress("k", std::chrono::milliseconds(5), "x"); }, true},
+      {ErrorCode::kLeaseLost, "LeaseLost", [] { throw LeaseLost("k", 1, {}, "x"); }, false},
+      {ErrorCode::kCardinalityViolation, "CardinalityViolation",
+       [] { throw CardinalityViolation("m", "x"); }, false},
+      {ErrorCode::kEffectFailed, "EffectFailed", [] { throw EffectFailed("k", "e", "x"); }, false},
+      {ErrorCode::kEncodeError, "EncodeError", [] { throw EncodeError("x"); }, false},
+      {ErrorCode::kResultUnavailable, "ResultUnavailable",
+       [] { throw ResultUnavailable("k", "r", "x"); }, false},
+      {ErrorCode::kIoError, "IoError", [] { throw IoError("x"); }, false},
+      {ErrorCode::kConfigError, "ConfigError", [] { throw ConfigError("x"); }, false},
+  };
+  for (const Row& row : rows) {
+    EXPECT_EQ(to_string(row.code), row.name);
+    try {
+      row.raise();
+      ADD_FAILURE() << row.name << " did not throw";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), row.code) << row.name;
+      EXPECT_EQ(error.retryable(), row.retryable) << row.name;
+    }
+  }
+  // The enum is dense from 0: the first value without a name ends it, and
+  // every value before it has a row above.
+  int count = 0;
+  while (to_string(static_cast<ErrorCode>(count)) != "Unknown") ++count;
+  EXPECT_EQ(count, static_cast<int>(rows.size())) << "an ErrorCode has no row in this test";
+}
+
+TEST(ErrorTest, LocalFailuresAreNotStoreUnavailable) {
+  // A full disk or a missing program is not an unreachable server: code that
+  // catches StoreUnavailable to wait for Redis must not wait for these.
+  try {
+    throw IoError("cannot fsync /var/lib/journal: No space left on device");
+  } catch (const StoreUnavailable&) {
+    ADD_FAILURE() << "IoError caught as StoreUnavailable";
+  } catch (const Error& error) {
+    EXPECT_FALSE(error.retryable());
+  }
+  try {
+    throw ConfigError("StatsD host 'statsd.invalid' does not resolve");
+  } catch (const StoreUnavailable&) {
+    ADD_FAILURE() << "ConfigError caught as StoreUnavailable";
+  } catch (const Error& error) {
+    EXPECT_FALSE(error.retryable());
+  }
 }
 
 TEST(ErrorTest, EncodeAndResultUnavailableAreNotRetryable) {

@@ -39,8 +39,6 @@ enum class ErrorCode {
   kAlreadyInProgress,
   // The caller's lease (fencing token) was superseded before it committed.
   kLeaseLost,
-  // A circuit breaker is open.
-  kCircuitOpen,
   // A metric label would explode the series count.
   kCardinalityViolation,
   // An earlier run of the same effect failed and its failure was recorded
@@ -52,6 +50,15 @@ enum class ErrorCode {
   // The effect ran, but its result could not be encoded, so there is none to
   // hand back. The effect is not run again; never retry.
   kResultUnavailable,
+  // A local resource failed: a file or directory could not be created,
+  // written or fsynced (a full disk, a read-only mount, a permission), a
+  // socket could not be bound, a process could not be forked. Nothing remote
+  // is wrong; retrying the same call cannot help until the machine is fixed.
+  kIoError,
+  // The configuration names something that does not exist or cannot be used:
+  // a host name that does not resolve, a program that is not installed.
+  // Fix the configuration; retrying the same call cannot help.
+  kConfigError,
 };
 
 // The enumerator's name without the leading 'k', e.g. "StoreUnavailable".
@@ -103,6 +110,22 @@ class ReplyError : public Error {
 
  private:
   std::string server_message_;
+};
+
+// A local resource failed (see ErrorCode::kIoError): the message names the
+// file, directory or socket and the system's reason (strerror). Not retryable:
+// a full disk or a missing permission stays until someone fixes it.
+class IoError : public Error {
+ public:
+  explicit IoError(const std::string& message) : Error(ErrorCode::kIoError, message) {}
+};
+
+// The configuration cannot be used as given (see ErrorCode::kConfigError),
+// e.g. a StatsD host that does not resolve or a redis-server binary that is
+// not installed. Not retryable; the message says what to fix.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& message) : Error(ErrorCode::kConfigError, message) {}
 };
 
 class ProtocolError : public Error {
