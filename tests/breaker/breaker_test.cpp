@@ -439,7 +439,7 @@ TEST_F(BreakerTest, ThrowingHookIsContained) {
 
 TEST_F(BreakerTest, RetryExecutorStopsWhileTheBreakerIsOpen) {
   CircuitBreaker breaker(store, "exchange", options());
-  retry::RetryPolicy policy{.max_attempts = 20, .jitter = retry::Jitter::kNone, .clock = &clock};
+  retry::RetryPolicy policy{.max_attempts = 20, .jitter = Jitter::kNone, .clock = &clock};
   policy.allow_retry = breaker.gate();
   int calls = 0;
   EXPECT_THROW(retry::run(policy,

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
-#include "prodsafe/retry/backoff.hpp"
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/retry/retry_budget.hpp"
 
 namespace prodsafe::retry {

@@ -34,7 +34,7 @@
 
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/retry/anomaly_detector.hpp"
-#include "prodsafe/retry/backoff.hpp"
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/retry/histogram.hpp"
 #include "prodsafe/retry/retry_budget.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"

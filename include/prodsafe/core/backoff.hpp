@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <random>
 
-namespace prodsafe::retry {
+namespace prodsafe {
 
 enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
 
@@ -43,4 +43,4 @@ class Backoff {
   std::mt19937_64 random_;
 };
 
-}  // namespace prodsafe::retry
+}  // namespace prodsafe

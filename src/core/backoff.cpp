@@ -1,4 +1,4 @@
-#include "prodsafe/retry/backoff.hpp"
+#include "prodsafe/core/backoff.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "prodsafe/core/error.hpp"
 
-namespace prodsafe::retry {
+namespace prodsafe {
 
 Backoff::Backoff(Jitter jitter, std::chrono::milliseconds base, std::chrono::milliseconds cap,
                  std::uint64_t seed)
@@ -55,4 +55,4 @@ std::chrono::milliseconds Backoff::next(int retry) {
   return std::chrono::milliseconds(static_cast<long long>(delay));
 }
 
-}  // namespace prodsafe::retry
+}  // namespace prodsafe
