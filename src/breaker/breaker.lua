@@ -125,8 +125,9 @@ local function current_totals()
   return failures - f, successes - s
 end
 
--- Publishes "<STATE>:<ms the break lasts>" so subscribers can answer
--- can_retry() locally until the break ends.
+-- Publishes "<STATE>:<ms the break lasts>:<trips>" so watchers can answer
+-- can_retry() locally until the break ends, and know how long the next
+-- break would be. Callers set trips before they move.
 local function move(to)
   if to == state then return end
   state = to
@@ -134,7 +135,7 @@ local function move(to)
   redis.call('HSET', key, 'state', to)
   local left = 0
   if to == 'OPEN' then left = math.max(0, open_until - now) end
-  redis.call('PUBLISH', channel, to .. ':' .. left)
+  redis.call('PUBLISH', channel, to .. ':' .. left .. ':' .. trips)
 end
 
 local function open()

@@ -1,4 +1,4 @@
-// Internal: how the Redis breaker store and the circuit breaker read what
+// Internal: how the Redis breaker store and its transition watcher read what
 // Redis hands back (the breaker script's reply, the pub/sub transition
 // messages). Free functions so the fuzz target (fuzz/breaker_record_fuzz.cpp)
 // can feed them any reply.
@@ -20,8 +20,8 @@ namespace prodsafe::breaker::detail {
 // damaged circuit record), the ReplyError itself otherwise.
 [[noreturn]] void rethrow_breaker_error(std::string_view name, const ReplyError& error);
 // A pub/sub message on a circuit's channel ("message", channel,
-// "STATE[:retry_after_ms]"): its state and retry_after, or nullopt when it is
-// not a transition message.
-[[nodiscard]] std::optional<Snapshot> decode_breaker_event(const redis::Reply& message);
+// "STATE[:retry_after_ms[:trips]]"): the transition it announces, or nullopt
+// when it is not a transition message.
+[[nodiscard]] std::optional<Transition> decode_breaker_event(const redis::Reply& message);
 
 }  // namespace prodsafe::breaker::detail

@@ -1,17 +1,17 @@
+// The circuit breaker's decisions: the store's answer, or the local view's
+// while the store cannot be used, and the probe permits this process holds.
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cmath>
 #include <string_view>
 
 #include <fmt/format.h>
 
-#include "breaker_reply.hpp"
+#include "breaker_instruments.hpp"
+#include "breaker_options.hpp"
+#include "prodsafe/breaker/breaker_stores.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
-#include "prodsafe/metrics/registry.hpp"
-#include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::breaker {
 namespace {
@@ -19,148 +19,29 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
-void validate(const std::string& job_type, const CircuitBreakerOptions& o) {
-  if (job_type.empty() || job_type.size() > 256) {
-    throw InvalidArgument("circuit breaker job type must be 1 to 256 characters");
-  }
-  for (char c : job_type) {
-    if (c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      throw InvalidArgument(fmt::format(
-          "circuit breaker job type '{}' contains ':' or a control character", job_type));
-    }
-  }
-  auto refuse = [](std::string_view field, std::string_view range, auto value) {
-    throw InvalidArgument(
-        fmt::format("CircuitBreakerOptions::{} must be {}, got {}", field, range, value));
-  };
-  // Durations above a day would overflow the break arithmetic (break ×
-  // multiplier^trips) and the store's millisecond fields.
-  constexpr auto kMaxDuration = std::chrono::hours(24);
-  auto duration = [&](std::string_view field, milliseconds value) {
-    if (value.count() <= 0 || value > kMaxDuration) {
-      refuse(field, "more than 0 and at most 24 h", fmt::format("{} ms", value.count()));
-    }
-  };
-  if (o.failure_threshold == 0) refuse("failure_threshold", "at least 1", o.failure_threshold);
-  duration("time_window", o.time_window);
-  if (o.window_buckets <= 0 || o.window_buckets > 1000) {
-    refuse("window_buckets", "1 to 1000", o.window_buckets);
-  }
-  // Written so that NaN, which fails every comparison, is refused too.
-  if (!(o.failure_ratio >= 0 && o.failure_ratio <= 1)) {
-    refuse("failure_ratio", "in [0, 1]", o.failure_ratio);
-  }
-  duration("break_duration", o.break_duration);
-  if (!(o.break_multiplier >= 1 && std::isfinite(o.break_multiplier))) {
-    refuse("break_multiplier", "a finite number >= 1", o.break_multiplier);
-  }
-  duration("max_break_duration", o.max_break_duration);
-  if (o.max_break_duration < o.break_duration) {
-    refuse("max_break_duration",
-           fmt::format("at least break_duration ({} ms)", o.break_duration.count()),
-           fmt::format("{} ms", o.max_break_duration.count()));
-  }
-  if (o.half_open_max_probes <= 0 || o.half_open_max_probes > 100) {
-    refuse("half_open_max_probes", "1 to 100", o.half_open_max_probes);
-  }
-  duration("max_half_open_wait", o.max_half_open_wait);
-  duration("staleness", o.staleness);
-}
-
-BreakerRules rules_of(const CircuitBreakerOptions& o) {
-  return BreakerRules{o.failure_threshold, o.time_window,        o.window_buckets,
-                      o.failure_ratio,     o.minimum_throughput, o.break_duration,
-                      o.break_multiplier,  o.max_break_duration, o.half_open_max_probes,
-                      o.max_half_open_wait};
-}
-
-std::string_view event_for(State state) {
-  switch (state) {
-    case State::kOpen:
-    case State::kForcedOpen:
-      return alerts::kCircuitOpened;
-    case State::kHalfOpen:
-      return alerts::kCircuitHalfOpen;
-    case State::kClosed:
-      return alerts::kCircuitClosed;
-    case State::kDisabled:
-      return alerts::kCircuitDisabled;
-  }
-  return "circuit_changed";
-}
-
-constexpr std::array kStates = {State::kClosed, State::kOpen, State::kHalfOpen, State::kForcedOpen,
-                                State::kDisabled};
-
-// The metrics' state label, in the enum's order.
-constexpr std::array<std::string_view, kStates.size()> kStateLabels = {
-    "closed", "open", "half_open", "forced_open", "disabled"};
-
-std::size_t index(State state) { return static_cast<std::size_t>(state); }
-
 }  // namespace
-
-// The breaker's series (docs/metrics.md), resolved once: its job type is the
-// "breaker" label.
-struct CircuitBreaker::Instruments {
-  Instruments(metrics::Registry& registry, const std::string& breaker) {
-    auto& state = registry.gauge("prodsafe_breaker_state",
-                                 "1 for the breaker's current state (as this process sees it), "
-                                 "0 for the others.",
-                                 {"breaker", "state"});
-    auto& transitions = registry.counter(
-        "prodsafe_breaker_transitions_total",
-        "Transitions this process decided, by the state entered (the fleet's sum is the count).",
-        {"breaker", "to"});
-    for (const State each : kStates) {
-      states[index(each)] = &state.labels({breaker, kStateLabels[index(each)]});
-      entered[index(each)] = &transitions.labels({breaker, kStateLabels[index(each)]});
-    }
-    rejections = &registry
-                      .counter("prodsafe_breaker_rejections_total", "Calls can_retry() refused.",
-                               {"breaker"})
-                      .labels({breaker});
-    store_errors =
-        &registry
-             .counter("prodsafe_breaker_store_errors_total",
-                      "Store operations that failed (the breaker then decided on its local view).",
-                      {"breaker"})
-             .labels({breaker});
-  }
-  void show(State state) {
-    for (const State each : kStates) states[index(each)]->set(each == state ? 1.0 : 0.0);
-  }
-
-  std::array<metrics::Gauge*, kStates.size()> states{};
-  std::array<metrics::Counter*, kStates.size()> entered{};
-  metrics::Counter* rejections = nullptr;
-  metrics::Counter* store_errors = nullptr;
-};
 
 CircuitBreaker::CircuitBreaker(std::shared_ptr<BreakerStore> store, std::string job_type,
                                CircuitBreakerOptions options)
     : store_(std::move(store)),
       job_type_(std::move(job_type)),
       options_(std::move(options)),
-      rules_(rules_of(options_)),
+      rules_(options_.rules()),
       clock_(options_.clock != nullptr ? *options_.clock : SystemClock::instance()),
-      fallback_(&clock_) {
+      fallback_(std::make_unique<InMemoryBreakerStore>(&clock_)) {
   if (!store_) throw InvalidArgument("CircuitBreaker needs a BreakerStore, got null");
-  validate(job_type_, options_);
+  detail::validate_breaker(job_type_, options_);
   instruments_ = std::make_unique<Instruments>(
       options_.metrics != nullptr ? *options_.metrics : metrics::default_registry(), job_type_);
   instruments_->show(State::kClosed);
-  if (auto* redis_store = dynamic_cast<RedisBreakerStore*>(store_.get());
-      redis_store != nullptr && options_.subscribe) {
-    subscriber_ =
-        std::thread([this, channel = redis_store->channel(job_type_)] { subscribe_loop(channel); });
+  if (options_.subscribe) {
+    subscription_ = store_->watch(
+        job_type_, [this](const Transition& transition) { on_transition(transition); });
   }
 }
 
-CircuitBreaker::~CircuitBreaker() {
-  stopping_.store(true);
-  if (subscriber_.joinable()) subscriber_.join();
-}
+// Stops the watch before any member its callback uses goes.
+CircuitBreaker::~CircuitBreaker() { subscription_.stop(); }
 
 std::int64_t CircuitBreaker::now_ns() const {
   return duration_cast<nanoseconds>(clock_.coarse_steady_now().time_since_epoch()).count();
@@ -171,46 +52,6 @@ void CircuitBreaker::adopt(const Snapshot& snapshot) {
   if (local_state_.exchange(snapshot.state) != snapshot.state) instruments_->show(snapshot.state);
   open_until_ns_.store(now + duration_cast<nanoseconds>(snapshot.retry_after).count());
   synced_at_ns_.store(now);
-}
-
-void CircuitBreaker::announce(const Snapshot& snapshot, std::string_view cause) {
-  instruments_->entered[index(snapshot.state)]->inc();
-  if (!options_.alert_hooks) return;
-  alerts::AlertContext context;
-  context.job_type = job_type_;
-  context.state = std::string(to_string(snapshot.state));
-  context.previous_state = std::string(to_string(snapshot.previous));
-  context.failure_count = snapshot.failures;
-  context.threshold = options_.failure_threshold;
-  context.window = options_.time_window;
-  context.timestamp = clock_.system_now();
-  context.instance = alerts::this_instance();
-  context.extra["trips"] = std::to_string(snapshot.trips);
-  if (!cause.empty()) context.extra["decided_by"] = std::string(cause);
-  std::string message;
-  switch (snapshot.state) {
-    case State::kOpen:
-      message = fmt::format(
-          "circuit {} opened after {} failures in {} s (threshold {}); calls are refused for {} ms",
-          job_type_, snapshot.failures, options_.time_window.count() / 1000,
-          options_.failure_threshold, snapshot.retry_after.count());
-      break;
-    case State::kHalfOpen:
-      message = fmt::format("circuit {} is half-open: letting {} probe call(s) through", job_type_,
-                            options_.half_open_max_probes);
-      break;
-    case State::kClosed:
-      message = fmt::format("circuit {} closed: calls flow again", job_type_);
-      break;
-    case State::kForcedOpen:
-      message = fmt::format("circuit {} was forced open by an operator", job_type_);
-      break;
-    case State::kDisabled:
-      message =
-          fmt::format("circuit {} was disabled by an operator: every call is allowed", job_type_);
-      break;
-  }
-  options_.alert_hooks->fire(event_for(snapshot.state), message, context);
 }
 
 void CircuitBreaker::remember_fleet(const Snapshot& snapshot, std::int64_t now) {
@@ -239,52 +80,7 @@ void CircuitBreaker::start_local_view(std::int64_t now) {
       }
     }
   }
-  fallback_.restore(job_type_, image, rules_);
-}
-
-void CircuitBreaker::alert_store_unavailable(std::string_view reason) {
-  logger()->warn(
-      "circuit {}: the store cannot be used ({}); deciding on this process's view, from the "
-      "fleet's last known state ({})",
-      job_type_, reason, to_string(local_state_.load()));
-  if (!options_.alert_hooks) return;
-  alerts::AlertContext context;
-  context.job_type = job_type_;
-  context.state = std::string(to_string(local_state_.load()));
-  context.previous_state = context.state;
-  context.threshold = options_.failure_threshold;
-  context.window = options_.time_window;
-  context.timestamp = clock_.system_now();
-  context.instance = alerts::this_instance();
-  context.extra["error"] = std::string(reason);
-  options_.alert_hooks->fire(alerts::kCircuitStoreUnavailable,
-                             fmt::format("circuit {}: the breaker's store is unreachable; "
-                                         "this process decides on its own view until it is back",
-                                         job_type_),
-                             context);
-}
-
-void CircuitBreaker::alert_store_available(State fleet, State local, std::int64_t outage_ns) {
-  const auto outage = duration_cast<milliseconds>(nanoseconds(outage_ns));
-  logger()->info(
-      "circuit {}: the store is reachable again after {} ms; the fleet's state ({}) applies",
-      job_type_, outage.count(), to_string(fleet));
-  if (!options_.alert_hooks) return;
-  alerts::AlertContext context;
-  context.job_type = job_type_;
-  context.state = std::string(to_string(fleet));
-  context.previous_state = std::string(to_string(local));
-  context.threshold = options_.failure_threshold;
-  context.window = options_.time_window;
-  context.timestamp = clock_.system_now();
-  context.instance = alerts::this_instance();
-  context.extra["outage_ms"] = std::to_string(outage.count());
-  options_.alert_hooks->fire(
-      kCircuitStoreAvailable,
-      fmt::format("circuit {}: the breaker's store is reachable again; the fleet's state ({}) "
-                  "applies, and what this process decided on its own view ({}) is over",
-                  job_type_, to_string(fleet), to_string(local)),
-      context);
+  fallback_->restore(job_type_, image, rules_);
 }
 
 template <class Operation>
@@ -321,7 +117,7 @@ Snapshot CircuitBreaker::apply(Operation&& operation, bool throw_when_down, bool
       }
     }
     if (first) alert_store_unavailable(error.what());
-    Snapshot snapshot = operation(fallback_);
+    Snapshot snapshot = operation(*fallback_);
     if (decided_locally != nullptr) *decided_locally = true;
     adopt(snapshot);
     if (snapshot.transitioned) announce(snapshot, "local view (store unreachable)");
@@ -495,40 +291,21 @@ std::function<bool()> CircuitBreaker::gate() {
   return [this] { return can_retry().allowed; };
 }
 
-void CircuitBreaker::subscribe_loop(std::string channel) {
-  auto* redis_store = static_cast<RedisBreakerStore*>(store_.get());
-  redis::Options options = redis_store->client().options();
-  options.command_timeout = std::chrono::seconds(1);
-  while (!stopping_.load()) {
-    try {
-      redis::Connection connection(redis_store->client().endpoint(), options);
-      const std::string_view channels[] = {channel};
-      connection.subscribe(channels);
-      while (!stopping_.load()) {
-        const auto message = connection.next_message(std::chrono::milliseconds(100));
-        if (!message) continue;
-        const auto event = detail::decode_breaker_event(*message);
-        if (!event) continue;
-        Snapshot snapshot = *event;
-        {
-          // Messages carry no trip count: each entry into OPEN is one more
-          // trip, and CLOSED starts again from none, as in the store.
-          std::lock_guard lock(view_mutex_);
-          snapshot.trips = snapshot.state == State::kClosed ? 0
-                           : snapshot.state == State::kOpen && fleet_.state != State::kOpen
-                               ? fleet_.trips + 1
-                               : fleet_.trips;
-          remember_fleet(snapshot, now_ns());
-        }
-        adopt(snapshot);
-      }
-    } catch (const Error&) {
-      // The store is down or the connection broke: staleness refreshes cover
-      // the gap; try again shortly.
-      for (int i = 0; i < 5 && !stopping_.load(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+void CircuitBreaker::on_transition(const Transition& transition) {
+  Snapshot snapshot;
+  snapshot.state = transition.state;
+  snapshot.retry_after = transition.retry_after;
+  {
+    std::lock_guard lock(view_mutex_);
+    // A store that does not say counts as the script does: each entry into
+    // OPEN is one more trip, and CLOSED starts again from none.
+    snapshot.trips = transition.trips.value_or(
+        transition.state == State::kClosed                                 ? 0
+        : transition.state == State::kOpen && fleet_.state != State::kOpen ? fleet_.trips + 1
+                                                                           : fleet_.trips);
+    remember_fleet(snapshot, now_ns());
   }
+  adopt(snapshot);
 }
 
 }  // namespace prodsafe::breaker

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "print_state.hpp"
+#include "prodsafe/breaker/breaker_stores.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/executor.hpp"
 
@@ -46,6 +47,10 @@ class FlakyStore final : public BreakerStore {
   Snapshot read(std::string_view j, const BreakerRules& r) override {
     check();
     return inner_->read(j, r);
+  }
+  // Watching never throws: it goes on through an outage.
+  Subscription watch(std::string_view j, TransitionCallback callback) override {
+    return inner_->watch(j, std::move(callback));
   }
 
  private:
@@ -180,7 +185,9 @@ TEST_F(BreakerTest, ASlowCallFromBeforeTheTripDecidesNothingInHalfOpen) {
 // trip) reports a failure while the fleet's probe is out.
 TEST_F(BreakerTest, AProcessWithAStaleViewDecidesNothingInHalfOpen) {
   CircuitBreaker fleet(store, "exchange", options());
-  CircuitBreaker stale(store, "exchange", options());
+  CircuitBreakerOptions unwatched = options();
+  unwatched.subscribe = false;  // else the fleet's transitions reach it at once
+  CircuitBreaker stale(store, "exchange", unwatched);
   ASSERT_TRUE(stale.can_retry().allowed);
   for (int i = 0; i < 5; ++i) fleet.record_failure();
   clock.advance(10s);
@@ -210,6 +217,21 @@ TEST_F(BreakerTest, AProbeReportedWithItsPermissionFromAnotherThreadDecides) {
   ASSERT_EQ(second.state, State::kHalfOpen);
   std::thread([&] { breaker.record_success(second); }).join();
   EXPECT_EQ(breaker.state(), State::kClosed);
+}
+
+// Breakers sharing a store learn each other's transitions by watching it, not
+// by asking it again.
+TEST_F(BreakerTest, AnotherBreakersTripReachesThisOneByWatchingTheStore) {
+  CircuitBreaker tripping(store, "exchange", options());
+  CircuitBreaker watching(store, "exchange", options());
+  ASSERT_TRUE(watching.can_retry().allowed);
+  const auto operations = watching.store_operations();
+  for (int i = 0; i < 5; ++i) tripping.record_failure();
+  const Permission refused = watching.can_retry();
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.state, State::kOpen);
+  EXPECT_EQ(refused.retry_after, 10s);
+  EXPECT_EQ(watching.store_operations(), operations);
 }
 
 TEST_F(BreakerTest, RatioModeNeedsMinimumThroughput) {

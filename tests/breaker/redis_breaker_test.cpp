@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "print_state.hpp"
+#include "prodsafe/breaker/breaker_stores.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
@@ -330,6 +331,32 @@ TEST(RedisBreakerTest, TheSubscriberAdoptsTransitionsThatArriveTogether) {
   EXPECT_TRUE(wait_for([&] { return breaker.can_retry().state == State::kForcedOpen; }, 2000ms))
       << "stuck at " << to_string(breaker.can_retry().state);
   EXPECT_EQ(breaker.store_operations(), operations) << "the view came from pub/sub alone";
+}
+
+// The watch outlives an outage: it stops listening while Redis is away (what
+// is published then is lost), subscribes again when it is back, and delivers
+// from then on.
+TEST(RedisBreakerTest, AWatchResubscribesWhenRedisComesBack) {
+  embedded::RedisServer server;
+  auto store = store_for(server);
+  std::mutex mutex;
+  std::vector<State> seen;
+  const Subscription subscription = store->watch("ledger", [&](const Transition& transition) {
+    std::lock_guard lock(mutex);
+    seen.push_back(transition.state);
+  });
+  ASSERT_TRUE(wait_for([&] { return subscription.listening(); }, 2000ms));
+  server.kill();
+  EXPECT_TRUE(wait_for([&] { return !subscription.listening(); }, 3000ms));
+  server.restart();
+  ASSERT_TRUE(wait_for([&] { return subscription.listening(); }, 3000ms));
+  store->control("ledger", Command::kForceOpen, BreakerRules{});
+  EXPECT_TRUE(wait_for(
+      [&] {
+        std::lock_guard lock(mutex);
+        return seen == std::vector<State>{State::kForcedOpen};
+      },
+      2000ms));
 }
 
 }  // namespace

@@ -8,47 +8,12 @@ namespace prodsafe::breaker {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr std::string_view kJob = "exchange";
-// Short, so that the Redis run waits little, yet long enough that a stalled
-// test (two busy cores) does not see a break or a permit end before it looks.
-constexpr auto kBreak = 300ms;       // the first break; the second is twice as long
-constexpr auto kProbeWait = 1000ms;  // max_half_open_wait
+using prodsafe::testing::kBreak;
+using prodsafe::testing::kJob;
+using prodsafe::testing::kProbeWait;
 
 template <class Harness>
-class BreakerStoreConformanceTest : public ::testing::Test {
- protected:
-  Harness harness;
-  BreakerStore& store() { return *store_; }
-
-  static BreakerRules rules(int probes = 1) {
-    BreakerRules rules;
-    rules.failure_threshold = 2;
-    rules.break_duration = kBreak;
-    rules.break_multiplier = 2.0;
-    rules.max_break_duration = 10 * kBreak;
-    rules.half_open_max_probes = probes;
-    rules.max_half_open_wait = kProbeWait;
-    return rules;
-  }
-  // Opens the breaker (its first trip) and waits out the break.
-  void trip_and_wait(const BreakerRules& rules) {
-    store().record(kJob, Outcome::kFailure, rules);
-    ASSERT_EQ(store().record(kJob, Outcome::kFailure, rules).state, State::kOpen);
-    harness.advance(rules.break_duration);
-  }
-  // A probe permit in HALF_OPEN.
-  PermitId probe(const BreakerRules& rules) {
-    const Snapshot granted = store().acquire(kJob, rules);
-    EXPECT_TRUE(granted.allowed);
-    EXPECT_EQ(granted.state, State::kHalfOpen);
-    EXPECT_NE(granted.permit, kNoPermit);
-    return granted.permit;
-  }
-
- private:
-  std::shared_ptr<BreakerStore> store_ = harness.store();
-};
+class BreakerStoreConformanceTest : public prodsafe::testing::BreakerStoreFixture<Harness> {};
 
 TYPED_TEST_SUITE(BreakerStoreConformanceTest, prodsafe::testing::BreakerHarnesses,
                  prodsafe::testing::BreakerHarnessNames);

@@ -2,13 +2,16 @@
 // store operation, so exactly one caller (across the fleet, for Redis) sees
 // `transitioned == true` for it. Implementations: RedisBreakerStore (one hash
 // per job type, one Lua round trip per operation, times from the server's
-// clock) and InMemoryBreakerStore (one process, the injected clock).
+// clock) and InMemoryBreakerStore (one process, the injected clock). Every
+// transition is also announced to the store's watchers (watch()).
 //
 // Thread safety: implementations are safe for concurrent use.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,19 +26,31 @@ enum class State { kClosed, kOpen, kHalfOpen, kForcedOpen, kDisabled };
 [[nodiscard]] std::string_view to_string(State state) noexcept;
 [[nodiscard]] std::optional<State> parse_state(std::string_view text) noexcept;
 
-// The breaker's rules, as the store applies them.
+// The breaker's rules, as the store applies them. These defaults are the
+// defaults of CircuitBreakerOptions too (CircuitBreakerOptions::rules()).
 struct BreakerRules {
+  // Failures in the window that open the breaker (count mode). Default: 10.
   std::uint64_t failure_threshold = 10;
+  // The window outcomes are counted over. Default: 5 minutes.
   milliseconds time_window = std::chrono::minutes(5);
+  // The window is kept as this many buckets; an outcome leaves the window
+  // with its bucket. Default: 10.
   int window_buckets = 10;
   // Ratio mode when > 0: open when failures / calls >= failure_ratio with at
-  // least minimum_throughput calls in the window.
+  // least minimum_throughput calls in the window. Default: 0 (count mode).
   double failure_ratio = 0;
+  // Default: 20.
   std::uint64_t minimum_throughput = 20;
+  // The first break; each consecutive trip multiplies it by
+  // break_multiplier, up to max_break_duration. Default: 30 s.
   milliseconds break_duration = std::chrono::seconds(30);
+  // Default: 2.0.
   double break_multiplier = 2.0;
+  // Default: 5 minutes.
   milliseconds max_break_duration = std::chrono::minutes(5);
+  // Probe permits handed out at once in HALF_OPEN. Default: 1.
   int half_open_max_probes = 1;
+  // A probe that has not reported by then frees its permit. Default: 30 s.
   milliseconds max_half_open_wait = std::chrono::seconds(30);
 };
 
@@ -55,7 +70,7 @@ struct Snapshot {
   State previous = State::kClosed;
   bool transitioned = false;
   // acquire(): whether the caller may make the call (and, in HALF_OPEN, holds
-  // a probe permit).
+  // a probe permit). Always true from record(), control() and read().
   bool allowed = true;
   std::uint64_t failures = 0;   // in the current window
   std::uint64_t successes = 0;  // in the current window
@@ -66,6 +81,66 @@ struct Snapshot {
   // holds; report the probe's outcome with it. kNoPermit otherwise.
   PermitId permit = kNoPermit;
 };
+
+// A transition as the store announces it to watch()'s callback.
+struct Transition {
+  // The state entered.
+  State state = State::kClosed;
+  // OPEN: how long its break lasts from the transition; 0 otherwise.
+  milliseconds retry_after{0};
+  // Consecutive openings after the transition (0 after CLOSED). nullopt when
+  // the store did not say: a Redis message published by a breaker script
+  // older than this field.
+  std::optional<std::uint64_t> trips{};
+};
+
+// A watch on a circuit's transitions (BreakerStore::watch()). It ends when
+// stop() is called or the Subscription is destroyed; moving it moves the
+// watch. Does not refer to the store: it may outlive it.
+// Thread safety: stop() and listening() may be called from any thread, but
+// not concurrently on one Subscription.
+class Subscription {
+ public:
+  // What a store implements: how to stop its watch, and whether it is live.
+  class Handle {
+   public:
+    virtual ~Handle() = default;
+    // Stops the watch. Once it returns the callback is not running (except
+    // when stop() is called from the callback itself) and is not called again.
+    virtual void stop() noexcept = 0;
+    [[nodiscard]] virtual bool listening() const noexcept = 0;
+  };
+
+  Subscription() = default;
+  explicit Subscription(std::unique_ptr<Handle> handle) noexcept : handle_(std::move(handle)) {}
+  Subscription(Subscription&&) noexcept = default;
+  Subscription& operator=(Subscription&& other) noexcept {
+    if (this != &other) {
+      stop();
+      handle_ = std::move(other.handle_);
+    }
+    return *this;
+  }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { stop(); }
+
+  // Stops watching: see Handle::stop(). Does nothing when already stopped.
+  void stop() noexcept {
+    if (handle_) {
+      handle_->stop();
+      handle_.reset();
+    }
+  }
+  // Whether a transition made now would be delivered: false once stopped,
+  // and (Redis) while the watch is not (yet, or any longer) subscribed.
+  [[nodiscard]] bool listening() const noexcept { return handle_ && handle_->listening(); }
+
+ private:
+  std::unique_ptr<Handle> handle_;
+};
+
+using TransitionCallback = std::function<void(const Transition&)>;
 
 class BreakerStore {
  public:
@@ -93,6 +168,16 @@ class BreakerStore {
   virtual Snapshot control(std::string_view job_type, Command command,
                            const BreakerRules& rules) = 0;
   virtual Snapshot read(std::string_view job_type, const BreakerRules& rules) = 0;
+
+  // Calls `callback` with each transition of `job_type`'s circuit made by any
+  // caller sharing this store's state (this process or, for Redis, any
+  // other) until the Subscription is stopped. Callbacks of one watch run one
+  // at a time, in the order the transitions were made; an exception from one
+  // is logged and dropped. Never throws StoreUnavailable: see each
+  // implementation for which thread calls back and what happens while the
+  // store is unreachable.
+  [[nodiscard]] virtual Subscription watch(std::string_view job_type,
+                                           TransitionCallback callback) = 0;
 };
 
 }  // namespace prodsafe::breaker

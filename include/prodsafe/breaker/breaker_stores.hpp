@@ -1,11 +1,13 @@
 // The two BreakerStore implementations.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "prodsafe/breaker/breaker_store.hpp"
@@ -16,8 +18,16 @@ namespace prodsafe::breaker {
 
 // One hash per job type under "circuit:<job_type>" (behind the client's key
 // prefix), one Lua round trip per operation; every transition is published on
-// "circuit:<job_type>:events" with the new state's name. Decisions use the
-// server's clock (TIME), so clients' clocks may disagree.
+// "circuit:<job_type>:events" as "<STATE>:<retry_after ms>:<trips>".
+// Decisions use the server's clock (TIME), so clients' clocks may disagree.
+//
+// watch() listens to that channel on a connection and a thread of its own
+// (one each per watch); the callback runs on that thread. It returns at once
+// and subscribes in the background (Subscription::listening() says when it
+// is live). While Redis cannot be reached it tries again every half second;
+// transitions published meanwhile are not delivered (pub/sub keeps nothing),
+// so a watcher that must not miss one also reads the store now and then, as
+// CircuitBreaker does after `staleness`.
 // Thread safety: safe for concurrent use.
 class RedisBreakerStore final : public BreakerStore {
  public:
@@ -29,6 +39,7 @@ class RedisBreakerStore final : public BreakerStore {
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
   Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
+  [[nodiscard]] Subscription watch(std::string_view job_type, TransitionCallback callback) override;
 
   [[nodiscard]] std::string key(std::string_view job_type) const;
   [[nodiscard]] std::string channel(std::string_view job_type) const;
@@ -56,6 +67,12 @@ struct CircuitImage {
 };
 
 // Breakers of one process, with the injected clock. Same rules as Redis.
+//
+// watch() delivers the transitions made through this store (restore() makes
+// none) on a thread that is making a transition through it, after its
+// operation has released the store: a callback may call the store, and the
+// transitions it makes are delivered after it returns. listening() is true
+// until the watch is stopped.
 // Thread safety: safe for concurrent use.
 class InMemoryBreakerStore final : public BreakerStore {
  public:
@@ -68,6 +85,7 @@ class InMemoryBreakerStore final : public BreakerStore {
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
   Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
+  [[nodiscard]] Subscription watch(std::string_view job_type, TransitionCallback callback) override;
 
   // Replaces `job_type`'s circuit with `image`, its window empty. A
   // CircuitBreaker starts its local view from the fleet's state with it.
@@ -91,14 +109,31 @@ class InMemoryBreakerStore final : public BreakerStore {
     std::vector<Permit> permits;  // the probe permits' slots
   };
 
+  struct Watcher;
+  using Watchers = std::vector<std::shared_ptr<Watcher>>;
+
   Circuit& circuit(std::string_view job_type, const BreakerRules& rules);
   Snapshot snapshot(const Circuit& circuit, State previous, bool allowed, Clock::SteadyTime now,
                     std::int64_t index) const;
+  // record()'s decision, on the circuit it holds the lock of.
+  // `now` is the clock's time, `index` the window's current bucket.
+  Snapshot decide(Circuit& circuit, State previous, Clock::SteadyTime now, std::int64_t index,
+                  Outcome outcome, const BreakerRules& rules, PermitId permit) const;
+  // Queues the transition `circuit` made from `previous` (if it made one)
+  // for the job's watchers and delivers what is queued, unless another
+  // thread is delivering. Unlocks `lock` to call back and returns it unlocked.
+  void announce(std::unique_lock<std::mutex>& lock, std::string_view job_type,
+                const Circuit& circuit, State previous, Clock::SteadyTime now);
 
   Clock& clock_;
-  std::mutex mutex_;  // guards circuits_ and last_permit_
+  // Guards circuits_, last_permit_, watchers_, announced_ and delivering_.
+  std::mutex mutex_;
   std::map<std::string, Circuit, std::less<>> circuits_;
   PermitId last_permit_ = kNoPermit;  // permits are numbered from 1, never reused
+  std::map<std::string, Watchers, std::less<>> watchers_;
+  // Transitions made and not yet delivered, in the order they were made.
+  std::deque<std::pair<std::string, Transition>> announced_;
+  bool delivering_ = false;  // a thread is delivering announced_
 };
 
 }  // namespace prodsafe::breaker

@@ -26,8 +26,9 @@
 // outcome is recorded on another thread, pass the Permission.
 //
 // can_retry() in CLOSED answers from this process's view without a round
-// trip. Other processes' transitions arrive by Redis pub/sub; the view is
-// also refreshed when older than `staleness`. When the store is unreachable
+// trip. Other breakers' transitions arrive by watching the store
+// (BreakerStore::watch: Redis pub/sub, or the in-memory store's callbacks);
+// the view is also refreshed when older than `staleness`. When the store is unreachable
 // the breaker keeps deciding on a local view (an in-memory breaker with the
 // same rules) that starts from the fleet's state as this process last saw it:
 // FORCED_OPEN and DISABLED hold, OPEN keeps the rest of its break, HALF_OPEN
@@ -52,7 +53,6 @@
 
 #include "prodsafe/alerts/alert_hooks.hpp"
 #include "prodsafe/breaker/breaker_store.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
 #include "prodsafe/core/clock.hpp"
 
 namespace prodsafe::metrics {
@@ -61,36 +61,44 @@ class Registry;
 
 namespace prodsafe::breaker {
 
+class InMemoryBreakerStore;
+
 // The event fired once when the store answers again after an outage: the
 // fleet's state (AlertContext::state) applies again, and what this process
 // decided and alerted from its local view (AlertContext::previous_state is
 // that view's state) is over.
 inline constexpr std::string_view kCircuitStoreAvailable = alerts::kCircuitStoreAvailable;
 
+// The store's rules (BreakerRules, which owns their defaults and documents
+// each) and the breaker's own options.
 struct CircuitBreakerOptions {
   // Failures in the window that open the breaker (count mode). Default: 10.
-  std::uint64_t failure_threshold = 10;
-  // Default: 5 minutes, kept as `window_buckets` buckets (default 10).
-  milliseconds time_window = std::chrono::minutes(5);
-  int window_buckets = 10;
+  std::uint64_t failure_threshold = BreakerRules{}.failure_threshold;
+  // The window outcomes are counted over. Default: 5 minutes.
+  milliseconds time_window = BreakerRules{}.time_window;
+  // Buckets the window is kept as. Default: 10.
+  int window_buckets = BreakerRules{}.window_buckets;
   // Ratio mode when > 0: open when failures / calls reaches it with at least
-  // minimum_throughput calls in the window. Defaults: 0 (count mode), 20.
-  double failure_ratio = 0;
-  std::uint64_t minimum_throughput = 20;
+  // minimum_throughput calls in the window. Default: 0 (count mode).
+  double failure_ratio = BreakerRules{}.failure_ratio;
+  // Default: 20.
+  std::uint64_t minimum_throughput = BreakerRules{}.minimum_throughput;
   // The first break; each consecutive trip multiplies it by break_multiplier,
-  // up to max_break_duration. Defaults: 30 s, 2.0, 5 minutes.
-  milliseconds break_duration = std::chrono::seconds(30);
-  double break_multiplier = 2.0;
-  milliseconds max_break_duration = std::chrono::minutes(5);
+  // up to max_break_duration. Default: 30 s.
+  milliseconds break_duration = BreakerRules{}.break_duration;
+  // Default: 2.0.
+  double break_multiplier = BreakerRules{}.break_multiplier;
+  // Default: 5 minutes.
+  milliseconds max_break_duration = BreakerRules{}.max_break_duration;
   // Calls let through at once in HALF_OPEN. Default: 1.
-  int half_open_max_probes = 1;
+  int half_open_max_probes = BreakerRules{}.half_open_max_probes;
   // A probe that has not reported by then frees its permit. Default: 30 s.
-  milliseconds max_half_open_wait = std::chrono::seconds(30);
+  milliseconds max_half_open_wait = BreakerRules{}.max_half_open_wait;
   // How old this process's view of a CLOSED breaker may get before it asks
-  // the store again (pub/sub usually updates it sooner). Default: 1 s.
+  // the store again (watching usually updates it sooner). Default: 1 s.
   milliseconds staleness = std::chrono::seconds(1);
-  // Listen for transitions on Redis pub/sub (RedisBreakerStore only): one
-  // connection and thread per breaker. Default: true.
+  // Watch the store for transitions other breakers make (BreakerStore::watch;
+  // for Redis, one connection and thread per breaker). Default: true.
   bool subscribe = true;
   // Called on every transition this process decides. Default: none.
   std::shared_ptr<alerts::AlertHooks> alert_hooks{};
@@ -99,6 +107,9 @@ struct CircuitBreakerOptions {
   // Where the breaker's instruments go (docs/metrics.md). Default: nullptr,
   // metrics::default_registry(). Must outlive the breaker.
   metrics::Registry* metrics = nullptr;
+
+  // The rules the store applies: the fields above BreakerRules has.
+  [[nodiscard]] BreakerRules rules() const noexcept;
 };
 
 struct Permission {
@@ -171,7 +182,7 @@ class CircuitBreaker {
   void alert_store_unavailable(std::string_view reason);
   void alert_store_available(State fleet, State local, std::int64_t outage_ns);
   void announce(const Snapshot& snapshot, std::string_view cause);
-  void subscribe_loop(std::string channel);
+  void on_transition(const Transition& transition);
   [[nodiscard]] std::int64_t now_ns() const;
 
   std::shared_ptr<BreakerStore> store_;
@@ -179,7 +190,8 @@ class CircuitBreaker {
   CircuitBreakerOptions options_;
   BreakerRules rules_;
   Clock& clock_;
-  InMemoryBreakerStore fallback_;
+  // The local view; by pointer, so that this header needs only the port.
+  std::unique_ptr<InMemoryBreakerStore> fallback_;
 
   std::atomic<State> local_state_{State::kClosed};
   std::atomic<std::int64_t> synced_at_ns_{0};
@@ -215,8 +227,8 @@ class CircuitBreaker {
   struct Instruments;
   std::unique_ptr<Instruments> instruments_;
 
-  std::atomic<bool> stopping_{false};
-  std::thread subscriber_;
+  // Last, so that it stops first: its callback uses the members above.
+  Subscription subscription_;
 };
 
 }  // namespace prodsafe::breaker

@@ -1,39 +1,15 @@
-#include "prodsafe/breaker/breaker_stores.hpp"
-
 #include <algorithm>
-#include <charconv>
+#include <atomic>
 #include <cmath>
+#include <exception>
 
-#include <fmt/format.h>
-
-#include "breaker_reply.hpp"
-#include "prodsafe/breaker_lua.hpp"
-#include "prodsafe/core/error.hpp"
-#include "prodsafe/redis/script.hpp"
+#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/core/log.hpp"
 
 namespace prodsafe::breaker {
 namespace {
 
 using std::chrono::duration_cast;
-
-const redis::Script& breaker_script() {
-  static const redis::Script script("circuit breaker", std::string(kBreakerLua));
-  return script;
-}
-
-std::string_view command_name(Command command) {
-  switch (command) {
-    case Command::kForceOpen:
-      return "force_open";
-    case Command::kForceClose:
-      return "force_close";
-    case Command::kDisable:
-      return "disable";
-    case Command::kReset:
-      return "reset";
-  }
-  return "reset";
-}
 
 milliseconds break_for(const BreakerRules& rules, std::uint64_t trips) {
   const double grown = static_cast<double>(rules.break_duration.count()) *
@@ -43,138 +19,6 @@ milliseconds break_for(const BreakerRules& rules, std::uint64_t trips) {
 }
 
 }  // namespace
-
-std::string_view to_string(State state) noexcept {
-  switch (state) {
-    case State::kClosed:
-      return "CLOSED";
-    case State::kOpen:
-      return "OPEN";
-    case State::kHalfOpen:
-      return "HALF_OPEN";
-    case State::kForcedOpen:
-      return "FORCED_OPEN";
-    case State::kDisabled:
-      return "DISABLED";
-  }
-  return "UNKNOWN";
-}
-
-std::optional<State> parse_state(std::string_view text) noexcept {
-  for (State state :
-       {State::kClosed, State::kOpen, State::kHalfOpen, State::kForcedOpen, State::kDisabled}) {
-    if (to_string(state) == text) return state;
-  }
-  return std::nullopt;
-}
-
-namespace detail {
-
-Snapshot decode_breaker_reply(std::string_view name, const redis::Reply& reply) {
-  const auto& parts = reply.array();
-  if (parts.size() != 9) {
-    throw ProtocolError(
-        fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
-  }
-  Snapshot snapshot;
-  snapshot.state = parse_state(parts[0].str()).value_or(State::kClosed);
-  snapshot.previous = parse_state(parts[1].str()).value_or(State::kClosed);
-  snapshot.transitioned = parts[2].integer() == 1;
-  snapshot.allowed = parts[3].integer() == 1;
-  snapshot.failures = static_cast<std::uint64_t>(parts[4].integer());
-  snapshot.successes = static_cast<std::uint64_t>(parts[5].integer());
-  snapshot.trips = static_cast<std::uint64_t>(parts[6].integer());
-  snapshot.retry_after = milliseconds(parts[7].integer());
-  snapshot.permit = static_cast<PermitId>(parts[8].integer());
-  return snapshot;
-}
-
-void rethrow_breaker_error(std::string_view name, const ReplyError& error) {
-  if (error.prefix() != "CORRUPT") throw error;
-  // "CORRUPT <why>"; a bare "CORRUPT" (another script version) has no why.
-  std::string_view why = error.server_message();
-  why.remove_prefix(std::min(why.size(), std::string_view("CORRUPT ").size()));
-  throw DecodeError(fmt::format("circuit breaker '{}' is not valid: {}", name, why));
-}
-
-std::optional<Snapshot> decode_breaker_event(const redis::Reply& message) {
-  if (message.type() != redis::Reply::Type::kArray) return std::nullopt;
-  const auto& parts = message.array();
-  if (parts.size() != 3 || parts[0].str() != "message") return std::nullopt;
-  const std::string& payload = parts[2].str();
-  const std::size_t colon = payload.find(':');
-  const auto state = parse_state(std::string_view(payload).substr(0, colon));
-  if (!state) return std::nullopt;
-  long long left_ms = 0;
-  if (colon != std::string::npos) {
-    std::from_chars(payload.data() + colon + 1, payload.data() + payload.size(), left_ms);
-  }
-  Snapshot snapshot;
-  snapshot.state = *state;
-  snapshot.retry_after = milliseconds(left_ms);
-  return snapshot;
-}
-
-}  // namespace detail
-
-RedisBreakerStore::RedisBreakerStore(std::shared_ptr<redis::Client> client)
-    : client_(std::move(client)) {
-  if (!client_) throw InvalidArgument("RedisBreakerStore needs a redis::Client, got null");
-}
-
-std::string RedisBreakerStore::key(std::string_view job_type) const {
-  return client_->key(fmt::format("circuit:{}", job_type));
-}
-
-std::string RedisBreakerStore::channel(std::string_view job_type) const {
-  return key(job_type) + ":events";
-}
-
-Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
-                                std::string_view argument, const BreakerRules& rules,
-                                PermitId permit) {
-  const std::string name = key(job_type);
-  const std::string events = name + ":events";
-  const std::string args[] = {std::to_string(rules.failure_threshold),
-                              std::to_string(rules.time_window.count()),
-                              std::to_string(rules.window_buckets),
-                              fmt::format("{}", rules.failure_ratio),
-                              std::to_string(rules.minimum_throughput),
-                              std::to_string(rules.break_duration.count()),
-                              fmt::format("{}", rules.break_multiplier),
-                              std::to_string(rules.max_break_duration.count()),
-                              std::to_string(rules.half_open_max_probes),
-                              std::to_string(rules.max_half_open_wait.count()),
-                              std::to_string(permit)};
-  redis::Reply reply;
-  try {
-    reply = breaker_script().run(*client_, {name},
-                                 {op, argument, args[0], args[1], args[2], args[3], args[4],
-                                  args[5], args[6], args[7], args[8], args[9], events, args[10]});
-  } catch (const ReplyError& error) {
-    detail::rethrow_breaker_error(name, error);
-  }
-  return detail::decode_breaker_reply(name, reply);
-}
-
-Snapshot RedisBreakerStore::record(std::string_view job_type, Outcome outcome,
-                                   const BreakerRules& rules, PermitId permit) {
-  return run(job_type, "record", outcome == Outcome::kFailure ? "failure" : "success", rules,
-             permit);
-}
-
-Snapshot RedisBreakerStore::acquire(std::string_view job_type, const BreakerRules& rules) {
-  return run(job_type, "acquire", "", rules, kNoPermit);
-}
-
-Snapshot RedisBreakerStore::control(std::string_view job_type, Command command,
-                                    const BreakerRules& rules) {
-  return run(job_type, "control", command_name(command), rules, kNoPermit);
-}
-
-Snapshot RedisBreakerStore::read(std::string_view job_type, const BreakerRules& rules) {
-  return run(job_type, "read", "", rules, kNoPermit);
-}
 
 InMemoryBreakerStore::InMemoryBreakerStore(Clock* clock)
     : clock_(clock != nullptr ? *clock : SystemClock::instance()) {}
@@ -233,10 +77,19 @@ Step step_of(const Clock& clock, const BreakerRules& rules) {
 
 Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome,
                                       const BreakerRules& rules, PermitId permit) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
   const State previous = c.state;
+  const Snapshot out = decide(c, previous, step.now, step.index, outcome, rules, permit);
+  announce(lock, job_type, c, previous, step.now);
+  return out;
+}
+
+Snapshot InMemoryBreakerStore::decide(Circuit& c, State previous, Clock::SteadyTime now,
+                                      std::int64_t index, Outcome outcome,
+                                      const BreakerRules& rules, PermitId permit) const {
+  const Step step{now, index};
   auto clear = [&c] {
     std::fill(c.buckets.begin(), c.buckets.end(), Bucket{});
     std::fill(c.permits.begin(), c.permits.end(), Permit{});
@@ -286,7 +139,7 @@ Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome
 }
 
 Snapshot InMemoryBreakerStore::acquire(std::string_view job_type, const BreakerRules& rules) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
   const State previous = c.state;
@@ -308,12 +161,13 @@ Snapshot InMemoryBreakerStore::acquire(std::string_view job_type, const BreakerR
   }
   Snapshot out = snapshot(c, previous, allowed, step.now, step.index);
   out.permit = granted;
+  announce(lock, job_type, c, previous, step.now);
   return out;
 }
 
 Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command command,
                                        const BreakerRules& rules) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
   const State previous = c.state;
@@ -333,7 +187,9 @@ Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command comman
       c.state = State::kClosed;
       break;
   }
-  return snapshot(c, previous, c.state != State::kForcedOpen, step.now, step.index);
+  const Snapshot out = snapshot(c, previous, true, step.now, step.index);
+  announce(lock, job_type, c, previous, step.now);
+  return out;
 }
 
 void InMemoryBreakerStore::restore(std::string_view job_type, const CircuitImage& image,
@@ -356,8 +212,104 @@ Snapshot InMemoryBreakerStore::read(std::string_view job_type, const BreakerRule
   std::lock_guard lock(mutex_);
   const Step step = step_of(clock_, rules);
   const Circuit& c = circuit(job_type, rules);
-  return snapshot(c, c.state, c.state != State::kForcedOpen && c.state != State::kOpen, step.now,
-                  step.index);
+  return snapshot(c, c.state, true, step.now, step.index);
+}
+
+// The watch's callback and whether it still runs; shared by the store's
+// list and the Subscription, so either may go first.
+struct InMemoryBreakerStore::Watcher final {
+  // Held while the callback runs, so that stop() waits for it; recursive, so
+  // that the callback itself may stop its watch.
+  std::recursive_mutex calling;
+  std::atomic<bool> stopped{false};
+  TransitionCallback callback;  // guarded by calling
+
+  void deliver(const Transition& transition) {
+    std::lock_guard lock(calling);
+    if (stopped.load()) return;
+    try {
+      callback(transition);
+    } catch (const std::exception& error) {
+      logger()->error("breaker watch: the callback threw ({}); dropped", error.what());
+    } catch (...) {
+      logger()->error("breaker watch: the callback threw; dropped");
+    }
+  }
+};
+
+namespace {
+
+class MemoryWatch final : public Subscription::Handle {
+ public:
+  explicit MemoryWatch(std::shared_ptr<void> watcher, std::atomic<bool>& stopped,
+                       std::recursive_mutex& calling)
+      : watcher_(std::move(watcher)), stopped_(stopped), calling_(calling) {}
+  void stop() noexcept override {
+    stopped_.store(true);
+    // Waits for a delivery under way (on another thread) to end.
+    std::lock_guard lock(calling_);
+  }
+  [[nodiscard]] bool listening() const noexcept override { return !stopped_.load(); }
+
+ private:
+  std::shared_ptr<void> watcher_;  // keeps stopped_ and calling_ alive
+  std::atomic<bool>& stopped_;
+  std::recursive_mutex& calling_;
+};
+
+}  // namespace
+
+Subscription InMemoryBreakerStore::watch(std::string_view job_type, TransitionCallback callback) {
+  auto watcher = std::make_shared<Watcher>();
+  watcher->callback = std::move(callback);
+  {
+    std::lock_guard lock(mutex_);
+    auto found = watchers_.find(job_type);
+    if (found == watchers_.end())
+      found = watchers_.emplace(std::string(job_type), Watchers{}).first;
+    std::erase_if(found->second, [](const auto& each) { return each->stopped.load(); });
+    found->second.push_back(watcher);
+  }
+  auto& stopped = watcher->stopped;
+  auto& calling = watcher->calling;
+  return Subscription(std::make_unique<MemoryWatch>(std::move(watcher), stopped, calling));
+}
+
+void InMemoryBreakerStore::announce(std::unique_lock<std::mutex>& lock, std::string_view job_type,
+                                    const Circuit& c, State previous, Clock::SteadyTime now) {
+  if (c.state != previous) {
+    const auto found = watchers_.find(job_type);
+    if (found != watchers_.end() && !found->second.empty()) {
+      Transition transition;
+      transition.state = c.state;
+      transition.trips = c.trips;
+      if (c.state == State::kOpen && c.open_until > now) {
+        transition.retry_after = duration_cast<milliseconds>(c.open_until - now);
+      }
+      announced_.emplace_back(std::string(job_type), transition);
+    }
+  }
+  // One thread delivers at a time, so every watcher sees the transitions in
+  // the order they were made; the others leave theirs to it.
+  if (delivering_ || announced_.empty()) {
+    lock.unlock();
+    return;
+  }
+  delivering_ = true;
+  while (!announced_.empty()) {
+    const auto [job, transition] = std::move(announced_.front());
+    announced_.pop_front();
+    Watchers watchers;
+    if (const auto found = watchers_.find(job); found != watchers_.end()) {
+      std::erase_if(found->second, [](const auto& each) { return each->stopped.load(); });
+      watchers = found->second;
+    }
+    lock.unlock();
+    for (const auto& watcher : watchers) watcher->deliver(transition);
+    lock.lock();
+  }
+  delivering_ = false;
+  lock.unlock();
 }
 
 }  // namespace prodsafe::breaker
