@@ -29,13 +29,17 @@ struct RetryWindow {
 class RetryWindowStore {
  public:
   virtual ~RetryWindowStore() = default;
-  // Opens (or restarts) the window of `job_id` with one attempt; it expires
-  // `ttl` after this start.
+  // Opens (or restarts, keeping nothing of the old one) the window of
+  // `job_id` with one attempt; it expires `ttl` after this start, whatever
+  // attempts follow. Every store sharing the windows sees it.
   virtual RetryWindow start(std::string_view job_id, std::string_view job_type,
                             std::chrono::milliseconds ttl) = 0;
-  // Counts one more attempt; nullopt when there is no such window.
+  // Counts one more attempt, stamped now; nullopt when there is no such
+  // window (never started, closed, or expired).
   virtual std::optional<RetryWindow> increment(std::string_view job_id) = 0;
-  // Removes the window and returns it closed; nullopt when there is none.
+  // Removes the window and returns it closed: `success` set, last_attempt
+  // and duration running to the close (which is no attempt). nullopt when
+  // there is none, as for increment().
   virtual std::optional<RetryWindow> close(std::string_view job_id, bool success) = 0;
 };
 
