@@ -206,10 +206,11 @@ class CircuitBreaker {
     bool from_store = false;    // false: granted by the local view
   };
   static constexpr std::size_t kMaxHeldPermits = 256;
-  std::mutex permits_mutex_;  // guards held_permits_
+  // Guards held_permits_; permits_held_ is written under it.
+  std::mutex permits_mutex_;
   std::vector<HeldPermit> held_permits_;
   std::atomic<std::size_t> permits_held_{0};  // held_permits_.size(), read without the lock
-  // The fleet's state as this process last saw it (store replies, pub/sub):
+  // The fleet's state as this process last saw it (store replies, watch()):
   // where the local view starts when the store goes away.
   struct FleetView {
     State state = State::kClosed;

@@ -92,6 +92,7 @@ class RetryAnomalyDetector {
   };
 
   AnomalyThresholds thresholds_;
+  // Guards rates_ and untracked_.
   mutable std::mutex mutex_;
   std::unordered_map<std::string, RateState> rates_;
   std::uint64_t untracked_ = 0;

@@ -66,6 +66,7 @@ class RetryBudget {
 
   RetryBudgetOptions options_;
   Clock& clock_;
+  // Guards slots_, total_requests_, total_retries_ and refused_.
   mutable std::mutex mutex_;
   std::vector<Slot> slots_;  // one per second of the ttl
   std::uint64_t total_requests_ = 0;

@@ -91,6 +91,8 @@ class RetrySpikeDetector {
   const std::int64_t slot_ns_;
   const std::int64_t slots_;      // slots per window (S)
   const std::int64_t ring_size_;  // (B + 1) * S
+  // Guards ring_, current_slot_, slot_end_, first_slot_, current_sum_,
+  // baseline_sum_, last_alert_ and alerts_ (the constructor sets them first).
   mutable std::mutex mutex_;
   std::vector<std::uint64_t> ring_;
   std::int64_t current_slot_ = 0;

@@ -48,6 +48,7 @@ class InMemoryRetryWindowStore final : public RetryWindowStore {
     Clock::SteadyTime expires_at;
   };
   Clock& clock_;
+  // Guards windows_ and operations_.
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> windows_;
   std::size_t operations_ = 0;
