@@ -42,5 +42,27 @@ TEST(BreakerReplyTest, AReplyOfAnotherShapeIsAProtocolError) {
   EXPECT_EQ(snapshot.retry_after, std::chrono::milliseconds(30000));
 }
 
+Reply message(std::string_view payload) {
+  return Reply::array({Reply::string("message"), Reply::string("circuit:c:events"),
+                       Reply::string(std::string(payload))});
+}
+
+TEST(BreakerReplyTest, ATransitionMessageCarriesItsStateBreakAndTrips) {
+  const auto opened = detail::decode_breaker_event(message("OPEN:30000:2"));
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_EQ(opened->state, State::kOpen);
+  EXPECT_EQ(opened->retry_after, std::chrono::milliseconds(30000));
+  EXPECT_EQ(opened->trips, 2u);
+  // From a script that did not say the trips: the watcher must not invent them.
+  const auto older = detail::decode_breaker_event(message("OPEN:30000"));
+  ASSERT_TRUE(older.has_value());
+  EXPECT_EQ(older->retry_after, std::chrono::milliseconds(30000));
+  EXPECT_FALSE(older->trips.has_value());
+  EXPECT_FALSE(detail::decode_breaker_event(message("OPEN:30000:2x"))->trips.has_value());
+  EXPECT_EQ(detail::decode_breaker_event(message("CLOSED"))->state, State::kClosed);
+  EXPECT_FALSE(detail::decode_breaker_event(message("SIDEWAYS:0:1")).has_value());
+  EXPECT_FALSE(detail::decode_breaker_event(Reply::string("OPEN:1:1")).has_value());
+}
+
 }  // namespace
 }  // namespace prodsafe::breaker

@@ -187,9 +187,10 @@ TYPED_TEST(BreakerStoreWatchTest, ACallbackMayStopItsOwnWatch) {
   Seen seen;
   Subscription subscription;
   TransitionCallback record = seen.callback();
+  // Stops first: once the test sees the delivery, the stop has happened.
   subscription = this->store().watch(kJob, [&](const Transition& transition) {
-    record(transition);
     subscription.stop();
+    record(transition);
   });
   ASSERT_TRUE(this->harness.await([&] { return subscription.listening(); }));
   const BreakerRules rules = this->rules();
