@@ -217,7 +217,7 @@ Snapshot InMemoryBreakerStore::read(std::string_view job_type, const BreakerRule
 
 // The watch's callback and whether it still runs; shared by the store's
 // list and the Subscription, so either may go first.
-struct InMemoryBreakerStore::Watcher final {
+struct detail::MemoryWatcher {
   // Held while the callback runs, so that stop() waits for it; recursive, so
   // that the callback itself may stop its watch.
   std::recursive_mutex calling;
@@ -241,26 +241,23 @@ namespace {
 
 class MemoryWatch final : public Subscription::Handle {
  public:
-  explicit MemoryWatch(std::shared_ptr<void> watcher, std::atomic<bool>& stopped,
-                       std::recursive_mutex& calling)
-      : watcher_(std::move(watcher)), stopped_(stopped), calling_(calling) {}
+  explicit MemoryWatch(std::shared_ptr<detail::MemoryWatcher> watcher)
+      : watcher_(std::move(watcher)) {}
   void stop() noexcept override {
-    stopped_.store(true);
+    watcher_->stopped.store(true);
     // Waits for a delivery under way (on another thread) to end.
-    std::lock_guard lock(calling_);
+    std::lock_guard lock(watcher_->calling);
   }
-  [[nodiscard]] bool listening() const noexcept override { return !stopped_.load(); }
+  [[nodiscard]] bool listening() const noexcept override { return !watcher_->stopped.load(); }
 
  private:
-  std::shared_ptr<void> watcher_;  // keeps stopped_ and calling_ alive
-  std::atomic<bool>& stopped_;
-  std::recursive_mutex& calling_;
+  std::shared_ptr<detail::MemoryWatcher> watcher_;
 };
 
 }  // namespace
 
 Subscription InMemoryBreakerStore::watch(std::string_view job_type, TransitionCallback callback) {
-  auto watcher = std::make_shared<Watcher>();
+  auto watcher = std::make_shared<detail::MemoryWatcher>();
   watcher->callback = std::move(callback);
   {
     std::lock_guard lock(mutex_);
@@ -270,9 +267,7 @@ Subscription InMemoryBreakerStore::watch(std::string_view job_type, TransitionCa
     std::erase_if(found->second, [](const auto& each) { return each->stopped.load(); });
     found->second.push_back(watcher);
   }
-  auto& stopped = watcher->stopped;
-  auto& calling = watcher->calling;
-  return Subscription(std::make_unique<MemoryWatch>(std::move(watcher), stopped, calling));
+  return Subscription(std::make_unique<MemoryWatch>(std::move(watcher)));
 }
 
 void InMemoryBreakerStore::announce(std::unique_lock<std::mutex>& lock, std::string_view job_type,

@@ -16,6 +16,10 @@
 
 namespace prodsafe::breaker {
 
+namespace detail {
+struct MemoryWatcher;  // one watch() of InMemoryBreakerStore
+}
+
 // One hash per job type under "circuit:<job_type>" (behind the client's key
 // prefix), one Lua round trip per operation; every transition is published on
 // "circuit:<job_type>:events" as "<STATE>:<retry_after ms>:<trips>".
@@ -109,8 +113,7 @@ class InMemoryBreakerStore final : public BreakerStore {
     std::vector<Permit> permits;  // the probe permits' slots
   };
 
-  struct Watcher;
-  using Watchers = std::vector<std::shared_ptr<Watcher>>;
+  using Watchers = std::vector<std::shared_ptr<detail::MemoryWatcher>>;
 
   Circuit& circuit(std::string_view job_type, const BreakerRules& rules);
   Snapshot snapshot(const Circuit& circuit, State previous, bool allowed, Clock::SteadyTime now,
