@@ -28,9 +28,10 @@
 // can_retry() in CLOSED answers from this process's view without a round
 // trip. Other breakers' transitions arrive by watching the store
 // (BreakerStore::watch: Redis pub/sub, or the in-memory store's callbacks);
-// the view is also refreshed when older than `staleness`. When the store is unreachable
-// the breaker keeps deciding on a local view (an in-memory breaker with the
-// same rules) that starts from the fleet's state as this process last saw it:
+// the view is also refreshed when older than `staleness`. When the store is
+// unreachable the breaker keeps deciding on a local view (an in-memory
+// breaker with the same rules) that starts from the fleet's state as this
+// process last saw it:
 // FORCED_OPEN and DISABLED hold, OPEN keeps the rest of its break, HALF_OPEN
 // its probe limit (the probes this process holds take their slots and still
 // decide). It fires a circuit_store_unavailable alert once per outage, and
@@ -108,7 +109,7 @@ struct CircuitBreakerOptions {
   // metrics::default_registry(). Must outlive the breaker.
   metrics::Registry* metrics = nullptr;
 
-  // The rules the store applies: the fields above BreakerRules has.
+  // The rules the store applies: this struct's fields that BreakerRules has.
   [[nodiscard]] BreakerRules rules() const noexcept;
 };
 
