@@ -27,15 +27,16 @@ pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::p
   args.push_back(nullptr);
   const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out < 0) {
-    throw StoreUnavailable(fmt::format("cannot open {} for the output of {}: {}", output.string(),
-                                       argv.front(), std::strerror(errno)));
+    throw IoError(fmt::format("cannot open {} for the output of {}: {}", output.string(),
+                              argv.front(), std::strerror(errno)));
   }
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   if (child < 0) {
     const int saved = errno;
     ::close(out);
-    throw StoreUnavailable(fmt::format("fork() failed: {}", std::strerror(saved)));
+    throw IoError(
+        fmt::format("cannot start {}: fork() failed: {}", argv.front(), std::strerror(saved)));
   }
   if (child == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);

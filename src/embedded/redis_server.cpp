@@ -33,7 +33,7 @@ constexpr int kPortAttempts = 5;
 fs::path find_executable(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     if (::access(name.c_str(), X_OK) == 0) return name;
-    throw StoreUnavailable(fmt::format("cannot start Redis: '{}' is not an executable file", name));
+    throw ConfigError(fmt::format("cannot start Redis: '{}' is not an executable file", name));
   }
   const char* path = std::getenv("PATH");
   std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -43,7 +43,7 @@ fs::path find_executable(const std::string& name) {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
   }
-  throw StoreUnavailable(fmt::format(
+  throw ConfigError(fmt::format(
       "cannot start Redis: '{}' is not in PATH; install the Debian package redis-server "
       "(scripts/bootstrap does) or set RedisServerOptions::executable",
       name));
@@ -51,7 +51,10 @@ fs::path find_executable(const std::string& name) {
 
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw StoreUnavailable(fmt::format("socket(): {}", std::strerror(errno)));
+  if (fd < 0) {
+    throw IoError(
+        fmt::format("cannot find a free loopback port: socket(): {}", std::strerror(errno)));
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -62,8 +65,7 @@ int free_loopback_port() {
   const int saved = errno;
   ::close(fd);
   if (!ok) {
-    throw StoreUnavailable(
-        fmt::format("cannot find a free loopback port: {}", std::strerror(saved)));
+    throw IoError(fmt::format("cannot find a free loopback port: {}", std::strerror(saved)));
   }
   return ntohs(address.sin_port);
 }
@@ -73,8 +75,8 @@ fs::path make_directory() {
   std::string pattern =
       (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "prodsafe-redis-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw StoreUnavailable(fmt::format("cannot create a directory for Redis from '{}': {}", pattern,
-                                       std::strerror(errno)));
+    throw IoError(fmt::format("cannot create a directory for Redis from '{}': {}", pattern,
+                              std::strerror(errno)));
   }
   return pattern;
 }
@@ -85,8 +87,8 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
   executable_ = find_executable(options_.executable);
   directory_ = make_directory();
   for (int attempt = 1;; ++attempt) {
-    port_ = free_loopback_port();
     try {
+      port_ = free_loopback_port();
       launch();
       wait_until_ready();
       return;
@@ -138,8 +140,12 @@ void RedisServer::launch() {
       conf << "unixsocket " << socket_path().string() << "\nunixsocketperm 700\n";
     }
     for (const std::string& line : options_.config) conf << line << "\n";
+    // Flushed before the check: the buffer would hide a failed write (a full
+    // disk) until the stream closed, and the server would start half-configured.
+    conf.flush();
     if (!conf) {
-      throw StoreUnavailable(fmt::format("cannot write {}", (directory_ / "redis.conf").string()));
+      throw IoError(fmt::format("cannot write {}: {}", (directory_ / "redis.conf").string(),
+                                std::strerror(errno)));
     }
   }
   pid_ = spawn_child({executable_.string(), (directory_ / "redis.conf").string()},

@@ -275,7 +275,7 @@ void CommitJournal::open_own_file() {
   std::error_code error;
   if (directory_.has_parent_path()) fs::create_directories(directory_.parent_path(), error);
   if (::mkdir(directory_.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw StoreUnavailable(fmt::format(
+    throw IoError(fmt::format(
         "cannot create the commit journal directory {}: {}; set "
         "WrapperOptions::journal_directory or $PRODSAFE_JOURNAL_DIR to a writable directory",
         directory_.string(), std::strerror(errno)));
@@ -294,8 +294,8 @@ void CommitJournal::open_own_file() {
       ::rename(temporary.c_str(), final_path.c_str()) != 0) {
     const int saved = errno;
     if (fd >= 0) ::close(fd);
-    throw StoreUnavailable(fmt::format("cannot create the commit journal {}: {}",
-                                       final_path.string(), std::strerror(saved)));
+    throw IoError(fmt::format("cannot create the commit journal {}: {}", final_path.string(),
+                              std::strerror(saved)));
   }
   fd_ = fd;
   file_ = final_path;
@@ -311,15 +311,15 @@ void CommitJournal::write_body(const std::string& body) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       torn_ = torn_ || written > 0;
-      throw StoreUnavailable(fmt::format("cannot write the commit journal {}: {}", file_.string(),
-                                         std::strerror(errno)));
+      throw IoError(fmt::format("cannot write the commit journal {}: {}", file_.string(),
+                                std::strerror(errno)));
     }
     written += static_cast<std::size_t>(n);
   }
   torn_ = false;
   if (::fdatasync(fd_) != 0) {
-    throw StoreUnavailable(fmt::format("cannot fsync the commit journal {}: {}", file_.string(),
-                                       std::strerror(errno)));
+    throw IoError(fmt::format("cannot fsync the commit journal {}: {}", file_.string(),
+                              std::strerror(errno)));
   }
 }
 

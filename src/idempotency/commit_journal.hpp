@@ -84,11 +84,13 @@ class CommitJournal {
   CommitJournal(const CommitJournal&) = delete;
   CommitJournal& operator=(const CommitJournal&) = delete;
 
-  // Appends the entry and fsyncs it. Throws StoreUnavailable when the file
-  // cannot be written (the message names it); the entry is then pending in
-  // memory only: committed by this process, lost if it dies first.
+  // Appends the entry and fsyncs it. Throws IoError when the directory or the
+  // file cannot be created, written or fsynced (the message names it); the
+  // entry is then pending in memory only: committed by this process, lost if
+  // it dies first.
   void append(const JournalEntry& entry);
-  // Records that `entry` is settled; the file is emptied once nothing is pending.
+  // Records that `entry` is settled; the file is emptied once nothing is
+  // pending. Throws IoError, as append() does, when the file cannot be written.
   void mark_done(const JournalEntry& entry);
   // Adopts the journals of dead processes for the same store; returns the
   // entries adopted (already pending here too). Cheap when there are none.

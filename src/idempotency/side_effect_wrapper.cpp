@@ -581,8 +581,11 @@ std::size_t SideEffectWrapper::flush(std::optional<std::string_view> only_key) {
         logger()->error("{}: the journaled result cannot be committed yet ({}); it stays in {}",
                         entry.key, error.what(), journal_->directory().string());
       }
-      if (dynamic_cast<const StoreUnavailable*>(&error) != nullptr) break;  // down: later
-      continue;  // refused for this entry (OOM, a damaged record...): try the others
+      // Retryable (unreachable, LOADING, OOM...): the whole store is, so try
+      // again next interval. Otherwise only this entry is refused (a damaged
+      // record): try the others.
+      if (is_retryable(error)) break;
+      continue;
     }
     flush_errors_.erase(entry.key);
     if (status == FinishStatus::kLeaseLost) {

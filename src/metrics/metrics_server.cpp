@@ -315,7 +315,7 @@ MetricsServer::MetricsServer(Registry& registry, MetricsServerOptions options) {
   impl_->port = detail::bound_port(impl_->listener.get());
   impl_->wake = Descriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (impl_->wake.get() < 0) {
-    throw StoreUnavailable(fmt::format("cannot serve metrics: eventfd: {}", std::strerror(errno)));
+    throw IoError(fmt::format("cannot serve metrics: eventfd: {}", std::strerror(errno)));
   }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }

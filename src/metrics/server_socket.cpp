@@ -24,12 +24,11 @@ int bound_port(int fd) {
   return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
 }
 
-// A non-blocking listening socket on host:port, or throws StoreUnavailable.
+// A non-blocking listening socket on host:port: throws ConfigError when the
+// host does not resolve, IoError when no address can be bound.
 Descriptor listen_on(const std::string& host, int port) {
-  const auto fail = [&](std::string_view why) {
-    return StoreUnavailable(
-        fmt::format("cannot serve metrics on {}:{}: {}; pick another port or a local address", host,
-                    port, why));
+  const auto cannot_serve = [&](std::string_view why) {
+    return fmt::format("cannot serve metrics on {}:{}: {}", host, port, why);
   };
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -38,7 +37,9 @@ Descriptor listen_on(const std::string& host, int port) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
   if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    throw fail(::gai_strerror(rc));
+    throw ConfigError(
+        cannot_serve(fmt::format("{}; check the host name, or give an IP address",
+                                 rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc))));
   }
   int error = 0;
   Descriptor listener;
@@ -58,7 +59,10 @@ Descriptor listen_on(const std::string& host, int port) {
     error = errno;
   }
   ::freeaddrinfo(found);
-  if (listener.get() < 0) throw fail(std::strerror(error));
+  if (listener.get() < 0) {
+    throw IoError(cannot_serve(
+        fmt::format("{}; pick another port or a local address", std::strerror(error))));
+  }
   return listener;
 }
 

@@ -34,8 +34,9 @@ class Descriptor {
 };
 
 // A non-blocking, close-on-exec listening socket on host:port (a numeric
-// address or a name, resolved now). Throws StoreUnavailable naming host and
-// port when none of the addresses can be bound.
+// address or a name, resolved now). Throws ConfigError when the host does not
+// resolve and IoError when none of its addresses can be bound (in use, not
+// local, not permitted), both naming host and port.
 [[nodiscard]] Descriptor listen_on(const std::string& host, int port);
 
 // The port a socket is bound to, or -1.

@@ -123,7 +123,7 @@ void StatsdClient::Impl::open() {
   const std::string service = std::to_string(options.port);
   if (const int rc = ::getaddrinfo(options.host.c_str(), service.c_str(), &hints, &found);
       rc != 0) {
-    throw StoreUnavailable(fmt::format(
+    throw ConfigError(fmt::format(
         "cannot resolve the StatsD host {}: {}; check the host name and DNS, or give an IP "
         "address",
         target, rc == EAI_SYSTEM ? std::generic_category().message(errno) : ::gai_strerror(rc)));
@@ -142,7 +142,7 @@ void StatsdClient::Impl::open() {
   }
   ::freeaddrinfo(found);
   if (fd < 0) {
-    throw StoreUnavailable(fmt::format(
+    throw IoError(fmt::format(
         "cannot open a UDP socket to the StatsD server {}: {}; check that the address is "
         "reachable from this host",
         target, std::generic_category().message(error)));

@@ -2,12 +2,14 @@
 #include "prodsafe/embedded/redis_server.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -16,6 +18,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/child_process.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "support/descriptor_limit.hpp"
 
 namespace prodsafe::embedded {
 namespace {
@@ -134,16 +137,89 @@ TEST(RedisServerTest, PauseWhenNotRunningIsRefused) {
   EXPECT_THROW(server.resume(), InvalidArgument);
 }
 
-TEST(RedisServerTest, MissingExecutableSaysHowToInstallIt) {
+// The error thrown by `start`, when it is an `Expected` (checked not to be
+// retryable: a local failure or a configuration to fix is not an unreachable
+// store); empty, with a test failure, otherwise.
+template <class Expected, class Start>
+std::string local_failure(Start&& start) {
   try {
-    RedisServer server({.executable = "redis-server-that-does-not-exist"});
-    FAIL() << "started";
-  } catch (const StoreUnavailable& error) {
-    const std::string text = error.what();
-    EXPECT_NE(text.find("not in PATH"), std::string::npos) << text;
-    EXPECT_NE(text.find("redis-server"), std::string::npos) << text;
+    start();
+    ADD_FAILURE() << "nothing thrown";
+  } catch (const Expected& error) {
+    EXPECT_FALSE(error.retryable()) << error.what();
+    return error.what();
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "expected " << to_string(Expected("").code()) << ", got: " << error.what();
   }
-  EXPECT_THROW(RedisServer({.executable = "/nonexistent/redis-server"}), StoreUnavailable);
+  return {};
+}
+
+TEST(RedisServerTest, MissingExecutableIsAConfigErrorSayingHowToInstallIt) {
+  const std::string text = local_failure<ConfigError>(
+      [] { RedisServer server({.executable = "redis-server-that-does-not-exist"}); });
+  EXPECT_NE(text.find("not in PATH"), std::string::npos) << text;
+  EXPECT_NE(text.find("redis-server"), std::string::npos) << text;
+  const std::string path = local_failure<ConfigError>(
+      [] { RedisServer server({.executable = "/nonexistent/redis-server"}); });
+  EXPECT_NE(path.find("/nonexistent/redis-server"), std::string::npos) << path;
+}
+
+// Sets $TMPDIR, where RedisServer makes its directory, for one scope.
+class TemporaryDirectoryVariable {
+ public:
+  explicit TemporaryDirectoryVariable(const std::string& value) {
+    if (const char* saved = std::getenv("TMPDIR")) saved_ = saved;
+    ::setenv("TMPDIR", value.c_str(), 1);
+  }
+  ~TemporaryDirectoryVariable() {
+    if (saved_) {
+      ::setenv("TMPDIR", saved_->c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
+  }
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+TEST(RedisServerTest, ADirectoryThatCannotBeMadeIsAnIoError) {
+  std::string text;
+  {
+    TemporaryDirectoryVariable tmpdir("/nonexistent-prodsafe-tmp");
+    text = local_failure<IoError>([] { RedisServer server; });
+  }
+  EXPECT_NE(text.find("/nonexistent-prodsafe-tmp"), std::string::npos) << text;
+}
+
+// A full disk (here: a file size limit) while writing redis.conf.
+TEST(RedisServerTest, AConfigFileThatCannotBeWrittenIsAnIoError) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved;
+  limited.rlim_cur = 16;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  const std::string text = local_failure<IoError>([] { RedisServer server; });
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, previous);
+  EXPECT_NE(text.find("redis.conf"), std::string::npos) << text;
+}
+
+TEST(RedisServerTest, NoDescriptorForAPortProbeIsAnIoError) {
+  // Without descriptors the server's directory cannot be removed either: it
+  // is made under a directory removed here.
+  std::string parent = (fs::temp_directory_path() / "prodsafe-descriptors-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(parent.data()), nullptr);
+  std::string text;
+  {
+    TemporaryDirectoryVariable tmpdir(parent);
+    prodsafe::testing::DescriptorLimit limit(0);
+    ASSERT_TRUE(limit.ok());
+    text = local_failure<IoError>([] { RedisServer server; });
+  }
+  fs::remove_all(parent);
+  EXPECT_NE(text.find("socket"), std::string::npos) << text;
 }
 
 TEST(RedisServerTest, BadConfigFailsWithTheServersComplaint) {
@@ -215,7 +291,16 @@ TEST(SpawnChildTest, AFailedExecExits127AndBadInputIsRefused) {
   EXPECT_EQ(wait_exit_code(spawn_child({"/nonexistent/program"}, output)), 127);
   std::filesystem::remove(output);
   EXPECT_THROW(spawn_child({}, output), InvalidArgument);
-  EXPECT_THROW(spawn_child({"/bin/true"}, "/nonexistent-dir/out"), StoreUnavailable);
+  try {
+    (void)spawn_child({"/bin/true"}, "/nonexistent-dir/out");
+    ADD_FAILURE() << "spawned without its output file";
+  } catch (const IoError& error) {
+    EXPECT_FALSE(error.retryable());
+    EXPECT_NE(std::string(error.what()).find("/nonexistent-dir/out"), std::string::npos)
+        << error.what();
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "expected an IoError, got: " << error.what();
+  }
 }
 
 }  // namespace

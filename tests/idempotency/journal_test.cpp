@@ -227,14 +227,19 @@ TEST(JournalTest, TheDefaultDirectoryIsPerUser) {
   ::unsetenv("PRODSAFE_JOURNAL_DIR");
 }
 
-TEST(JournalTest, UnwritableDirectorySaysWhatToDo) {
+// A directory that cannot be made is a local failure (IoError), not an
+// unreachable store: retrying cannot help until someone fixes the machine.
+TEST(JournalTest, UnwritableDirectoryIsAnIoErrorSayingWhatToDo) {
   CommitJournal journal("/proc/prodsafe-cannot-write-here", kStore);
   try {
     journal.append(entry("effect:A:1", 1, "r"));
     FAIL() << "no exception";
-  } catch (const StoreUnavailable& error) {
+  } catch (const IoError& error) {
+    EXPECT_FALSE(error.retryable());
     EXPECT_NE(std::string(error.what()).find("journal_directory"), std::string::npos)
         << error.what();
+  } catch (const std::exception& error) {
+    FAIL() << "not an IoError: " << error.what();
   }
 }
 

@@ -335,7 +335,15 @@ TEST(ReviewJournalFileTest, AnEntryWrittenAfterATornWriteIsStillReadable) {
   struct rlimit limited = saved;
   limited.rlim_cur = size + 40;  // the next line is cut after 40 bytes
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
-  EXPECT_THROW(journal.append(entry("effect:A:2", 2, std::string(200, 'x'))), StoreUnavailable);
+  // A full disk is a local failure: an IoError, never a retryable StoreUnavailable.
+  try {
+    journal.append(entry("effect:A:2", 2, std::string(200, 'x')));
+    ADD_FAILURE() << "the cut-short write was acknowledged";
+  } catch (const IoError& error) {
+    EXPECT_FALSE(error.retryable()) << error.what();
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "not an IoError: " << error.what();
+  }
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
   ::signal(SIGXFSZ, previous);
   journal.append(entry("effect:A:3", 3, "three"));  // space again: acknowledged

@@ -6,6 +6,8 @@
 // run the effect a second time.
 #include <atomic>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -27,6 +29,8 @@ class RefusingStore final : public EffectStore {
 
   std::atomic<int> refusals{0};
   std::string reply = "LOADING Redis is loading the dataset in memory";
+  std::string refused_key;  // empty: every key is refused
+  std::atomic<int> finishes{0};
 
   Claim claim(std::string_view key, std::string_view fingerprint, milliseconds lease,
               milliseconds ttl) override {
@@ -35,7 +39,8 @@ class RefusingStore final : public EffectStore {
   FinishStatus finish(std::string_view key, const Holder& holder, FinalState state,
                       std::string_view payload, std::string_view fingerprint,
                       milliseconds ttl) override {
-    if (refusals.load() > 0) {
+    ++finishes;
+    if (refusals.load() > 0 && (refused_key.empty() || key == refused_key)) {
       --refusals;
       throw ReplyError(reply, "Lua script 'effect finish'");
     }
@@ -128,6 +133,55 @@ TEST(TransientReplyTest, EveryRefusalAtCommitJournalsTheResultInsteadOfDroppingI
     EXPECT_EQ(again.result, 1) << reply;
     EXPECT_EQ(f.runs, 1) << reply;
   }
+}
+
+// Flushing the journal asks the error's retryable(), like every other
+// decision: a refusal that says "try again soon" (LOADING, OOM, READONLY...)
+// is the whole store's, so the flush stops and tries again next interval
+// instead of spending a round trip per entry on it.
+struct TwoJournaled {
+  ManualClock clock;
+  std::shared_ptr<RefusingStore> store = std::make_shared<RefusingStore>(&clock);
+  prodsafe::testing::TempDir journal;
+  // The background thread stays out of the way: only flush_journal() commits.
+  SideEffectWrapper wrapper{store, WrapperOptions{.lease = 10s,
+                                                  .renew_leases = false,
+                                                  .commit_attempts = 1,
+                                                  .journal_directory = journal.path().string(),
+                                                  .journal_flush_interval = 1h,
+                                                  .journal_scan_interval = 0ms,
+                                                  .clock = &clock}};
+
+  explicit TwoJournaled(const std::string& reply, const std::string& refused_key = "") {
+    store->reply = reply;
+    store->refused_key = refused_key;
+    store->refusals = 1000;
+    for (const char* id : {"1", "2"}) {
+      keys.push_back(wrapper.execute_once(EffectType::ORDER_PLACEMENT, id, [] { return 7; }).key);
+    }
+  }
+
+  std::vector<std::string> keys;  // in the order they were journaled
+};
+
+TEST(TransientReplyTest, ARetryableRefusalStopsTheFlushAtTheFirstEntry) {
+  for (const char* reply : {"LOADING Redis is loading the dataset in memory",
+                            "OOM command not allowed when used memory > 'maxmemory'."}) {
+    TwoJournaled f(reply);
+    ASSERT_EQ(f.wrapper.journal_pending(), 2u) << reply;
+    const int before = f.store->finishes.load();
+    EXPECT_EQ(f.wrapper.flush_journal(), 2u) << reply;
+    EXPECT_EQ(f.store->finishes.load() - before, 1) << reply << ": one round trip, then later";
+  }
+}
+
+TEST(TransientReplyTest, ARefusalThatIsNotRetryableSkipsOnlyItsOwnEntry) {
+  TwoJournaled f("ERR something is wrong with the script");
+  ASSERT_EQ(f.wrapper.journal_pending(), 2u);
+  f.store->refused_key = f.keys.front();  // the first entry stays refused, the second is not
+  EXPECT_EQ(f.wrapper.flush_journal(), 1u) << "the entry after the refused one was committed";
+  f.store->refusals = 0;
+  EXPECT_EQ(f.wrapper.flush_journal(), 0u);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/build_info.hpp"
 #include "prodsafe/metrics/cardinality_guard.hpp"
+#include "support/descriptor_limit.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -414,17 +415,45 @@ TEST(MetricsServerTest, OptionsOutOfRangeAreRefusedNamingTheField) {
   refused({.host = ""}, "host");
 }
 
-TEST(MetricsServerTest, AnAddressThatIsNotLocalIsAClearError) {
+// A metrics server that cannot listen is a local failure (IoError) or a
+// configuration to fix (ConfigError), never a retryable StoreUnavailable.
+template <class Expected>
+void expect_refused(const MetricsServerOptions& options, std::string_view named) {
   Registry registry;
+  try {
+    MetricsServer server(registry, options);
+    ADD_FAILURE() << "served on " << options.host << ":" << options.port;
+  } catch (const Expected& error) {
+    EXPECT_FALSE(error.retryable()) << error.what();
+    EXPECT_NE(std::string(error.what()).find(named), std::string::npos) << error.what();
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "expected " << to_string(Expected("").code()) << ", got: " << error.what();
+  }
+}
+
+TEST(MetricsServerTest, AnAddressThatIsNotLocalIsAnIoError) {
   // 203.0.113.1 is TEST-NET-3: never assigned to this machine, so bind() fails
   // (nothing is sent anywhere).
-  try {
-    MetricsServer server(registry, {.host = "203.0.113.1", .port = 9464});
-    FAIL() << "bound an address that is not local";
-  } catch (const StoreUnavailable& error) {
-    EXPECT_NE(std::string(error.what()).find("203.0.113.1:9464"), std::string::npos)
-        << error.what();
-  }
+  expect_refused<IoError>({.host = "203.0.113.1", .port = 9464}, "203.0.113.1:9464");
+}
+
+TEST(MetricsServerTest, APortInUseIsAnIoError) {
+  Registry registry;
+  MetricsServer first(registry, {.host = "127.0.0.1", .port = 0});
+  const std::string port = std::to_string(first.port());
+  expect_refused<IoError>({.host = "127.0.0.1", .port = first.port()}, "127.0.0.1:" + port);
+}
+
+TEST(MetricsServerTest, AHostThatDoesNotResolveIsAConfigError) {
+  // .invalid never resolves (RFC 6761).
+  expect_refused<ConfigError>({.host = "no-such-host.invalid", .port = 0}, "no-such-host.invalid");
+}
+
+TEST(MetricsServerTest, NoDescriptorLeftForTheWakeUpIsAnIoError) {
+  // One descriptor for the listening socket, none for its eventfd.
+  prodsafe::testing::DescriptorLimit limit(1);
+  ASSERT_TRUE(limit.ok());
+  expect_refused<IoError>({.host = "127.0.0.1", .port = 0}, "eventfd");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/registry.hpp"
+#include "support/descriptor_limit.hpp"
 #include "support/log_capture.hpp"
 
 namespace prodsafe::metrics {
@@ -453,12 +454,39 @@ TEST_F(StatsdTest, AStrictGuardThrowsCardinalityViolationAndSendsNothing) {
   EXPECT_EQ(statsd.sent_metrics(), 0u);
 }
 
-TEST(StatsdClientTest, AnUnresolvableHostIsAStoreUnavailableNamingIt) {
+// StatsD is not the store: a host that does not resolve is a configuration
+// to fix and a socket that cannot be had a local failure; neither is retryable.
+TEST(StatsdClientTest, AnUnresolvableHostIsAConfigErrorNamingIt) {
   StatsdOptions options;
   options.host = "no-such-host.invalid";
-  const std::string message = message_of<StoreUnavailable>([&] { StatsdClient statsd(options); });
-  EXPECT_NE(message.find("no-such-host.invalid:8125"), std::string::npos) << message;
-  EXPECT_NE(message.find("check the host name and DNS"), std::string::npos) << message;
+  try {
+    StatsdClient statsd(options);
+    FAIL() << "resolved";
+  } catch (const ConfigError& error) {
+    EXPECT_FALSE(error.retryable());
+    const std::string message = error.what();
+    EXPECT_NE(message.find("no-such-host.invalid:8125"), std::string::npos) << message;
+    EXPECT_NE(message.find("check the host name and DNS"), std::string::npos) << message;
+  } catch (const std::exception& error) {
+    FAIL() << "expected a ConfigError, got: " << error.what();
+  }
+}
+
+TEST(StatsdClientTest, NoDescriptorForTheSocketIsAnIoError) {
+  StatsdOptions options;
+  options.host = "127.0.0.1";
+  options.flush_interval = 0ms;
+  try {
+    prodsafe::testing::DescriptorLimit limit(0);
+    ASSERT_TRUE(limit.ok());
+    StatsdClient statsd(options);
+    FAIL() << "opened a socket";
+  } catch (const IoError& error) {
+    EXPECT_FALSE(error.retryable());
+    EXPECT_NE(std::string(error.what()).find("127.0.0.1:8125"), std::string::npos) << error.what();
+  } catch (const std::exception& error) {
+    FAIL() << "expected an IoError, got: " << error.what();
+  }
 }
 
 TEST(StatsdClientTest, OptionsOutOfRangeAreInvalidArguments) {

@@ -1,8 +1,13 @@
-// `prodsafe check`: exit codes and JSON, run as a user would.
+// The prodsafe CLI run as a user would: exit codes, JSON, messages.
 #include <sys/wait.h>
+
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -259,6 +264,132 @@ TEST(CheckCliTest, DefaultUrlComesFromTheEnvironment) {
   ::unsetenv("REDIS_URL");
   EXPECT_EQ(from_env.exit_code, 0) << from_env.out;
   EXPECT_EQ(nlohmann::json::parse(from_env.out)["url"], server.url());
+}
+
+// How often `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// A path for a JSON report that no earlier run left behind.
+std::filesystem::path fresh_report_path() {
+  static int next = 0;
+  const auto path =
+      std::filesystem::temp_directory_path() /
+      ("prodsafe-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(next++) + ".json");
+  std::filesystem::remove(path);
+  return path;
+}
+
+nlohmann::json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(path);
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
+// A local failure is not an unreachable Redis: 74 (sysexits' EX_IOERR) for a
+// file or directory that cannot be made or written, 78 (EX_CONFIG) for a
+// configuration that names something missing (here: no redis-server in PATH
+// for the demo's private server).
+TEST(CliExitCodeTest, LocalFailuresExit74AndConfigurationErrors78) {
+  const CliRun io =
+      run_cli("chaos --quick --scenario retry_race --work-dir /proc/prodsafe-cannot-write-here");
+  EXPECT_EQ(io.exit_code, 74) << io.out;
+  EXPECT_NE(io.out.find("/proc/prodsafe-cannot-write-here"), std::string::npos) << io.out;
+
+  const CliRun config =
+      run_cli_command("env PATH=/nonexistent " + std::string(PRODSAFE_CLI) + " demo");
+  EXPECT_EQ(config.exit_code, 78) << config.out;
+  EXPECT_EQ(occurrences(config.out, "not in PATH"), 1u) << "printed once:\n" << config.out;
+}
+
+// The library's own log line about a failure is not printed beside the
+// command's report of it.
+TEST(CliExitCodeTest, AnUnreachableRedisIsReportedOnce) {
+  for (const char* arguments : {"ping redis://127.0.0.1:1", "check redis://127.0.0.1:1",
+                                "chaos --quick --redis redis://127.0.0.1:1"}) {
+    const CliRun run = run_cli(arguments);
+    EXPECT_EQ(run.exit_code, 2) << arguments << "\n" << run.out;
+    EXPECT_EQ(occurrences(run.out, "Connection refused"), 1u) << arguments << ": printed once\n"
+                                                              << run.out;
+  }
+}
+
+// A Redis that answers but refuses us (AUTH) cannot be used either: 2 on
+// every command, as an unreachable one.
+TEST(CliExitCodeTest, ARefusedPasswordExitsTwoOnEveryCommand) {
+  RedisServer server({.config = {"requirepass right-password"}});
+  const std::string url = "redis://:wrong-password@127.0.0.1:" + std::to_string(server.port());
+  for (const std::string command :
+       {"ping ", "check ", "chaos --quick --scenario retry_race --redis "}) {
+    const CliRun run = run_cli(command + url);
+    EXPECT_EQ(run.exit_code, 2) << command << "\n" << run.out;
+    EXPECT_EQ(occurrences(run.out, "WRONGPASS"), 1u) << command << ": printed once\n" << run.out;
+    EXPECT_EQ(run.out.find("wrong-password"), std::string::npos) << run.out;
+  }
+}
+
+// `check --json`: a flag the parser refuses is a usage error reported as
+// JSON on stdout, and nothing else is printed.
+TEST(CheckCliTest, WithJsonParseErrorsAreJsonToo) {
+  for (const char* arguments : {"check --json redis://127.0.0.1:1 --latency-samples -3",
+                                "check --json redis://127.0.0.1:1 --no-such-flag"}) {
+    const CliRun run = run_cli(arguments);
+    EXPECT_EQ(run.exit_code, 64) << arguments << "\n" << run.out;
+    const auto json = nlohmann::json::parse(run.out, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << arguments << "\n" << run.out;
+    EXPECT_EQ(json["schema_version"], 1) << run.out;
+    EXPECT_EQ(json["exit_code"], 64) << run.out;
+    EXPECT_EQ(json["passed"], false) << run.out;
+    EXPECT_EQ(json["error"]["kind"], "usage") << run.out;
+    EXPECT_FALSE(json["error"]["message"].get<std::string>().empty()) << run.out;
+  }
+}
+
+// `chaos --json FILE`: the report carries the schema version and the exit
+// code, and a run that cannot start writes its failure there as JSON too
+// (and says it once on stderr).
+TEST(ChaosCliTest, WithJsonFailuresAreWrittenAsJsonToo) {
+  struct Case {
+    std::string arguments;
+    int exit_code;
+    const char* kind;
+  };
+  for (const Case& failure :
+       {Case{"--quick --scenario no_such_scenario", 64, "usage"},
+        Case{"--quick --redis not-a-url", 64, "usage"}, Case{"--quick --seed -1", 64, "usage"},
+        Case{"--quick --scenario retry_race --redis redis://:hunter2@127.0.0.1:1", 2,
+             "unreachable"},
+        Case{"--quick --scenario retry_race --work-dir /proc/prodsafe-cannot-write-here", 74,
+             "io"}}) {
+    const auto report = fresh_report_path();
+    const CliRun run = run_cli("chaos --json " + report.string() + " " + failure.arguments);
+    EXPECT_EQ(run.exit_code, failure.exit_code) << failure.arguments << "\n" << run.out;
+    const auto json = read_json(report);
+    ASSERT_FALSE(json.is_discarded()) << failure.arguments << "\n" << run.out;
+    EXPECT_EQ(json["schema_version"], 1) << json;
+    EXPECT_EQ(json["ok"], false) << json;
+    EXPECT_EQ(json["exit_code"], failure.exit_code) << json;
+    EXPECT_EQ(json["error"]["kind"], failure.kind) << json;
+    const std::string message = json["error"]["message"].get<std::string>();
+    EXPECT_FALSE(message.empty()) << json;
+    EXPECT_EQ(message.find("hunter2"), std::string::npos) << json;
+    EXPECT_EQ(occurrences(run.out, message.substr(0, 40)), 1u) << "printed once\n" << run.out;
+  }
+  const auto report = fresh_report_path();
+  const CliRun run = run_cli("chaos --quick --scenario retry_race --json " + report.string());
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  const auto json = read_json(report);
+  EXPECT_EQ(json["schema_version"], 1) << json;
+  EXPECT_EQ(json["exit_code"], 0) << json;
+  EXPECT_EQ(json["ok"], true) << json;
+  EXPECT_EQ(json["scenarios"].size(), 1u) << json;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "failure.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/redis/endpoint.hpp"
@@ -19,10 +20,6 @@
 
 namespace prodsafe::cli {
 namespace {
-
-// Bumped when a field of `check --json`'s output changes meaning or goes away
-// (adding one does not).
-constexpr int kCheckJsonSchemaVersion = 1;
 
 using runtime_checks::CheckResult;
 using runtime_checks::Level;
@@ -53,6 +50,12 @@ const char* colour(Level level) {
 
 }  // namespace
 
+FailureOutput check_failure_output(bool json, std::string redacted_url) {
+  nlohmann::json fields = {{"passed", false}};
+  if (!redacted_url.empty()) fields["url"] = std::move(redacted_url);
+  return {.command = "check", .json_on_stdout = json, .fields = std::move(fields)};
+}
+
 void print_check_table(const std::string& url, const std::vector<CheckResult>& results,
                        bool colours) {
   fmt::print("Redis runtime checks for {}\n\n", url);
@@ -77,7 +80,7 @@ namespace {
 nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
                        Level fail_at) {
   nlohmann::json out;
-  out["schema_version"] = kCheckJsonSchemaVersion;
+  out["schema_version"] = kJsonSchemaVersion;
   out["url"] = url;
   out["results"] = nlohmann::json::array();
   for (const CheckResult& result : results) {
@@ -102,21 +105,9 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
   return out;
 }
 
-// Reports a check that could not run -- once: as JSON on stdout with --json,
-// else as a line on stderr -- and returns its exit code.
-int report_failure(const CheckArguments& arguments, std::string_view kind, int exit_code,
-                   const std::string& message) {
-  if (arguments.json) {
-    const nlohmann::json out = {{"schema_version", kCheckJsonSchemaVersion},
-                                {"url", redis::redact_url(arguments.url)},
-                                {"passed", false},
-                                {"exit_code", exit_code},
-                                {"error", {{"kind", kind}, {"message", message}}}};
-    std::cout << out.dump(2) << "\n";
-  } else {
-    std::cerr << "prodsafe check: " << message << "\n";
-  }
-  return exit_code;
+// Reports a check that could not run, once, and returns its exit code.
+int report_failure(const CheckArguments& arguments, const Failure& failure) {
+  return report(check_failure_output(arguments.json, redis::redact_url(arguments.url)), failure);
 }
 
 }  // namespace
@@ -124,14 +115,15 @@ int report_failure(const CheckArguments& arguments, std::string_view kind, int e
 int run_check(const CheckArguments& arguments) {
   const auto fail_at = runtime_checks::parse_level(arguments.fail_at);
   if (!fail_at) {
-    return report_failure(arguments, "usage", kExitUsage,
-                          fmt::format("--fail-at must be ok, warning, error or critical, not '{}'",
-                                      arguments.fail_at));
+    return report_failure(
+        arguments,
+        usage_failure(fmt::format("--fail-at must be ok, warning, error or critical, not '{}'",
+                                  arguments.fail_at)));
   }
   try {
     (void)redis::parse_url(arguments.url);
   } catch (const InvalidArgument& error) {
-    return report_failure(arguments, "usage", kExitUsage, error.what());
+    return report_failure(arguments, usage_failure(error.what()));
   }
   logger()->set_level(spdlog::level::off);  // the command prints its own report
   std::vector<CheckResult> results;
@@ -148,10 +140,11 @@ int run_check(const CheckArguments& arguments) {
         client, {.strict_durability = arguments.strict_durability,
                  .latency_samples = arguments.latency_samples});
     results = validator.run();
-  } catch (const Error& error) {
-    return report_failure(
-        arguments, "unreachable", kExitUnreachable,
-        fmt::format("cannot check {}: {}", redis::redact_url(arguments.url), error.what()));
+  } catch (const std::exception& error) {
+    Failure failure = failure_of(error);
+    failure.message =
+        fmt::format("cannot check {}: {}", redis::redact_url(arguments.url), failure.message);
+    return report_failure(arguments, failure);
   }
   if (arguments.json) {
     std::cout << to_json(url, results, *fail_at).dump(2) << "\n";

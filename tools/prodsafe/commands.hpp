@@ -1,4 +1,5 @@
-// The prodsafe CLI's subcommands. Each returns the process exit code.
+// The prodsafe CLI's subcommands. Each returns the process exit code
+// (failure.hpp lists them).
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "failure.hpp"
 #include "prodsafe/runtime_checks/check_result.hpp"
 
 namespace prodsafe::redis {
@@ -19,15 +21,6 @@ class RedisServer;
 }
 
 namespace prodsafe::cli {
-
-// Exit codes, the same on every subcommand: 0 ok; 1 the check or an
-// invariant failed; 2 Redis could not be reached; 64 (sysexits' EX_USAGE) a
-// usage error -- a bad flag or value, an unknown subcommand, a malformed URL --
-// found before anything runs.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;
-inline constexpr int kExitUnreachable = 2;
-inline constexpr int kExitUsage = 64;
 
 // `prodsafe demo`: what the foundation does, against a private redis-server
 // (or `redis_url`): version, round trips, pipelines, concurrency, scripts,
@@ -62,9 +55,14 @@ struct CheckArguments {
 };
 
 // `prodsafe check [URL]`: exit 0 when no result is at or above --fail-at, 1
-// when one is, 2 when Redis cannot be checked (unreachable, refused, a bad URL
-// or a bad --fail-at).
+// when one is, 2 when Redis cannot be checked (unreachable, refused), 64 for a
+// malformed URL or a bad --fail-at. With --json every outcome is one JSON
+// object on stdout (failures: failure.hpp), and nothing is printed on stderr.
 int run_check(const CheckArguments& arguments);
+
+// Where `check`'s failures go: JSON on stdout with --json (with "url" when
+// `redacted_url` is not empty, and "passed": false), else stderr.
+[[nodiscard]] FailureOutput check_failure_output(bool json, std::string redacted_url);
 
 // The table `prodsafe check` prints (also used by the demo).
 void print_check_table(const std::string& url,
@@ -90,7 +88,7 @@ struct ChaosArguments {
   std::vector<std::string> scenarios{};  // empty: all
   std::string redis_url{};               // empty: an embedded redis-server per scenario
   bool quick = false;
-  std::string json{};
+  std::string json{};  // the file for the JSON report; empty: none
   std::string work_dir{};
   std::uint64_t seed = 0;  // 0: random, printed
   bool list = false;
@@ -100,8 +98,15 @@ struct ChaosArguments {
 // `prodsafe chaos`: runs the chaos scenarios (chaos/scenario.hpp), prints
 // each one's invariant table and a summary. Exit 0: every invariant held
 // (skipped scenarios included); 1: one was violated or a scenario failed;
-// 2: bad arguments (an unknown scenario).
+// 2: the --redis given cannot be reached; 64: an unknown scenario; 74: the
+// work directory or the JSON report cannot be written. With --json FILE the
+// report (chaos::report_json plus schema_version and exit_code), or the
+// failure that stopped the run (failure.hpp), is written to FILE.
 int run_chaos(const ChaosArguments& arguments);
+
+// Where `chaos`'s failures go: stderr, and as JSON ("ok": false) into
+// `json_file` unless it is empty.
+[[nodiscard]] FailureOutput chaos_failure_output(const std::string& json_file);
 
 // `prodsafe chaos-worker --spec FILE` (hidden): one chaos worker process,
 // started by the scenarios. Exit status: chaos::kWorker*.

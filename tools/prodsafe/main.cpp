@@ -4,12 +4,15 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "failure.hpp"
 #include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/build_info.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 
@@ -32,9 +35,28 @@ const CLI::Validator kUnsigned64(
     },
     "UINT64");
 
+// Where a usage error the parser found goes, by what it saw of argv: JSON on
+// stdout for `check --json`, also into the file of `chaos --json FILE`.
+prodsafe::cli::FailureOutput parse_failure_output(int argc, char** argv) {
+  using namespace prodsafe::cli;
+  const std::string_view command = argc > 1 ? argv[1] : "";
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view argument = argv[i];
+    if (command == "check" && argument == "--json") return check_failure_output(true, "");
+    if (command == "chaos" && argument == "--json" && i + 1 < argc) {
+      return chaos_failure_output(argv[i + 1]);
+    }
+    if (command == "chaos" && argument.starts_with("--json=")) {
+      return chaos_failure_output(std::string(argument.substr(7)));
+    }
+  }
+  return {.command = command};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace prodsafe::cli;
   CLI::App app{
       "prodsafe: exactly-once side effects, fleet-wide circuit breakers and Redis "
       "safety checks for trading and job systems"};
@@ -126,9 +148,21 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    // --help and --version exit 0; every other parse error is a usage error.
-    return app.exit(error) == 0 ? prodsafe::cli::kExitOk : prodsafe::cli::kExitUsage;
+    // --help and --version exit 0; every other parse error is a usage error,
+    // said once: by CLI11 on stderr, or as JSON with `check --json`.
+    if (error.get_exit_code() == 0) return app.exit(error) == 0 ? kExitOk : kExitUsage;
+    const FailureOutput output = parse_failure_output(argc, argv);
+    const Failure failure = usage_failure(error.what());
+    if (output.json_on_stdout) return report(output, failure);
+    (void)app.exit(error);
+    write_failure_file(output, failure);
+    return kExitUsage;
   }
+  if (*chaos_worker) return run_chaos_worker(chaos_worker_spec);
+
+  const std::string_view command = *demo ? "demo" : *ping ? "ping" : *check ? "check" : "chaos";
+  const FailureOutput failure_output =
+      *chaos ? chaos_failure_output(chaos_arguments.json) : FailureOutput{.command = command};
 
   // A malformed URL is a usage error too, found before anything runs (check
   // looks at its own, to report it as JSON with --json).
@@ -139,27 +173,22 @@ int main(int argc, char** argv) {
     try {
       (void)prodsafe::redis::parse_url(*url);
     } catch (const prodsafe::InvalidArgument& error) {
-      std::cerr << "prodsafe: " << error.what() << "\n";
-      return prodsafe::cli::kExitUsage;
+      return report(failure_output, usage_failure(error.what()));
     }
   }
 
-  if (*chaos_worker) return prodsafe::cli::run_chaos_worker(chaos_worker_spec);
-
   try {
-    if (*demo) return prodsafe::cli::run_foundation_demo(demo_url);
-    if (*ping) return prodsafe::cli::run_ping(ping_url, ping_count);
-    if (*check) return prodsafe::cli::run_check(check_arguments);
-    if (*chaos) return prodsafe::cli::run_chaos(chaos_arguments);
-  } catch (const prodsafe::InvalidArgument& error) {
-    std::cerr << "prodsafe: " << error.what() << "\n";
-    return prodsafe::cli::kExitFailed;
-  } catch (const prodsafe::StoreUnavailable& error) {
-    std::cerr << "prodsafe: " << error.what() << "\n";
-    return prodsafe::cli::kExitUnreachable;
+    if (*demo) return run_foundation_demo(demo_url);
+    if (*ping) {
+      // The command reports its own failure; the library's log line about
+      // the same connection would say it twice.
+      prodsafe::logger()->set_level(spdlog::level::off);
+      return run_ping(ping_url, ping_count);
+    }
+    if (*check) return run_check(check_arguments);
+    if (*chaos) return run_chaos(chaos_arguments);
   } catch (const std::exception& error) {
-    std::cerr << "prodsafe: " << error.what() << "\n";
-    return prodsafe::cli::kExitFailed;
+    return report(failure_output, failure_of(error));
   }
-  return prodsafe::cli::kExitFailed;
+  return kExitFailed;
 }

@@ -24,8 +24,8 @@
 
 namespace prodsafe::embedded {
 
-// Throws InvalidArgument for an empty argv, StoreUnavailable when `output`
-// cannot be opened or fork() fails (the messages say which).
+// Throws InvalidArgument for an empty argv, IoError when `output` cannot be
+// opened or fork() fails (the messages say which).
 pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
                   int orphaned_exit_code = 1);
 

@@ -41,8 +41,11 @@ struct RedisServerOptions {
 
 class RedisServer {
  public:
-  // Starts the server and waits until it answers. Throws prodsafe::Error with
-  // the reason (and the tail of the server's log) when it cannot.
+  // Starts the server and waits until it answers. Throws ConfigError when the
+  // executable is not found, IoError when its directory, its redis.conf, a
+  // port probe or the process cannot be made, and StoreUnavailable (with the
+  // tail of the server's log) when the server exits or does not answer within
+  // startup_timeout.
   explicit RedisServer(RedisServerOptions options = {});
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;

@@ -17,7 +17,8 @@
 // the effect itself throws (rethrown after the claim is released or the
 // failure recorded). Once the effect has run, no failure of its commit is
 // thrown: the result goes to the journal and the call returns it with
-// commit_pending.
+// commit_pending (a journal that cannot be written, an IoError, is logged
+// and the result held in memory until this process commits it).
 //
 // A wrapper runs two background threads: one renews leases, one commits
 // journaled results as soon as the store answers and adopts the journals of

@@ -62,8 +62,9 @@ class MetricsServer {
  public:
   // Validates `options`, adds prodsafe_build_info (register_build_info) and
   // the dropped-connections counter to `registry` and starts listening. Throws InvalidArgument for
-  // an option out of range and StoreUnavailable (naming host and port) when the address cannot be
-  // bound. `registry` must outlive the server.
+  // an option out of range, ConfigError (naming host and port) when the host does not resolve and
+  // IoError when the address cannot be bound (a port in use, an address that is not local) or a
+  // descriptor cannot be had. `registry` must outlive the server.
   explicit MetricsServer(Registry& registry, MetricsServerOptions options = {});
   // Stops serving and closes every connection; returns within milliseconds.
   ~MetricsServer();

@@ -96,8 +96,9 @@ struct StatsdOptions {
 class StatsdClient {
  public:
   // Resolves the host and opens the socket; starts the flush thread unless
-  // flush_interval is 0. Throws StoreUnavailable (naming host:port) when the
-  // host does not resolve, InvalidArgument for options out of range.
+  // flush_interval is 0. Throws ConfigError (naming host:port) when the host
+  // does not resolve, IoError when the socket cannot be opened or connected,
+  // InvalidArgument for options out of range.
   explicit StatsdClient(StatsdOptions options = {});
   // Stops the flush thread and sends what is still buffered.
   ~StatsdClient();
