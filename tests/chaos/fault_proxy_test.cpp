@@ -1,6 +1,6 @@
 // The chaos suite's TCP fault proxy, between prodsafe's Redis client and a
 // real redis-server.
-#include "chaos/fault_proxy.hpp"
+#include "chaos/framework/fault_proxy.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

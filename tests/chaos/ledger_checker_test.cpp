@@ -12,8 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "chaos/checker.hpp"
-#include "chaos/ledger.hpp"
+#include "chaos/history/checker.hpp"
+#include "chaos/history/ledger.hpp"
 #include "prodsafe/core/error.hpp"
 
 namespace prodsafe::chaos {

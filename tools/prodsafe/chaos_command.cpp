@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "chaos/scenario.hpp"
-#include "chaos/worker.hpp"
+#include "chaos/framework/scenario.hpp"
+#include "chaos/worker/worker.hpp"
 #include "commands.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
