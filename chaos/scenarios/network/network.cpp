@@ -217,8 +217,7 @@ void NetworkRun::check() {
   const CheckReport report = check_exactly_once(numbered_op_ids(kPattern, orders_), ledgers);
   const std::vector<WorkerStats> stats = ScenarioContext::read_stats(workers_);
   context_.add(report, trial_);
-  context_.check(trial_.row("no worker hung (all finished by the deadline)"), hung_.size(),
-                 first_few(hung_));
+  context_.check(trial_.row("no worker hung (all finished by the deadline)"), hung_);
   context_.add(check_workers_exited(trial_.row("workers exited cleanly"), workers_));
   context_.add(check_results_executed(trial_.row("every answer is an execution's result"), stats,
                                       ledgers.entries));
@@ -266,8 +265,7 @@ void NetworkRun::check() {
   context_.check(
       trial_.row(fmt::format("latency ({} ms each way): no store error", kLatency.count())),
       latency_errors, fmt::format("{} store errors", latency_errors));
-  context_.check(trial_.row("resets, black hole and refusal each reached the workers"),
-                 missed.size(), first_few(missed));
+  context_.check(trial_.row("resets, black hole and refusal each reached the workers"), missed);
   const std::vector<std::string> late = recovery_.waiting();
   const milliseconds slowest_recovery = recovery_.slowest();
   context_.check(

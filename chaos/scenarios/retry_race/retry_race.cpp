@@ -57,8 +57,7 @@ Invariant check_every_op_answered(const std::string& name, std::span<const Worke
     missing.push_back(
         fmt::format("{} of {} workers wrote no stats", workers - stats.size(), workers));
   }
-  return Invariant{
-      .name = name, .held = missing.empty(), .count = missing.size(), .detail = first_few(missing)};
+  return held_unless(name, missing);
 }
 
 void run_trial(ScenarioContext& context, const char* tag, Shape shape, const Sizes& sizes) {

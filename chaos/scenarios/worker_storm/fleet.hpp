@@ -109,11 +109,12 @@ class Dependency {
 
  private:
   const std::string name_;
+  // Guards random_, calls_, every_ and rate_.
   std::mutex mutex_;
-  std::mt19937_64 random_;
-  std::uint64_t calls_ = 0;
-  std::uint64_t every_ = 0;
-  double rate_ = 0;
+  std::mt19937_64 random_;   // guarded by mutex_
+  std::uint64_t calls_ = 0;  // guarded by mutex_
+  std::uint64_t every_ = 0;  // guarded by mutex_
+  double rate_ = 0;          // guarded by mutex_
 };
 
 struct AlertRecord {
@@ -157,10 +158,11 @@ class History {
   std::array<std::array<JobCounts, 3>, 3> jobs{};  // [phase][job type]
 
  private:
+  // Guards alerts_, failures_ and errors_ (phase and jobs are atomics).
   mutable std::mutex mutex_;
-  std::vector<AlertRecord> alerts_;
-  std::vector<FailureRecord> failures_;
-  std::vector<std::string> errors_;
+  std::vector<AlertRecord> alerts_;      // guarded by mutex_
+  std::vector<FailureRecord> failures_;  // guarded by mutex_
+  std::vector<std::string> errors_;      // guarded by mutex_
 };
 
 // One simulated worker process of the fleet: its job threads run from
@@ -216,11 +218,12 @@ class TransitionFeed {
  private:
   void loop();
 
-  redis::Connection connection_;
-  std::map<std::string, std::string> job_of_channel_;
+  redis::Connection connection_;                       // used by thread_ alone once it runs
+  std::map<std::string, std::string> job_of_channel_;  // written before thread_ starts
+  // Guards counts_ and error_, written by thread_ and read by counts() and error().
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, std::string>, std::size_t> counts_;
-  std::string error_;
+  std::map<std::pair<std::string, std::string>, std::size_t> counts_;  // guarded by mutex_
+  std::string error_;                                                  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
@@ -231,26 +234,5 @@ using CounterSeries = std::map<std::vector<std::string>, double>;
 // A counter family summed over the fleet's registries, by label values.
 [[nodiscard]] CounterSeries fleet_counter(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
                                           std::string_view name);
-
-// The value of one series (0 when absent).
-[[nodiscard]] double series_value(const CounterSeries& series,
-                                  const std::vector<std::string>& labels);
-// Appends to `out` a line per series where `metric`'s `counted` differs from
-// `expected`. Zero-valued series exist from construction: only series either
-// side counted are compared.
-void compare_series(const std::string& metric, CounterSeries counted, const CounterSeries& expected,
-                    std::vector<std::string>& out);
-// ASCII lower case ("HALF_OPEN" -> "half_open", as the metrics label states).
-[[nodiscard]] std::string lower(std::string_view text);
-
-// A breaker transition alert (OPEN, HALF_OPEN or CLOSED).
-[[nodiscard]] bool is_transition(const AlertRecord& alert);
-
-// What the alerts say about one breaker.
-struct BreakerStory {
-  std::optional<AlertRecord> first_open{};  // the first CLOSED -> OPEN
-  std::optional<std::int64_t> last_closed_ns{};
-};
-[[nodiscard]] BreakerStory story_of(std::span<const AlertRecord> alerts, std::string_view type);
 
 }  // namespace prodsafe::chaos::storm

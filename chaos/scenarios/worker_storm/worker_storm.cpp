@@ -6,7 +6,7 @@
 // store, every alert (breaker transitions, spikes, anomalies) going through
 // alerts::AlertHooks into a log with timestamps.
 //
-// The fleet (chaos/storm_fleet.hpp) is P simulated processes in this process
+// The fleet (fleet.hpp, beside this file) is P simulated processes in this process
 // sharing state only through Redis; its job types are "ledger", "payments"
 // (posts to the ledger service through the ledger's breaker, so depends on
 // it) and "notifications" (a mailer; depends on nothing). Phases:
@@ -17,7 +17,7 @@
 //             5 retries per process per spike window);
 //   storm     the ledger service fails 80 % of calls (seeded);
 //   recovery  the ledger service is healthy; the mailer keeps its noise.
-// Breakers, retries and spike detectors: see chaos/storm_fleet.hpp.
+// Breakers, retries and spike detectors: see fleet.hpp.
 //
 // Invariants, and why they are the ones an operator relies on:
 //   - no alert of any kind during the baseline: noise must not page;
@@ -56,6 +56,7 @@
 #include <fmt/format.h>
 
 #include "chaos/framework/scenario.hpp"
+#include "chaos/scenarios/worker_storm/checks.hpp"
 #include "chaos/scenarios/worker_storm/fleet.hpp"
 
 namespace prodsafe::chaos::storm {
@@ -70,10 +71,9 @@ constexpr milliseconds kSlack{750};
 // many failures, how many ms) is what the row is for.
 void verdict(ScenarioContext& context, std::string name, std::size_t violations,
              std::string detail) {
-  context.add(Invariant{.name = std::move(name),
-                        .held = violations == 0,
-                        .count = violations,
-                        .detail = std::move(detail)});
+  Invariant row = held_unless(std::move(name), violations);
+  row.detail = std::move(detail);
+  context.add(std::move(row));
 }
 
 class StormRun {
@@ -192,8 +192,7 @@ void StormRun::check(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
       early.push_back(fmt::format("{} {} {} ({})", at(alert.at_ns), alert.event, alert.job_type,
                                   alert.message));
   }
-  context_.check("baseline: no alert (breakers, spikes, anomalies)", early.size(),
-                 first_few(early, 2));
+  context_.check("baseline: no alert (breakers, spikes, anomalies)", early, 2);
 
   check_ledger_opened(alerts);
 
@@ -250,13 +249,11 @@ void StormRun::check(const std::vector<std::unique_ptr<FleetProcess>>& fleet,
   }
   if (final_states_[kNotifications] != "CLOSED")
     spread.push_back("ends " + final_states_[kNotifications]);
-  context_.check("notifications (independent): always CLOSED, no alert", spread.size(),
-                 first_few(spread, 2));
+  context_.check("notifications (independent): always CLOSED, no alert", spread, 2);
 
   check_agreement(fleet, alerts, feed);
   const std::vector<std::string> errors = history_.errors();
-  context_.check("fleet threads ran without unexpected errors", errors.size(),
-                 first_few(errors, 2));
+  context_.check("fleet threads ran without unexpected errors", errors, 2);
   measure(fleet, alerts);
 }
 
@@ -342,8 +339,7 @@ void StormRun::check_agreement(const std::vector<std::unique_ptr<FleetProcess>>&
       differ.push_back(
           fmt::format("{} -> {}: {} published, {} alerted", key.first, key.second, count, seen));
   }
-  context_.check("one alert per fleet-wide transition (as published by the store)", differ.size(),
-                 first_few(differ, 3));
+  context_.check("one alert per fleet-wide transition (as published by the store)", differ, 3);
 
   std::vector<std::string> mismatched;
   compare_series("prodsafe_breaker_transitions_total",
@@ -356,8 +352,7 @@ void StormRun::check_agreement(const std::vector<std::unique_ptr<FleetProcess>>&
                  mismatched);
   double transitions = 0;
   for (const auto& [labels, value] : alerted_series) transitions += value;
-  context_.check("metrics agree with the alerts (transitions, spikes, anomalies)",
-                 mismatched.size(), first_few(mismatched, 3));
+  context_.check("metrics agree with the alerts (transitions, spikes, anomalies)", mismatched, 3);
   timeline_["transitions_alerted"] = transitions;
 }
 
