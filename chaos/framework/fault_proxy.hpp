@@ -77,7 +77,7 @@ struct FaultProxyStats {
 class FaultProxy {
  public:
   // Binds and starts forwarding. Throws InvalidArgument when the upstream is
-  // not a valid host and port, StoreUnavailable when it cannot listen (the
+  // not a valid host and port, IoError when it cannot listen (the
   // message names the address and the reason).
   explicit FaultProxy(FaultProxyOptions options);
   // Stops (see stop()).

@@ -68,7 +68,7 @@ int listen_on_loopback(int port, int& bound_port) {
       ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
     const int saved = errno;
     close_socket(listener);
-    throw StoreUnavailable(fmt::format(
+    throw IoError(fmt::format(
         "FaultProxy cannot listen on 127.0.0.1:{}: {}; pass listen_port 0 for a free port", port,
         std::strerror(saved)));
   }
@@ -101,8 +101,7 @@ int connect_error(int fd) {
 
 int make_wake_fd() {
   const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0)
-    throw StoreUnavailable(fmt::format("FaultProxy: eventfd failed: {}", std::strerror(errno)));
+  if (fd < 0) throw IoError(fmt::format("FaultProxy: eventfd failed: {}", std::strerror(errno)));
   return fd;
 }
 

@@ -30,7 +30,7 @@ struct SocketAddress {
 [[nodiscard]] SocketAddress resolve(const std::string& host, int port);
 
 // A non-blocking listening socket on 127.0.0.1:`port` (0: a free port);
-// `bound_port` gets the port it listens on. Throws StoreUnavailable naming the
+// `bound_port` gets the port it listens on. Throws IoError naming the
 // address and the reason.
 [[nodiscard]] int listen_on_loopback(int port, int& bound_port);
 
@@ -44,7 +44,7 @@ struct SocketAddress {
 [[nodiscard]] int connect_error(int fd);
 
 // A non-blocking eventfd, to wake a poll() from another thread. Throws
-// StoreUnavailable.
+// IoError.
 [[nodiscard]] int make_wake_fd();
 // Adds one to the eventfd (wakes the poll()); drains it (after a wake-up).
 void wake(int wake_fd);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <ostream>
 #include <random>
@@ -39,7 +41,8 @@ fs::path make_temporary_directory() {
   std::string pattern =
       (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "prodsafe-chaos-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw StoreUnavailable(fmt::format("cannot create a work directory from {}", pattern));
+    throw IoError(
+        fmt::format("cannot create a work directory from {}: {}", pattern, std::strerror(errno)));
   }
   return pattern;
 }
@@ -231,7 +234,7 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& given,
     std::ofstream json(options.json_output, std::ios::trunc);
     json << report_json(results, options.seed).dump(2) << "\n";
     if (!json) {
-      throw StoreUnavailable(
+      throw IoError(
           fmt::format("cannot write the JSON report to {}", options.json_output.string()));
     }
   }

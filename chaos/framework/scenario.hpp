@@ -302,8 +302,10 @@ void wait_until_redis_answers(const std::string& url,
 // Runs the named scenarios (all when `names` is empty) in registry order,
 // printing progress and each table to `out`; handles the work directory and
 // the seed (see ScenarioOptions) and writes options.json_output. Throws
-// InvalidArgument for an unknown name, and StoreUnavailable when an external
-// Redis does not answer (wait_until_redis_answers) before the first scenario;
+// InvalidArgument for an unknown name, IoError when the work directory cannot
+// be made or the JSON report cannot be written, and StoreUnavailable when an
+// external Redis does not answer (wait_until_redis_answers) before the first
+// scenario;
 // a scenario whose Redis stops answering before it starts fails with that
 // error without running.
 std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& options,

@@ -60,7 +60,7 @@ WorkerProcess::WorkerProcess(WorkerSpec spec, const fs::path& executable) : spec
   {
     std::ofstream out(spec_file, std::ios::trunc);
     out << nlohmann::json(spec_).dump(1) << "\n";
-    if (!out) throw StoreUnavailable(fmt::format("cannot write {}", spec_file.string()));
+    if (!out) throw IoError(fmt::format("cannot write {}", spec_file.string()));
   }
   probe_ = WorkerProbe::create(probe_path(spec_));
   log_file_ = files / (spec_.name + ".log");

@@ -37,7 +37,7 @@ struct WorkerExit {
 class WorkerProcess {
  public:
   // Writes the spec, creates the probe and starts the process. Throws
-  // StoreUnavailable when it cannot.
+  // IoError when it cannot.
   WorkerProcess(WorkerSpec spec, const std::filesystem::path& executable);
   ~WorkerProcess();
   WorkerProcess(const WorkerProcess&) = delete;

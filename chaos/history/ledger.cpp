@@ -22,8 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 
 [[noreturn]] void fail(const fs::path& path, std::string_view what, int error) {
-  throw StoreUnavailable(
-      fmt::format("ledger {}: cannot {}: {}", path.string(), what, std::strerror(error)));
+  throw IoError(fmt::format("ledger {}: cannot {}: {}", path.string(), what, std::strerror(error)));
 }
 
 // The size of the file without its torn last line (the bytes after the last
@@ -152,7 +151,7 @@ LedgerEntry LedgerWriter::append(const LedgerEntry& entry) {
     // file order; the fsync runs outside it, so concurrent appends share it.
     std::lock_guard lock(mutex_);
     if (failed_) {
-      throw StoreUnavailable(
+      throw IoError(
           fmt::format("ledger {}: an earlier append failed; open a new writer", path_.string()));
     }
     written.sequence = ++sequence_;

@@ -69,7 +69,7 @@ void from_json(const nlohmann::json& json, LedgerEntry& entry);
 class LedgerWriter {
  public:
   // Opens (O_APPEND | O_CREAT) `path`; its directory must exist. Throws
-  // StoreUnavailable naming the file when it cannot. `clock` stamps the
+  // IoError naming the file when it cannot. `clock` stamps the
   // entries and must outlive the writer.
   explicit LedgerWriter(std::filesystem::path path, Clock& clock = SystemClock::instance());
   ~LedgerWriter();
@@ -78,7 +78,7 @@ class LedgerWriter {
 
   // Stamps `entry` (sequence, steady_ns, wall_us, and pid when 0), writes its
   // line and fdatasyncs the file; returns the entry as written. Throws
-  // StoreUnavailable when the line may not be durable; the writer is then
+  // IoError when the line may not be durable; the writer is then
   // unusable (every later append throws), since its file may end torn.
   LedgerEntry append(const LedgerEntry& entry);
 

@@ -40,21 +40,18 @@ std::atomic_ref<std::uint64_t> at(std::uint64_t* slots, int slot) {
 std::uint64_t* map_file(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
-    throw StoreUnavailable(
-        fmt::format("probe {}: cannot open: {}", path.string(), std::strerror(errno)));
+    throw IoError(fmt::format("probe {}: cannot open: {}", path.string(), std::strerror(errno)));
   }
   if ((flags & O_CREAT) != 0 && ::ftruncate(fd, kFileSize) != 0) {
     const int saved = errno;
     ::close(fd);
-    throw StoreUnavailable(
-        fmt::format("probe {}: cannot size: {}", path.string(), std::strerror(saved)));
+    throw IoError(fmt::format("probe {}: cannot size: {}", path.string(), std::strerror(saved)));
   }
   void* memory = ::mmap(nullptr, kFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   const int saved = errno;
   ::close(fd);
   if (memory == MAP_FAILED) {
-    throw StoreUnavailable(
-        fmt::format("probe {}: cannot map: {}", path.string(), std::strerror(saved)));
+    throw IoError(fmt::format("probe {}: cannot map: {}", path.string(), std::strerror(saved)));
   }
   return static_cast<std::uint64_t*>(memory);
 }

@@ -46,7 +46,7 @@ class WorkerProbe {
  public:
   // Creates (or empties) the file and maps it: the scenario, before spawning.
   static WorkerProbe create(const std::filesystem::path& path);
-  // Maps an existing probe file: the worker. Throws StoreUnavailable.
+  // Maps an existing probe file: the worker. Throws IoError.
   static WorkerProbe open(const std::filesystem::path& path);
 
   WorkerProbe() = default;

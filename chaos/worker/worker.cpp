@@ -48,7 +48,7 @@ void write_stats(const fs::path& path, const WorkerStats& stats) {
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << nlohmann::json(stats).dump(1) << "\n";
-    if (!out) throw StoreUnavailable(fmt::format("cannot write {}", temporary.string()));
+    if (!out) throw IoError(fmt::format("cannot write {}", temporary.string()));
   }
   fs::rename(temporary, path);
 }
@@ -63,7 +63,7 @@ class Worker {
     if (fs::exists(probe_path(spec))) probe_ = WorkerProbe::open(probe_path(spec));
     events_fd_ = ::open(events_path(spec).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (events_fd_ < 0) {
-      throw StoreUnavailable(fmt::format("cannot open {}", events_path(spec).string()));
+      throw IoError(fmt::format("cannot open {}", events_path(spec).string()));
     }
     stats_.name = spec.name;
     stats_.pid = pid_;

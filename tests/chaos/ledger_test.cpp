@@ -90,14 +90,19 @@ TEST(LedgerTest, AppendingReopensWithoutLosingEarlierLines) {
   EXPECT_EQ(contents.entries[1].op_id, "b");
 }
 
-TEST(LedgerTest, MissingDirectoryThrowsStoreUnavailableNamingTheFile) {
+// A ledger is a local file: failing to open one is a local I/O error that a
+// retry does not fix, not an unreachable store.
+TEST(LedgerTest, MissingDirectoryThrowsIoErrorNamingTheFile) {
   TempDir dir;
   const fs::path file = dir.path() / "no-such-dir" / "w.ledger";
   try {
     LedgerWriter writer(file);
-    FAIL() << "expected StoreUnavailable";
-  } catch (const StoreUnavailable& error) {
+    FAIL() << "expected IoError";
+  } catch (const IoError& error) {
     EXPECT_THAT(error.what(), HasSubstr(file.string()));
+    EXPECT_FALSE(error.retryable());
+  } catch (const std::exception& error) {
+    FAIL() << "expected IoError, got: " << error.what();
   }
 }
 
