@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/child_process.hpp"
 
@@ -132,11 +133,10 @@ void WorkerProcess::resume() {
 
 std::optional<WorkerExit> WorkerProcess::wait_for(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::chrono::milliseconds poll(1);
-  while (running()) {
+  Backoff poll(Jitter::kNone, std::chrono::milliseconds(1), std::chrono::milliseconds(20));
+  for (int retry = 0; running(); ++retry) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(poll);
-    poll = std::min(poll * 2, std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(poll.next(retry));
   }
   return exit_;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -17,11 +18,13 @@
 
 #include "chaos/history/ledger.hpp"
 #include "chaos/worker/probe.hpp"
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/retry/executor.hpp"
 
 namespace prodsafe::chaos {
 namespace {
@@ -38,6 +41,36 @@ class LedgerFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Whether a failed request is asked again: superseded (LeaseLost), held by
+// another worker (AlreadyInProgress), or the store failed (unreachable, timed
+// out, or a retryable reply such as LOADING or OOM). Anything else is
+// unexpected.
+bool retried(const std::exception& error) {
+  if (dynamic_cast<const LeaseLost*>(&error) != nullptr ||
+      dynamic_cast<const AlreadyInProgress*>(&error) != nullptr ||
+      dynamic_cast<const StoreUnavailable*>(&error) != nullptr)
+    return true;
+  const auto* reply = dynamic_cast<const ReplyError*>(&error);
+  return reply != nullptr && reply->retryable();
+}
+
+// Every failed request waits the spec's backoff (retry_backoff_initial,
+// doubling to retry_backoff_max, no jitter), AlreadyInProgress included: the
+// worker's own pacing, not the holder's hint. No retry starts past
+// op_deadline after the first attempt.
+retry::RetryPolicy request_policy(const WorkerSpec& spec) {
+  return retry::RetryPolicy{
+      .max_attempts = std::numeric_limits<int>::max(),
+      .base_delay = spec.retry_backoff_initial,
+      .max_delay = spec.retry_backoff_max,
+      .jitter = Jitter::kNone,
+      .max_total_time = spec.op_deadline,
+      .retry_on = [](const std::exception& error) { return retried(error); },
+      .retry_after = [](const std::exception&) { return std::optional<milliseconds>(); },
+      .seed = spec.seed,
+      .job_type = "chaos_worker"};
+}
 
 SteadyClock::time_point steady_at(std::int64_t ns) {
   return SteadyClock::time_point(std::chrono::nanoseconds(ns));
@@ -59,7 +92,8 @@ class Worker {
       : spec_(spec),
         pid_(::getpid()),
         type_(spec.effect_type),
-        ledger_(ledger_path(spec.ledger_directory, fmt::format("{}-{}", spec.name, pid_))) {
+        ledger_(ledger_path(spec.ledger_directory, fmt::format("{}-{}", spec.name, pid_))),
+        retry_policy_(request_policy(spec)) {
     if (fs::exists(probe_path(spec))) probe_ = WorkerProbe::open(probe_path(spec));
     events_fd_ = ::open(events_path(spec).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (events_fd_ < 0) {
@@ -162,64 +196,61 @@ class Worker {
   }
 
   // Asks for one op until it is answered, given up at op_deadline, or fails
-  // unexpectedly.
+  // unexpectedly: retry::run with the backoff of the spec (no jitter).
   void request(std::size_t number) {
     const std::string op = op_id(spec_, number);
-    const auto deadline = SteadyClock::now() + spec_.op_deadline;
-    milliseconds backoff = spec_.retry_backoff_initial;
-    for (;;) {
-      probe_.enter(WorkerPhase::kRequesting);
-      std::optional<milliseconds> wait;
-      const auto call_started = SteadyClock::now();
-      try {
-        if (wrapper_ == nullptr) {  // break_guard: no claim, no commit
-          answered(op, effect(EffectContext{.key = op}, number));
-          ++stats_.executed;
-        } else {
-          const auto outcome = wrapper_->execute_once(
-              type_, op, [&](const EffectContext& context) { return effect(context, number); });
-          if (outcome.executed) ++stats_.executed;
-          if (!outcome.executed) ++stats_.duplicates;
-          if (outcome.recovered) ++stats_.recoveries;
-          if (outcome.commit_pending) ++stats_.commit_pending;
-          answered(op, outcome.result);
-        }
-        note_latency(call_started);
-        return;
-      } catch (const LeaseLost& error) {
-        // Superseded: ask again, to learn the result that stands.
-        ++stats_.lease_lost;
-        stats_.lease_lost_ops.push_back({op, error.token()});
-        record_event("lease_lost", op, error.token());
-        wait = milliseconds(0);
-      } catch (const AlreadyInProgress& error) {
-        ++stats_.in_progress;
-        wait = std::min(backoff, std::max(milliseconds(1), error.retry_after()));
-      } catch (const StoreUnavailable&) {
-        ++stats_.store_errors;
-        probe_.count_store_error();
-      } catch (const ReplyError& error) {
-        if (!error.retryable()) {
-          unexpected(op, error);
-          return;
-        }
-        ++stats_.store_errors;
-        probe_.count_store_error();
-      } catch (const std::exception& error) {
+    try {
+      retry::run(retry_policy_, [&] { attempt(op, number); });
+    } catch (const std::exception& error) {
+      if (!retried(error)) {
         unexpected(op, error);
         return;
       }
-      note_latency(call_started);
-      if (SteadyClock::now() >= deadline) {
-        ++stats_.gave_up;
-        if (stats_.errors.size() < kErrorsKept)
-          stats_.errors.push_back(
-              fmt::format("{}: given up after {} ms", op, spec_.op_deadline.count()));
-        return;
-      }
-      std::this_thread::sleep_for(wait.value_or(backoff));
-      if (!wait) backoff = std::min(backoff * 2, spec_.retry_backoff_max);
+      ++stats_.gave_up;
+      if (stats_.errors.size() < kErrorsKept)
+        stats_.errors.push_back(
+            fmt::format("{}: given up after {} ms", op, spec_.op_deadline.count()));
     }
+  }
+
+  // One execute_once() call. What it throws is counted here, then left to
+  // the retry loop.
+  void attempt(const std::string& op, std::size_t number) {
+    probe_.enter(WorkerPhase::kRequesting);
+    const auto call_started = SteadyClock::now();
+    try {
+      if (wrapper_ == nullptr) {  // break_guard: no claim, no commit
+        answered(op, effect(EffectContext{.key = op}, number));
+        ++stats_.executed;
+      } else {
+        const auto outcome = wrapper_->execute_once(
+            type_, op, [&](const EffectContext& context) { return effect(context, number); });
+        if (outcome.executed) ++stats_.executed;
+        if (!outcome.executed) ++stats_.duplicates;
+        if (outcome.recovered) ++stats_.recoveries;
+        if (outcome.commit_pending) ++stats_.commit_pending;
+        answered(op, outcome.result);
+      }
+    } catch (const LeaseLost& error) {
+      // Superseded: ask again, to learn the result that stands.
+      ++stats_.lease_lost;
+      stats_.lease_lost_ops.push_back({op, error.token()});
+      record_event("lease_lost", op, error.token());
+      note_latency(call_started);
+      throw;
+    } catch (const AlreadyInProgress&) {
+      ++stats_.in_progress;
+      note_latency(call_started);
+      throw;
+    } catch (const std::exception& error) {
+      if (retried(error)) {  // the store failed: unreachable, timed out, LOADING, OOM
+        ++stats_.store_errors;
+        probe_.count_store_error();
+        note_latency(call_started);
+      }
+      throw;
+    }
+    note_latency(call_started);
   }
 
   // One write(2) per line: a later SIGKILL cannot take it back.
@@ -239,11 +270,9 @@ class Worker {
   void flush_journal() {
     if (wrapper_ == nullptr) return;
     const auto deadline = SteadyClock::now() + spec_.exit_flush_deadline;
-    milliseconds backoff = spec_.retry_backoff_initial;
-    while (wrapper_->flush_journal() > 0 && SteadyClock::now() < deadline) {
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, spec_.retry_backoff_max);
-    }
+    Backoff backoff(Jitter::kNone, spec_.retry_backoff_initial, spec_.retry_backoff_max);
+    for (int retry = 0; wrapper_->flush_journal() > 0 && SteadyClock::now() < deadline; ++retry)
+      std::this_thread::sleep_for(backoff.next(retry));
     stats_.journal_left = wrapper_->journal_pending();
   }
 
@@ -251,6 +280,7 @@ class Worker {
   const std::int64_t pid_;
   const idempotency::EffectType type_;
   LedgerWriter ledger_;
+  const retry::RetryPolicy retry_policy_;
   WorkerProbe probe_;
   std::unique_ptr<idempotency::SideEffectWrapper> wrapper_;
   WorkerStats stats_;
@@ -264,6 +294,10 @@ std::string missing_field(const WorkerSpec& spec) {
   if (spec.files_directory.empty()) return "files_directory";
   if (!spec.break_guard && spec.redis_url.empty()) return "redis_url";
   if (!spec.break_guard && spec.journal_directory.empty()) return "journal_directory";
+  if (spec.retry_backoff_initial < milliseconds(1) ||
+      spec.retry_backoff_max < spec.retry_backoff_initial ||
+      spec.retry_backoff_max > kMaxBackoffDelay)
+    return "valid retry_backoff_initial_ms and retry_backoff_max_ms";
   return {};
 }
 

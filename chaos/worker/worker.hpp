@@ -90,10 +90,12 @@ struct WorkerSpec {
   milliseconds pool_checkout_timeout{500};
   milliseconds reconnect_backoff_max{200};
 
-  // A request that fails (Redis down, AlreadyInProgress) is retried after a
-  // backoff from retry_backoff_initial doubling to retry_backoff_max, until
-  // op_deadline after its first attempt; then it is given up. At exit,
-  // journaled results are flushed for up to exit_flush_deadline.
+  // A request that fails (Redis down, AlreadyInProgress, LeaseLost) is
+  // retried by retry::run after a backoff from retry_backoff_initial doubling
+  // to retry_backoff_max (no jitter), as long as the retry would start within
+  // op_deadline of its first attempt; then it is given up. At exit, journaled
+  // results are flushed for up to exit_flush_deadline, with the same backoff.
+  // 1 ms <= retry_backoff_initial <= retry_backoff_max <= 24 h.
   // Defaults: 10 ms, 250 ms, 120 s, 30 s.
   milliseconds retry_backoff_initial{10};
   milliseconds retry_backoff_max{250};
