@@ -1,6 +1,6 @@
 // The chaos suite's TCP fault proxy, between prodsafe's Redis client and a
 // real redis-server.
-#include "chaos/fault_proxy.hpp"
+#include "chaos/framework/fault_proxy.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -364,9 +364,12 @@ TEST_F(FaultProxyTest, BadSetupIsAClearError) {
   try {
     FaultProxy taken({.upstream_port = 6379, .listen_port = server().port()});
     FAIL() << "listening on a taken port should throw";
-  } catch (const StoreUnavailable& error) {
+  } catch (const IoError& error) {  // a local socket, not an unreachable store
     EXPECT_NE(std::string(error.what()).find(std::to_string(server().port())), std::string::npos)
         << error.what();
+    EXPECT_FALSE(error.retryable());
+  } catch (const std::exception& error) {
+    FAIL() << "expected IoError, got: " << error.what();
   }
 }
 

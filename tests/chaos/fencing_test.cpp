@@ -8,7 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "chaos/fencing.hpp"
+#include "chaos/history/fencing.hpp"
 
 namespace prodsafe::chaos {
 namespace {

@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "chaos/scenario.hpp"
-#include "chaos/worker.hpp"
+#include "chaos/framework/scenario.hpp"
+#include "chaos/worker/worker.hpp"
 #include "commands.hpp"
 #include "failure.hpp"
 #include "prodsafe/core/error.hpp"

@@ -11,13 +11,16 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "chaos/history/invariant.hpp"
 #include "commands.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/redis/info.hpp"
 #include "prodsafe/redis/script.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
@@ -55,33 +58,32 @@ class RemoveKeysAtExit {
   redis::Client* client_;
 };
 
-// The non-zero series of prodsafe's own order and breaker instruments.
+// The non-zero series of prodsafe's own order, breaker and retry counters,
+// as name{label="value",...} value.
 void print_metrics_excerpt() {
-  const std::string text = metrics::default_registry().serialize();
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    const bool wanted = line.starts_with("prodsafe_idempotency_outcomes_total") ||
-                        line.starts_with("prodsafe_breaker_transitions_total") ||
-                        line.starts_with("prodsafe_retry_");
-    if (wanted && !line.ends_with(" 0")) fmt::print("  {}\n", line);
-  }
+  metrics::default_registry().visit(
+      {.counter = [](const metrics::Family<metrics::Counter>& family) {
+        const bool wanted = family.name() == "prodsafe_idempotency_outcomes_total" ||
+                            family.name() == "prodsafe_breaker_transitions_total" ||
+                            family.name().starts_with("prodsafe_retry_");
+        if (!wanted) return;
+        family.for_each(
+            [&](const std::vector<std::string>& values, const metrics::Counter& counter) {
+              if (counter.value() == 0) return;
+              std::vector<std::string> labels;
+              for (std::size_t i = 0; i < values.size() && i < family.label_names().size(); ++i)
+                labels.push_back(fmt::format("{}=\"{}\"", family.label_names()[i], values[i]));
+              fmt::print("  {}{{{}}} {}\n", family.name(), fmt::join(labels, ","), counter.value());
+            });
+      }});
 }
 
 using Micros = std::chrono::duration<double, std::micro>;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-std::string info_field(const std::string& info, std::string_view name) {
-  const std::string needle = fmt::format("{}:", name);
-  std::size_t at = info.find("\n" + needle);
-  at = info.starts_with(needle) ? 0 : (at == std::string::npos ? at : at + 1);
-  if (at == std::string::npos) return "?";
-  const std::size_t start = at + needle.size();
-  return info.substr(start, info.find_first_of("\r\n", start) - start);
+std::string info_field(const redis::Info& info, std::string_view name) {
+  return info.get(name).value_or("?");
 }
 
 struct Latency {
@@ -122,7 +124,7 @@ long long concurrent_increments(redis::Client& client, const std::string& key, i
 
 int run_ping(const std::string& redis_url, int count) {
   redis::Client client(redis_url);
-  const std::string info = client.info("server");
+  const redis::Info info = redis::parse_info(client.info("server"));
   const Latency latency = time_pings(client, count);
   fmt::print("{}: Redis {} ({} mode), PING p50 {:.1f} us, p99 {:.1f} us over {} round trips\n",
              client.endpoint().redacted(), info_field(info, "redis_version"),
@@ -154,7 +156,7 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
     fmt::print("started a private redis-server (pid {}) in {}\n", server->pid(),
                server->directory().string());
   }
-  const std::string info = client.info("server");
+  const redis::Info info = redis::parse_info(client.info("server"));
   fmt::print("connected to {}: Redis {}, {} mode, on {}\n", client.endpoint().redacted(),
              info_field(info, "redis_version"), info_field(info, "redis_mode"),
              info_field(info, "os"));
@@ -253,9 +255,9 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   fmt::print("recoveries (expired lease)   {}\n", orders.recoveries);
   fmt::print("orders lost ................ {}\n", orders.lost);
   fmt::print("alerts fired ............... {} (one per breaker transition)\n\n", breaker.alerts);
-  const auto row = [](std::string_view invariant, bool held) {
-    fmt::print("invariant: {:.<46} {}\n", fmt::format("{} ", invariant),
-               held ? "held" : "VIOLATED");
+  std::vector<chaos::Invariant> rows;
+  const auto row = [&rows](std::string invariant, bool held) {
+    rows.push_back(chaos::held_unless(std::move(invariant), held ? 0 : 1));
   };
   row("concurrent counts exact", exact);
   row("every order placed exactly once", once);
@@ -264,10 +266,10 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   if (server) row("crash before commit, no re-placement", orders.crash_order_placed_once);
   row("breaker opened at its threshold", breaker.opened_at_threshold);
   row("breaker recovered by itself", breaker.recovered);
-  return exact && once && none_lost && orders.recovery_fenced && orders.crash_order_placed_once &&
-                 breaker.opened_at_threshold && breaker.recovered
-             ? kExitOk
-             : kExitFailed;
+  std::cout << chaos::invariant_table(rows) << std::flush;
+  const bool held = std::all_of(rows.begin(), rows.end(),
+                                [](const chaos::Invariant& invariant) { return invariant.held; });
+  return held && orders.crash_order_placed_once ? kExitOk : kExitFailed;
 }
 
 }  // namespace prodsafe::cli
