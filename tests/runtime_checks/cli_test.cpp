@@ -312,8 +312,9 @@ TEST(CliExitCodeTest, LocalFailuresExit74AndConfigurationErrors78) {
 // The library's own log line about a failure is not printed beside the
 // command's report of it.
 TEST(CliExitCodeTest, AnUnreachableRedisIsReportedOnce) {
-  for (const char* arguments : {"ping redis://127.0.0.1:1", "check redis://127.0.0.1:1",
-                                "chaos --quick --redis redis://127.0.0.1:1"}) {
+  for (const char* arguments :
+       {"ping redis://127.0.0.1:1", "check redis://127.0.0.1:1",
+        "chaos --quick --redis redis://127.0.0.1:1", "demo --redis redis://127.0.0.1:1"}) {
     const CliRun run = run_cli(arguments);
     EXPECT_EQ(run.exit_code, 2) << arguments << "\n" << run.out;
     EXPECT_EQ(occurrences(run.out, "Connection refused"), 1u) << arguments << ": printed once\n"

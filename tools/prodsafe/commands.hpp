@@ -95,7 +95,7 @@ struct ChaosArguments {
   bool break_guard = false;  // hidden, test-only
 };
 
-// `prodsafe chaos`: runs the chaos scenarios (chaos/scenario.hpp), prints
+// `prodsafe chaos`: runs the chaos scenarios (chaos/framework/scenario.hpp), prints
 // each one's invariant table and a summary. Exit 0: every invariant held
 // (skipped scenarios included); 1: one was violated or a scenario failed;
 // 2: the --redis given cannot be reached; 64: an unknown scenario; 74: the

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,8 +149,10 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
                                                           .pool_size = 4,
                                                           .key_prefix = "prodsafe:demo:"});
   redis::Client& client = *shared_client;
-  // A private server goes away with its keys; a given one keeps only its own.
-  const RemoveKeysAtExit remove_keys(server ? nullptr : &client);
+  // A private server goes away with its keys; a given one keeps only its own,
+  // once it has answered (an unreachable one has none of ours, and its error
+  // is reported once, by main).
+  std::optional<RemoveKeysAtExit> remove_keys;
 
   step("Redis");
   if (server) {
@@ -157,6 +160,7 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
                server->directory().string());
   }
   const redis::Info info = redis::parse_info(client.info("server"));
+  if (!server) remove_keys.emplace(&client);
   fmt::print("connected to {}: Redis {}, {} mode, on {}\n", client.endpoint().redacted(),
              info_field(info, "redis_version"), info_field(info, "redis_mode"),
              info_field(info, "os"));
