@@ -21,8 +21,9 @@ int main(int argc, char** argv) {
                                          {.journal_directory = journal.string()});
   int runs = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    wrapper.execute_once(idempotency::EffectType::ORDER_PLACEMENT, "order-1",
-                         [&] { return ++runs; });
+    const auto [executed, result] = wrapper.execute_once(idempotency::EffectType::ORDER_PLACEMENT,
+                                                         "order-1", [&] { return ++runs; });
+    if (result != 1) return EXIT_FAILURE;
   }
 
   int calls = 0;
