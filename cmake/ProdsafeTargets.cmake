@@ -47,3 +47,14 @@ function(prodsafe_add_library module)
                                   PRIVATE ${ARG_PRIVATE_DEPS} $<BUILD_INTERFACE:prodsafe_build_flags>)
   set_property(GLOBAL APPEND PROPERTY PRODSAFE_LIBRARIES ${target})
 endfunction()
+
+# prodsafe::prodsafe: every library made by prodsafe_add_library so far, for a
+# user who does not pick components. Call it once, after src/.
+function(prodsafe_add_umbrella)
+  get_property(libraries GLOBAL PROPERTY PRODSAFE_LIBRARIES)
+  add_library(prodsafe_all INTERFACE)
+  add_library(prodsafe::prodsafe ALIAS prodsafe_all)
+  set_target_properties(prodsafe_all PROPERTIES EXPORT_NAME prodsafe)
+  target_link_libraries(prodsafe_all INTERFACE ${libraries})
+  set_property(GLOBAL APPEND PROPERTY PRODSAFE_LIBRARIES prodsafe_all)
+endfunction()

@@ -15,6 +15,7 @@ std::shared_ptr<spdlog::logger> make_default() {
   return made;
 }
 
+// Guards current(): set_logger() replaces the pointer while logger() copies it.
 std::mutex& logger_mutex() {
   static std::mutex mutex;
   return mutex;

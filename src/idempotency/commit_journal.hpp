@@ -115,7 +115,8 @@ class CommitJournal {
 
   const std::filesystem::path directory_;
   const std::string store_;
-  // Guards the fields below.
+  // Guards file_, fd_, torn_ and pending_. The two counters are atomics so
+  // pending_count() and damaged_lines() read them without it.
   mutable std::mutex mutex_;
   std::filesystem::path file_;
   int fd_ = -1;

@@ -72,7 +72,9 @@ class LeaseKeeper {
   void forget(std::uint64_t id);
 
   EffectStore& store_;
-  // Guards the fields below, up to thread_.
+  // Guards leases_, next_id_, stopping_, wake_at_ and the start of thread_
+  // (by the first keep()); the thread waits on changed_. The destructor joins
+  // thread_ without it, once stopping_ is set. renewals_ is atomic.
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::uint64_t, Lease> leases_;

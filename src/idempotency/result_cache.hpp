@@ -37,6 +37,7 @@ class ResultCache {
   };
 
   const std::size_t capacity_;
+  // Guards order_ and slots_.
   mutable std::mutex mutex_;
   Order order_;  // most recently used first
   std::unordered_map<std::string, Slot> slots_;

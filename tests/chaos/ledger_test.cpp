@@ -244,8 +244,8 @@ TEST(LedgerTest, ThreadsAppendingToOneFileWriteWholeLines) {
       LedgerWriter own(separate_file);
       for (int i = 0; i < kEach; ++i) {
         const std::string op = fmt::format("{}-{}-{}", padding, t, i);
-        shared.append(order(op, 1, "t" + std::to_string(t)));
-        own.append(order(op, 1, "t" + std::to_string(t)));
+        shared.append(order(op, 1, fmt::format("t{}", t)));
+        own.append(order(op, 1, fmt::format("t{}", t)));
       }
     });
   }

@@ -1,5 +1,6 @@
 #include "prodsafe/metrics/cardinality_guard.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
@@ -80,14 +81,14 @@ TEST(GuardTest, LabelSetsPerMetricAreLimitedAndMemoryIsBounded) {
   MetricsCardinalityGuard guard({.max_label_sets = 100});
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(
-        guard.validate_labels("requests_total", {{"route", "r" + std::to_string(i)}}).is_valid);
+        guard.validate_labels("requests_total", {{"route", fmt::format("r{}", i)}}).is_valid);
   }
   const auto over = guard.validate_labels("requests_total", {{"route", "r100"}});
   EXPECT_FALSE(over.is_valid);
   EXPECT_TRUE(has(over, ViolationKind::kCardinalityLimit));
   EXPECT_TRUE(guard.validate_labels("requests_total", {{"route", "r7"}}).is_valid) << "seen before";
   for (int i = 0; i < 10000; ++i)
-    guard.validate_labels("requests_total", {{"route", "x" + std::to_string(i)}});
+    guard.validate_labels("requests_total", {{"route", fmt::format("x{}", i)}});
   EXPECT_EQ(guard.label_sets("requests_total"), 100u);
   EXPECT_TRUE(guard.validate_labels("other_total", {{"route", "r100"}}).is_valid)
       << "limits are per metric";

@@ -100,7 +100,7 @@ TEST(RegistryTest, LabelSetsPastTheLimitGoToTheOverflowSeries) {
   MetricsCardinalityGuard guard({.max_label_sets = 3});
   Registry registry(&guard);
   auto& requests = registry.counter("prodsafe_requests_total", "Requests.", {"route"});
-  for (int i = 0; i < 10; ++i) requests.labels({"r" + std::to_string(i)}).inc();
+  for (int i = 0; i < 10; ++i) requests.labels({fmt::format("r{}", i)}).inc();
   EXPECT_EQ(requests.size(), 4u) << "3 real series and the overflow series";
   EXPECT_EQ(requests.overflowed(), 7u);
   EXPECT_EQ(requests.labels({std::string(kOverflowValue)}).value(), 7.0);
@@ -179,7 +179,7 @@ TEST(RegistryTest, AForbiddenLabelNameInWarningModeKeepsItsSeriesWithinTheLimit)
   EXPECT_EQ(fills.overflowed(), 0U);
   EXPECT_EQ(fills.labels({"mm-1"}).value(), 2.0);
   EXPECT_EQ(fills.labels({"mm-2"}).value(), 2.0);
-  for (int i = 0; i < 10; ++i) fills.labels({"s" + std::to_string(i)}).inc();
+  for (int i = 0; i < 10; ++i) fills.labels({fmt::format("s{}", i)}).inc();
   EXPECT_EQ(fills.size(), 4U) << "3 real series and the overflow series: memory stays bounded";
   EXPECT_EQ(guard.errors(), 3U + 10U - 1U)
       << "each label set counted once: the 3 admitted and the 10 - 1 refused";
@@ -312,7 +312,7 @@ TEST(RegistryTest, ConcurrentLabelSetsPastTheLimitAreEachCountedOnce) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 10; ++i) requests.labels({"r" + std::to_string(i)}).inc();
+      for (int i = 0; i < 10; ++i) requests.labels({fmt::format("r{}", i)}).inc();
     });
   }
   threads.emplace_back([&] {

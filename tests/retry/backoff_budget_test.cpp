@@ -6,8 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "prodsafe/core/error.hpp"
 #include "prodsafe/core/backoff.hpp"
+#include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/retry_budget.hpp"
 
 namespace prodsafe::retry {

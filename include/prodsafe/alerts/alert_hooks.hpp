@@ -97,6 +97,9 @@ class AlertHooks {
   };
   void add(std::string kind, AlertHook hook);
 
+  // Guards hooks_ (the pointer; the list it points to is never changed, so
+  // fire() copies the pointer and calls the hooks outside the lock). The
+  // counters below are atomics, read and written without it.
   mutable std::mutex mutex_;
   std::shared_ptr<const std::vector<Entry>> hooks_ = std::make_shared<std::vector<Entry>>();
   std::atomic<std::uint64_t> fired_{0};

@@ -66,6 +66,7 @@ class ManualClock final : public Clock {
   [[nodiscard]] std::uint64_t sleep_count() const;
 
  private:
+  // Guards every field below.
   mutable std::mutex mutex_;
   SteadyTime steady_;
   SystemTime system_;

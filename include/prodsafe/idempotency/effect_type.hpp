@@ -19,6 +19,10 @@ class EffectType {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   friend bool operator==(const EffectType&, const EffectType&) = default;
 
+  // The built-in types. These constants break the house naming (kCamel) on
+  // purpose: they keep the seed's spelling, EffectType::ORDER_PLACEMENT, so
+  // code ported from the seed reads the same, and each is spelt like the name
+  // it carries into the Redis key (effect:ORDER_PLACEMENT:<entity_id>).
   static const EffectType ORDER_PLACEMENT;
   static const EffectType POSITION_UPDATE;
   static const EffectType PNL_WRITE;

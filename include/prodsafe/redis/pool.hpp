@@ -79,6 +79,8 @@ class ConnectionPool {
   const Options options_;
   const std::string redacted_;
 
+  // Guards every field below; checkout() waits on returned_ for a
+  // connection to come back or a slot to free.
   mutable std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -32,9 +32,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/retry/anomaly_detector.hpp"
-#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/retry/histogram.hpp"
 #include "prodsafe/retry/retry_budget.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
