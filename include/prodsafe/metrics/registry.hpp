@@ -1,10 +1,12 @@
-// Counters, gauges and histograms with labels, kept in a Registry and
-// rendered in the Prometheus text exposition format (version 0.0.4).
+// Counters, gauges and histograms with labels, kept in a Registry, which
+// collects them as plain data (MetricFamily, metric_family.hpp) for a
+// serializer or exporter to write: the Prometheus text format
+// (text_serializer.hpp), StatsD (statsd.hpp).
 //
 //   Registry registry;
 //   auto& orders = registry.counter("orders_total", "Orders placed.", {"symbol", "side"});
 //   orders.labels({"BTCUSDT", "buy"}).inc();
-//   std::string page = registry.serialize();  // what /metrics serves
+//   std::string page = to_prometheus_text(registry.collect());  // what /metrics serves
 //
 // Every new label set passes the family's MetricsCardinalityGuard (the global
 // one unless the registry was given its own). A label set past the metric's
@@ -27,7 +29,7 @@
 // calls with a value that was not UTF-8) and
 // prodsafe_metrics_rejected_values_total{metric} (values its series ignored:
 // NaN or infinite observations, NaN, infinite or negative counter
-// increments), brought up to date whenever it is rendered or
+// increments), brought up to date whenever it is collected or
 // visited; the first rejected value of a metric is logged then.
 //
 // prodsafe's modules record their own instruments (docs/metrics.md) in
@@ -50,6 +52,7 @@
 #include <vector>
 
 #include "prodsafe/metrics/cardinality_guard.hpp"
+#include "prodsafe/metrics/metric_family.hpp"
 #include "prodsafe/metrics/names.hpp"
 
 namespace prodsafe::metrics {
@@ -209,9 +212,13 @@ class Registry {
                                std::vector<std::string> label_names = {},
                                std::vector<double> bounds = default_latency_bounds());
 
-  // Every family in the Prometheus text format 0.0.4, sorted by name.
+  // Every family and its series as they are now, sorted by name (each
+  // family's series by label values).
+  [[nodiscard]] std::vector<MetricFamily> collect() const;
+  // to_prometheus_text(collect()): the Prometheus text format 0.0.4.
   [[nodiscard]] std::string serialize() const;
-  // Calls the visitor for every family, sorted by name (for exporters).
+  // Calls the visitor for every family, sorted by name, with the live
+  // family (collect() is built on it).
   void visit(const RegistryVisitor& visitor) const;
 
   [[nodiscard]] MetricsCardinalityGuard& guard() const noexcept { return guard_; }
@@ -264,10 +271,5 @@ class Registry {
 // The registry prodsafe's own instruments use by default (with the global
 // guard). Serve it with MetricsServer or push it with StatsdExporter.
 [[nodiscard]] Registry& default_registry();
-
-// Prometheus escaping: label values escape \, " and newline; HELP text
-// escapes \ and newline.
-[[nodiscard]] std::string escape_label_value(std::string_view value);
-[[nodiscard]] std::string escape_help(std::string_view help);
 
 }  // namespace prodsafe::metrics
