@@ -172,7 +172,9 @@ class Family {
   MetricsCardinalityGuard& guard_;
   const bool guarded_;          // false for the registry's own self-report families
   std::vector<double> bounds_;  // histograms only
-  // Guards series_ and refused_.
+  // Guards series_ and refused_ (the maps; a series updates itself
+  // atomically). The fields above never change after construction; the
+  // counters below are atomic.
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
   // Label sets sent to the overflow series, at most the guard's
@@ -249,6 +251,9 @@ class Registry {
 
   MetricsCardinalityGuard& guard_;
   const std::uint64_t id_;
+  // Guards entries_, exposition_owners_, counters_, gauges_ and histograms_.
+  // Taken after self_report_mutex_, and before a family's mutex_, when held
+  // together.
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
   // Every name a family takes on the page (exposition_names) -> that family's name.
@@ -256,10 +261,14 @@ class Registry {
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+  // Set in the constructor, then only read.
   Family<Counter>* violations_ = nullptr;
   Family<Counter>* overflow_ = nullptr;
   Family<Counter>* invalid_utf8_ = nullptr;
   Family<Counter>* rejected_ = nullptr;
+  // Guards reported_errors_, reported_warnings_ and the reported_* maps (what
+  // the self-report families already count), so two refreshes never count a
+  // change twice.
   mutable std::mutex self_report_mutex_;
   mutable std::uint64_t reported_errors_ = 0;
   mutable std::uint64_t reported_warnings_ = 0;
