@@ -177,8 +177,8 @@ TEST(RetryInstrumentsTest, AttemptsRetriesAndWhyLoopsGaveUp) {
   EXPECT_EQ(value_of(registry, "prodsafe_retry_retries_total{job_type=\"payments\"}"), 3);
 }
 
-// The retry loop caches each registry's series; a registry made where a dead
-// one lived must get its own, not the dead one's.
+// A policy's series are its registry's: a registry made where a dead one
+// lived gets its own, not the dead one's.
 TEST(RetryInstrumentsTest, ARegistryAtADeadOnesAddressGetsItsOwnSeries) {
   alignas(metrics::Registry) unsigned char storage[sizeof(metrics::Registry)];
   ManualClock clock;
