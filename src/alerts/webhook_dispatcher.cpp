@@ -22,6 +22,7 @@
 #include "attempt_watchdog.hpp"
 #include "log_excerpt.hpp"
 #include "prodsafe/alerts/webhook.hpp"
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
@@ -78,7 +79,6 @@ struct Queued {
   std::string endpoint;
   int attempts = 0;                // made so far
   Clock::SteadyTime not_before{};  // no attempt before (the dispatcher's clock)
-  milliseconds backoff{};          // the wait before the next retry
   std::string last_failure{};      // of the latest attempt
 };
 
@@ -96,7 +96,14 @@ struct WebhookDispatcher::State {
   explicit State(WebhookOptions opts)
       : options(std::move(opts)),
         clock(options.clock != nullptr ? *options.clock : SystemClock::instance()),
-        registry(options.metrics != nullptr ? *options.metrics : metrics::default_registry()) {}
+        registry(options.metrics != nullptr ? *options.metrics : metrics::default_registry()) {
+    // No jitter: one worker sends one request at a time, with no crowd to
+    // spread apart. A retry_delay over a day waits a day.
+    if (options.retry_delay.count() > 0) {
+      retry_backoff.emplace(Jitter::kNone, std::min(options.retry_delay, kMaxBackoffDelay),
+                            kMaxBackoffDelay, 1);
+    }
+  }
 
   void run();
   // The next request the worker may attempt, taken out of the queue; nullopt
@@ -113,6 +120,9 @@ struct WebhookDispatcher::State {
   metrics::Registry& registry;
   detail::AttemptWatchdog watchdog;
   std::stop_source stop;  // requested at shutdown: ends a DNS lookup in progress
+  // The waits between attempts: retry_delay doubling up to a day; empty when
+  // retry_delay is 0. Used by the worker thread only.
+  std::optional<Backoff> retry_backoff;
 
   std::mutex mutex;              // guards every field below up to the counters
   std::condition_variable wake;  // the worker: a request, or shutdown
@@ -256,8 +266,7 @@ void WebhookDispatcher::State::attempt(Queued item) {
 
   // Retry: after the doubling delay, or what Retry-After asks (up to
   // max_retry_after) when that is longer.
-  if (item.attempts == 1) item.backoff = options.retry_delay;
-  milliseconds wait = item.backoff;
+  milliseconds wait = retry_backoff ? retry_backoff->next(item.attempts - 1) : milliseconds(0);
   std::string asked;
   if (result.retry_after && options.max_retry_after.count() > 0) {
     if (const auto retry_after =
@@ -267,8 +276,6 @@ void WebhookDispatcher::State::attempt(Queued item) {
                           *retry_after > options.max_retry_after ? ", capped" : "");
     }
   }
-  // Doubling stops at a day: many attempts must not overflow the delay.
-  if (item.backoff < std::chrono::hours(24)) item.backoff *= 2;
   item.not_before = clock.steady_now() + wait;
   item.last_failure = result.detail;
   retried.fetch_add(1);

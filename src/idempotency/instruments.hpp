@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "../metrics/bundle_cache.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
-#include "prodsafe/metrics/bundle_cache.hpp"
 #include "prodsafe/metrics/registry.hpp"
 
 namespace prodsafe::idempotency {

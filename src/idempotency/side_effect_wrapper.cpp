@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <optional>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "commit_journal.hpp"
 #include "instruments.hpp"
 #include "lease_keeper.hpp"
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/log.hpp"
 #include "result_cache.hpp"
 
@@ -386,14 +388,19 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
     return claim;
   }
   const auto deadline = clock_.steady_now() + policy.wait_timeout;
-  milliseconds delay = options_.wait_poll_initial;
-  while (claim.status == ClaimStatus::kInProgress) {
+  // No jitter: the waits are the documented doubling, and the lease's
+  // retry_after already cuts them short.
+  Backoff polls(Jitter::kNone, options_.wait_poll_initial,
+                std::max(options_.wait_poll_initial, options_.wait_poll_max), 1);
+  for (int poll = 0; claim.status == ClaimStatus::kInProgress; ++poll) {
     const auto now = clock_.steady_now();
     if (now >= deadline) break;
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
+    milliseconds delay = polls.next(poll);
+    // A max below the initial wait caps the waits after the first.
+    if (poll > 0) delay = std::min(delay, options_.wait_poll_max);
     // Never sleep past the lease's end: then this caller may recover it.
     clock_.sleep_for(std::max(milliseconds(1), std::min({delay, claim.retry_after, left})));
-    delay = std::min(delay * 2, options_.wait_poll_max);
     // This process's own run of the effect journaled its result: its lease
     // is not this caller's to recover (execute_raw answers from the journal).
     if (journal_->pending_count() > 0 && journal_->find(key)) break;
@@ -534,7 +541,8 @@ bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::st
                                             const std::string& payload, const Resolved& policy,
                                             FinishStatus& status) {
   const int attempts = std::max(1, options_.commit_attempts);
-  milliseconds delay = options_.commit_retry_delay;
+  // Made at the first failure: most commits succeed at once.
+  std::optional<Backoff> waits;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     // Unreachable, refused (OOM, NOREPLICAS, MISCONF, READONLY, LOADING), a
     // damaged record, anything (a user's store may throw what it likes): the
@@ -552,8 +560,12 @@ bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::st
     instruments_->store_error(type);
     logger()->warn("{}: commit attempt {}/{} failed: {}", key, attempt, attempts, failure);
     if (attempt < attempts) {
+      milliseconds delay(0);
+      if (options_.commit_retry_delay.count() > 0) {
+        if (!waits) waits.emplace(Jitter::kNone, options_.commit_retry_delay, kMaxBackoffDelay, 1);
+        delay = waits->next(attempt - 1);
+      }
       clock_.sleep_for(delay);
-      delay *= 2;
     }
   }
   return false;

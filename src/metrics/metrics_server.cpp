@@ -25,6 +25,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/build_info.hpp"
+#include "prodsafe/metrics/text_serializer.hpp"
 
 namespace prodsafe::metrics {
 namespace {
@@ -253,7 +254,8 @@ void MetricsServer::Impl::on_readable(Connection& connection, SteadyClock::time_
     const std::size_t end = detail::end_of_head(std::string_view(connection.received).substr(from));
     if (end != std::string_view::npos && from + end <= options.max_header_bytes) {
       const std::string head = connection.received.substr(0, from + end);
-      answer(connection, detail::respond(head, [this] { return registry.serialize(); }), now);
+      answer(connection,
+             detail::respond(head, [this] { return to_prometheus_text(registry.collect()); }), now);
       return;
     }
     if (connection.received.size() > options.max_header_bytes) {

@@ -9,69 +9,17 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/names.hpp"
+#include "prodsafe/metrics/text_serializer.hpp"
 #include "registration_checks.hpp"
 
 namespace prodsafe::metrics {
 namespace {
 
-std::string number(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  return fmt::format("{}", value);
-}
-
 void add_to(std::atomic<double>& target, double amount) {
   target.fetch_add(amount, std::memory_order_relaxed);
 }
 
-std::string label_text(const std::vector<std::string>& names,
-                       const std::vector<std::string>& values, std::string_view extra_name = {},
-                       std::string_view extra_value = {}) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    out += out.empty() ? "{" : ",";
-    out += fmt::format("{}=\"{}\"", names[i], escape_label_value(values[i]));
-  }
-  if (!extra_name.empty()) {
-    out += out.empty() ? "{" : ",";
-    out += fmt::format("{}=\"{}\"", extra_name, extra_value);
-  }
-  if (!out.empty()) out += "}";
-  return out;
-}
-
 }  // namespace
-
-std::string escape_label_value(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string escape_help(std::string_view help) {
-  std::string out;
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 void Counter::inc(double amount) noexcept {
   if (amount == 0) return;
@@ -405,48 +353,40 @@ Registry& default_registry() {
   return registry;
 }
 
-std::string Registry::serialize() const {
-  std::string out;
-  const auto header = [&out](const auto& family, std::string_view type) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name(), escape_help(family.help()),
-                       family.name(), type);
-  };
-  const auto scalar = [&out, &header](const auto& family, std::string_view type) {
-    header(family, type);
-    family.for_each([&](const std::vector<std::string>& values, const auto& series) {
-      out += fmt::format("{}{} {}\n", family.name(), label_text(family.label_names(), values),
-                         number(series.value()));
-    });
+std::vector<MetricFamily> Registry::collect() const {
+  std::vector<MetricFamily> families;
+  const auto add = [&families](const auto& family, MetricType type) -> MetricFamily& {
+    return families.emplace_back(
+        MetricFamily{family.name(), family.help(), type, family.label_names(), {}});
   };
   visit({
-      .counter = [&](const Family<Counter>& family) { scalar(family, "counter"); },
-      .gauge = [&](const Family<Gauge>& family) { scalar(family, "gauge"); },
+      .counter =
+          [&](const Family<Counter>& family) {
+            MetricFamily& out = add(family, MetricType::kCounter);
+            family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
+              out.samples.push_back({values, series.value(), {}});
+            });
+          },
+      .gauge =
+          [&](const Family<Gauge>& family) {
+            MetricFamily& out = add(family, MetricType::kGauge);
+            family.for_each([&](const std::vector<std::string>& values, const Gauge& series) {
+              out.samples.push_back({values, series.value(), {}});
+            });
+          },
       .histogram =
           [&](const Family<Histogram>& family) {
-            header(family, "histogram");
-            const std::string& name = family.name();
+            MetricFamily& out = add(family, MetricType::kHistogram);
             family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
-              const auto counts = series.counts();
-              std::uint64_t cumulative = 0;
-              for (std::size_t i = 0; i < series.bounds().size(); ++i) {
-                cumulative += counts[i];
-                out += fmt::format(
-                    "{}_bucket{} {}\n", name,
-                    label_text(family.label_names(), values, "le", number(series.bounds()[i])),
-                    cumulative);
-              }
-              cumulative += counts.back();
-              out +=
-                  fmt::format("{}_bucket{} {}\n", name,
-                              label_text(family.label_names(), values, "le", "+Inf"), cumulative);
-              out += fmt::format("{}_sum{} {}\n", name, label_text(family.label_names(), values),
-                                 number(series.sum()));
-              out += fmt::format("{}_count{} {}\n", name, label_text(family.label_names(), values),
-                                 cumulative);
+              HistogramSample histogram{series.bounds(), series.counts(), series.sum(), 0};
+              for (const std::uint64_t in_bucket : histogram.counts) histogram.count += in_bucket;
+              out.samples.push_back({values, 0.0, std::move(histogram)});
             });
           },
   });
-  return out;
+  return families;
 }
+
+std::string Registry::serialize() const { return to_prometheus_text(collect()); }
 
 }  // namespace prodsafe::metrics

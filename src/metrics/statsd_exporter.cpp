@@ -11,6 +11,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/metrics/metric_family.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/metrics/statsd.hpp"
 #include "statsd_impl.hpp"
@@ -25,7 +26,8 @@ struct StatsdExporter::Impl {
   StatsdClient& client;
   StatsdExporterOptions options;
 
-  std::mutex export_mutex;  // one push at a time; guards the previous values
+  // One push at a time. Guards counters and histograms (the values last sent).
+  std::mutex export_mutex;
   using SeriesKey = std::pair<std::string, std::vector<std::string>>;
   std::map<SeriesKey, double> counters;
   struct HistogramSent {
@@ -35,6 +37,7 @@ struct StatsdExporter::Impl {
   };
   std::map<SeriesKey, HistogramSent> histograms;
 
+  // Guards stopping; wake signals it.
   std::mutex mutex;
   std::condition_variable wake;
   bool stopping = false;
@@ -44,8 +47,7 @@ struct StatsdExporter::Impl {
   void send(Kind kind, const std::string& name, double value,
             const std::vector<std::string>& label_names, const std::vector<std::string>& values,
             Label extra = {});
-  void send_histogram(const Family<Histogram>& family, const std::vector<std::string>& values,
-                      const Histogram& series);
+  void send_histogram(const MetricFamily& family, const Sample& sample);
 };
 
 void StatsdExporter::Impl::send(Kind kind, const std::string& name, double value,
@@ -58,61 +60,56 @@ void StatsdExporter::Impl::send(Kind kind, const std::string& name, double value
   client.impl_->record(kind, name, value, tags, 1.0, /*guarded=*/false);
 }
 
-void StatsdExporter::Impl::send_histogram(const Family<Histogram>& family,
-                                          const std::vector<std::string>& values,
-                                          const Histogram& series) {
+void StatsdExporter::Impl::send_histogram(const MetricFamily& family, const Sample& sample) {
   // The count is the +Inf bucket's, as on the /metrics page, so the buckets
   // sent never exceed it while observations land meanwhile.
-  const std::vector<std::uint64_t> counts = series.counts();
-  std::uint64_t count = 0;
-  for (std::uint64_t in_bucket : counts) count += in_bucket;
-  const double sum = series.sum();
-  HistogramSent& last = histograms[{family.name(), values}];
-  if (count <= last.count) return;
-  const std::string& name = family.name();
-  send(Kind::kCounter, name + ".count", static_cast<double>(count - last.count),
-       family.label_names(), values);
-  send(Kind::kCounter, name + ".sum", sum - last.sum, family.label_names(), values);
-  last.count = count;
-  last.sum = sum;
+  const HistogramSample& histogram = sample.histogram;
+  const std::vector<std::string>& values = sample.label_values;
+  HistogramSent& last = histograms[{family.name, values}];
+  if (histogram.count <= last.count) return;
+  const std::string& name = family.name;
+  send(Kind::kCounter, name + ".count", static_cast<double>(histogram.count - last.count),
+       family.label_names, values);
+  send(Kind::kCounter, name + ".sum", histogram.sum - last.sum, family.label_names, values);
+  last.count = histogram.count;
+  last.sum = histogram.sum;
   // Plain StatsD has no tags to carry a bucket's bound: count and sum only.
   if (!client.impl_->dog) return;
-  last.buckets.resize(counts.size(), 0);
+  last.buckets.resize(histogram.counts.size(), 0);
   std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < counts.size(); ++i) {
-    cumulative += counts[i];
+  for (std::size_t i = 0; i < histogram.counts.size(); ++i) {
+    cumulative += histogram.counts[i];
     if (cumulative <= last.buckets[i]) continue;
     const std::string bound =
-        i < series.bounds().size() ? fmt::format("{}", series.bounds()[i]) : "+Inf";
+        i < histogram.bounds.size() ? fmt::format("{}", histogram.bounds[i]) : "+Inf";
     send(Kind::kCounter, name + ".bucket", static_cast<double>(cumulative - last.buckets[i]),
-         family.label_names(), values, Label{"le", bound});
+         family.label_names, values, Label{"le", bound});
     last.buckets[i] = cumulative;
   }
 }
 
 void StatsdExporter::Impl::push() {
   std::lock_guard lock(export_mutex);
-  RegistryVisitor visitor;
-  visitor.counter = [this](const Family<Counter>& family) {
-    family.for_each([&](const std::vector<std::string>& values, const Counter& series) {
-      const double value = series.value();
-      double& last = counters[{family.name(), values}];
-      if (value <= last) return;
-      send(Kind::kCounter, family.name(), value - last, family.label_names(), values);
-      last = value;  // only once sent: a push that throws loses no change
-    });
-  };
-  visitor.gauge = [this](const Family<Gauge>& family) {
-    family.for_each([&](const std::vector<std::string>& values, const Gauge& series) {
-      send(Kind::kGauge, family.name(), series.value(), family.label_names(), values);
-    });
-  };
-  visitor.histogram = [this](const Family<Histogram>& family) {
-    family.for_each([&](const std::vector<std::string>& values, const Histogram& series) {
-      send_histogram(family, values, series);
-    });
-  };
-  registry.visit(visitor);
+  for (const MetricFamily& family : registry.collect()) {
+    for (const Sample& sample : family.samples) {
+      switch (family.type) {
+        case MetricType::kCounter: {
+          double& last = counters[{family.name, sample.label_values}];
+          if (sample.value <= last) break;
+          send(Kind::kCounter, family.name, sample.value - last, family.label_names,
+               sample.label_values);
+          last = sample.value;  // only once sent: a push that throws loses no change
+          break;
+        }
+        case MetricType::kGauge:
+          send(Kind::kGauge, family.name, sample.value, family.label_names, sample.label_values);
+          break;
+        case MetricType::kHistogram:
+          send_histogram(family, sample);
+          break;
+      }
+    }
+  }
   client.flush();
 }
 

@@ -28,6 +28,9 @@ struct StatsdClient::Impl {
   bool dog = true;
   int fd = -1;
 
+  // Guards buffer, buffered_metrics and stopping; wake signals stopping to
+  // the flusher. The fields above are set before the flusher starts and
+  // then only read; the counters below are atomic.
   std::mutex mutex;
   std::string buffer;
   std::uint64_t buffered_metrics = 0;

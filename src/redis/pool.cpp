@@ -26,6 +26,12 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
       redacted_(endpoint_.redacted()) {
   validate_options(options_);
   idle_.reserve(options_.pool_size);
+  if (options_.reconnect_backoff_initial.count() > 0) {
+    // No jitter: Options promises these exact waits.
+    reconnect_backoff_.emplace(
+        Jitter::kNone, options_.reconnect_backoff_initial,
+        std::max(options_.reconnect_backoff_initial, options_.reconnect_backoff_max), 1);
+  }
 }
 
 ConnectionPool::Lease ConnectionPool::checkout() {
@@ -97,14 +103,19 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
                      stats_.connect_failures);
     }
     backoff_ = std::chrono::milliseconds(0);
+    failed_connects_ = 0;
     next_connect_ = SteadyTime{};
     return connection;
   } catch (const Error& error) {
     std::lock_guard lock(mutex_);
     ++stats_.connect_failures;
     last_connect_error_ = error.what();
-    backoff_ = backoff_.count() == 0 ? options_.reconnect_backoff_initial
-                                     : std::min(backoff_ * 2, options_.reconnect_backoff_max);
+    if (reconnect_backoff_) {
+      backoff_ = reconnect_backoff_->next(failed_connects_);
+      // A max below the initial wait caps the waits after the first.
+      if (failed_connects_ > 0) backoff_ = std::min(backoff_, options_.reconnect_backoff_max);
+      failed_connects_ = std::min(failed_connects_ + 1, 62);  // the doubling is capped long before
+    }
     next_connect_ = std::chrono::steady_clock::now() + backoff_;
     logger()->warn("{} (next attempt in {} ms)", last_connect_error_, backoff_.count());
     throw;

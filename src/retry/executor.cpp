@@ -1,10 +1,7 @@
 #include "prodsafe/retry/executor.hpp"
 
 #include <algorithm>
-#include <array>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -13,78 +10,11 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
-#include "prodsafe/metrics/bundle_cache.hpp"
+#include "retry_series.hpp"
 
 namespace prodsafe::retry {
 
-namespace detail {
-enum class GaveUp : std::size_t { kExhausted, kBudget, kBreaker, kNotRetryable };
-constexpr std::array<std::string_view, 4> kGaveUpReasons = {"exhausted", "budget", "breaker",
-                                                            "not_retryable"};
-// Indexed by Hook.
-constexpr std::array<std::string_view, 7> kHookNames = {
-    "on_attempt", "on_retry",    "on_finish",  "retry_if_result",
-    "retry_on",   "retry_after", "allow_retry"};
-static_assert(static_cast<std::size_t>(Hook::kAllowRetry) + 1 == kHookNames.size());
-
-// One job type's series in one registry.
-struct RetrySeries {
-  metrics::Counter* attempts = nullptr;
-  metrics::Counter* retries = nullptr;
-  std::array<metrics::Counter*, kGaveUpReasons.size()> gave_up{};
-  std::array<metrics::Counter*, kHookNames.size()> hook_errors{};
-
-  void give_up(GaveUp reason) const { gave_up[static_cast<std::size_t>(reason)]->inc(); }
-};
-}  // namespace detail
-
 namespace {
-
-using detail::GaveUp;
-using detail::Hook;
-using detail::RetrySeries;
-
-// The series of `policy.job_type` in `policy.metrics`, cached per registry by
-// its id: a registry made later at a dead one's address must not inherit the
-// dead one's series. A cache lives as long as the process (one per registry
-// that ever ran a retry loop; its series are pointers, no copies).
-const RetrySeries& series_for(const RetryPolicy& policy) {
-  metrics::Registry& registry =
-      policy.metrics != nullptr ? *policy.metrics : metrics::default_registry();
-  static std::mutex mutex;
-  static std::map<std::uint64_t, std::unique_ptr<metrics::BundleCache<RetrySeries>>> caches;
-  metrics::BundleCache<RetrySeries>* cache = nullptr;
-  {
-    std::lock_guard lock(mutex);
-    auto& slot = caches[registry.id()];
-    if (!slot) {
-      auto& attempts =
-          registry.counter("prodsafe_retry_attempts_total",
-                           "Attempts made by retry loops, first attempts included.", {"job_type"});
-      auto& retries = registry.counter("prodsafe_retry_retries_total",
-                                       "Retries scheduled by retry loops.", {"job_type"});
-      auto& gave_up = registry.counter("prodsafe_retry_gave_up_total",
-                                       "Retry loops that ended on a failure, by reason.",
-                                       {"job_type", "reason"});
-      auto& hook_errors = registry.counter(
-          "prodsafe_retry_hook_errors_total",
-          "Exceptions thrown by retry loops' hooks and policy callbacks, contained: they never "
-          "change an attempt's outcome.",
-          {"job_type", "hook"});
-      slot = std::make_unique<metrics::BundleCache<RetrySeries>>(
-          [&attempts, &retries, &gave_up, &hook_errors](std::string_view job_type) {
-            RetrySeries made{&attempts.labels({job_type}), &retries.labels({job_type}), {}, {}};
-            for (std::size_t i = 0; i < detail::kGaveUpReasons.size(); ++i)
-              made.gave_up[i] = &gave_up.labels({job_type, detail::kGaveUpReasons[i]});
-            for (std::size_t i = 0; i < detail::kHookNames.size(); ++i)
-              made.hook_errors[i] = &hook_errors.labels({job_type, detail::kHookNames[i]});
-            return made;
-          });
-    }
-    cache = slot.get();
-  }
-  return cache->get(policy.job_type);
-}
 
 Clock& pick(Clock* clock) { return clock != nullptr ? *clock : SystemClock::instance(); }
 
@@ -117,13 +47,36 @@ RetryLoop::RetryLoop(const RetryPolicy& policy)
       clock_(pick(policy.clock)),
       backoff_(policy.jitter, policy.base_delay, policy.max_delay, policy.seed),
       started_(clock_.steady_now()),
-      series_(series_for(policy)) {
+      series_(policy.metrics.shared_->by_job_type.get(policy.job_type)) {
   if (policy_.budget) policy_.budget->record_request();
+}
+
+template <class Answer, class Call>
+Answer RetryLoop::ask(Hook hook, Answer fallback, Call&& call) const {
+  try {
+    return call();
+  } catch (...) {
+    hook_failed(hook, std::current_exception());
+  }
+  return fallback;
+}
+
+template <class Call>
+void RetryLoop::notify(Hook hook, Call&& call) const {
+  try {
+    call();
+  } catch (...) {
+    hook_failed(hook, std::current_exception());
+  }
+}
+
+bool RetryLoop::ask_retry_if_result(const std::function<bool()>& retry_if_result) const {
+  return ask(Hook::kRetryIfResult, false, retry_if_result);
 }
 
 void RetryLoop::hook_failed(Hook hook, const std::exception_ptr& error) const noexcept {
   const auto index = static_cast<std::size_t>(hook);
-  series_.hook_errors[index]->inc();
+  series_.hook_failed(hook);
   try {
     std::string what = "an exception not derived from std::exception";
     try {
@@ -134,7 +87,7 @@ void RetryLoop::hook_failed(Hook hook, const std::exception_ptr& error) const no
     }
     logger()->warn(
         "retry loop '{}': {} threw on attempt {}; contained, the attempt's outcome stands: {}",
-        policy_.job_type, detail::kHookNames[index], attempt_, what);
+        policy_.job_type, kHookNames[index], attempt_, what);
   } catch (...) {  // NOLINT(bugprone-empty-catch): a failure to log is dropped; it is counted
   }
 }

@@ -1,8 +1,15 @@
 // prodsafe's own instruments (docs/metrics.md): each module records what it
 // does in the registry its options name, through the cardinality guard.
+#include <malloc.h>
+
+#include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include <sanitizer/allocator_interface.h>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -171,8 +178,8 @@ TEST(RetryInstrumentsTest, AttemptsRetriesAndWhyLoopsGaveUp) {
   EXPECT_EQ(value_of(registry, "prodsafe_retry_retries_total{job_type=\"payments\"}"), 3);
 }
 
-// The retry loop caches each registry's series; a registry made where a dead
-// one lived must get its own, not the dead one's.
+// A policy's series are its registry's: a registry made where a dead one
+// lived gets its own, not the dead one's.
 TEST(RetryInstrumentsTest, ARegistryAtADeadOnesAddressGetsItsOwnSeries) {
   alignas(metrics::Registry) unsigned char storage[sizeof(metrics::Registry)];
   ManualClock clock;
@@ -190,6 +197,38 @@ TEST(RetryInstrumentsTest, ARegistryAtADeadOnesAddressGetsItsOwnSeries) {
   fail_twice(second, &clock);
   EXPECT_EQ(value_of(*second, "prodsafe_retry_attempts_total{job_type=\"reused\"}"), 2);
   second->~Registry();
+}
+
+// Bytes the process holds on the heap (the sanitizers replace malloc, and
+// mallinfo2 with it).
+std::int64_t heap_in_use() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return static_cast<std::int64_t>(__sanitizer_get_current_allocated_bytes());
+#else
+  return static_cast<std::int64_t>(mallinfo2().uordblks);
+#endif
+}
+
+// A policy's series live as long as the policy: a process that makes registries
+// and retry loops one after another (a test suite, a per-tenant registry) does
+// not keep a set of series for every registry it ever made.
+TEST(RetryInstrumentsTest, ManyRegistriesComeAndGoWithoutGrowth) {
+  ManualClock clock;
+  const auto fail_twice_in_a_new_registry = [&clock] {
+    metrics::MetricsCardinalityGuard guard;
+    metrics::Registry registry(&guard);
+    const retry::RetryPolicy policy{
+        .max_attempts = 2, .clock = &clock, .job_type = "churn", .metrics = &registry};
+    EXPECT_THROW(retry::run(policy, []() -> int { throw std::runtime_error("down"); }),
+                 std::runtime_error);
+    EXPECT_EQ(value_of(registry, "prodsafe_retry_attempts_total{job_type=\"churn\"}"), 2);
+  };
+  for (int i = 0; i < 50; ++i) fail_twice_in_a_new_registry();  // the logger, first-use statics
+  const std::int64_t before = heap_in_use();
+  constexpr int kRegistries = 2000;
+  for (int i = 0; i < kRegistries; ++i) fail_twice_in_a_new_registry();
+  // Kept per registry, the series would take several hundred bytes each.
+  EXPECT_LT(heap_in_use() - before, 32 * 1024);
 }
 
 TEST(RetryInstrumentsTest, SpikesAndAnomaliesAreCounted) {

@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
-#include "prodsafe/metrics/bundle_cache.hpp"
 #include "prodsafe/metrics/names.hpp"
 #include "promtool.hpp"
 #include "support/log_capture.hpp"
@@ -345,44 +344,6 @@ TEST(RegistryTest, VisitCallsEachFamilyOnceInNameOrder) {
           "c:prodsafe_a_total", "g:prodsafe_b", "h:prodsafe_c_seconds",
           "c:prodsafe_metrics_invalid_utf8_total", "c:prodsafe_metrics_label_violations_total",
           "c:prodsafe_metrics_overflow_total", "c:prodsafe_metrics_rejected_values_total"}));
-}
-
-TEST(BundleCacheTest, MakesEachKeyOnceAndBoundsTheKeys) {
-  Registry registry;
-  auto& family = registry.counter("prodsafe_bundle_total", "x", {"job_type"});
-  int made = 0;
-  BundleCache<Counter*> cache(
-      [&](std::string_view key) {
-        ++made;
-        return &family.labels({key});
-      },
-      2);
-  cache.get("a")->inc();
-  cache.get("a")->inc();
-  cache.get("b")->inc();
-  cache.get("c")->inc();  // past max_keys: the overflow bundle
-  cache.get("d")->inc();
-  EXPECT_EQ(made, 3);
-  EXPECT_EQ(family.labels({"a"}).value(), 2.0);
-  EXPECT_EQ(family.labels({std::string(kOverflowValue)}).value(), 2.0);
-}
-
-TEST(BundleCacheTest, AMakeThatThrowsLeavesNothingBehind) {
-  std::vector<std::string> made_for;
-  BundleCache<std::size_t> cache(
-      [&](std::string_view key) {
-        made_for.emplace_back(key);
-        if (made_for.size() == 1) throw std::runtime_error("registry refused " + std::string(key));
-        return made_for.size();
-      },
-      1);
-  EXPECT_THROW((void)cache.get("payments"), std::runtime_error);
-  EXPECT_EQ(cache.get("payments"), 2U) << "made again, not a null entry dereferenced";
-  EXPECT_EQ(cache.get("payments"), 2U);
-  EXPECT_EQ(cache.get("other"), 3U);
-  EXPECT_EQ(made_for,
-            (std::vector<std::string>{"payments", "payments", std::string(kOverflowValue)}))
-      << "the failed make took no key slot: payments got its own bundle, other overflowed";
 }
 
 }  // namespace

@@ -81,8 +81,8 @@ struct WebhookOptions {
   // Attempts per request, the first included. Default: 3. Must be at least 1
   // (1: never retry).
   int max_attempts = 3;
-  // Wait before the first retry, doubled before each further one (no longer
-  // once it reaches a day). Default: 200 ms. 0: retry at once.
+  // Wait before the first retry, doubled before each further one, up to a
+  // day. Default: 200 ms. 0: retry at once.
   std::chrono::milliseconds retry_delay{200};
   // The longest wait a Retry-After header (of a 429 or 503) may impose before
   // the next attempt; a longer one is cut to this. Default: 60 s. 0: ignore

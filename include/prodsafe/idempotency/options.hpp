@@ -76,8 +76,8 @@ struct WrapperOptions {
   // Commit attempts before the result goes to the journal. Any failure of a
   // commit (unreachable, OOM, NOREPLICAS, MISCONF, READONLY, a damaged
   // record...) is retried, then journaled: once the effect has run, its
-  // result is never dropped. Default: 3, with commit_retry_delay, doubling,
-  // between them (default 50 ms). 0 means 1.
+  // result is never dropped. Default: 3, with commit_retry_delay, doubling
+  // up to 24 h, between them (default 50 ms). 0 means 1.
   int commit_attempts = 3;
   milliseconds commit_retry_delay = milliseconds(50);
   // Where results whose commit failed after the effect ran are kept (fsynced)

@@ -136,7 +136,8 @@ class MetricsCardinalityGuard {
       return std::hash<std::string_view>{}(name);
     }
   };
-  // Guards metrics_ and untracked_.
+  // Guards metrics_ and untracked_ (shared for lookups, exclusive for
+  // changes); options_ and clock_ never change, the counters are atomic.
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, MetricState, NameHash, std::equal_to<>> metrics_;
   // Only its log time is used: one warning a log_interval for all metrics past

@@ -1,10 +1,12 @@
-// Counters, gauges and histograms with labels, kept in a Registry and
-// rendered in the Prometheus text exposition format (version 0.0.4).
+// Counters, gauges and histograms with labels, kept in a Registry, which
+// collects them as plain data (MetricFamily, metric_family.hpp) for a
+// serializer or exporter to write: the Prometheus text format
+// (text_serializer.hpp), StatsD (statsd.hpp).
 //
 //   Registry registry;
 //   auto& orders = registry.counter("orders_total", "Orders placed.", {"symbol", "side"});
 //   orders.labels({"BTCUSDT", "buy"}).inc();
-//   std::string page = registry.serialize();  // what /metrics serves
+//   std::string page = to_prometheus_text(registry.collect());  // what /metrics serves
 //
 // Every new label set passes the family's MetricsCardinalityGuard (the global
 // one unless the registry was given its own). A label set past the metric's
@@ -27,7 +29,7 @@
 // calls with a value that was not UTF-8) and
 // prodsafe_metrics_rejected_values_total{metric} (values its series ignored:
 // NaN or infinite observations, NaN, infinite or negative counter
-// increments), brought up to date whenever it is rendered or
+// increments), brought up to date whenever it is collected or
 // visited; the first rejected value of a metric is logged then.
 //
 // prodsafe's modules record their own instruments (docs/metrics.md) in
@@ -50,6 +52,7 @@
 #include <vector>
 
 #include "prodsafe/metrics/cardinality_guard.hpp"
+#include "prodsafe/metrics/metric_family.hpp"
 #include "prodsafe/metrics/names.hpp"
 
 namespace prodsafe::metrics {
@@ -169,7 +172,9 @@ class Family {
   MetricsCardinalityGuard& guard_;
   const bool guarded_;          // false for the registry's own self-report families
   std::vector<double> bounds_;  // histograms only
-  // Guards series_ and refused_.
+  // Guards series_ and refused_ (the maps; a series updates itself
+  // atomically). The fields above never change after construction; the
+  // counters below are atomic.
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Series>> series_;
   // Label sets sent to the overflow series, at most the guard's
@@ -209,9 +214,13 @@ class Registry {
                                std::vector<std::string> label_names = {},
                                std::vector<double> bounds = default_latency_bounds());
 
-  // Every family in the Prometheus text format 0.0.4, sorted by name.
+  // Every family and its series as they are now, sorted by name (each
+  // family's series by label values).
+  [[nodiscard]] std::vector<MetricFamily> collect() const;
+  // to_prometheus_text(collect()): the Prometheus text format 0.0.4.
   [[nodiscard]] std::string serialize() const;
-  // Calls the visitor for every family, sorted by name (for exporters).
+  // Calls the visitor for every family, sorted by name, with the live
+  // family (collect() is built on it).
   void visit(const RegistryVisitor& visitor) const;
 
   [[nodiscard]] MetricsCardinalityGuard& guard() const noexcept { return guard_; }
@@ -242,6 +251,9 @@ class Registry {
 
   MetricsCardinalityGuard& guard_;
   const std::uint64_t id_;
+  // Guards entries_, exposition_owners_, counters_, gauges_ and histograms_.
+  // Taken after self_report_mutex_, and before a family's mutex_, when held
+  // together.
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;
   // Every name a family takes on the page (exposition_names) -> that family's name.
@@ -249,10 +261,14 @@ class Registry {
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
+  // Set in the constructor, then only read.
   Family<Counter>* violations_ = nullptr;
   Family<Counter>* overflow_ = nullptr;
   Family<Counter>* invalid_utf8_ = nullptr;
   Family<Counter>* rejected_ = nullptr;
+  // Guards reported_errors_, reported_warnings_ and the reported_* maps (what
+  // the self-report families already count), so two refreshes never count a
+  // change twice.
   mutable std::mutex self_report_mutex_;
   mutable std::uint64_t reported_errors_ = 0;
   mutable std::uint64_t reported_warnings_ = 0;
@@ -264,10 +280,5 @@ class Registry {
 // The registry prodsafe's own instruments use by default (with the global
 // guard). Serve it with MetricsServer or push it with StatsdExporter.
 [[nodiscard]] Registry& default_registry();
-
-// Prometheus escaping: label values escape \, " and newline; HELP text
-// escapes \ and newline.
-[[nodiscard]] std::string escape_label_value(std::string_view value);
-[[nodiscard]] std::string escape_help(std::string_view help);
 
 }  // namespace prodsafe::metrics

@@ -14,9 +14,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "prodsafe/core/backoff.hpp"
 #include "prodsafe/redis/connection.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/redis/options.hpp"
@@ -87,6 +89,10 @@ class ConnectionPool {
   std::size_t open_ = 0;  // idle + leased + being opened
   PoolStats stats_;
   SteadyTime next_connect_{};
+  // The reconnect waits: reconnect_backoff_initial doubling up to
+  // reconnect_backoff_max; empty when reconnect_backoff_initial is 0.
+  std::optional<Backoff> reconnect_backoff_;
+  int failed_connects_ = 0;  // in a row
   std::chrono::milliseconds backoff_{0};
   std::string last_connect_error_;
 };

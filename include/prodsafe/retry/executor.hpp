@@ -37,12 +37,9 @@
 #include "prodsafe/retry/anomaly_detector.hpp"
 #include "prodsafe/retry/histogram.hpp"
 #include "prodsafe/retry/retry_budget.hpp"
+#include "prodsafe/retry/retry_instruments.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
-
-namespace prodsafe::metrics {
-class Registry;
-}
 
 namespace prodsafe::retry {
 
@@ -98,27 +95,17 @@ struct RetryPolicy {
   // _retries_total, _gave_up_total, _hook_errors_total; docs/metrics.md).
   // Keep it to a small set of names. Default: "default".
   std::string job_type = "default";
-  // Where they go. Default: nullptr, metrics::default_registry(). Must
-  // outlive every loop run with this policy.
-  metrics::Registry* metrics = nullptr;
+  // Where they go: `.metrics = &registry` makes the instruments in that
+  // registry, which the policy (and its copies) then hold; see
+  // retry_instruments.hpp. The registry must outlive every loop run with this
+  // policy. Default: metrics::default_registry()'s.
+  RetryInstruments metrics{};
 };
 
-namespace detail {
 struct RetrySeries;
-// The callbacks a loop calls: the `hook` label of
-// prodsafe_retry_hook_errors_total (names in executor.cpp).
-enum class Hook : std::size_t {
-  kOnAttempt,
-  kOnRetry,
-  kOnFinish,
-  kRetryIfResult,
-  kRetryOn,
-  kRetryAfter,
-  kAllowRetry
-};
-}  // namespace detail
 
-// The loop's bookkeeping, shared by every instantiation of run().
+// The loop's bookkeeping, shared by every instantiation of run(); in this
+// header only because run_if() is a template.
 class RetryLoop {
  public:
   // Throws InvalidArgument when max_attempts < 1, max_total_time is negative
@@ -140,33 +127,23 @@ class RetryLoop {
   // retry_if_result(result), or false (the result is final) when it throws.
   template <class Predicate, class Value>
   [[nodiscard]] bool result_asks_for_retry(Predicate& retry_if_result, const Value& result) const {
-    return ask(detail::Hook::kRetryIfResult, false,
-               [&] { return static_cast<bool>(retry_if_result(result)); });
+    return ask_retry_if_result([&] { return static_cast<bool>(retry_if_result(result)); });
   }
   // Why the last after_failure() gave up ("max_attempts reached", ...).
   [[nodiscard]] const std::string& gave_up_because() const noexcept { return gave_up_because_; }
 
+  // Which callback a loop called (retry_series.hpp).
+  enum class Hook : std::size_t;
+
  private:
+  [[nodiscard]] bool ask_retry_if_result(const std::function<bool()>& retry_if_result) const;
   // Calls a callback; when it throws, logs and counts that and answers
   // `fallback`. notify() does the same for a hook without an answer.
   template <class Answer, class Call>
-  Answer ask(detail::Hook hook, Answer fallback, Call&& call) const {
-    try {
-      return call();
-    } catch (...) {
-      hook_failed(hook, std::current_exception());
-    }
-    return fallback;
-  }
+  Answer ask(Hook hook, Answer fallback, Call&& call) const;
   template <class Call>
-  void notify(detail::Hook hook, Call&& call) const {
-    try {
-      call();
-    } catch (...) {
-      hook_failed(hook, std::current_exception());
-    }
-  }
-  void hook_failed(detail::Hook hook, const std::exception_ptr& error) const noexcept;
+  void notify(Hook hook, Call&& call) const;
+  void hook_failed(Hook hook, const std::exception_ptr& error) const noexcept;
 
   const RetryPolicy& policy_;
   Clock& clock_;
@@ -174,7 +151,8 @@ class RetryLoop {
   Clock::SteadyTime started_;
   int attempt_ = 0;
   std::string gave_up_because_;
-  const detail::RetrySeries& series_;
+  // The policy's job type's series (RetryInstruments::Shared::by_job_type).
+  const RetrySeries& series_;
 };
 
 namespace detail {

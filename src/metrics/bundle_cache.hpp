@@ -11,6 +11,8 @@
 // Memory is bounded: past `max_keys` distinct keys, further keys share the
 // bundle made for kOverflowValue ("__overflow__").
 //
+// Internal to prodsafe: the modules' instruments use it; users never need it.
+//
 // Thread safety: safe for concurrent use. A returned reference stays valid
 // for the cache's life.
 #pragma once
@@ -63,8 +65,9 @@ class BundleCache {
       return std::hash<std::string_view>{}(text);
     }
   };
-  Make make_;
-  std::size_t max_keys_;
+  const Make make_;
+  const std::size_t max_keys_;
+  // Guards bundles_ (the map, not the bundles: a stored bundle never changes).
   std::shared_mutex mutex_;
   std::unordered_map<std::string, std::unique_ptr<Bundle>, Hash, std::equal_to<>> bundles_;
 };
