@@ -1,4 +1,4 @@
-// The faults nobody planned (issue 12): refusals at commit, results that cannot
+// The faults nobody planned: refusals at commit, results that cannot
 // be encoded, journals left behind, a cache that outlives or hides its record,
 // effects that outlive their record. Each test failed before its fix.
 #include <cmath>
@@ -27,7 +27,7 @@ class AdversarialTest : public prodsafe::testing::WrapperFixture<Harness> {};
 
 TYPED_TEST_SUITE(AdversarialTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 
-// Item 3: an exchange answer with a Latin-1 byte made json::dump() throw after
+// An exchange answer with a Latin-1 byte made json::dump() throw after
 // the order was placed; the claim was released and the next call placed it again.
 TYPED_TEST(AdversarialTest, AResultThatCannotBeEncodedNeverLetsTheEffectRunAgain) {
   auto wrapper = this->make();
@@ -69,7 +69,7 @@ TYPED_TEST(AdversarialTest, NanAndInfinityFailToEncodeTheSameWay) {
   EXPECT_EQ(runs, 3);
 }
 
-// Item 2, with the refusal injected: every kind of failure at commit.
+// With the refusal injected: every kind of failure at commit.
 TYPED_TEST(AdversarialTest, ACommitThatFailsAnyWayIsJournaledNotThrown) {
   auto wrapper = this->make();
   int runs = 0;
@@ -84,7 +84,7 @@ TYPED_TEST(AdversarialTest, ACommitThatFailsAnyWayIsJournaledNotThrown) {
   EXPECT_EQ(this->store->inspect("effect:LEDGER_WRITE:l1")->result, "1");
 }
 
-// Item 5: a journaled result used to wait for this process's next call; a
+// A journaled result used to wait for this process's next call; a
 // worker that got no more work let its lease end and another ran it again.
 TYPED_TEST(AdversarialTest, AJournaledResultIsCommittedAsSoonAsTheStoreAnswers) {
   auto wrapper = this->make();
@@ -139,7 +139,7 @@ TYPED_TEST(AdversarialTest, AResultTheJournalCannotWriteIsStillCommittedByThisPr
   })) << "the result stayed only in the caller's hands";
 }
 
-// Item 5: the journals of dead processes were adopted only at start-up.
+// The journals of dead processes were adopted only at start-up.
 TYPED_TEST(AdversarialTest, ADeadProcesssJournalIsAdoptedWhileRunning) {
   WrapperOptions options = this->options();
   options.journal_scan_interval = 50ms;
@@ -159,7 +159,7 @@ TYPED_TEST(AdversarialTest, ADeadProcesssJournalIsAdoptedWhileRunning) {
   EXPECT_TRUE(eventually([&] { return wrapper->journal_pending() == 0; }));
 }
 
-// Item 1: a wrapper of another store (another key prefix here) must never
+// A wrapper of another store (another key prefix here) must never
 // commit a journal that is not its own.
 TYPED_TEST(AdversarialTest, AJournalIsNeverCommittedIntoAnotherStore) {
   WrapperOptions options = this->options();
@@ -188,7 +188,7 @@ TYPED_TEST(AdversarialTest, AnExplicitNamespaceIsTheJournalsStore) {
   EXPECT_EQ(this->store->inspect("effect:ORDER_PLACEMENT:ns")->state, "completed");
 }
 
-// Item 6: the cache kept the caller's fingerprint, so after a call without
+// The cache kept the caller's fingerprint, so after a call without
 // one, a different request for the same id was answered from the cache.
 TYPED_TEST(AdversarialTest, TheCacheNeverHidesAConflict) {
   WrapperOptions options = this->options();
@@ -206,7 +206,7 @@ TYPED_TEST(AdversarialTest, TheCacheNeverHidesAConflict) {
           .from_cache);
 }
 
-// Item 6: an entry lived `ttl` from when it was cached, not from the record's
+// An entry lived `ttl` from when it was cached, not from the record's
 // claim: a duplicate late in the record's life kept it in the cache after the
 // record was gone.
 TYPED_TEST(AdversarialTest, ACachedResultNeverOutlivesItsRecord) {
@@ -227,7 +227,7 @@ TYPED_TEST(AdversarialTest, ACachedResultNeverOutlivesItsRecord) {
   EXPECT_EQ(runs, 2);
 }
 
-// Item 8: a retryable exception (a timeout, an unreachable dependency) says
+// A retryable exception (a timeout, an unreachable dependency) says
 // "try again"; recording it as a failure refused every later try.
 TYPED_TEST(AdversarialTest, RetryableExceptionsAreNotRecordedAsFailures) {
   WrapperOptions options = this->options();
@@ -246,7 +246,7 @@ TYPED_TEST(AdversarialTest, RetryableExceptionsAreNotRecordedAsFailures) {
                EffectFailed);
 }
 
-// Item 2 against a real redis-server: maxmemory reached with noeviction
+// Against a real redis-server: maxmemory reached with noeviction
 // between the effect and its commit.
 TEST(CommitRefusalTest, OutOfMemoryAtCommitIsJournaledAndCommittedWhenMemoryIsFreed) {
   RedisHarness harness;
@@ -277,7 +277,7 @@ TEST(CommitRefusalTest, OutOfMemoryAtCommitIsJournaledAndCommittedWhenMemoryIsFr
   EXPECT_EQ(runs, 1);
 }
 
-// Item 4 with real time (renewal runs on it): an effect longer than its
+// With real time (renewal runs on it): an effect longer than its
 // record's TTL keeps the record, so nobody claims it beside the live run.
 TEST(LongEffectTest, AnEffectThatOutlivesItsTtlKeepsItsRecord) {
   RedisHarness harness;
@@ -304,7 +304,7 @@ TEST(LongEffectTest, AnEffectThatOutlivesItsTtlKeepsItsRecord) {
   EXPECT_EQ(store->inspect("effect:LEDGER_WRITE:long")->state, "completed");
 }
 
-// Item 5 with real time: a journaled effect's lease is renewed until it is
+// With real time: a journaled effect's lease is renewed until it is
 // committed, so a short outage does not let another worker run it again.
 TEST(LongEffectTest, AJournaledEffectKeepsItsLeaseUntilCommitted) {
   RedisHarness harness;

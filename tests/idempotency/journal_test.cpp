@@ -85,7 +85,7 @@ TEST(JournalTest, TornLastLineIsIgnored) {
   EXPECT_EQ(contents.damaged_lines, 1u);
 }
 
-// Issue 12 item 7: a line cut inside the hex-encoded result used to parse as
+// A line cut inside the hex-encoded result used to parse as
 // a shorter result, which would then be committed as the effect's result.
 TEST(JournalTest, ALineCutInsideItsResultIsNeverReadAsAShorterResult) {
   TempDir dir;
@@ -146,7 +146,7 @@ TEST(JournalTest, LiveJournalsAreNotAdoptedDeadOnesAre) {
   EXPECT_EQ(journal_files(dir.path()), 1u) << "the orphan is folded into the heir's own file";
 }
 
-// Issue 12 item 1: a journal is adopted only by a wrapper of the store it
+// A journal is adopted only by a wrapper of the store it
 // came from; another Redis, database or key prefix must leave it alone.
 TEST(JournalTest, AnotherStoresJournalIsNotAdopted) {
   TempDir dir;
@@ -174,7 +174,7 @@ TEST(JournalTest, AJournalNamingNoStoreIsLeftAlone) {
   EXPECT_NE(logs.text().find("does not say which store"), std::string::npos) << logs.text();
 }
 
-// Issue 12 item 1: the directory and its files must be private to the user;
+// The directory and its files must be private to the user;
 // anyone who can write there could make this process commit forged results.
 TEST(JournalTest, ADirectoryWritableByOthersIsRefused) {
   TempDir dir;

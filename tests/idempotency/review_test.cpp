@@ -1,6 +1,6 @@
-// Review of f5e37be (issue 12 items 1-8): interleavings and inputs that still
-// broke exactly-once, lost a result or broke a documented guarantee. Each test
-// failed against f5e37be.
+// Interleavings and inputs that an adversarial review found breaking
+// exactly-once, losing a result or breaking a documented guarantee; each test
+// failed before its fix.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -81,7 +81,7 @@ struct InstalledLogger {
   ~InstalledLogger() { set_logger(nullptr); }
 };
 
-// Item 5. journal() appended the entry (visible to flush_journal) before it
+// journal() appended the entry (visible to flush_journal) before it
 // registered the entry's lease renewal. A flush in between (any other call of
 // this process, or the background thread) committed the entry and forgot its
 // renewal, which did not exist yet; the renewal registered next was then never
@@ -128,7 +128,7 @@ TEST(ReviewJournalLeaseTest, AResultCommittedBeforeItsRenewalIsRegisteredLeavesN
   EXPECT_NE(store->claim(key, "", kLease, kTtl).status, ClaimStatus::kInProgress);
 }
 
-// Item 5 (and JournalAnswersTest's property): a result waiting in this
+// A result waiting in this
 // process's journal must answer the next call instead of a recovery. A caller
 // already polling (InProgressPolicy::kWait) never looked at the journal again:
 // without lease renewals it recovered the lease of this process's own
@@ -181,7 +181,7 @@ class ReviewStoreTest : public ::testing::Test {
 };
 TYPED_TEST_SUITE(ReviewStoreTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 
-// Item 4 / Holder's comment ("the token only grows, also across the loss of
+// Holder's comment ("the token only grows, also across the loss of
 // the record"). A renewal writes a vanished record anew with its holder's
 // (older) token; a recovery then issued that token + 1, at or below a token
 // the store had already issued to a later claim of the key.
@@ -201,7 +201,7 @@ TYPED_TEST(ReviewStoreTest, ATokenIssuedAfterARenewalWroteAnOldClaimAnewStillGro
   EXPECT_GT(c.token, b.token) << "a fencing token went back: " << c.token << " after " << b.token;
 }
 
-// Item 4: "renewal keeps the record alive (TTL)". The existing tests renewed
+// "renewal keeps the record alive (TTL)". The existing tests renewed
 // until the record had expired, where writing it anew hid a renewal that did
 // not extend it: between its expiry and the next renewal (lease/3), anyone
 // could claim the key beside the live effect.
@@ -216,7 +216,7 @@ TYPED_TEST(ReviewStoreTest, ARenewalExtendsTheRecordsLifeAtOnce) {
   EXPECT_GT(record->ttl_remaining, ttl - lease) << "the renewal did not extend the record's TTL";
 }
 
-// Item 4: tokens "seeded from server time in microseconds so they grow across
+// Tokens "seeded from server time in microseconds so they grow across
 // record loss". A record lost and claimed again within the same millisecond
 // must still get a higher token.
 TYPED_TEST(ReviewStoreTest, TokensGrowAcrossRecordsLostWithinAMillisecond) {
@@ -237,7 +237,7 @@ class ReviewWrapperTest : public ::testing::Test {
 };
 TYPED_TEST_SUITE(ReviewWrapperTest, prodsafe::testing::Harnesses, prodsafe::testing::HarnessNames);
 
-// Item 6's "the record's fingerprint". A recovery by a call without a
+// "the record's fingerprint". A recovery by a call without a
 // fingerprint keeps the record's one, but when the record vanished under the
 // effect, the commit wrote it anew with the caller's (empty) fingerprint: the
 // next request with another fingerprint got this one's result instead of
@@ -265,7 +265,7 @@ TYPED_TEST(ReviewWrapperTest, ARecordWrittenAnewAtCommitKeepsTheStoredFingerprin
                Conflict);
 }
 
-// Item 6: "the result cache stores the stored fingerprint". The existing test
+// "the result cache stores the stored fingerprint". The existing test
 // filled the cache from a call that carried the fingerprint, so a cache that
 // kept the caller's fingerprint passed it. A call without one that meets a
 // record written by another worker (or recovered from one) must cache the
@@ -300,7 +300,7 @@ TYPED_TEST(ReviewWrapperTest, TheCacheKeepsTheFingerprintOfARecoveredRecord) {
                Conflict);
 }
 
-// Item 6: "never outlives the record", for the entry a run caches (the
+// "never outlives the record", for the entry a run caches (the
 // existing test covered only the entry a duplicate caches).
 TYPED_TEST(ReviewWrapperTest, TheEntryARunCachesNeverOutlivesItsRecord) {
   WrapperOptions options = this->harness.wrapper_options();
@@ -317,7 +317,7 @@ TYPED_TEST(ReviewWrapperTest, TheEntryARunCachesNeverOutlivesItsRecord) {
   EXPECT_EQ(runs, 2);
 }
 
-// Item 7. A write cut short (disk full, quota, file size limit) left a partial
+// A write cut short (disk full, quota, file size limit) left a partial
 // line without its newline; the next entry, acknowledged as journaled, was
 // appended to it and the whole line was skipped as damaged when adopted.
 TEST(ReviewJournalFileTest, AnEntryWrittenAfterATornWriteIsStillReadable) {
@@ -353,7 +353,7 @@ TEST(ReviewJournalFileTest, AnEntryWrittenAfterATornWriteIsStillReadable) {
   EXPECT_EQ(contents.damaged_lines, 1u);
 }
 
-// Item 7: damaged lines "skipped, counted, logged" - through the wrapper
+// Damaged lines "skipped, counted, logged" - through the wrapper
 // (stats().journal_damaged_lines and the log), not only read_journal().
 TEST(ReviewJournalFileTest, AWrapperCountsAndLogsTheDamagedLinesOfAnAdoptedJournal) {
   TempDir dir;
@@ -385,7 +385,7 @@ TEST(ReviewJournalFileTest, AWrapperCountsAndLogsTheDamagedLinesOfAnAdoptedJourn
   EXPECT_FALSE(store->inspect("effect:A:2"));
 }
 
-// Item 1: "foreign-owned ... refused". No test owned a directory or file by
+// "foreign-owned ... refused". No test owned a directory or file by
 // another user (needs root to chown).
 TEST(ReviewJournalFileTest, ADirectoryOrFileOwnedByAnotherUserIsRefused) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";

@@ -79,7 +79,7 @@ TYPED_TEST(StoreConformanceTest, ExpiredLeaseIsRecoveredWithAHigherToken) {
   EXPECT_EQ(this->store().inspect("effect:T:1")->result, "recovered");
 }
 
-// Issue 12 item 8: the released claim's effect threw, and a timeout talking to
+// The released claim's effect threw, and a timeout talking to
 // the exchange may have placed the order: the next holder must be told.
 TYPED_TEST(StoreConformanceTest, AReleasedClaimIsTakenOverAsARecoveryWithAGrowingToken) {
   const Claim first = this->store().claim("effect:T:1", "", this->lease(), kTtl);
@@ -106,7 +106,7 @@ TYPED_TEST(StoreConformanceTest, RecordedFailureIsReplayed) {
             ClaimStatus::kClaimed);
 }
 
-// Issue 12 item 3: an effect that ran but whose result cannot be encoded is
+// An effect that ran but whose result cannot be encoded is
 // done: later claims are told so, and are never handed the effect to run.
 TYPED_TEST(StoreConformanceTest, AResultThatCouldNotBeStoredIsDoneWithoutAResult) {
   const Claim claim = this->store().claim("effect:T:1", "fp", this->lease(), kTtl);
@@ -134,7 +134,7 @@ TYPED_TEST(StoreConformanceTest, DifferentFingerprintConflictsEmptyIsNotCompared
             ClaimStatus::kInProgress);
 }
 
-// Issue 12 item 6: the wrapper caches what the store holds, so the claim must
+// The wrapper caches what the store holds, so the claim must
 // say what that is, and how long the record lives.
 TYPED_TEST(StoreConformanceTest, ACompletedClaimCarriesTheStoredFingerprintAndTheRecordsTtl) {
   const Claim claim = this->store().claim("effect:T:1", "fp-a", this->lease(), 5s);
@@ -157,7 +157,7 @@ TYPED_TEST(StoreConformanceTest, RenewKeepsALiveEffectFromBeingRecovered) {
                                    kTtl, ""));
 }
 
-// Issue 12 item 4: an effect that outlives its record's TTL (a per-call ttl
+// An effect that outlives its record's TTL (a per-call ttl
 // of minutes, a slow exchange) must not lose its record mid-run.
 TYPED_TEST(StoreConformanceTest, RenewKeepsTheRecordAlivePastItsTtl) {
   const auto ttl = this->lease() * 2;
@@ -172,7 +172,7 @@ TYPED_TEST(StoreConformanceTest, RenewKeepsTheRecordAlivePastItsTtl) {
             FinishStatus::kDone);
 }
 
-// Issue 12 item 4: a record evicted or deleted under a live claim comes back
+// A record evicted or deleted under a live claim comes back
 // with the claim's renewal, so no second claim starts beside it.
 TYPED_TEST(StoreConformanceTest, RenewWritesAVanishedRecordAnewForItsHolder) {
   const Claim claim = this->store().claim("effect:T:1", "fp", this->lease(), kTtl);
@@ -190,7 +190,7 @@ TYPED_TEST(StoreConformanceTest, RenewWritesAVanishedRecordAnewForItsHolder) {
             FinishStatus::kDone);
 }
 
-// Issue 12 item 4: a record lost and claimed again must not take commits,
+// A record lost and claimed again must not take commits,
 // renewals or releases from the claim of its earlier life, and its tokens
 // must stay above that life's.
 TYPED_TEST(StoreConformanceTest, AClaimOfAnEarlierLifeOfTheRecordIsRefused) {

@@ -105,7 +105,7 @@ TEST(TransientReplyTest, ALastingLoadingReplyJournalsTheResultInsteadOfDroppingI
   EXPECT_EQ(f.wrapper.journal_pending(), 0u);
 }
 
-// Issue 12 item 2: with maxmemory and noeviction (what prodsafe recommends)
+// With maxmemory and noeviction (what prodsafe recommends)
 // the commit gets OOM; min-replicas-to-write gives NOREPLICAS, a failing
 // BGSAVE gives MISCONF. The effect has run: the result must be journaled and
 // committed later, never handed back as an error that drops it.

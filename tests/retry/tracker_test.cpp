@@ -91,7 +91,7 @@ TEST_F(RedisTrackerTest, GarbageUnderTheKeyIsADecodeError) {
   }
 }
 
-// Issue 12 item 8: a full Redis (maxmemory, noeviction) was reported as a
+// A full Redis (maxmemory, noeviction) was reported as a
 // corrupt window, sending an operator to inspect a key that was fine.
 TEST_F(RedisTrackerTest, AFullRedisIsReportedAsOutOfMemoryNotAsACorruptWindow) {
   RetryWindowTracker tracker(std::make_shared<RedisRetryWindowStore>(first));

@@ -3,7 +3,7 @@
 // given memory again, over and over. While it is full every write is refused
 // with OOM: a claim fails closed (the worker retries later), and a commit,
 // whose effect already ran, must be retried and journaled, then committed
-// once memory is freed (issue 12 item 2: it used to be dropped).
+// once memory is freed, never dropped.
 //
 // Invariants: every order executed exactly once (none lost, none twice,
 // nothing unexpected), every answer is an execution's result, workers exit

@@ -1,7 +1,7 @@
 // slow_effects: effects that run longer than their lease and their record's
-// TTL, requested by several worker processes at once (issue 12 item 4: the
-// record used to expire mid-run, and a second worker claimed it anew and ran
-// the effect beside the live one, with the same token).
+// TTL, requested by several worker processes at once. The record must stay
+// alive under its live holder: if it expired mid-run, a second worker would
+// claim it anew and run the effect beside the live one.
 //
 // Every worker requests every slow operation, in its own order, and retries
 // while another holds it; each effect takes 2.5 leases and more than the TTL.
