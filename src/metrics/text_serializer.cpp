@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "registration_checks.hpp"
+
 namespace prodsafe::metrics {
 namespace {
 
@@ -29,18 +31,6 @@ std::string label_text(const std::vector<std::string>& names,
   }
   if (!out.empty()) out += "}";
   return out;
-}
-
-std::string_view type_name(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
 }
 
 void write_histogram(std::string& out, const MetricFamily& family, const Sample& sample) {
@@ -99,7 +89,7 @@ std::string to_prometheus_text(const std::vector<MetricFamily>& families) {
   std::string out;
   for (const MetricFamily& family : families) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, escape_help(family.help),
-                       family.name, type_name(family.type));
+                       family.name, registration::type_name(family.type));
     for (const Sample& sample : family.samples) {
       if (family.type == MetricType::kHistogram) {
         write_histogram(out, family, sample);
