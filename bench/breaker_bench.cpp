@@ -8,7 +8,7 @@
 
 #include "baseline.hpp"
 #include "bench_main.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 #include "prodsafe/retry/histogram.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
-#include "prodsafe/retry/window_stores.hpp"
+#include "prodsafe/retry/redis_window_store.hpp"
 
 namespace {
 

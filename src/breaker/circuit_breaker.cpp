@@ -9,7 +9,7 @@
 
 #include "breaker_instruments.hpp"
 #include "breaker_options.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <exception>
 
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/core/log.hpp"
 
 namespace prodsafe::breaker {

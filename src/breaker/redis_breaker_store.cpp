@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "breaker_reply.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker_lua.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/script.hpp"

@@ -53,7 +53,7 @@ if(commands MATCHES "hiredis|libprodsafe_redis")
 endif()
 execute_process(COMMAND ${in_memory}/in_memory_consumer ${WORK_DIR}/journal
                 RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(NOT result EQUAL 0 OR NOT out MATCHES "effect runs 1, retry calls 2")
+if(NOT result EQUAL 0 OR NOT out MATCHES "effect runs 1, retry calls 2, answer 42, window attempts 2, breaker open")
   message(FATAL_ERROR "the in-memory consumer failed (${result}):\n${out}")
 endif()
 message(STATUS "in-memory consumer says: ${out}")

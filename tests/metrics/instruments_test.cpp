@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "idempotency/store_harness.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/core/error.hpp"

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/executor.hpp"

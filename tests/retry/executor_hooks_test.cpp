@@ -19,7 +19,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/retry/executor.hpp"
-#include "prodsafe/retry/window_stores.hpp"
+#include "prodsafe/retry/in_memory_window_store.hpp"
 #include "support/log_capture.hpp"
 
 namespace prodsafe::retry {

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "prodsafe/core/error.hpp"
-#include "prodsafe/retry/window_stores.hpp"
+#include "prodsafe/retry/in_memory_window_store.hpp"
 
 namespace prodsafe::retry {
 namespace {

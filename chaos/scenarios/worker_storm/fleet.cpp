@@ -7,7 +7,7 @@
 
 #include "prodsafe/redis/reply.hpp"
 #include "prodsafe/retry/executor.hpp"
-#include "prodsafe/retry/window_stores.hpp"
+#include "prodsafe/retry/redis_window_store.hpp"
 
 namespace prodsafe::chaos::storm {
 namespace {

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "prodsafe/alerts/alert_hooks.hpp"
-#include "prodsafe/breaker/breaker_stores.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"

@@ -1,4 +1,4 @@
-#include "prodsafe/retry/window_stores.hpp"
+#include "prodsafe/retry/redis_window_store.hpp"
 
 #include <charconv>
 
@@ -7,6 +7,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/script.hpp"
 #include "prodsafe/retry_lua.hpp"
+#include "window_duration.hpp"
 
 namespace prodsafe::retry {
 namespace {
@@ -21,10 +22,6 @@ const redis::Script& window_script() {
 
 SystemTime from_ms(long long ms) { return SystemTime(milliseconds(ms)); }
 
-void finish(RetryWindow& window) {
-  window.duration =
-      std::chrono::duration_cast<milliseconds>(window.last_attempt - window.first_attempt);
-}
 
 }  // namespace
 
@@ -58,7 +55,7 @@ std::optional<RetryWindow> RedisRetryWindowStore::call(std::string_view job_id, 
   window.first_attempt = from_ms(parts[1].integer());
   window.last_attempt = from_ms(parts[2].integer());
   window.attempts = static_cast<int>(parts[3].integer());
-  finish(window);
+  set_duration(window);
   return window;
 }
 
@@ -75,60 +72,6 @@ std::optional<RetryWindow> RedisRetryWindowStore::close(std::string_view job_id,
   auto window = call(job_id, "close", "", milliseconds(0));
   if (window) window->success = success;
   return window;
-}
-
-InMemoryRetryWindowStore::InMemoryRetryWindowStore(Clock* clock)
-    : clock_(clock != nullptr ? *clock : SystemClock::instance()) {}
-
-RetryWindow InMemoryRetryWindowStore::start(std::string_view job_id, std::string_view job_type,
-                                            milliseconds ttl) {
-  RetryWindow window;
-  window.job_id = std::string(job_id);
-  window.job_type = std::string(job_type);
-  window.first_attempt = window.last_attempt = clock_.system_now();
-  window.attempts = 1;
-  std::lock_guard lock(mutex_);
-  const auto now = clock_.steady_now();
-  if (++operations_ % 1024 == 0) {
-    std::erase_if(windows_, [now](const auto& entry) { return entry.second.expires_at <= now; });
-  }
-  windows_[window.job_id] = Entry{window, now + ttl};
-  return window;
-}
-
-std::optional<RetryWindow> InMemoryRetryWindowStore::increment(std::string_view job_id) {
-  std::lock_guard lock(mutex_);
-  const auto found = windows_.find(std::string(job_id));
-  const auto now = clock_.steady_now();
-  if (found == windows_.end()) return std::nullopt;
-  if (found->second.expires_at <= now) {
-    windows_.erase(found);
-    return std::nullopt;
-  }
-  RetryWindow& window = found->second.window;
-  window.attempts += 1;
-  window.last_attempt = clock_.system_now();
-  finish(window);
-  return window;
-}
-
-std::optional<RetryWindow> InMemoryRetryWindowStore::close(std::string_view job_id, bool success) {
-  std::lock_guard lock(mutex_);
-  const auto found = windows_.find(std::string(job_id));
-  if (found == windows_.end()) return std::nullopt;
-  const bool expired = found->second.expires_at <= clock_.steady_now();
-  RetryWindow window = std::move(found->second.window);
-  windows_.erase(found);
-  if (expired) return std::nullopt;
-  window.last_attempt = clock_.system_now();
-  finish(window);
-  window.success = success;
-  return window;
-}
-
-std::size_t InMemoryRetryWindowStore::size() const {
-  std::lock_guard lock(mutex_);
-  return windows_.size();
 }
 
 }  // namespace prodsafe::retry
