@@ -290,21 +290,31 @@ void InMemoryBreakerStore::announce(std::unique_lock<std::mutex>& lock, std::str
     lock.unlock();
     return;
   }
+  // Whatever throws (a copy that runs out of memory), the next transition
+  // finds delivery free and the undelivered ones still queued.
+  struct Delivering {
+    bool& flag;
+    std::unique_lock<std::mutex>& lock;
+    ~Delivering() {
+      if (!lock.owns_lock()) lock.lock();
+      flag = false;
+      lock.unlock();
+    }
+  };
   delivering_ = true;
+  const Delivering release{delivering_, lock};
   while (!announced_.empty()) {
-    const auto [job, transition] = std::move(announced_.front());
-    announced_.pop_front();
     Watchers watchers;
-    if (const auto found = watchers_.find(job); found != watchers_.end()) {
+    if (const auto found = watchers_.find(announced_.front().first); found != watchers_.end()) {
       std::erase_if(found->second, [](const auto& each) { return each->stopped.load(); });
       watchers = found->second;
     }
+    const Transition transition = announced_.front().second;
+    announced_.pop_front();
     lock.unlock();
     for (const auto& watcher : watchers) watcher->deliver(transition);
     lock.lock();
   }
-  delivering_ = false;
-  lock.unlock();
 }
 
 }  // namespace prodsafe::breaker

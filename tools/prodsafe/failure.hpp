@@ -30,7 +30,8 @@ namespace prodsafe::cli {
 // Exit codes, the same on every subcommand:
 //   0  ok;
 //   1  the check or an invariant failed, or an error none of the others covers;
-//   2  Redis could not be reached, or refused us (AUTH, ACL, not a Redis);
+//   2  Redis could not be reached, or refused us (AUTH, ACL, not ready, not
+//      a Redis); an error reply to a command (WRONGTYPE...) is 1;
 //   64 (sysexits' EX_USAGE) a usage error found before anything runs: a bad
 //      flag or value, an unknown subcommand or scenario, a malformed URL;
 //   74 (EX_IOERR) a local file, directory or socket could not be made or
@@ -59,15 +60,24 @@ struct Failure {
   return {.exit_code = kExitUsage, .kind = "usage", .message = std::move(message)};
 }
 
+// A reply by which Redis turns us away: authentication, ACL, or a server
+// not ready (LOADING, MASTERDOWN...: the retryable replies). Any other error
+// reply (WRONGTYPE, a syntax error) says what we sent was wrong.
+[[nodiscard]] inline bool refuses_us(const ReplyError& error) noexcept {
+  const std::string_view prefix = error.prefix();
+  return prefix == "NOAUTH" || prefix == "WRONGPASS" || prefix == "NOPERM" || error.retryable();
+}
+
 // The one place an exception becomes an exit code.
 [[nodiscard]] inline Failure failure_of(const std::exception& error) {
   Failure failure{.message = error.what()};
   if (const auto* ours = dynamic_cast<const Error*>(&error)) {
     failure.code = std::string(to_string(ours->code()));
   }
+  const auto* reply = dynamic_cast<const ReplyError*>(&error);
   // Redis did not answer, or answered but refused (AUTH, ACL, not a Redis).
   if (dynamic_cast<const StoreUnavailable*>(&error) != nullptr ||
-      dynamic_cast<const ReplyError*>(&error) != nullptr ||
+      (reply != nullptr && refuses_us(*reply)) ||
       dynamic_cast<const ProtocolError*>(&error) != nullptr) {
     failure.exit_code = kExitUnreachable;
     failure.kind = "unreachable";
