@@ -31,6 +31,8 @@ struct Endpoint {
   std::string password;
   // Database selected after connecting. Default: 0 (no SELECT is sent).
   int db = 0;
+  // TCP only: speak TLS (a rediss:// URL). See TlsOptions for the settings.
+  bool tls = false;
 
   // The endpoint as a URL with the password replaced by "***": safe for logs
   // and error messages.

@@ -14,6 +14,31 @@ namespace prodsafe::redis {
 
 inline constexpr std::chrono::milliseconds kMaxOptionDuration = std::chrono::hours(24);
 
+// TLS to the server (managed Redis with in-transit encryption). On when the
+// URL is rediss:// or `enabled` is set. Peer verification is on by default:
+// the server's certificate must chain to a trusted CA and name the host (the
+// URL's host, or `sni`) in its subject alternative names.
+struct TlsOptions {
+  // Use TLS even for a redis:// URL. Default: false.
+  bool enabled = false;
+  // PEM file of CA certificates to trust. Empty: `ca_dir`, or (both empty)
+  // the system's default store.
+  std::string ca_file{};
+  // Directory of hashed CA certificates (openssl rehash). Default: none.
+  std::string ca_dir{};
+  // Client certificate and its private key (PEM), for servers that demand one
+  // (tls-auth-clients yes). Both or neither. Default: none.
+  std::string cert_file{};
+  std::string key_file{};
+  // Server name sent in the handshake (SNI) and checked against the
+  // certificate. Default: empty, the URL's host.
+  std::string sni{};
+  // Check the server's certificate and name. false accepts any server, which
+  // anyone on the path can impersonate; prodsafe logs a warning once per
+  // process. Default: true.
+  bool verify_peer = true;
+};
+
 struct Options {
   // Time allowed to open a connection, including AUTH and SELECT; 0 to 24 h.
   // Default: 1 s. 0 means wait as long as the operating system does.
@@ -42,6 +67,8 @@ struct Options {
   // Credentials that override the URL's. Default: use the URL's.
   std::optional<std::string> user{};
   std::optional<std::string> password{};
+  // TLS settings; see TlsOptions.
+  TlsOptions tls{};
 };
 
 // Throws InvalidArgument, naming the field and its range, when an option is
