@@ -1,27 +1,30 @@
 #include "prodsafe/redis/connection.hpp"
 
 #include <poll.h>
-#include <sys/time.h>
+#include <unistd.h>
 
-#include <cerrno>
+#include <array>
 #include <chrono>
 #include <memory>
+#include <new>
 #include <string_view>
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
+#include "plain_transport.hpp"
 #include "prodsafe/core/error.hpp"
+#include "socket.hpp"
+#include "transport.hpp"
 
 namespace prodsafe::redis {
 namespace {
 
-timeval to_timeval(std::chrono::milliseconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  return tv;
-}
+using detail::Deadline;
+using detail::TransportError;
+
+// Bytes read from the socket at a time.
+constexpr std::size_t kReadChunk = 16 * 1024;
 
 Reply convert(const redisReply* reply) {
   switch (reply->type) {
@@ -50,6 +53,12 @@ std::string_view command_name(std::span<const std::string_view> args) {
   return args.empty() ? std::string_view("(empty command)") : args.front();
 }
 
+bool is_readonly(const Reply& reply) {
+  if (!reply.is_error()) return false;
+  const std::string_view message = reply.error_message();
+  return message.substr(0, message.find(' ')) == "READONLY";
+}
+
 void check_duration(std::string_view name, std::chrono::milliseconds value,
                     std::string_view zero_means) {
   if (value.count() < 0 || value > kMaxOptionDuration) {
@@ -72,42 +81,53 @@ void validate_options(const Options& options) {
 }
 
 Connection::Connection(const Endpoint& endpoint, const Options& options)
-    : endpoint_(endpoint), redacted_(endpoint.redacted()) {
+    : endpoint_(endpoint), redacted_(endpoint.redacted()), owner_(::getpid()) {
   validate_options(options);
   if (options.user) endpoint_.user = *options.user;
   if (options.password) endpoint_.password = *options.password;
   if (options.user || options.password) redacted_ = endpoint_.redacted();
+  connect_timeout_ = options.connect_timeout;
+  command_timeout_ = options.command_timeout;
   connect(options);
 }
 
-void Connection::ContextDeleter::operator()(redisContext* context) const noexcept {
-  redisFree(context);
+// Out of line: detail::Transport is complete only here.
+Connection::~Connection() = default;
+
+void Connection::ReaderDeleter::operator()(redisReader* reader) const noexcept {
+  redisReaderFree(reader);
 }
 
 void Connection::connect(const Options& options) {
-  const bool timed = options.connect_timeout.count() > 0;
-  const timeval tv = to_timeval(options.connect_timeout);
-  if (endpoint_.transport == Endpoint::Transport::kUnix) {
-    context_.reset(timed ? redisConnectUnixWithTimeout(endpoint_.socket_path.c_str(), tv)
-                         : redisConnectUnix(endpoint_.socket_path.c_str()));
-  } else {
-    context_.reset(timed ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv)
-                         : redisConnect(endpoint_.host.c_str(), endpoint_.port));
-  }
-  if (context_ == nullptr) {
+  const bool tls = endpoint_.tls || options.tls.enabled;
+  if (tls) {
     broken_ = true;
-    throw StoreUnavailable(
-        fmt::format("cannot connect to {}: out of memory for the connection", redacted_));
+    throw ConfigError(fmt::format(
+        "cannot connect to {}: TLS is not available in this build of prodsafe", redacted_));
   }
-  timeout_ms_ = options.connect_timeout.count();
-  if (context_->err != 0) fail("connect");
-  if (endpoint_.transport == Endpoint::Transport::kTcp) redisEnableKeepAlive(context_.get());
-  redisSetTimeout(context_.get(), to_timeval(options.connect_timeout));
+  // One deadline for the connect, AUTH and SELECT together.
+  const Deadline deadline = detail::deadline_after(options.connect_timeout);
+  reader_.reset(redisReaderCreate());
+  if (reader_ == nullptr) throw std::bad_alloc();
+  try {
+    detail::Socket socket = endpoint_.transport == Endpoint::Transport::kUnix
+                                ? detail::connect_unix(endpoint_.socket_path, deadline)
+                                : detail::connect_tcp(endpoint_.host, endpoint_.port, deadline);
+    transport_ = std::make_unique<detail::PlainTransport>(std::move(socket));
+  } catch (const TransportError& error) {
+    fail("connect", error);
+  }
 
+  const auto exchange = [&](std::initializer_list<std::string_view> args) {
+    std::string encoded;
+    encode_command(args, encoded);
+    send(encoded, *args.begin(), deadline);
+    return read_reply(*args.begin(), deadline);
+  };
   if (!endpoint_.password.empty()) {
     const Reply reply = endpoint_.user.empty()
-                            ? command({"AUTH", endpoint_.password})
-                            : command({"AUTH", endpoint_.user, endpoint_.password});
+                            ? exchange({"AUTH", endpoint_.password})
+                            : exchange({"AUTH", endpoint_.user, endpoint_.password});
     if (reply.is_error()) {
       broken_ = true;
       throw ReplyError(
@@ -117,7 +137,7 @@ void Connection::connect(const Options& options) {
   }
   if (endpoint_.db != 0) {
     const std::string db = std::to_string(endpoint_.db);
-    const Reply reply = command({"SELECT", db});
+    const Reply reply = exchange({"SELECT", db});
     if (reply.is_error()) {
       broken_ = true;
       throw ReplyError(reply.error_message(),
@@ -126,9 +146,7 @@ void Connection::connect(const Options& options) {
                                    db, redacted_));
     }
   }
-  redisSetTimeout(context_.get(), to_timeval(options.command_timeout));
-  timeout_ms_ = options.command_timeout.count();
-  timeout_option_ = "command_timeout";
+  connecting_ = false;
 }
 
 Reply Connection::command(std::initializer_list<std::string_view> args) {
@@ -143,62 +161,130 @@ Reply Connection::command(const std::vector<std::string>& args) {
 Reply Connection::command(std::span<const std::string_view> args) {
   std::string encoded;
   encode_command(args, encoded);
-  send(encoded, command_name(args));
-  return read_reply(command_name(args));
+  const std::string_view what = command_name(args);
+  check_usable(what);
+  const Deadline deadline = detail::deadline_after(command_timeout_);
+  try {
+    send(encoded, what, deadline);
+    return read_reply(what, deadline);
+  } catch (...) {
+    broken_ = true;  // the reply, or part of it, may still be on its way
+    throw;
+  }
 }
 
 std::vector<Reply> Connection::pipeline(const Pipeline& pipeline) {
   std::vector<Reply> replies;
   if (pipeline.empty()) return replies;
-  replies.reserve(pipeline.size());
-  send(pipeline.encoded(), "pipeline");
-  for (std::size_t i = 0; i < pipeline.size(); ++i) replies.push_back(read_reply("pipeline"));
+  check_usable("pipeline");
+  const Deadline deadline = detail::deadline_after(command_timeout_);
+  try {
+    replies.reserve(pipeline.size());
+    send(pipeline.encoded(), "pipeline", deadline);
+    for (std::size_t i = 0; i < pipeline.size(); ++i) {
+      replies.push_back(read_reply("pipeline", deadline));
+    }
+  } catch (...) {
+    broken_ = true;  // the later replies would go to the next caller
+    throw;
+  }
   return replies;
 }
 
-void Connection::send(std::string_view encoded, std::string_view what) {
-  if (broken_) {
+void Connection::check_usable(std::string_view what) {
+  if (owner_ != ::getpid()) {
+    broken_ = true;
+    throw StoreUnavailable(fmt::format(
+        "{}: {} on a connection that process {} opened before fork(); this process ({}) must "
+        "open its own (a ConnectionPool does so itself)",
+        redacted_, what, owner_, ::getpid()));
+  }
+  if (broken()) {
     throw StoreUnavailable(fmt::format(
         "{}: {} on a broken connection; take a new one from the pool", redacted_, what));
   }
-  if (redisAppendFormattedCommand(context_.get(), encoded.data(), encoded.size()) != REDIS_OK) {
-    fail(what);
+}
+
+void Connection::send(std::string_view encoded, std::string_view what, Deadline deadline) {
+  try {
+    transport_->write_all(encoded, deadline);
+  } catch (const TransportError& error) {
+    fail(what, error);
   }
 }
 
-Reply Connection::read_reply(std::string_view what) {
+std::optional<Reply> Connection::parsed_reply(std::string_view what) {
   void* raw = nullptr;
-  if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) fail(what);
-  std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
-                                                     freeReplyObject);
-  return convert(reply.get());
+  if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+    if (reader_->err == REDIS_ERR_OOM) throw std::bad_alloc();
+    fail(what, ProtocolError(reader_->errstr));
+  }
+  if (raw == nullptr) return std::nullopt;
+  const std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
+                                                           freeReplyObject);
+  Reply converted = convert(reply.get());
+  if (is_readonly(converted)) {
+    // The server is a replica now; the caller gets this reply, and the next
+    // one a new connection (to whatever the address reaches now).
+    saw_failover_ = true;
+    broken_ = true;
+  }
+  return converted;
 }
 
-void Connection::fail(std::string_view what) {
-  const int saved_errno = errno;
-  broken_ = true;
-  const int code = context_ != nullptr ? context_->err : REDIS_ERR_OTHER;
-  const std::string reason = context_ != nullptr ? context_->errstr : "unknown error";
-  const bool timed_out =
-      (code == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
-                                saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS)) ||
-      reason == "Resource temporarily unavailable" || reason == "Connection timed out";
-  if (timed_out) {
-    throw Timeout(
-        fmt::format("{}: {} timed out after {} ms ({}); the server may be paused, overloaded or "
-                    "unreachable",
-                    redacted_, what, timeout_ms_, timeout_option_));
+bool Connection::fill(std::string_view what, Deadline deadline, bool may_time_out) {
+  std::array<char, kReadChunk> buffer;
+  std::size_t got = 0;
+  try {
+    got = transport_->read_some(buffer, deadline);
+  } catch (const TransportError& error) {
+    if (may_time_out && error.kind() == TransportError::Kind::kTimeout) return false;
+    fail(what, error);
   }
-  if (code == REDIS_ERR_PROTOCOL) {
-    throw ProtocolError(fmt::format("{}: {}: protocol error: {}; is this a Redis server?",
-                                    redacted_, what, reason));
+  if (redisReaderFeed(reader_.get(), buffer.data(), got) != REDIS_OK) throw std::bad_alloc();
+  return true;
+}
+
+Reply Connection::read_reply(std::string_view what, Deadline deadline) {
+  for (;;) {
+    if (std::optional<Reply> reply = parsed_reply(what)) return std::move(*reply);
+    fill(what, deadline, false);
+  }
+}
+
+void Connection::fail(std::string_view what, const std::exception& error) {
+  broken_ = true;
+  const auto* transport = dynamic_cast<const TransportError*>(&error);
+  const auto kind = transport != nullptr ? transport->kind() : TransportError::Kind::kFailed;
+  const std::string_view option = connecting_ ? "connect_timeout" : "command_timeout";
+  const auto timeout = connecting_ ? connect_timeout_ : command_timeout_;
+  if (transport == nullptr) {
+    throw ProtocolError(
+        fmt::format("{}: {}: protocol error: {}; is this a Redis server? (a TLS "
+                    "port answers a plain client so: use rediss://)",
+                    redacted_, what, error.what()));
+  }
+  switch (kind) {
+    case TransportError::Kind::kTimeout:
+      throw Timeout(
+          fmt::format("{}: {} timed out after {} ms ({}); the server may be paused, overloaded or "
+                      "unreachable",
+                      redacted_, what, timeout.count(), option));
+    case TransportError::Kind::kUnknownHost:
+      throw ConfigError(fmt::format("cannot connect to {}: {}; check the host name in the URL",
+                                    redacted_, error.what()));
+    case TransportError::Kind::kRejected:
+      throw ConfigError(fmt::format("{}: {}", redacted_, error.what()));
+    case TransportError::Kind::kClosed:
+    case TransportError::Kind::kFailed:
+      break;
   }
   if (what == "connect") {
     throw StoreUnavailable(fmt::format(
         "cannot connect to {}: {}; check that redis-server is running and the URL is right",
-        redacted_, reason));
+        redacted_, error.what()));
   }
-  throw StoreUnavailable(fmt::format("{}: {} failed: {}", redacted_, what, reason));
+  throw StoreUnavailable(fmt::format("{}: {} failed: {}", redacted_, what, error.what()));
 }
 
 void Connection::subscribe(std::span<const std::string_view> channels) {
@@ -206,42 +292,50 @@ void Connection::subscribe(std::span<const std::string_view> channels) {
   args.insert(args.end(), channels.begin(), channels.end());
   std::string encoded;
   encode_command(args, encoded);
-  send(encoded, "SUBSCRIBE");
-  for (std::size_t i = 0; i < channels.size(); ++i) read_reply("SUBSCRIBE").check("SUBSCRIBE");
+  check_usable("SUBSCRIBE");
+  const Deadline deadline = detail::deadline_after(command_timeout_);
+  try {
+    send(encoded, "SUBSCRIBE", deadline);
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      read_reply("SUBSCRIBE", deadline).check("SUBSCRIBE");
+    }
+  } catch (...) {
+    broken_ = true;
+    throw;
+  }
 }
 
 std::optional<Reply> Connection::next_message(std::chrono::milliseconds timeout) {
-  if (broken()) {
-    throw StoreUnavailable(
-        fmt::format("{}: waiting for a message on a broken connection", redacted_));
+  check_usable("waiting for a message");
+  const Deadline deadline =
+      std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  try {
+    for (;;) {
+      // One read can bring several messages (a script that publishes twice):
+      // hand out the parsed ones before waiting on the socket.
+      if (std::optional<Reply> message = parsed_reply("message")) return message;
+      // A message that has begun to arrive stays in the parser for the next
+      // call: the connection is still in step.
+      if (!transport_->has_buffered() && !transport_->wait_readable(deadline)) {
+        return std::nullopt;
+      }
+      if (!fill("message", deadline, true)) return std::nullopt;
+    }
+  } catch (...) {
+    broken_ = true;
+    throw;
   }
-  // One read() can bring several messages (a script that publishes twice);
-  // hiredis keeps those after the first in its buffer, where poll() cannot
-  // see them: hand them out before waiting on the socket.
-  void* buffered = nullptr;
-  if (redisGetReplyFromReader(context_.get(), &buffered) != REDIS_OK) fail("message");
-  if (buffered != nullptr) {
-    std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(buffered),
-                                                       freeReplyObject);
-    return convert(reply.get());
-  }
-  pollfd fd{};
-  fd.fd = context_->fd;
-  fd.events = POLLIN;
-  const int ready = ::poll(&fd, 1, static_cast<int>(timeout.count()));
-  if (ready == 0 || (ready < 0 && errno == EINTR)) return std::nullopt;
-  return read_reply("message");
 }
 
-bool Connection::broken() const noexcept {
-  return broken_ || context_ == nullptr || context_->err != 0;
-}
+bool Connection::broken() const noexcept { return broken_ || transport_ == nullptr; }
 
 bool Connection::looks_alive() const noexcept {
-  if (broken()) return false;
-  pollfd fd{};
-  fd.fd = context_->fd;
-  fd.events = POLLIN;
+  if (broken() || owner_ != ::getpid()) return false;
+  // Bytes read and not parsed, or a reply half parsed: the next caller
+  // would read them.
+  if (reader_->pos < reader_->len || reader_->ridx >= 0) return false;
+  if (transport_->has_buffered()) return false;
+  pollfd fd{.fd = transport_->fd(), .events = POLLIN, .revents = 0};
   const int ready = ::poll(&fd, 1, 0);
   // Readable on an idle connection means EOF (the server went away) or stray
   // data that would desynchronise replies; either way, do not reuse it.

@@ -1,7 +1,10 @@
 #include "prodsafe/redis/pool.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -23,7 +26,8 @@ ConnectionPool::Lease::~Lease() {
 ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
     : endpoint_(std::move(endpoint)),
       options_(std::move(options)),
-      redacted_(endpoint_.redacted()) {
+      redacted_(endpoint_.redacted()),
+      pid_(::getpid()) {
   validate_options(options_);
   idle_.reserve(options_.pool_size);
   if (options_.reconnect_backoff_initial.count() > 0) {
@@ -38,6 +42,12 @@ ConnectionPool::Lease ConnectionPool::checkout() {
   const bool has_deadline = options_.pool_checkout_timeout.count() > 0;
   const SteadyTime deadline = std::chrono::steady_clock::now() + options_.pool_checkout_timeout;
   std::unique_lock lock(mutex_);
+  if (::getpid() != pid_) {
+    auto inherited = forget_parents_connections();
+    lock.unlock();
+    inherited.clear();  // closes the child's copies; writes nothing
+    lock.lock();
+  }
   for (;;) {
     if (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
@@ -122,19 +132,41 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
   }
 }
 
+std::vector<std::unique_ptr<Connection>> ConnectionPool::forget_parents_connections() {
+  pid_ = ::getpid();
+  open_ = 0;
+  stats_ = PoolStats{};
+  next_connect_ = SteadyTime{};
+  failed_connects_ = 0;
+  backoff_ = std::chrono::milliseconds(0);
+  return std::exchange(idle_, {});
+}
+
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
-  const bool keep = !connection->broken();
+  std::vector<std::unique_ptr<Connection>> stale;
   {
     std::lock_guard lock(mutex_);
-    if (keep) {
+    if (connection->owner() != pid_) {
+      // Leased before a fork: not counted in this process's open_.
+    } else if (connection->saw_failover()) {
+      // The server behind the address is a replica now; so is every idle
+      // connection's.
+      stale = std::exchange(idle_, {});
+      open_ -= stale.size() + 1;
+      stats_.dropped += stale.size() + 1;
+    } else if (!connection->broken()) {
       idle_.push_back(std::move(connection));
     } else {
       --open_;
       ++stats_.dropped;
     }
   }
-  returned_.notify_one();
-  // A broken connection is freed here, outside the lock.
+  if (stale.empty()) {
+    returned_.notify_one();
+  } else {
+    returned_.notify_all();
+  }
+  // Dropped connections are freed here, outside the lock.
 }
 
 PoolStats ConnectionPool::stats() const {

@@ -8,14 +8,16 @@
 #include <string>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#include <sanitizer/allocator_interface.h>
+// GCC ships no <sanitizer/allocator_interface.h>; the runtimes of both
+// sanitizers define this function.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include <gtest/gtest.h>
 
 #include "idempotency/store_harness.hpp"
-#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/idempotency/in_memory_effect_store.hpp"

@@ -18,11 +18,11 @@ int exit_code_of(const std::exception& error) { return failure_of(error).exit_co
 // the client away (authentication, ACL) or is not ready yet. A reply that
 // says a command or a key was wrong is an ordinary failure.
 TEST(CliFailureTest, OnlyRefusingRepliesAreUnreachable) {
-  for (const char* refused : {"NOAUTH Authentication required.",
-                              "WRONGPASS invalid username-password pair or user is disabled.",
-                              "NOPERM this user has no permissions to run the 'config' command",
-                              "LOADING Redis is loading the dataset in memory",
-                              "MASTERDOWN Link with MASTER is down"}) {
+  for (const char* refused :
+       {"NOAUTH Authentication required.",
+        "WRONGPASS invalid username-password pair or user is disabled.",
+        "NOPERM this user has no permissions to run the 'config' command",
+        "LOADING Redis is loading the dataset in memory", "MASTERDOWN Link with MASTER is down"}) {
     SCOPED_TRACE(refused);
     const Failure failure = failure_of(ReplyError(refused, "PING"));
     EXPECT_EQ(failure.exit_code, kExitUnreachable);

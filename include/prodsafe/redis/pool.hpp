@@ -4,7 +4,15 @@
 // pool_size exist, or waits up to pool_checkout_timeout for one to come back
 // (then throws prodsafe::Timeout). A connection that broke while leased, or
 // that the server closed while idle, is dropped and replaced on a later
-// checkout. Failed connects back off (Options::reconnect_backoff_*).
+// checkout. Failed connects back off (Options::reconnect_backoff_*). A
+// READONLY reply (a failover behind this address) drops the connection that
+// got it and every idle one: the next checkout connects anew.
+//
+// fork(): the child of a process that used the pool never uses the parent's
+// connections. Its first checkout drops them (closing its copies of their
+// sockets, writing nothing) and opens its own; a lease inherited from the
+// parent is dropped when it is returned. Fork while no other thread is
+// inside the pool (as POSIX requires for any lock a child goes on to use).
 //
 // Thread safety: safe for concurrent use; the pool must outlive its leases.
 #pragma once
@@ -76,6 +84,9 @@ class ConnectionPool {
 
   std::unique_ptr<Connection> open_connection(SteadyTime deadline, bool has_deadline);
   void give_back(std::unique_ptr<Connection> connection) noexcept;
+  // In a child of fork(): forgets the parent's connections. Called with
+  // mutex_ held; returns the idle ones, to be destroyed outside the lock.
+  std::vector<std::unique_ptr<Connection>> forget_parents_connections();
 
   const Endpoint endpoint_;
   const Options options_;
@@ -86,7 +97,8 @@ class ConnectionPool {
   mutable std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;  // idle + leased + being opened
+  std::size_t open_ = 0;  // idle + leased + being opened, of this process
+  pid_t pid_;             // the process whose connections open_ counts
   PoolStats stats_;
   SteadyTime next_connect_{};
   // The reconnect waits: reconnect_backoff_initial doubling up to
