@@ -23,7 +23,22 @@ Reply Client::command(const std::vector<std::string>& args) {
   return command(std::span<const std::string_view>(views));
 }
 
+namespace {
+
+[[noreturn]] void refuse(std::string_view command, std::string_view advice) {
+  throw InvalidArgument(fmt::format(
+      "Client::command: {} would change the pooled connection for the callers that use it "
+      "next, so it is not sent; {}",
+      command, advice));
+}
+
+}  // namespace
+
 Reply Client::command(std::span<const std::string_view> args) {
+  const CommandState state = classify_command(args);
+  if (state.change != StateChange::kNone && state.change != StateChange::kUnwatch) [[unlikely]] {
+    refuse(state.name, state.advice);
+  }
   Reply reply = pool_.checkout()->command(args);
   if (reply.is_error()) {
     reply.check(fmt::format("{} on {}", args.empty() ? "" : args.front(), endpoint().redacted()));
@@ -32,7 +47,17 @@ Reply Client::command(std::span<const std::string_view> args) {
 }
 
 std::vector<Reply> Client::pipeline(const Pipeline& pipeline) {
+  if (pipeline.changes_connection_state()) [[unlikely]] {
+    throw InvalidArgument(fmt::format(
+        "Client::pipeline: the pipeline would leave the pooled connection changed for the "
+        "callers that use it next, so it is not sent: {}",
+        pipeline.connection_state_change()));
+  }
   return pool_.checkout()->pipeline(pipeline);
+}
+
+std::unique_ptr<Connection> Client::dedicated_connection() const {
+  return std::make_unique<Connection>(endpoint(), options());
 }
 
 std::string Client::ping() { return command({"PING"}).str(); }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <fmt/format.h>
+
 #include "prodsafe/core/error.hpp"
 
 namespace prodsafe::redis {
@@ -35,7 +37,63 @@ Pipeline& Pipeline::add(std::initializer_list<std::string_view> args) {
 Pipeline& Pipeline::add(std::span<const std::string_view> args) {
   encode_command(args, buffer_);
   ++count_;
+  track(classify_command(args));
   return *this;
+}
+
+// Follows the server: MULTI inside MULTI and WATCH inside MULTI are refused
+// (they change nothing), UNWATCH inside MULTI is queued (EXEC forgets the
+// watches anyway), EXEC and DISCARD without MULTI are refused (they forget
+// nothing).
+void Pipeline::track(const CommandState& state) noexcept {
+  switch (state.change) {
+    case StateChange::kNone:
+      return;
+    case StateChange::kMulti:
+      if (!multi_open_) multi_index_ = count_;
+      multi_open_ = true;
+      break;
+    case StateChange::kEndMulti:
+      if (multi_open_) multi_open_ = watch_open_ = false;
+      break;
+    case StateChange::kWatch:
+      if (!multi_open_ && !watch_open_) {
+        watch_open_ = true;
+        watch_index_ = count_;
+      }
+      break;
+    case StateChange::kUnwatch:
+      if (!multi_open_) watch_open_ = false;
+      break;
+    case StateChange::kLasting:
+      if (lasting_index_ == 0) {
+        lasting_index_ = count_;
+        lasting_ = state;
+      }
+      break;
+  }
+  changes_state_ = lasting_index_ != 0 || multi_open_ || watch_open_;
+}
+
+std::string Pipeline::connection_state_change() const {
+  if (lasting_index_ != 0) {
+    return fmt::format("command {} of {} ({}) changes the connection for every later command; {}",
+                       lasting_index_, count_, lasting_.name, lasting_.advice);
+  }
+  const auto explain = [this](std::string_view name, std::size_t index, std::string_view what) {
+    const CommandState state = classify_command(std::span<const std::string_view>(&name, 1));
+    return fmt::format("command {} of {} ({}) {}; end it in the same pipeline, or {}", index,
+                       count_, name, what, state.advice);
+  };
+  if (multi_open_) {
+    return explain("MULTI", multi_index_,
+                   "starts a transaction that no later EXEC or DISCARD in the pipeline ends");
+  }
+  if (watch_open_) {
+    return explain("WATCH", watch_index_,
+                   "watches keys that no later EXEC, DISCARD or UNWATCH in the pipeline forgets");
+  }
+  return {};
 }
 
 Pipeline& Pipeline::add(const std::vector<std::string>& args) {
@@ -46,6 +104,9 @@ Pipeline& Pipeline::add(const std::vector<std::string>& args) {
 void Pipeline::clear() noexcept {
   buffer_.clear();
   count_ = 0;
+  changes_state_ = multi_open_ = watch_open_ = false;
+  multi_index_ = watch_index_ = lasting_index_ = 0;
+  lasting_ = {};
 }
 
 }  // namespace prodsafe::redis

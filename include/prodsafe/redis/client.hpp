@@ -11,17 +11,28 @@
 // ReplyError (the server refused the command), ProtocolError (a reply of an
 // unexpected type). No message contains the password.
 //
+// Pooled connections are shared, one caller after another, so a Client never
+// sends a command that would leave one changed for the next caller (MULTI,
+// WATCH, SELECT, SUBSCRIBE, CLIENT REPLY, AUTH, HELLO, RESET, MONITOR, ...;
+// the list and the reasons are in connection_state.hpp): command() refuses
+// them with InvalidArgument naming what to use instead. A transaction runs as
+// one pipeline (MULTI ... EXEC); the database and credentials come from the
+// URL; everything else runs on dedicated_connection().
+//
 // Thread safety: safe for concurrent use from any number of threads.
 #pragma once
 
 #include <chrono>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "prodsafe/redis/connection.hpp"
+#include "prodsafe/redis/connection_state.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/redis/options.hpp"
 #include "prodsafe/redis/pipeline.hpp"
@@ -40,14 +51,31 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Any command; an error reply throws ReplyError.
+  // Any command that leaves its connection as it found it; an error reply
+  // throws ReplyError. A command that would change the connection for later
+  // callers (classify_command() says anything but kNone or kUnwatch; names
+  // match in any case, CLIENT REPLY on both words) throws InvalidArgument
+  // before anything is sent, its message naming the command and what to use
+  // instead. The check is a switch on the name's length: no allocation.
   Reply command(std::initializer_list<std::string_view> args);
   Reply command(std::span<const std::string_view> args);
   Reply command(const std::vector<std::string>& args);
 
   // Runs the pipeline on one connection: one write, then one reply per command
   // in order. Error replies are returned in place (Reply::is_error()), not thrown.
+  // A pipeline may hold whole transactions (WATCH, MULTI ... EXEC or DISCARD);
+  // one that leaves its connection changed (Pipeline::changes_connection_state():
+  // a MULTI or WATCH left open, SELECT, SUBSCRIBE, ...) throws InvalidArgument
+  // before anything is sent.
   std::vector<Reply> pipeline(const Pipeline& pipeline);
+
+  // A connection of the caller's own, opened now to endpoint() with options()
+  // (so in the URL's database, as the URL's user) and never pooled: for what
+  // command() refuses, such as WATCH ... MULTI ... EXEC with reads in between,
+  // Connection::subscribe(), MONITOR. Closed when the caller destroys it; like
+  // any Connection, one thread at a time. Throws what opening a pooled
+  // connection throws (StoreUnavailable, Timeout, ReplyError for AUTH/SELECT).
+  [[nodiscard]] std::unique_ptr<Connection> dedicated_connection() const;
 
   // Typed helpers for the commands prodsafe itself uses.
   std::string ping();

@@ -3,6 +3,14 @@
 // Connection::pipeline()); an error reply for one command does not stop the
 // others: it comes back as a Reply of type kError in its place.
 //
+// A pipeline may hold a transaction (MULTI ... EXEC, with WATCH before it).
+// add() classifies each command (connection_state.hpp), so a Pipeline knows
+// whether running it leaves its connection changed for later commands: a
+// MULTI or WATCH still open at its end, or a command such as SELECT or
+// SUBSCRIBE anywhere in it. Client::pipeline() refuses such a pipeline before
+// sending anything; Connection::pipeline() on a connection of one's own runs
+// it.
+//
 // Thread safety: a Pipeline is a plain value; do not modify one that another
 // thread is running.
 #pragma once
@@ -13,6 +21,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "prodsafe/redis/connection_state.hpp"
 
 namespace prodsafe::redis {
 
@@ -31,9 +41,28 @@ class Pipeline {
   // The commands as RESP, ready to write.
   [[nodiscard]] const std::string& encoded() const noexcept { return buffer_; }
 
+  // True when running the pipeline would leave its connection changed: a
+  // MULTI that no later EXEC or DISCARD closes, a WATCH that no later EXEC,
+  // DISCARD or UNWATCH forgets, or a StateChange::kLasting command anywhere
+  // (even inside MULTI ... EXEC, which runs it). A flag read; add() keeps it.
+  [[nodiscard]] bool changes_connection_state() const noexcept { return changes_state_; }
+  // Which command makes changes_connection_state() true, why, and what to do
+  // instead; empty when it is false.
+  [[nodiscard]] std::string connection_state_change() const;
+
  private:
+  void track(const CommandState& state) noexcept;
+
   std::string buffer_;
   std::size_t count_ = 0;
+  // Connection state after the commands so far (see connection_state.hpp).
+  bool changes_state_ = false;  // lasting_ set, or multi_ or watch_ open
+  bool multi_open_ = false;
+  bool watch_open_ = false;
+  std::size_t multi_index_ = 0;    // 1-based: the MULTI still open
+  std::size_t watch_index_ = 0;    // 1-based: the first WATCH still in effect
+  std::size_t lasting_index_ = 0;  // 1-based: the first kLasting command; 0 none
+  CommandState lasting_;
 };
 
 }  // namespace prodsafe::redis
