@@ -30,18 +30,11 @@ using std::chrono::milliseconds;
 
 constexpr int kPortAttempts = 5;
 
-fs::path find_executable(const std::string& name) {
+fs::path find_redis_server(const std::string& name) {
+  fs::path found = find_executable(name);
+  if (!found.empty()) return found;
   if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) == 0) return name;
     throw ConfigError(fmt::format("cannot start Redis: '{}' is not an executable file", name));
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!dirs.empty()) {
-    const std::size_t colon = dirs.find(':');
-    const fs::path candidate = fs::path(dirs.substr(0, colon)) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
   }
   throw ConfigError(fmt::format(
       "cannot start Redis: '{}' is not in PATH; install the Debian package redis-server "
@@ -84,7 +77,7 @@ fs::path make_directory() {
 }  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
-  executable_ = find_executable(options_.executable);
+  executable_ = find_redis_server(options_.executable);
   directory_ = make_directory();
   for (int attempt = 1;; ++attempt) {
     try {
