@@ -2,13 +2,17 @@
 
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -51,6 +55,47 @@ pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::p
   }
   ::close(out);
   return child;
+}
+
+int run_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
+              std::chrono::milliseconds timeout) {
+  std::error_code ignored;
+  std::filesystem::remove(output, ignored);
+  const pid_t pid = spawn_child(argv, output);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) break;
+    if (reaped < 0 && errno != EINTR) {
+      throw IoError(fmt::format("cannot wait for {}: {}", argv.front(), std::strerror(errno)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw IoError(fmt::format("{} did not finish within {} ms and was killed; its output:\n{}",
+                                argv.front(), timeout.count(), last_lines(output, 20)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::filesystem::path find_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return ::access(name.c_str(), X_OK) == 0 ? std::filesystem::path(name)
+                                             : std::filesystem::path();
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const std::size_t colon = dirs.find(':');
+    const std::filesystem::path candidate = std::filesystem::path(dirs.substr(0, colon)) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+  }
+  return {};
 }
 
 std::string last_lines(const std::filesystem::path& file, std::size_t lines) {

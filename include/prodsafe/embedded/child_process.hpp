@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -28,6 +29,19 @@ namespace prodsafe::embedded {
 // opened or fork() fails (the messages say which).
 pid_t spawn_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
                   int orphaned_exit_code = 1);
+
+// Runs a program to completion: spawn_child(argv, output) with `output`
+// emptied first, then waits for the child. Returns its exit status, or 128 +
+// the signal number when a signal ended it. Throws what spawn_child throws, and
+// IoError when the child is still running after `timeout` (it is then killed
+// and reaped; the message has the tail of its output).
+int run_child(const std::vector<std::string>& argv, const std::filesystem::path& output,
+              std::chrono::milliseconds timeout);
+
+// The executable file `name`: `name` itself when it contains a '/', else the
+// first match in $PATH (/usr/local/bin:/usr/bin:/bin when PATH is unset).
+// Empty when there is none.
+[[nodiscard]] std::filesystem::path find_executable(const std::string& name);
 
 // The last `lines` lines of `file` (a child's output), each ending in '\n';
 // empty when the file cannot be read.
