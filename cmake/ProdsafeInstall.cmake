@@ -46,6 +46,7 @@ foreach(library ${prodsafe_libraries})
 endforeach()
 prodsafe_components_linking(PRODSAFE_HIREDIS_COMPONENTS PkgConfig::hiredis)
 prodsafe_components_linking(PRODSAFE_HTTPLIB_COMPONENTS PkgConfig::httplib)
+prodsafe_components_linking(PRODSAFE_OPENSSL_COMPONENTS OpenSSL::SSL)
 install(TARGETS ${prodsafe_libraries} EXPORT prodsafeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -15,6 +15,7 @@
 #include "plain_transport.hpp"
 #include "prodsafe/core/error.hpp"
 #include "socket.hpp"
+#include "tls_transport.hpp"
 #include "transport.hpp"
 
 namespace prodsafe::redis {
@@ -100,10 +101,13 @@ void Connection::ReaderDeleter::operator()(redisReader* reader) const noexcept {
 
 void Connection::connect(const Options& options) {
   const bool tls = endpoint_.tls || options.tls.enabled;
-  if (tls) {
+  tls_ = tls;
+  if (tls && endpoint_.transport == Endpoint::Transport::kUnix) {
     broken_ = true;
-    throw ConfigError(fmt::format(
-        "cannot connect to {}: TLS is not available in this build of prodsafe", redacted_));
+    throw InvalidArgument(fmt::format(
+        "cannot connect to {}: TLS runs over TCP only; use a redis:// or rediss:// URL, or turn "
+        "TlsOptions::enabled off for a unix socket",
+        redacted_));
   }
   // One deadline for the connect, AUTH and SELECT together.
   const Deadline deadline = detail::deadline_after(options.connect_timeout);
@@ -113,9 +117,17 @@ void Connection::connect(const Options& options) {
     detail::Socket socket = endpoint_.transport == Endpoint::Transport::kUnix
                                 ? detail::connect_unix(endpoint_.socket_path, deadline)
                                 : detail::connect_tcp(endpoint_.host, endpoint_.port, deadline);
-    transport_ = std::make_unique<detail::PlainTransport>(std::move(socket));
+    if (tls) {
+      transport_ = std::make_unique<detail::TlsTransport>(std::move(socket), options.tls,
+                                                          endpoint_.host, deadline);
+    } else {
+      transport_ = std::make_unique<detail::PlainTransport>(std::move(socket));
+    }
   } catch (const TransportError& error) {
     fail("connect", error);
+  } catch (...) {
+    broken_ = true;
+    throw;
   }
 
   const auto exchange = [&](std::initializer_list<std::string_view> args) {
@@ -134,6 +146,14 @@ void Connection::connect(const Options& options) {
           reply.error_message(),
           fmt::format("AUTH to {} refused; check the user name and password", redacted_));
     }
+  }
+  if (tls && endpoint_.password.empty()) {
+    // Over TLS 1.3 a server that refuses this client's certificate says so
+    // after the handshake: ask now, so that connect() reports it (this also
+    // reads the session tickets, which would make an idle connection look
+    // readable to looks_alive()).
+    // An error reply (NOAUTH, LOADING) is for the first command to report.
+    (void)exchange({"PING"});
   }
   if (endpoint_.db != 0) {
     const std::string db = std::to_string(endpoint_.db);
@@ -222,6 +242,7 @@ std::optional<Reply> Connection::parsed_reply(std::string_view what) {
   if (raw == nullptr) return std::nullopt;
   const std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
                                                            freeReplyObject);
+  answered_ = true;
   Reply converted = convert(reply.get());
   if (is_readonly(converted)) {
     // The server is a replica now; the caller gets this reply, and the next
@@ -284,7 +305,12 @@ void Connection::fail(std::string_view what, const std::exception& error) {
         "cannot connect to {}: {}; check that redis-server is running and the URL is right",
         redacted_, error.what()));
   }
-  throw StoreUnavailable(fmt::format("{}: {} failed: {}", redacted_, what, error.what()));
+  // A TLS port resets a plain client at its first command.
+  const bool maybe_tls_port =
+      !answered_ && kind == TransportError::Kind::kClosed && !endpoint_.tls && !tls_;
+  throw StoreUnavailable(
+      fmt::format("{}: {} failed: {}{}", redacted_, what, error.what(),
+                  maybe_tls_port ? " (if this is a TLS port, use rediss://)" : ""));
 }
 
 void Connection::subscribe(std::span<const std::string_view> channels) {

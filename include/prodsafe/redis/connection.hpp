@@ -119,6 +119,8 @@ class Connection {
   };
   std::unique_ptr<redisReader, ReaderDeleter> reader_;
   std::unique_ptr<detail::Transport> transport_;
+  bool tls_ = false;
+  bool answered_ = false;  // a reply has arrived
   bool broken_ = false;
   bool saw_failover_ = false;
 };
