@@ -39,13 +39,14 @@ std::string to_url(const Endpoint& e) {
   }
   const bool brackets = e.host.find(':') != std::string::npos || e.host.starts_with('[');
   const std::string host = brackets ? "[" + e.host + "]" : e.host;
-  return fmt::format("redis://{}{}:{}/{}", credentials, host, e.port, e.db);
+  return fmt::format("{}://{}{}:{}/{}", e.tls ? "rediss" : "redis", credentials, host, e.port,
+                     e.db);
 }
 
 bool same(const Endpoint& a, const Endpoint& b) {
   return a.transport == b.transport && a.host == b.host && a.port == b.port &&
          a.socket_path == b.socket_path && a.user == b.user && a.password == b.password &&
-         a.db == b.db;
+         a.db == b.db && a.tls == b.tls;
 }
 
 // `url` with its password (or the whole userinfo) replaced by kMarker, or ""

@@ -60,7 +60,9 @@ ScenarioResult run_one(const ScenarioOptions& options, const ScenarioInfo& info,
     try {
       // A Redis that went away after the previous scenario fails this one in
       // seconds, not after each worker's call bound.
-      if (!context.embedded()) wait_until_redis_answers(options.redis_url);
+      if (!context.embedded()) {
+        wait_until_redis_answers(options.redis_url, kRedisAnswerWithin, options.redis_tls);
+      }
       info.run(context);
     } catch (const std::exception& error) {
       context.result().error = error.what();
@@ -79,13 +81,15 @@ ScenarioResult run_one(const ScenarioOptions& options, const ScenarioInfo& info,
 
 }  // namespace
 
-void wait_until_redis_answers(const std::string& url, std::chrono::milliseconds within) {
+void wait_until_redis_answers(const std::string& url, std::chrono::milliseconds within,
+                              const redis::TlsOptions& tls) {
   using std::chrono::milliseconds;
   const auto deadline = std::chrono::steady_clock::now() + within;
   redis::Client client(url, redis::Options{.connect_timeout = milliseconds(1000),
                                            .command_timeout = milliseconds(1000),
                                            .pool_size = 1,
-                                           .reconnect_backoff_initial = milliseconds(0)});
+                                           .reconnect_backoff_initial = milliseconds(0),
+                                           .tls = tls});
   while (true) {
     try {
       client.ping();
@@ -209,7 +213,9 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& given,
     std::random_device device;
     options.seed = (std::uint64_t{device()} << 32 | device()) % 1000000000000ULL + 1;
   }
-  if (!options.redis_url.empty()) wait_until_redis_answers(options.redis_url);
+  if (!options.redis_url.empty()) {
+    wait_until_redis_answers(options.redis_url, kRedisAnswerWithin, options.redis_tls);
+  }
   const bool temporary = options.work_dir.empty();
   const fs::path work_dir = temporary ? make_temporary_directory() : options.work_dir;
   fs::create_directories(work_dir);

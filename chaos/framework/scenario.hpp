@@ -74,6 +74,7 @@
 #include "chaos/history/ledger.hpp"
 #include "chaos/history/worker_checks.hpp"
 #include "chaos/worker/worker.hpp"
+#include "prodsafe/redis/options.hpp"
 
 namespace prodsafe::embedded {
 class RedisServer;
@@ -90,6 +91,10 @@ struct ScenarioOptions {
   // run's unique prefixes (deleted afterwards); scenarios that must kill or
   // pause Redis are then skipped.
   std::string redis_url{};
+  // TLS settings for redis_url (its CA, client certificate, SNI); every
+  // client and worker of the run uses them. Default: none (TLS only when
+  // redis_url is rediss://, verified against the system's CAs).
+  redis::TlsOptions redis_tls{};
   // Small sizes, for ctest (a few seconds to tens of seconds per scenario).
   // Default: false, the full sizes of `make chaos`.
   bool quick = false;
@@ -202,10 +207,15 @@ class ScenarioContext {
   // one). Throws InvalidArgument for a unix:// Redis.
   FaultProxy& start_proxy();
   void stop_proxy();
-  // The Redis under test reached through the proxy (credentials and database
-  // of redis_url() kept): give this to workers whose connections the
-  // scenario wants to break. Requires start_proxy().
+  // The Redis under test reached through the proxy (credentials, database
+  // and rediss:// scheme of redis_url() kept): give this to workers whose
+  // connections the scenario wants to break. Requires start_proxy().
   [[nodiscard]] std::string proxied_url() const;
+  // The TLS settings for a client of `url` (redis_url() or proxied_url()):
+  // ScenarioOptions::redis_tls, with the SNI set to redis_url()'s host for a
+  // TLS connection through the proxy, so the certificate is checked against
+  // the server's name rather than the proxy's address.
+  [[nodiscard]] redis::TlsOptions tls_for(const std::string& url) const;
   // A client for the scenario's own reads (e.g. inspecting effect records),
   // with the trial's key prefix and short timeouts.
   [[nodiscard]] std::shared_ptr<redis::Client> client(const Trial& trial) const;
@@ -297,7 +307,8 @@ inline constexpr std::chrono::seconds kRedisAnswerWithin{5};
 // and the last error when it stays unreachable, or at once when it refuses
 // (AUTH, ACL); InvalidArgument for a malformed URL.
 void wait_until_redis_answers(const std::string& url,
-                              std::chrono::milliseconds within = kRedisAnswerWithin);
+                              std::chrono::milliseconds within = kRedisAnswerWithin,
+                              const redis::TlsOptions& tls = {});
 
 // Runs the named scenarios (all when `names` is empty) in registry order,
 // printing progress and each table to `out`; handles the work directory and

@@ -105,9 +105,24 @@ std::string ScenarioContext::proxied_url() const {
     credentials =
         fmt::format("{}:{}@", percent_encoded(endpoint.user), percent_encoded(endpoint.password));
   }
-  std::string url = fmt::format("redis://{}127.0.0.1:{}", credentials, proxy_->port());
+  std::string url = fmt::format("{}://{}127.0.0.1:{}", endpoint.tls ? "rediss" : "redis",
+                                credentials, proxy_->port());
   if (endpoint.db != 0) url += fmt::format("/{}", endpoint.db);
   return url;
+}
+
+redis::TlsOptions ScenarioContext::tls_for(const std::string& url) const {
+  redis::TlsOptions tls = options_.redis_tls;
+  const redis::Endpoint upstream = redis::parse_url(redis_url());
+  const redis::Endpoint endpoint = redis::parse_url(url);
+  const bool tls_on = endpoint.tls || tls.enabled;
+  const bool proxied = endpoint.host != upstream.host || endpoint.port != upstream.port;
+  // An IPv6 address cannot be a server name; its certificate check is the
+  // transport's (by address).
+  if (tls_on && proxied && tls.sni.empty() && upstream.host.find(':') == std::string::npos) {
+    tls.sni = upstream.host;
+  }
+  return tls;
 }
 
 std::shared_ptr<redis::Client> ScenarioContext::client(const Trial& trial) const {
@@ -115,7 +130,8 @@ std::shared_ptr<redis::Client> ScenarioContext::client(const Trial& trial) const
                                          redis::Options{.connect_timeout = milliseconds(1000),
                                                         .command_timeout = milliseconds(2000),
                                                         .pool_size = 2,
-                                                        .key_prefix = trial.key_prefix});
+                                                        .key_prefix = trial.key_prefix,
+                                                        .tls = options_.redis_tls});
 }
 
 Trial ScenarioContext::trial(const std::string& tag) {
@@ -136,6 +152,7 @@ WorkerSpec ScenarioContext::worker_spec(const Trial& trial, const std::string& n
   WorkerSpec spec;
   spec.name = name;
   spec.redis_url = redis_url.empty() ? this->redis_url() : redis_url;
+  spec.tls = tls_for(spec.redis_url);
   spec.key_prefix = trial.key_prefix;
   spec.seed = random_();
   spec.journal_directory = trial.journal.string();
@@ -268,7 +285,8 @@ void ScenarioContext::progress(std::string_view line) {
 void ScenarioContext::delete_keys() noexcept {
   if (embedded() || key_prefixes_.empty()) return;
   try {
-    redis::Client redis(options_.redis_url, redis::Options{.pool_size = 1});
+    redis::Client redis(options_.redis_url,
+                        redis::Options{.pool_size = 1, .tls = options_.redis_tls});
     for (const std::string& prefix : key_prefixes_) {
       std::string cursor = "0";
       do {

@@ -109,7 +109,8 @@ class Worker {
                                          .pool_checkout_timeout = spec.pool_checkout_timeout,
                                          .reconnect_backoff_initial = milliseconds(10),
                                          .reconnect_backoff_max = spec.reconnect_backoff_max,
-                                         .key_prefix = spec.key_prefix});
+                                         .key_prefix = spec.key_prefix,
+                                         .tls = spec.tls});
       wrapper_ = std::make_unique<idempotency::SideEffectWrapper>(
           std::make_shared<idempotency::RedisEffectStore>(std::move(client)),
           idempotency::WrapperOptions{.ttl = spec.ttl,

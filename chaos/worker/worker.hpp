@@ -25,6 +25,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "prodsafe/redis/options.hpp"
+
 namespace prodsafe::chaos {
 
 using std::chrono::milliseconds;
@@ -36,6 +38,8 @@ struct WorkerSpec {
   std::string name{};
   // The Redis under test (often a FaultProxy in front of it). Required.
   std::string redis_url{};
+  // redis::Options::tls for redis_url. Default: none.
+  redis::TlsOptions tls{};
   // redis::Options::key_prefix: keeps runs apart on a shared server. Default: empty.
   std::string key_prefix{};
   // The effect type the ops are placed as. Default: ORDER_PLACEMENT.

@@ -24,11 +24,30 @@ void read_ms(const json& from, const std::string& key, milliseconds& field) {
     field = milliseconds(it->get<std::int64_t>());
 }
 
+json tls_json(const redis::TlsOptions& tls) {
+  return json{{"enabled", tls.enabled},        {"ca_file", tls.ca_file},   {"ca_dir", tls.ca_dir},
+              {"cert_file", tls.cert_file},    {"key_file", tls.key_file}, {"sni", tls.sni},
+              {"verify_peer", tls.verify_peer}};
+}
+
+void read_tls(const json& from, redis::TlsOptions& tls) {
+  const auto it = from.find("tls");
+  if (it == from.end()) return;
+  read(*it, "enabled", tls.enabled);
+  read(*it, "ca_file", tls.ca_file);
+  read(*it, "ca_dir", tls.ca_dir);
+  read(*it, "cert_file", tls.cert_file);
+  read(*it, "key_file", tls.key_file);
+  read(*it, "sni", tls.sni);
+  read(*it, "verify_peer", tls.verify_peer);
+}
+
 }  // namespace
 
 void to_json(json& out, const WorkerSpec& spec) {
   out = json{{"name", spec.name},
              {"redis_url", spec.redis_url},
+             {"tls", tls_json(spec.tls)},
              {"key_prefix", spec.key_prefix},
              {"effect_type", spec.effect_type},
              {"op_pattern", spec.op_pattern},
@@ -69,6 +88,7 @@ void to_json(json& out, const WorkerSpec& spec) {
 void from_json(const json& in, WorkerSpec& spec) {
   read(in, "name", spec.name);
   read(in, "redis_url", spec.redis_url);
+  read_tls(in, spec.tls);
   read(in, "key_prefix", spec.key_prefix);
   read(in, "effect_type", spec.effect_type);
   read(in, "op_pattern", spec.op_pattern);

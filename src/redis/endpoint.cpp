@@ -78,7 +78,7 @@ void parse_tcp(std::string_view url, std::string_view rest, Endpoint& endpoint) 
   std::string_view authority = rest.substr(0, slash);
   const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
   if (authority.find('?') != std::string_view::npos || path.find('?') != std::string_view::npos) {
-    fail(url, "query parameters are not supported in redis:// URLs",
+    fail(url, "query parameters are not supported in redis:// and rediss:// URLs",
          "write the database as a path: redis://host:6379/2");
   }
 
@@ -170,10 +170,15 @@ Endpoint parse_url(std::string_view url) {
   } else if (scheme == "unix") {
     parse_unix(url, rest, endpoint);
   } else if (scheme == "rediss") {
-    fail(url, "TLS (rediss://) is not supported by the installed hiredis (0.14, built without TLS)",
-         "use redis:// on a trusted network, or a local TLS tunnel such as stunnel");
+    if (rest.starts_with('/')) {
+      fail(url, "rediss:// (TLS) is for TCP and needs a host",
+           "a unix socket has no TLS form: write unix:///path/to.sock");
+    }
+    endpoint.tls = true;
+    parse_tcp(url, rest, endpoint);
   } else {
-    fail(url, fmt::format("unsupported scheme '{}'", scheme), "use redis:// or unix://");
+    fail(url, fmt::format("unsupported scheme '{}'", scheme),
+         "use redis://, rediss:// (TLS) or unix://");
   }
   return endpoint;
 }
@@ -199,9 +204,10 @@ std::string Endpoint::redacted() const {
     if (db != 0) url += fmt::format("?db={}", db);
     return url;
   }
+  const std::string_view scheme = tls ? "rediss" : "redis";
   const bool ipv6 = host.find(':') != std::string::npos;
-  std::string url = ipv6 ? fmt::format("redis://{}[{}]:{}", credentials, host, port)
-                         : fmt::format("redis://{}{}:{}", credentials, host, port);
+  std::string url = ipv6 ? fmt::format("{}://{}[{}]:{}", scheme, credentials, host, port)
+                         : fmt::format("{}://{}{}:{}", scheme, credentials, host, port);
   if (db != 0) url += fmt::format("/{}", db);
   return url;
 }

@@ -64,7 +64,13 @@ TEST(ParseUrlTest, RefusesMalformedUrlsNamingTheProblem) {
       {"", "empty"},
       {"localhost:6379", "scheme is missing"},
       {"http://localhost", "unsupported scheme 'http'"},
-      {"rediss://localhost:6380", "TLS"},
+      {"rediss://", "host is missing"},
+      {"rediss://h:99999", "port '99999'"},
+      {"rediss://h/0?ssl_cert_reqs=none", "query parameters are not supported"},
+      {"rediss://::1:6380", "IPv6 host must be written in brackets"},
+      {"rediss:///run/redis.sock", "a unix socket has no TLS form"},
+      {"rediss://:@h", "password after ':' is empty"},
+      {"unixs:///run/redis.sock", "use redis://, rediss:// (TLS) or unix://"},
       {"redis://", "host is missing"},
       {"redis://:6379", "host is missing"},
       {"redis://h:", "port '' is not a number"},
@@ -102,9 +108,9 @@ TEST(ParseUrlTest, RefusesMalformedUrlsNamingTheProblem) {
 }
 
 TEST(ParseUrlTest, ErrorsNeverShowThePassword) {
-  for (const char* url :
-       {"redis://alice:hunter2@h:bad", "redis://:hunter2@h/x", "redis://hunter2@h",
-        "rediss://:hunter2@h", "ftp://u:hunter2@h", "redis://u:hunter2%zz@h"}) {
+  for (const char* url : {"redis://alice:hunter2@h:bad", "redis://:hunter2@h/x",
+                          "redis://hunter2@h", "rediss://:hunter2@h:x", "rediss://u:hunter2@/sock",
+                          "ftp://u:hunter2@h", "redis://u:hunter2%zz@h"}) {
     try {
       (void)parse_url(url);
       ADD_FAILURE() << url << " accepted";
@@ -114,12 +120,44 @@ TEST(ParseUrlTest, ErrorsNeverShowThePassword) {
   }
 }
 
+// rediss:// is redis:// over TLS: the same authority, credentials and
+// database, with Endpoint::tls set. No other form sets it.
+TEST(ParseUrlTest, RedissIsTheTcpFormWithTls) {
+  const Good cases[] = {
+      {"rediss://localhost", Transport::kTcp, "localhost", 6379, "", "", "", 0},
+      {"rediss://redis.example.com:6380/2", Transport::kTcp, "redis.example.com", 6380, "", "", "",
+       2},
+      {"rediss://:secret@10.0.0.5:6380", Transport::kTcp, "10.0.0.5", 6380, "", "", "secret", 0},
+      {"rediss://alice:p%40ss@h:7000/3", Transport::kTcp, "h", 7000, "", "alice", "p@ss", 3},
+      {"rediss://[::1]:6390/1", Transport::kTcp, "::1", 6390, "", "", "", 1},
+      {"rediss://bob:pw@[2001:db8::7]", Transport::kTcp, "2001:db8::7", 6379, "", "bob", "pw", 0},
+  };
+  for (const Good& c : cases) {
+    SCOPED_TRACE(c.url);
+    const Endpoint e = parse_url(c.url);
+    EXPECT_TRUE(e.tls);
+    EXPECT_EQ(e.transport, c.transport);
+    EXPECT_EQ(e.host, c.host);
+    EXPECT_EQ(e.port, c.port);
+    EXPECT_EQ(e.user, c.user);
+    EXPECT_EQ(e.password, c.password);
+    EXPECT_EQ(e.db, c.db);
+  }
+  for (const char* url : {"redis://localhost:6380", "redis://[::1]", "unix:///run/redis.sock",
+                          "unix://:pw@/tmp/r.sock?db=2"}) {
+    EXPECT_FALSE(parse_url(url).tls) << url;
+  }
+}
+
 TEST(RedactTest, RedactsPasswordsAndKeepsTheRest) {
   EXPECT_EQ(redact_url("redis://alice:hunter2@h:6379/1"), "redis://alice:***@h:6379/1");
   EXPECT_EQ(redact_url("redis://:hunter2@h"), "redis://:***@h");
   EXPECT_EQ(redact_url("redis://hunter2@h"), "redis://:***@h");
   EXPECT_EQ(redact_url("redis://:p@ss@h"), "redis://:***@h");
   EXPECT_EQ(redact_url("redis://h:6379"), "redis://h:6379");
+  EXPECT_EQ(redact_url("rediss://alice:hunter2@h:6380/1"), "rediss://alice:***@h:6380/1");
+  EXPECT_EQ(redact_url("rediss://:hunter2@[::1]:6380"), "rediss://:***@[::1]:6380");
+  EXPECT_EQ(redact_url("rediss://h:6380"), "rediss://h:6380");
   EXPECT_EQ(redact_url("not a url"), "not a url");
 }
 
@@ -129,6 +167,17 @@ TEST(RedactTest, EndpointRedactedRoundTrips) {
   EXPECT_EQ(parse_url("redis://[::1]:6390").redacted(), "redis://[::1]:6390");
   EXPECT_EQ(parse_url("unix://:pw@/tmp/r.sock?db=2").redacted(), "unix://:***@/tmp/r.sock?db=2");
   EXPECT_EQ(parse_url("redis://h").redacted(), "redis://h:6379");
+  EXPECT_EQ(parse_url("rediss://h").redacted(), "rediss://h:6379");
+  EXPECT_EQ(parse_url("rediss://alice:hunter2@h:6380/3").redacted(), "rediss://alice:***@h:6380/3");
+  EXPECT_EQ(parse_url("rediss://:hunter2@[::1]:6380").redacted(), "rediss://:***@[::1]:6380");
+  for (const char* url : {"rediss://alice:hunter2@h:6380/3", "rediss://[::1]:6380/1"}) {
+    const Endpoint parsed = parse_url(url);
+    const Endpoint again = parse_url(parsed.redacted());
+    EXPECT_TRUE(again.tls) << url;
+    EXPECT_EQ(again.host, parsed.host) << url;
+    EXPECT_EQ(again.port, parsed.port) << url;
+    EXPECT_EQ(again.db, parsed.db) << url;
+  }
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ TEST(SecretsTest, NoErrorTextOrLogLineContainsThePassword) {
 
   // Malformed URLs that carry the password.
   collect([&] { Client c(good + ":notaport"); });
-  collect([&] { Client c("rediss://:" + std::string(kSecret) + "@h"); });
+  collect([&] { Client c("rediss://:" + std::string(kSecret) + "@h:notaport"); });
   collect([&] { Client c("redis://" + std::string(kSecret) + "@h"); });
   // Wrong user for the password, and a password sent to the wrong place.
   collect([&] {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "failure.hpp"
+#include "prodsafe/redis/options.hpp"
 #include "prodsafe/runtime_checks/check_result.hpp"
 
 namespace prodsafe::redis {
@@ -23,9 +24,9 @@ class RedisServer;
 namespace prodsafe::cli {
 
 // `prodsafe demo`: what the foundation does, against a private redis-server
-// (or `redis_url`): version, round trips, pipelines, concurrency, scripts,
-// and recovery from a Redis crash and a Redis pause.
-int run_foundation_demo(const std::optional<std::string>& redis_url);
+// (or `redis_url`, with `tls`): version, round trips, pipelines, concurrency,
+// scripts, and recovery from a Redis crash and a Redis pause.
+int run_foundation_demo(const std::optional<std::string>& redis_url, const redis::TlsOptions& tls);
 
 struct OrdersDemoReport {
   int requested = 0;
@@ -52,12 +53,14 @@ struct CheckArguments {
   bool strict_durability = false;
   std::size_t latency_samples = 20;  // 0 to 1000000 (main.cpp checks the flag)
   bool no_colour = false;
+  redis::TlsOptions tls{};  // the TLS flags (tls_flags.hpp)
 };
 
 // `prodsafe check [URL]`: exit 0 when no result is at or above --fail-at, 1
 // when one is, 2 when Redis cannot be checked (unreachable, refused), 64 for a
 // malformed URL or a bad --fail-at. With --json every outcome is one JSON
-// object on stdout (failures: failure.hpp), and nothing is printed on stderr.
+// object on stdout (failures: failure.hpp), and nothing is printed on stderr
+// but --insecure's warning.
 int run_check(const CheckArguments& arguments);
 
 // Where `check`'s failures go: JSON on stdout with --json (with "url" when
@@ -80,9 +83,9 @@ struct BreakerDemoReport {
 // The breaker part of the demo: opens at its threshold, refuses, recovers.
 BreakerDemoReport run_breaker_demo(std::shared_ptr<redis::Client> client);
 
-// `prodsafe ping URL`: connects through the pool and prints the server's
-// version and round-trip times.
-int run_ping(const std::string& redis_url, int count);
+// `prodsafe ping URL`: connects through the pool (with `tls`) and prints the
+// server's version and round-trip times.
+int run_ping(const std::string& redis_url, const redis::TlsOptions& tls, int count);
 
 struct ChaosArguments {
   std::vector<std::string> scenarios{};  // empty: all
@@ -93,6 +96,7 @@ struct ChaosArguments {
   std::uint64_t seed = 0;  // 0: random, printed
   bool list = false;
   bool break_guard = false;  // hidden, test-only
+  redis::TlsOptions tls{};   // for redis_url (tls_flags.hpp)
 };
 
 // `prodsafe chaos`: runs the chaos scenarios (chaos/framework/scenario.hpp), prints

@@ -123,8 +123,8 @@ long long concurrent_increments(redis::Client& client, const std::string& key, i
 
 }  // namespace
 
-int run_ping(const std::string& redis_url, int count) {
-  redis::Client client(redis_url);
+int run_ping(const std::string& redis_url, const redis::TlsOptions& tls, int count) {
+  redis::Client client(redis_url, redis::Options{.tls = tls});
   const redis::Info info = redis::parse_info(client.info("server"));
   const Latency latency = time_pings(client, count);
   fmt::print("{}: Redis {} ({} mode), PING p50 {:.1f} us, p99 {:.1f} us over {} round trips\n",
@@ -133,7 +133,7 @@ int run_ping(const std::string& redis_url, int count) {
   return kExitOk;
 }
 
-int run_foundation_demo(const std::optional<std::string>& redis_url) {
+int run_foundation_demo(const std::optional<std::string>& redis_url, const redis::TlsOptions& tls) {
   logger()->set_level(spdlog::level::err);  // the demo prints its own story
   std::unique_ptr<embedded::RedisServer> server;
   std::string url;
@@ -147,7 +147,8 @@ int run_foundation_demo(const std::optional<std::string>& redis_url) {
   auto shared_client =
       std::make_shared<redis::Client>(url, redis::Options{.command_timeout = milliseconds(300),
                                                           .pool_size = 4,
-                                                          .key_prefix = "prodsafe:demo:"});
+                                                          .key_prefix = "prodsafe:demo:",
+                                                          .tls = tls});
   redis::Client& client = *shared_client;
   // A private server goes away with its keys; a given one keeps only its own,
   // once it has answered (an unreachable one has none of ours, and its error

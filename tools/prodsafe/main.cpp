@@ -3,10 +3,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
@@ -15,6 +17,7 @@
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/build_info.hpp"
 #include "prodsafe/redis/endpoint.hpp"
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   demo->add_option("--redis", demo_url,
                    "Use this Redis instead of starting a private one (only keys under "
                    "prodsafe:demo: are touched, and removed at the end)");
+  const TlsFlags demo_tls(*demo);
 
   prodsafe::cli::CheckArguments check_arguments{.url = default_redis_url()};
   auto* check = app.add_subcommand(
@@ -92,6 +96,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000));
   check->add_flag("--no-colour,--no-color", check_arguments.no_colour,
                   "Plain table on a terminal (also with NO_COLOR set, or TERM=dumb)");
+  const TlsFlags check_tls(*check);
 
   std::string ping_url = default_redis_url();
   int ping_count = 1000;
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
   ping->add_option("url", ping_url, "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)");
   ping->add_option("-n,--count", ping_count, "Number of PINGs to time")
       ->check(CLI::Range(1, 1000000));
+  const TlsFlags ping_tls(*ping);
 
   prodsafe::cli::ChaosArguments chaos_arguments;
   auto* chaos = app.add_subcommand(
@@ -122,6 +128,7 @@ int main(int argc, char** argv) {
       ->check(kUnsigned64);
   chaos->add_flag("--list", chaos_arguments.list, "List the scenarios and exit");
   chaos->add_flag("--break-guard-for-tests", chaos_arguments.break_guard)->group("");
+  const TlsFlags chaos_tls(*chaos);
 
   std::string chaos_worker_spec;
   auto* chaos_worker = app.add_subcommand("chaos-worker", "");
@@ -164,26 +171,64 @@ int main(int argc, char** argv) {
   const FailureOutput failure_output =
       *chaos ? chaos_failure_output(chaos_arguments.json) : FailureOutput{.command = command};
 
-  // A malformed URL is a usage error too, found before anything runs (check
-  // looks at its own, to report it as JSON with --json).
-  for (const std::string* url :
-       {*demo && demo_url ? &*demo_url : nullptr, *ping ? &ping_url : nullptr,
-        *chaos && !chaos_arguments.redis_url.empty() ? &chaos_arguments.redis_url : nullptr}) {
-    if (url == nullptr) continue;
+  // A malformed URL or a bad TLS setting is a usage error too, found before
+  // anything runs; a TLS file that cannot be used is a configuration error.
+  // check reports a URL it cannot parse itself, as JSON with --json.
+  struct UrlFlags {
+    const std::string* url = nullptr;
+    const TlsFlags* tls = nullptr;
+    prodsafe::redis::TlsOptions* options = nullptr;  // filled from `tls` for `url`
+    FailureOutput output{};
+  };
+  prodsafe::redis::TlsOptions demo_tls_options;
+  prodsafe::redis::TlsOptions ping_tls_options;
+  UrlFlags given;
+  if (*demo)
+    given = {demo_url ? &*demo_url : nullptr, &demo_tls, &demo_tls_options, failure_output};
+  if (*ping) given = {&ping_url, &ping_tls, &ping_tls_options, failure_output};
+  if (*chaos) {
+    given = {chaos_arguments.redis_url.empty() ? nullptr : &chaos_arguments.redis_url, &chaos_tls,
+             &chaos_arguments.tls, failure_output};
+  }
+  if (*check) {
+    given = {&check_arguments.url, &check_tls, &check_arguments.tls,
+             check_failure_output(check_arguments.json,
+                                  prodsafe::redis::redact_url(check_arguments.url))};
+  }
+  if (given.tls != nullptr && given.url == nullptr && given.tls->given()) {
+    return report(failure_output,
+                  usage_failure(fmt::format(
+                      "the TLS flags (--tls, --cacert, ...) apply to the Redis given with --redis "
+                      "URL; without --redis, {} starts its own redis-server, which speaks plain "
+                      "TCP: give --redis rediss://host:port, or drop the TLS flags",
+                      command)));
+  }
+  if (given.url != nullptr) {
+    std::optional<prodsafe::redis::Endpoint> endpoint;
     try {
-      (void)prodsafe::redis::parse_url(*url);
+      endpoint = prodsafe::redis::parse_url(*given.url);
     } catch (const prodsafe::InvalidArgument& error) {
-      return report(failure_output, usage_failure(error.what()));
+      if (!*check) return report(given.output, usage_failure(error.what()));
+    }
+    if (endpoint) {
+      try {
+        given.tls->check(*endpoint);
+      } catch (const prodsafe::InvalidArgument& error) {
+        return report(given.output, usage_failure(error.what()));
+      } catch (const prodsafe::ConfigError& error) {
+        return report(given.output, failure_of(error));
+      }
+      *given.options = given.tls->options(*endpoint);
     }
   }
 
   try {
-    if (*demo) return run_foundation_demo(demo_url);
+    if (*demo) return run_foundation_demo(demo_url, demo_tls_options);
     if (*ping) {
       // The command reports its own failure; the library's log line about
       // the same connection would say it twice.
       prodsafe::logger()->set_level(spdlog::level::off);
-      return run_ping(ping_url, ping_count);
+      return run_ping(ping_url, ping_tls_options, ping_count);
     }
     if (*check) return run_check(check_arguments);
     if (*chaos) return run_chaos(chaos_arguments);

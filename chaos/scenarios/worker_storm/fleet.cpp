@@ -107,9 +107,9 @@ std::pair<std::uint64_t, std::uint64_t> History::jobs_run_and_refused() const {
   return {run, refused};
 }
 
-FleetProcess::FleetProcess(std::size_t index, const std::string& url, const std::string& key_prefix,
-                           const Sizes& sizes, History& history, Dependency& ledger,
-                           Dependency& mailer, std::uint64_t seed)
+FleetProcess::FleetProcess(std::size_t index, const std::string& url, const redis::TlsOptions& tls,
+                           const std::string& key_prefix, const Sizes& sizes, History& history,
+                           Dependency& ledger, Dependency& mailer, std::uint64_t seed)
     : index_(index),
       history_(history),
       ledger_(ledger),
@@ -117,7 +117,8 @@ FleetProcess::FleetProcess(std::size_t index, const std::string& url, const std:
       client_(std::make_shared<redis::Client>(
           url, redis::Options{.command_timeout = milliseconds(1000),
                               .pool_size = 3 * sizes.threads_per_type + 2,
-                              .key_prefix = key_prefix})),
+                              .key_prefix = key_prefix,
+                              .tls = tls})),
       hooks_(std::make_shared<alerts::AlertHooks>()),
       anomalies_({.high_retry_rate = 0.5,
                   .rate_window = 20,

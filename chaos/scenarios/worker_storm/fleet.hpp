@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "prodsafe/alerts/alert_hooks.hpp"
-#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/connection.hpp"
@@ -169,9 +169,9 @@ class History {
 // construction until stop().
 class FleetProcess {
  public:
-  FleetProcess(std::size_t index, const std::string& url, const std::string& key_prefix,
-               const Sizes& sizes, History& history, Dependency& ledger, Dependency& mailer,
-               std::uint64_t seed);
+  FleetProcess(std::size_t index, const std::string& url, const redis::TlsOptions& tls,
+               const std::string& key_prefix, const Sizes& sizes, History& history,
+               Dependency& ledger, Dependency& mailer, std::uint64_t seed);
   ~FleetProcess() { stop(); }
   FleetProcess(const FleetProcess&) = delete;
   FleetProcess& operator=(const FleetProcess&) = delete;

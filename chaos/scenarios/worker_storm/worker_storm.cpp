@@ -90,9 +90,9 @@ class StormRun {
     TransitionFeed feed(client);
     std::vector<std::unique_ptr<FleetProcess>> fleet;
     for (std::size_t p = 0; p < sizes_.processes; ++p) {
-      fleet.push_back(std::make_unique<FleetProcess>(p, context_.redis_url(), trial_.key_prefix,
-                                                     sizes_, history_, ledger, mailer,
-                                                     context_.random()()));
+      fleet.push_back(std::make_unique<FleetProcess>(
+          p, context_.redis_url(), context_.tls_for(context_.redis_url()), trial_.key_prefix,
+          sizes_, history_, ledger, mailer, context_.random()()));
     }
     context_.note(fmt::format(
         "worker_storm: {} processes x {} threads per job type; {} ms baseline, {} ms storm "

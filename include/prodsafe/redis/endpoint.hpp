@@ -1,11 +1,13 @@
 // Where a Redis server is and how to log in: parsed from a URL.
 //
 //   redis://[[user]:password@]host[:port][/db]
+//   rediss://[[user]:password@]host[:port][/db]     TLS over TCP
 //   unix://[[user]:password@]/path/to/redis.sock[?db=N]
 //
 // The user and password may be percent-encoded (%40 for '@'); an IPv6 host is
-// written in brackets: redis://[::1]:6379. rediss:// (TLS) is refused: the
-// hiredis that Debian ships (0.14) has no TLS support.
+// written in brackets: redis://[::1]:6379. rediss:// sets Endpoint::tls; the
+// CA, client certificate and SNI are in redis::TlsOptions. A unix socket has
+// no TLS form (validate_tls_endpoint refuses TLS for one).
 //
 // Thread safety: Endpoint is a plain value; parse_url() is a pure function.
 #pragma once
@@ -34,8 +36,8 @@ struct Endpoint {
   // TCP only: speak TLS (a rediss:// URL). See TlsOptions for the settings.
   bool tls = false;
 
-  // The endpoint as a URL with the password replaced by "***": safe for logs
-  // and error messages.
+  // The endpoint as a URL with the password replaced by "***" (rediss:// when
+  // `tls`): safe for logs and error messages.
   [[nodiscard]] std::string redacted() const;
 };
 

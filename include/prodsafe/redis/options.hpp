@@ -12,6 +12,8 @@
 
 namespace prodsafe::redis {
 
+struct Endpoint;
+
 inline constexpr std::chrono::milliseconds kMaxOptionDuration = std::chrono::hours(24);
 
 // TLS to the server (managed Redis with in-transit encryption). On when the
@@ -75,5 +77,23 @@ struct Options {
 // out of the range its comment gives. Connection and ConnectionPool (so
 // Client) call it before they use `options`.
 void validate_options(const Options& options);
+
+// Checks `tls` without touching the network or parsing any certificate:
+// - cert_file without key_file, or the reverse: InvalidArgument naming both;
+// - sni that is not a host name (letters, digits, '-' and '.', labels of 1
+//   to 63 characters not starting or ending with '-', at most 253 in all):
+//   InvalidArgument;
+// - ca_file, cert_file or key_file that is not a readable file, or ca_dir
+//   that is not a readable, searchable directory: ConfigError naming the
+//   path and the field.
+// Each message names the field as redis::Options::tls.<field>.
+void validate_tls_options(const TlsOptions& tls);
+
+// Checks that `tls` fits `endpoint`. TLS is on when endpoint.tls (a rediss://
+// URL) or tls.enabled is set. Throws InvalidArgument when TLS is on for a
+// unix socket (TLS is for TCP), or when a CA, a client certificate or key,
+// or an SNI name is set while TLS is off (the connection would be plain
+// text, which the settings suggest was not meant).
+void validate_tls_endpoint(const Endpoint& endpoint, const TlsOptions& tls);
 
 }  // namespace prodsafe::redis
