@@ -79,11 +79,13 @@ void validate_options(const Options& options) {
   if (options.pool_size == 0) {
     throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
   }
+  validate_tls_options(options.tls);
 }
 
 Connection::Connection(const Endpoint& endpoint, const Options& options)
     : endpoint_(endpoint), redacted_(endpoint.redacted()), owner_(::getpid()) {
   validate_options(options);
+  validate_tls_endpoint(endpoint, options.tls);
   if (options.user) endpoint_.user = *options.user;
   if (options.password) endpoint_.password = *options.password;
   if (options.user || options.password) redacted_ = endpoint_.redacted();
@@ -102,13 +104,6 @@ void Connection::ReaderDeleter::operator()(redisReader* reader) const noexcept {
 void Connection::connect(const Options& options) {
   const bool tls = endpoint_.tls || options.tls.enabled;
   tls_ = tls;
-  if (tls && endpoint_.transport == Endpoint::Transport::kUnix) {
-    broken_ = true;
-    throw InvalidArgument(fmt::format(
-        "cannot connect to {}: TLS runs over TCP only; use a redis:// or rediss:// URL, or turn "
-        "TlsOptions::enabled off for a unix socket",
-        redacted_));
-  }
   // One deadline for the connect, AUTH and SELECT together.
   const Deadline deadline = detail::deadline_after(options.connect_timeout);
   reader_.reset(redisReaderCreate());
@@ -287,6 +282,13 @@ void Connection::fail(std::string_view what, const std::exception& error) {
   }
   switch (kind) {
     case TransportError::Kind::kTimeout:
+      if (std::string_view(error.what()) == "TLS handshake") {
+        throw Timeout(fmt::format(
+            "{}: the TLS handshake timed out after {} ms ({}); the server may be paused or "
+            "overloaded, or this is a plain (non-TLS) port, which waits silently for the rest "
+            "of the handshake: use redis:// for it",
+            redacted_, timeout.count(), option));
+      }
       throw Timeout(
           fmt::format("{}: {} timed out after {} ms ({}); the server may be paused, overloaded or "
                       "unreachable",

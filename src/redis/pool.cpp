@@ -29,6 +29,7 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
       redacted_(endpoint_.redacted()),
       pid_(::getpid()) {
   validate_options(options_);
+  validate_tls_endpoint(endpoint_, options_.tls);
   idle_.reserve(options_.pool_size);
   if (options_.reconnect_backoff_initial.count() > 0) {
     // No jitter: Options promises these exact waits.

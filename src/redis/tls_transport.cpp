@@ -113,7 +113,8 @@ SSL_CTX* make_context(const TlsOptions& options) {
       if (SSL_CTX_use_certificate_chain_file(context, options.cert_file.c_str()) != 1) {
         context_error("the client certificate", "cert_file", options.cert_file);
       }
-      if (SSL_CTX_use_PrivateKey_file(context, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (SSL_CTX_use_PrivateKey_file(context, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1 &&
+          ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
         context_error("the client key", "key_file", options.key_file);
       }
       if (SSL_CTX_check_private_key(context) != 1) {
@@ -270,6 +271,17 @@ void TlsTransport::wait_or_throw(int result, std::string_view operation, Deadlin
                            fmt::format("TLS {}: the server closed the connection", operation));
     case SSL_ERROR_SYSCALL: {
       const int saved = bio_state_.last_errno;
+      if (operation == "write" && (saved == EPIPE || saved == ECONNRESET)) {
+        // The server may have said why before it closed (an alert refusing
+        // this client's certificate): read it, if it is there.
+        ERR_clear_error();
+        char ignored[256];
+        std::size_t got = 0;
+        const int read = SSL_read_ex(ssl_, ignored, sizeof ignored, &got);
+        if (read != 1 && SSL_get_error(ssl_, read) == SSL_ERROR_SSL) {
+          throw protocol_failure(ssl_, operation, peer_);
+        }
+      }
       if (saved == 0 || saved == EPIPE || saved == ECONNRESET) {
         throw TransportError(Kind::kClosed,
                              fmt::format("TLS {}: the server closed the connection{}", operation,

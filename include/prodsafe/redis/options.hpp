@@ -74,8 +74,9 @@ struct Options {
 };
 
 // Throws InvalidArgument, naming the field and its range, when an option is
-// out of the range its comment gives. Connection and ConnectionPool (so
-// Client) call it before they use `options`.
+// out of the range its comment gives, and checks `options.tls` with
+// validate_tls_options(). Connection and ConnectionPool (so Client) call it,
+// and validate_tls_endpoint(), before they use `options`.
 void validate_options(const Options& options);
 
 // Checks `tls` without touching the network or parsing any certificate:
