@@ -245,6 +245,20 @@ TEST_F(TlsTest, UnusableFilesAreConfigErrorsNamingThem) {
   EXPECT_NE(message.find("does not belong"), std::string::npos) << message;
 }
 
+// Each new connection reads the files afresh: replacing the CA file (as a
+// rotation does) changes what the next connection trusts, in the same Client.
+TEST_F(TlsTest, ANewConnectionReadsReplacedCertificateFiles) {
+  RedisServer server({.tls = server_tls()});
+  const fs::path ca = directory_ / "rotating-ca.pem";
+  fs::copy_file(certs_.other_ca_cert, ca, fs::copy_options::overwrite_existing);
+  Options rotating = options({.ca_file = ca.string()});
+  rotating.reconnect_backoff_initial = 0ms;
+  Client client(server.url(), rotating);
+  EXPECT_THROW((void)client.ping(), ConfigError);
+  fs::copy_file(certs_.ca_cert, ca, fs::copy_options::overwrite_existing);
+  EXPECT_EQ(client.ping(), "PONG");
+}
+
 // The child of a fork destroys the connections it inherited without a TLS
 // close_notify: the parent's pooled connection keeps working, unreplaced.
 TEST_F(TlsTest, AForkedChildLeavesTheParentsTlsConnectionsAlone) {
