@@ -8,8 +8,8 @@
 
 #include "baseline.hpp"
 #include "bench_main.hpp"
-#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 
 namespace {
 

@@ -11,9 +11,9 @@
 #include "baseline.hpp"
 #include "bench_main.hpp"
 #include "prodsafe/retry/histogram.hpp"
+#include "prodsafe/retry/redis_window_store.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
-#include "prodsafe/retry/redis_window_store.hpp"
 
 namespace {
 

@@ -22,7 +22,6 @@ const redis::Script& window_script() {
 
 SystemTime from_ms(long long ms) { return SystemTime(milliseconds(ms)); }
 
-
 }  // namespace
 
 RedisRetryWindowStore::RedisRetryWindowStore(std::shared_ptr<redis::Client> client)

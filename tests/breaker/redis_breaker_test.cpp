@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "print_state.hpp"
-#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/redis/connection.hpp"

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/in_memory_breaker_store.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/retry/executor.hpp"
 

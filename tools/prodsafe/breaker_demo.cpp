@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
 
 namespace prodsafe::cli {
 
