@@ -53,7 +53,15 @@ std::vector<Reply> Client::pipeline(const Pipeline& pipeline) {
         "callers that use it next, so it is not sent: {}",
         pipeline.connection_state_change()));
   }
-  return pool_.checkout()->pipeline(pipeline);
+  auto lease = pool_.checkout();
+  std::vector<Reply> replies = lease->pipeline(pipeline);
+  for (const std::size_t index : pipeline.state_endings()) {
+    const Reply& reply = replies[index];
+    if (reply.is_error() && reply.error_message().rfind("EXECABORT", 0) != 0) {
+      lease->mark_broken();  // still in the transaction, or watching
+    }
+  }
+  return replies;
 }
 
 std::unique_ptr<Connection> Client::dedicated_connection() const {

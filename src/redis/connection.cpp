@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <memory>
@@ -316,6 +317,10 @@ void Connection::fail(std::string_view what, const std::exception& error) {
 }
 
 void Connection::subscribe(std::span<const std::string_view> channels) {
+  if (channels.empty()) {
+    // SUBSCRIBE alone gets an error reply that no read would consume.
+    throw InvalidArgument("Connection::subscribe needs at least one channel");
+  }
   std::vector<std::string_view> args{"SUBSCRIBE"};
   args.insert(args.end(), channels.begin(), channels.end());
   std::string encoded;
@@ -335,8 +340,9 @@ void Connection::subscribe(std::span<const std::string_view> channels) {
 
 std::optional<Reply> Connection::next_message(std::chrono::milliseconds timeout) {
   check_usable("waiting for a message");
-  const Deadline deadline =
-      std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  // Clamped: now + milliseconds::max() overflows the clock.
+  const Deadline deadline = std::chrono::steady_clock::now() +
+                            std::clamp(timeout, std::chrono::milliseconds(0), kMaxOptionDuration);
   try {
     for (;;) {
       // One read can bring several messages (a script that publishes twice):

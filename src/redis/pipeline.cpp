@@ -54,7 +54,10 @@ void Pipeline::track(const CommandState& state) noexcept {
       multi_open_ = true;
       break;
     case StateChange::kEndMulti:
-      if (multi_open_) multi_open_ = watch_open_ = false;
+      if (multi_open_) {
+        endings_.push_back(count_ - 1);
+        multi_open_ = watch_open_ = false;
+      }
       break;
     case StateChange::kWatch:
       if (!multi_open_ && !watch_open_) {
@@ -63,6 +66,7 @@ void Pipeline::track(const CommandState& state) noexcept {
       }
       break;
     case StateChange::kUnwatch:
+      if (!multi_open_ && watch_open_) endings_.push_back(count_ - 1);
       if (!multi_open_) watch_open_ = false;
       break;
     case StateChange::kLasting:
@@ -107,6 +111,7 @@ void Pipeline::clear() noexcept {
   changes_state_ = multi_open_ = watch_open_ = false;
   multi_index_ = watch_index_ = lasting_index_ = 0;
   lasting_ = {};
+  endings_.clear();
 }
 
 }  // namespace prodsafe::redis

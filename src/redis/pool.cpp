@@ -13,14 +13,17 @@
 
 namespace prodsafe::redis {
 
-ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection) noexcept
-    : pool_(pool), connection_(std::move(connection)) {}
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection,
+                             std::uint64_t generation) noexcept
+    : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
 
 ConnectionPool::Lease::Lease(Lease&& other) noexcept
-    : pool_(other.pool_), connection_(std::move(other.connection_)) {}
+    : pool_(other.pool_),
+      connection_(std::move(other.connection_)),
+      generation_(other.generation_) {}
 
 ConnectionPool::Lease::~Lease() {
-  if (connection_) pool_->give_back(std::move(connection_));
+  if (connection_) pool_->give_back(std::move(connection_), generation_);
 }
 
 ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
@@ -43,18 +46,14 @@ ConnectionPool::Lease ConnectionPool::checkout() {
   const bool has_deadline = options_.pool_checkout_timeout.count() > 0;
   const SteadyTime deadline = std::chrono::steady_clock::now() + options_.pool_checkout_timeout;
   std::unique_lock lock(mutex_);
-  if (::getpid() != pid_) {
-    auto inherited = forget_parents_connections();
-    lock.unlock();
-    inherited.clear();  // closes the child's copies; writes nothing
-    lock.lock();
-  }
+  if (::getpid() != pid_) forget_parents_connections();
   for (;;) {
+    const std::uint64_t generation = generation_;
     if (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       lock.unlock();
-      if (connection->looks_alive()) return Lease(this, std::move(connection));
+      if (connection->looks_alive()) return Lease(this, std::move(connection), generation);
       connection.reset();  // the server closed it while it sat idle
       lock.lock();
       --open_;
@@ -65,7 +64,7 @@ ConnectionPool::Lease ConnectionPool::checkout() {
       ++open_;
       lock.unlock();
       try {
-        return Lease(this, open_connection(deadline, has_deadline));
+        return Lease(this, open_connection(deadline, has_deadline), generation);
       } catch (...) {
         lock.lock();
         --open_;
@@ -133,41 +132,48 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
   }
 }
 
-std::vector<std::unique_ptr<Connection>> ConnectionPool::forget_parents_connections() {
+void ConnectionPool::forget_parents_connections() noexcept {
   pid_ = ::getpid();
   open_ = 0;
   stats_ = PoolStats{};
   next_connect_ = SteadyTime{};
   failed_connects_ = 0;
   backoff_ = std::chrono::milliseconds(0);
-  return std::exchange(idle_, {});
+  ++generation_;  // leases from the parent are dropped when they come back
+  idle_.clear();  // closes the child's copies of the sockets; writes nothing
 }
 
-void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
-  std::vector<std::unique_ptr<Connection>> stale;
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection,
+                               std::uint64_t generation) noexcept {
+  bool freed_several = false;
   {
     std::lock_guard lock(mutex_);
     if (connection->owner() != pid_) {
       // Leased before a fork: not counted in this process's open_.
-    } else if (connection->saw_failover()) {
-      // The server behind the address is a replica now; so is every idle
-      // connection's.
-      stale = std::exchange(idle_, {});
-      open_ -= stale.size() + 1;
-      stats_.dropped += stale.size() + 1;
-    } else if (!connection->broken()) {
-      idle_.push_back(std::move(connection));
-    } else {
+      connection.reset();
+    } else if (connection->saw_failover() && generation == generation_) {
+      // The server behind the address is a replica now: so is every idle
+      // connection's, and every leased one's (generation_ drops those as
+      // they come back). Closing them here allocates nothing.
+      ++generation_;
+      open_ -= idle_.size() + 1;
+      stats_.dropped += idle_.size() + 1;
+      freed_several = !idle_.empty();
+      idle_.clear();
+      connection.reset();
+    } else if (connection->broken() || generation != generation_) {
       --open_;
       ++stats_.dropped;
+      connection.reset();
+    } else {
+      idle_.push_back(std::move(connection));  // within the capacity reserved
     }
   }
-  if (stale.empty()) {
-    returned_.notify_one();
-  } else {
+  if (freed_several) {
     returned_.notify_all();
+  } else {
+    returned_.notify_one();
   }
-  // Dropped connections are freed here, outside the lock.
 }
 
 PoolStats ConnectionPool::stats() const {

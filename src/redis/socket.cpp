@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -54,18 +55,25 @@ Socket open_and_connect(int family, const sockaddr* address, socklen_t length, D
     throw TransportError(Kind::kFailed,
                          fmt::format("socket() for {}: {}", where, error_text(errno)));
   }
-  int result;
-  do {
-    result = ::connect(socket.get(), address, length);
-  } while (result != 0 && errno == EINTR);
-  if (result != 0) {
-    if (errno != EINPROGRESS && errno != EAGAIN) {
-      throw TransportError(Kind::kFailed,
-                           fmt::format("connect to {}: {}", where, error_text(errno)));
+  for (;;) {
+    if (::connect(socket.get(), address, length) == 0) return socket;
+    if (errno == EINTR) continue;
+    if (errno == EINPROGRESS) {
+      finish_connect(socket.get(), deadline, where);
+      return socket;
     }
-    finish_connect(socket.get(), deadline, where);
+    if (errno == EAGAIN && family == AF_UNIX) {
+      // The listener's backlog is full; the connect never started. Nothing
+      // to poll for: try again shortly, until the deadline.
+      if (remaining_ms(deadline) == 0) {
+        throw TransportError(Kind::kTimeout, fmt::format("connecting to {}", where));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          remaining_ms(deadline) < 0 ? 5 : std::min(5, remaining_ms(deadline))));
+      continue;
+    }
+    throw TransportError(Kind::kFailed, fmt::format("connect to {}: {}", where, error_text(errno)));
   }
-  return socket;
 }
 
 }  // namespace

@@ -125,6 +125,7 @@ SSL_CTX* make_context(const TlsOptions& options) {
     return context;
   } catch (...) {
     SSL_CTX_free(context);
+    ERR_clear_error();  // the message has what it said
     throw;
   }
 }
@@ -176,11 +177,17 @@ TransportError protocol_failure(SSL* ssl, std::string_view operation, const std:
                         operation, detail)};
   }
   if (reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
-      reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE ||
       reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) {
     return {Kind::kRejected,
             fmt::format("TLS {}: the server refused this client ({}); it demands a client "
                         "certificate: set cert_file and key_file (--cert, --key)",
+                        operation, detail)};
+  }
+  if (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) {
+    return {Kind::kRejected,
+            fmt::format("TLS {}: the server refused the handshake ({}); it may demand a client "
+                        "certificate (--cert, --key), or share no protocol version or cipher "
+                        "with this client (TLS 1.2 at least)",
                         operation, detail)};
   }
   if (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA) {
@@ -206,10 +213,11 @@ TlsTransport::TlsTransport(Socket socket, const TlsOptions& options, const std::
           "on the network path can impersonate the Redis server");
     });
   }
+  const BIO_METHOD* method = socket_bio_method();
   ERR_clear_error();
   context_ = make_context(options);
   ssl_ = SSL_new(context_);
-  BIO* bio = BIO_new(socket_bio_method());
+  BIO* bio = BIO_new(method);
   if (ssl_ == nullptr || bio == nullptr) {
     BIO_free(bio);
     SSL_free(ssl_);
@@ -238,6 +246,7 @@ TlsTransport::TlsTransport(Socket socket, const TlsOptions& options, const std::
   try {
     for (;;) {
       ERR_clear_error();
+      bio_state_.last_errno = 0;
       const int result = SSL_connect(ssl_);
       if (result == 1) break;
       wait_or_throw(result, "handshake", deadline);
@@ -245,6 +254,7 @@ TlsTransport::TlsTransport(Socket socket, const TlsOptions& options, const std::
   } catch (...) {
     SSL_free(ssl_);
     SSL_CTX_free(context_);
+    ERR_clear_error();  // leave no stale error to other OpenSSL users of this thread
     throw;
   }
 }
@@ -257,6 +267,16 @@ TlsTransport::~TlsTransport() {
 }
 
 void TlsTransport::wait_or_throw(int result, std::string_view operation, Deadline deadline) {
+  try {
+    wait_or_throw_unclean(result, operation, deadline);
+  } catch (...) {
+    ERR_clear_error();  // the message has what it said
+    throw;
+  }
+}
+
+void TlsTransport::wait_or_throw_unclean(int result, std::string_view operation,
+                                         Deadline deadline) {
   const int error = SSL_get_error(ssl_, result);
   short events = 0;
   switch (error) {

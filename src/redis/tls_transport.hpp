@@ -43,6 +43,8 @@ class TlsTransport final : public Transport {
  private:
   // Waits for what OpenSSL asked for after `result`, or throws.
   void wait_or_throw(int result, std::string_view operation, Deadline deadline);
+  // wait_or_throw() without clearing OpenSSL's error queue on a throw.
+  void wait_or_throw_unclean(int result, std::string_view operation, Deadline deadline);
 
   Socket socket_;
   TlsSocketState bio_state_;

@@ -5,10 +5,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -16,6 +18,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/redis/connection.hpp"
 #include "support/redis_fixture.hpp"
 
 namespace prodsafe::redis {
@@ -92,6 +95,38 @@ TEST(DeadlineTest, ADrippingReplyEndsAtTheCommandTimeout) {
   EXPECT_LT(took, 900ms) << "a 500 ms command_timeout took "
                          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                          << " ms";
+}
+
+// A unix socket whose listen backlog is full refuses connect() with EAGAIN
+// (the connection was never started): that must wait for the connect
+// timeout, not count as connected.
+TEST(DeadlineTest, AUnixSocketWithAFullBacklogTimesOutAtTheConnectTimeout) {
+  const std::string path =
+      ::testing::TempDir() + "prodsafe-backlog-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);  // never accepts
+  int timeouts = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto start = steady_clock::now();
+    try {
+      Connection connection(parse_url("unix://" + path),
+                            {.connect_timeout = 200ms, .command_timeout = 200ms});
+      // The backlog took this one (the kernel queues a few): it connected.
+    } catch (const Timeout&) {
+      ++timeouts;
+      const auto took = steady_clock::now() - start;
+      EXPECT_GE(took, 190ms);
+      EXPECT_LT(took, 600ms);
+    }
+  }
+  EXPECT_GT(timeouts, 0) << "every connect to a full backlog 'succeeded'";
+  ::close(listener);
+  ::unlink(path.c_str());
 }
 
 extern "C" void count_signal(int) {}

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -149,6 +151,55 @@ TEST(ReadonlyTest, AReadonlyReplyDropsPooledConnectionsSoTheRetryReachesTheNewPr
   }
   EXPECT_EQ(Client(new_primary.url()).get("k"), "after");
   EXPECT_EQ(client.get("k"), "after");
+}
+
+// A connection leased while another one got READONLY reaches the old
+// primary too: it is dropped when it comes back, not pooled.
+TEST(ReadonlyTest, AConnectionLeasedDuringTheFailoverIsNotPooledAfterIt) {
+  embedded::RedisServer old_primary({.unix_socket = true});
+  embedded::RedisServer new_primary({.unix_socket = true});
+  const std::filesystem::path stable = old_primary.directory() / "stable.sock";
+  std::filesystem::create_symlink(old_primary.socket_path(), stable);
+  Client client("unix://" + stable.string(), {.command_timeout = 2s, .pool_size = 2});
+  std::optional<ConnectionPool::Lease> held(client.pool().checkout());
+  std::optional<ConnectionPool::Lease> other(client.pool().checkout());
+  ASSERT_EQ((*held)->command({"PING"}).str(), "PONG");
+  ASSERT_EQ((*other)->command({"PING"}).str(), "PONG");
+
+  Client(old_primary.url()).command({"REPLICAOF", "127.0.0.1", std::to_string(new_primary.port())});
+  const std::filesystem::path moving = old_primary.directory() / "moving.sock";
+  std::filesystem::create_symlink(new_primary.socket_path(), moving);
+  std::filesystem::rename(moving, stable);
+
+  // One leased connection learns of the failover; the other, held meanwhile,
+  // never sent a write and comes back looking healthy.
+  EXPECT_TRUE((*other)->command({"SET", "k", "v"}).is_error());
+  other.reset();
+  held.reset();
+  client.set("k", "after");  // must not meet READONLY again
+  EXPECT_EQ(Client(new_primary.url()).get("k"), "after");
+}
+
+TEST_F(FaultTest, SubscribingToNoChannelIsRefusedBeforeAnythingIsSent) {
+  Connection connection(parse_url(server().url()), short_timeouts());
+  EXPECT_THROW(connection.subscribe({}), InvalidArgument);
+  EXPECT_EQ(connection.command({"ECHO", "mine"}).str(), "mine");
+}
+
+// "Wait as long as it takes" spelled as the largest duration waits, rather
+// than overflowing into a deadline in the past.
+TEST_F(FaultTest, NextMessageWithTheLargestTimeoutWaitsForTheMessage) {
+  Connection subscriber(parse_url(server().url()), short_timeouts());
+  const std::string_view channel = "c";
+  subscriber.subscribe({&channel, 1});
+  std::thread publisher([url = server().url()] {
+    std::this_thread::sleep_for(200ms);
+    Client(url).command({"PUBLISH", "c", "late"});
+  });
+  const auto message = subscriber.next_message(std::chrono::milliseconds::max());
+  publisher.join();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->array().at(2).str(), "late");
 }
 
 }  // namespace

@@ -276,6 +276,29 @@ TEST_F(StatefulCommandTest, PipelinedTransactionRuns) {
   EXPECT_EQ(client->get("a"), "2");
 }
 
+// A DISCARD or UNWATCH the server refuses (here: a wrong argument count; an
+// ACL can refuse them too) ends nothing: the connection must not go back to
+// the pool inside the transaction, or with the watch.
+TEST_F(StatefulCommandTest, APipelineWhoseDiscardIsRefusedLeavesNoTransactionOpen) {
+  auto client = one_connection();
+  Pipeline pipeline;
+  pipeline.add({"MULTI"}).add({"SET", "pk", "v"}).add({"DISCARD", "junk"});
+  EXPECT_TRUE(client->pipeline(pipeline)[2].is_error());
+  expect_clean(*client, server().url(), "after-refused-discard");
+}
+
+TEST_F(StatefulCommandTest, APipelineWhoseUnwatchIsRefusedLeavesNoWatch) {
+  auto client = one_connection();
+  Pipeline pipeline;
+  pipeline.add({"WATCH", "w"}).add({"UNWATCH", "junk"});
+  EXPECT_TRUE(client->pipeline(pipeline)[1].is_error());
+  Client(server().url(), short_timeouts()).set("w", "changed");
+  Pipeline transaction;
+  transaction.add({"MULTI"}).add({"SET", "t", "1"}).add({"EXEC"});
+  EXPECT_FALSE(client->pipeline(transaction)[2].is_nil()) << "the old WATCH aborted the EXEC";
+  EXPECT_EQ(client->get("t"), "1");
+}
+
 TEST_F(StatefulCommandTest, PipelineLeavingATransactionOpenIsRefused) {
   auto client = one_connection();
   Pipeline open;

@@ -2,7 +2,9 @@
 // server and client certificates made by the harness (openssl CLI): the
 // client works as over TCP, and each misconfiguration fails at connect, typed,
 // saying what to change, within connect_timeout.
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,8 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
@@ -243,6 +247,46 @@ TEST_F(TlsTest, UnusableFilesAreConfigErrorsNamingThem) {
   mismatched.key_file = certs_.server_key.string();
   message = connect_error<ConfigError>(server.url(), mismatched);
   EXPECT_NE(message.find("does not belong"), std::string::npos) << message;
+}
+
+// A peer that accepts and then closes without a word (a load balancer with
+// no backend): the handshake says the server closed the connection.
+TEST_F(TlsTest, APeerThatClosesDuringTheHandshakeIsReportedAsClosed) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::thread closer([listener] {
+    const int peer = ::accept(listener, nullptr, nullptr);
+    std::this_thread::sleep_for(200ms);
+    ::close(peer);
+  });
+  try {
+    Connection connection(
+        parse_url("rediss://127.0.0.1:" + std::to_string(ntohs(address.sin_port))), options());
+    ADD_FAILURE() << "connected";
+  } catch (const StoreUnavailable& error) {
+    EXPECT_NE(std::string(error.what()).find("closed the connection"), std::string::npos)
+        << error.what();
+  }
+  closer.join();
+  ::close(listener);
+}
+
+// A failed connect leaves nothing in this thread's OpenSSL error queue, where
+// other OpenSSL code on the thread would take it for its own failure.
+TEST_F(TlsTest, AFailedConnectLeavesTheThreadsOpenSslErrorQueueEmpty) {
+  RedisServer server({.tls = server_tls()});
+  (void)connect_error<ConfigError>(server.url(), {.ca_file = certs_.other_ca_cert.string()});
+  EXPECT_EQ(ERR_peek_error(), 0UL);
+  TlsOptions mismatched = with_client_cert();
+  mismatched.key_file = certs_.server_key.string();
+  (void)connect_error<ConfigError>(server.url(), mismatched);
+  EXPECT_EQ(ERR_peek_error(), 0UL);
 }
 
 // Each new connection reads the files afresh: replacing the CA file (as a

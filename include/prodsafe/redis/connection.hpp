@@ -72,15 +72,20 @@ class Connection {
   std::vector<Reply> pipeline(const Pipeline& pipeline);
 
   // Pub/sub: subscribes to `channels` (reading each confirmation). The
-  // connection then only receives messages: use next_message().
+  // connection then only receives messages: use next_message(). Throws
+  // InvalidArgument when `channels` is empty.
   void subscribe(std::span<const std::string_view> channels);
   // The next pushed message (["message", channel, payload]): one already
   // read with an earlier message at once, else one that arrives within
-  // `timeout`; nullopt when none did. Throws like command().
+  // `timeout` (at most kMaxOptionDuration); nullopt when none did. Throws
+  // like command().
   std::optional<Reply> next_message(std::chrono::milliseconds timeout);
 
   // True after an error that left the connection unusable.
   [[nodiscard]] bool broken() const noexcept;
+  // Makes broken() true: for a caller that knows the connection is no longer
+  // in the state it was opened in. A pool drops it when it is returned.
+  void mark_broken() noexcept { broken_ = true; }
   // A cheap check (no round trip) that the server has not closed the
   // connection, nothing unexpected is waiting to be read (on the socket or
   // already read and not yet parsed), and this process opened it.

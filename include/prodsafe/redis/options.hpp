@@ -42,8 +42,9 @@ struct TlsOptions {
 };
 
 struct Options {
-  // Time allowed to open a connection, including AUTH and SELECT; 0 to 24 h.
-  // Default: 1 s. 0 means wait as long as the operating system does.
+  // Time allowed to open a connection, including the TLS handshake, AUTH and
+  // SELECT; 0 to 24 h. Default: 1 s. 0 means no limit: a server that accepts
+  // the connection and then never answers (a paused one) hangs the caller.
   std::chrono::milliseconds connect_timeout{1000};
   // Time allowed for one command's (or one pipeline's) reply to arrive; 0 to
   // 24 h. Default: 1 s. 0 means wait forever (a paused server then hangs the

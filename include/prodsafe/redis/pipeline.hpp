@@ -49,6 +49,12 @@ class Pipeline {
   // Which command makes changes_connection_state() true, why, and what to do
   // instead; empty when it is false.
   [[nodiscard]] std::string connection_state_change() const;
+  // The positions (0-based) of the EXEC, DISCARD and UNWATCH commands that
+  // changes_connection_state() counts on to end a MULTI or WATCH. The server
+  // may refuse one (a wrong argument count, an ACL): its reply is then an
+  // error other than EXECABORT, and the connection is still in the
+  // transaction or watching. Client::pipeline() then drops the connection.
+  [[nodiscard]] std::span<const std::size_t> state_endings() const noexcept { return endings_; }
 
  private:
   void track(const CommandState& state) noexcept;
@@ -63,6 +69,7 @@ class Pipeline {
   std::size_t watch_index_ = 0;    // 1-based: the first WATCH still in effect
   std::size_t lasting_index_ = 0;  // 1-based: the first kLasting command; 0 none
   CommandState lasting_;
+  std::vector<std::size_t> endings_;  // see state_endings()
 };
 
 }  // namespace prodsafe::redis

@@ -6,7 +6,8 @@
 // that the server closed while idle, is dropped and replaced on a later
 // checkout. Failed connects back off (Options::reconnect_backoff_*). A
 // READONLY reply (a failover behind this address) drops the connection that
-// got it and every idle one: the next checkout connects anew.
+// got it, every idle one, and every one leased at the time when it comes
+// back: later checkouts connect anew.
 //
 // fork(): the child of a process that used the pool never uses the parent's
 // connections. Its first checkout drops them (closing its copies of their
@@ -58,10 +59,12 @@ class ConnectionPool {
 
    private:
     friend class ConnectionPool;
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection) noexcept;
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection,
+          std::uint64_t generation) noexcept;
 
     ConnectionPool* pool_;
     std::unique_ptr<Connection> connection_;
+    std::uint64_t generation_;  // the pool's generation when it was leased
   };
 
   // Throws InvalidArgument when an option is out of range (validate_options).
@@ -83,10 +86,10 @@ class ConnectionPool {
   using SteadyTime = std::chrono::steady_clock::time_point;
 
   std::unique_ptr<Connection> open_connection(SteadyTime deadline, bool has_deadline);
-  void give_back(std::unique_ptr<Connection> connection) noexcept;
+  void give_back(std::unique_ptr<Connection> connection, std::uint64_t generation) noexcept;
   // In a child of fork(): forgets the parent's connections. Called with
-  // mutex_ held; returns the idle ones, to be destroyed outside the lock.
-  std::vector<std::unique_ptr<Connection>> forget_parents_connections();
+  // mutex_ held.
+  void forget_parents_connections() noexcept;
 
   const Endpoint endpoint_;
   const Options options_;
@@ -99,6 +102,9 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;  // idle + leased + being opened, of this process
   pid_t pid_;             // the process whose connections open_ counts
+  // Bumped by a failover (a READONLY reply): a connection leased in an
+  // earlier generation is dropped when it comes back.
+  std::uint64_t generation_ = 0;
   PoolStats stats_;
   SteadyTime next_connect_{};
   // The reconnect waits: reconnect_backoff_initial doubling up to
