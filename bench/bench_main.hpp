@@ -15,5 +15,9 @@ embedded::RedisServer& server();
 
 // Returns main()'s exit code.
 int run_benchmarks(int argc, char** argv, const std::function<void(const RatioReporter&)>& report);
+// The same against a server started with `options` (e.g. one that also
+// listens on a TLS port).
+int run_benchmarks(int argc, char** argv, embedded::RedisServerOptions options,
+                   const std::function<void(const RatioReporter&)>& report);
 
 }  // namespace prodsafe::bench

@@ -6,7 +6,11 @@ namespace prodsafe::bench {
 
 void RatioReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
-    if (run.run_type != Run::RT_Aggregate || run.aggregate_name != "median") continue;
+    // The median of repetitions; a benchmark run once (Repetitions(1)) is its
+    // own median.
+    const bool median =
+        run.run_type == Run::RT_Aggregate ? run.aggregate_name == "median" : run.repetitions <= 1;
+    if (!median) continue;
     const std::string& name = run.run_name.function_name;
     medians_[name] =
         run.GetAdjustedRealTime() * 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);

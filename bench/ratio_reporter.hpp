@@ -1,6 +1,8 @@
 // A console reporter that also keeps each benchmark's medians (time and
 // counters), so a benchmark binary can print its targets as ratios taken in
 // the same run.
+// A benchmark registered with Repetitions(1) (or none) counts as its own
+// median.
 #pragma once
 
 #include <map>
