@@ -208,6 +208,11 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& given,
       selected.push_back(*info);
     }
   }
+  if (given.embedded_tls && !given.redis_url.empty()) {
+    throw InvalidArgument(
+        "ScenarioOptions::embedded_tls makes the embedded servers speak TLS; with an external "
+        "Redis (redis_url) set its TLS in redis_tls instead");
+  }
   ScenarioOptions options = given;
   if (options.seed == 0) {
     std::random_device device;
@@ -221,8 +226,9 @@ std::vector<ScenarioResult> run_scenarios(const ScenarioOptions& given,
   fs::create_directories(work_dir);
   out << fmt::format("chaos: {} scenario(s), seed {}, {} sizes, Redis: {}, work dir {}\n",
                      selected.size(), options.seed, options.quick ? "quick" : "full",
-                     options.redis_url.empty() ? "embedded per scenario"
-                                               : redis::redact_url(options.redis_url),
+                     !options.redis_url.empty() ? redis::redact_url(options.redis_url)
+                     : options.embedded_tls     ? "embedded per scenario, TLS only"
+                                                : "embedded per scenario",
                      work_dir.string())
       << std::flush;
 

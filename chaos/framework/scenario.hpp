@@ -78,7 +78,8 @@
 
 namespace prodsafe::embedded {
 class RedisServer;
-}
+struct TestCertificates;
+}  // namespace prodsafe::embedded
 namespace prodsafe::redis {
 class Client;
 }
@@ -95,6 +96,13 @@ struct ScenarioOptions {
   // client and worker of the run uses them. Default: none (TLS only when
   // redis_url is rediss://, verified against the system's CAs).
   redis::TlsOptions redis_tls{};
+  // The embedded servers listen on TLS only: each scenario makes a CA and a
+  // server certificate (embedded::make_test_certificates) in
+  // <its directory>/certificates, and every client of the run (the
+  // scenario's, the workers', the checks') connects with rediss:// trusting
+  // that CA. Requires the embedded servers: run_scenarios throws
+  // InvalidArgument when redis_url is set too. Default: false, plain TCP.
+  bool embedded_tls = false;
   // Small sizes, for ctest (a few seconds to tens of seconds per scenario).
   // Default: false, the full sizes of `make chaos`.
   bool quick = false;
@@ -197,7 +205,8 @@ class ScenarioContext {
   // True when this run starts its own redis-server (no --redis given).
   [[nodiscard]] bool embedded() const noexcept { return options_.redis_url.empty(); }
   // Starts a fresh embedded redis-server with these redis.conf lines,
-  // replacing the previous one. Throws InvalidArgument with an external Redis.
+  // replacing the previous one; TLS only with ScenarioOptions::embedded_tls.
+  // Throws InvalidArgument with an external Redis.
   embedded::RedisServer& start_redis(std::vector<std::string> config = {});
   // The embedded server, or null.
   [[nodiscard]] embedded::RedisServer* redis_server() noexcept { return server_.get(); }
@@ -212,12 +221,14 @@ class ScenarioContext {
   // connections the scenario wants to break. Requires start_proxy().
   [[nodiscard]] std::string proxied_url() const;
   // The TLS settings for a client of `url` (redis_url() or proxied_url()):
-  // ScenarioOptions::redis_tls, with the SNI set to redis_url()'s host for a
+  // ScenarioOptions::redis_tls (with embedded_tls: trust the embedded
+  // server's CA), with the SNI set to redis_url()'s host for a
   // TLS connection through the proxy, so the certificate is checked against
   // the server's name rather than the proxy's address.
   [[nodiscard]] redis::TlsOptions tls_for(const std::string& url) const;
-  // A client for the scenario's own reads (e.g. inspecting effect records),
-  // with the trial's key prefix and short timeouts.
+  // A client of redis_url() for the scenario's own reads (e.g. inspecting
+  // effect records), with the trial's key prefix, short timeouts and
+  // tls_for(redis_url()).
   [[nodiscard]] std::shared_ptr<redis::Client> client(const Trial& trial) const;
 
   // --- Trials and workers ---
@@ -278,6 +289,9 @@ class ScenarioContext {
   std::filesystem::path executable_;
   std::string run_id_;
   ScenarioResult result_;
+  // With embedded_tls: the certificates the servers of this scenario use,
+  // made by the first start_redis().
+  std::unique_ptr<embedded::TestCertificates> certificates_;
   std::unique_ptr<embedded::RedisServer> server_;
   std::unique_ptr<FaultProxy> proxy_;
   std::vector<std::unique_ptr<WorkerProcess>> workers_;

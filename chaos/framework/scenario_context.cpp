@@ -12,6 +12,7 @@
 #include "chaos/framework/scenario.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 
@@ -69,8 +70,17 @@ embedded::RedisServer& ScenarioContext::start_redis(std::vector<std::string> con
   }
   proxy_.reset();
   server_.reset();
-  server_ = std::make_unique<embedded::RedisServer>(
-      embedded::RedisServerOptions{.config = std::move(config)});
+  embedded::RedisServerOptions server_options{.config = std::move(config)};
+  if (options_.embedded_tls) {
+    if (!certificates_) {
+      certificates_ = std::make_unique<embedded::TestCertificates>(
+          embedded::make_test_certificates(directory_ / "certificates"));
+    }
+    server_options.tls = embedded::RedisServerTls{.cert_file = certificates_->server_cert,
+                                                  .key_file = certificates_->server_key,
+                                                  .tls_only = true};
+  }
+  server_ = std::make_unique<embedded::RedisServer>(std::move(server_options));
   return *server_;
 }
 
@@ -113,6 +123,7 @@ std::string ScenarioContext::proxied_url() const {
 
 redis::TlsOptions ScenarioContext::tls_for(const std::string& url) const {
   redis::TlsOptions tls = options_.redis_tls;
+  if (certificates_) tls = redis::TlsOptions{.ca_file = certificates_->ca_cert.string()};
   const redis::Endpoint upstream = redis::parse_url(redis_url());
   const redis::Endpoint endpoint = redis::parse_url(url);
   const bool tls_on = endpoint.tls || tls.enabled;
@@ -131,7 +142,7 @@ std::shared_ptr<redis::Client> ScenarioContext::client(const Trial& trial) const
                                                         .command_timeout = milliseconds(2000),
                                                         .pool_size = 2,
                                                         .key_prefix = trial.key_prefix,
-                                                        .tls = options_.redis_tls});
+                                                        .tls = tls_for(redis_url())});
 }
 
 Trial ScenarioContext::trial(const std::string& tag) {

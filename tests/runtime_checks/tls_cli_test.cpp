@@ -117,8 +117,11 @@ TEST(TlsCliTest, AUnixSocketHasNoTls) {
   EXPECT_NE(run.out.find("is a unix socket: TLS is only for TCP"), std::string::npos) << run.out;
 }
 
-TEST(TlsCliTest, WithoutRedisTheDemoAndChaosRefuseTlsFlags) {
-  for (const char* arguments : {"demo --tls", "chaos --quick --cacert /etc/hostname"}) {
+// Without --redis, --tls makes the command's own server TLS-only
+// (tls_server_cli_test.cpp); the other flags have nothing to apply to.
+TEST(TlsCliTest, WithoutRedisTheDemoAndChaosRefuseTlsSettings) {
+  for (const char* arguments :
+       {"demo --tls --cacert /etc/hostname", "chaos --quick --cacert /etc/hostname"}) {
     const CliRun run = run_cli(arguments);
     EXPECT_EQ(run.exit_code, kUsage) << arguments << "\n" << run.out;
     EXPECT_NE(run.out.find("give --redis rediss://host:port"), std::string::npos) << run.out;

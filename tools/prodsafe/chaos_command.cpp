@@ -72,6 +72,7 @@ int run_chaos(const ChaosArguments& arguments) {
   // No json_output: the report is written below, beside the run's exit code.
   const chaos::ScenarioOptions options{.redis_url = arguments.redis_url,
                                        .redis_tls = arguments.tls,
+                                       .embedded_tls = arguments.embedded_tls,
                                        .quick = arguments.quick,
                                        .work_dir = arguments.work_dir,
                                        .progress = ::isatty(STDOUT_FILENO) == 1,

@@ -134,7 +134,8 @@ int run_check(const CheckArguments& arguments) {
         arguments.url, redis::Options{.connect_timeout = milliseconds(2000),
                                       .command_timeout = milliseconds(2000),
                                       .pool_size = 1,
-                                      .reconnect_backoff_initial = milliseconds(0)});
+                                      .reconnect_backoff_initial = milliseconds(0),
+                                      .tls = arguments.tls});
     url = client->endpoint().redacted();
     runtime_checks::RedisRuntimeValidator validator(
         client, {.strict_durability = arguments.strict_durability,

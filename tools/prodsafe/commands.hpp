@@ -25,8 +25,12 @@ namespace prodsafe::cli {
 
 // `prodsafe demo`: what the foundation does, against a private redis-server
 // (or `redis_url`, with `tls`): version, round trips, pipelines, concurrency,
-// scripts, and recovery from a Redis crash and a Redis pause.
-int run_foundation_demo(const std::optional<std::string>& redis_url, const redis::TlsOptions& tls);
+// scripts, and recovery from a Redis crash and a Redis pause. With
+// `embedded_tls` (and no `redis_url`) the private server listens on TLS only,
+// with certificates made in a temporary directory, and the demo connects with
+// rediss:// trusting their CA.
+int run_foundation_demo(const std::optional<std::string>& redis_url, redis::TlsOptions tls,
+                        bool embedded_tls);
 
 struct OrdersDemoReport {
   int requested = 0;
@@ -95,8 +99,9 @@ struct ChaosArguments {
   std::string work_dir{};
   std::uint64_t seed = 0;  // 0: random, printed
   bool list = false;
-  bool break_guard = false;  // hidden, test-only
-  redis::TlsOptions tls{};   // for redis_url (tls_flags.hpp)
+  bool break_guard = false;   // hidden, test-only
+  redis::TlsOptions tls{};    // for redis_url (tls_flags.hpp)
+  bool embedded_tls = false;  // --tls without --redis: TLS-only embedded servers
 };
 
 // `prodsafe chaos`: runs the chaos scenarios (chaos/framework/scenario.hpp), prints

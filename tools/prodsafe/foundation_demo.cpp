@@ -1,8 +1,12 @@
 // `prodsafe demo` until the chaos suite brings the full demo: every step here
 // runs against a real Redis and prints what it measured.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -19,6 +23,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/info.hpp"
@@ -27,6 +32,36 @@
 
 namespace prodsafe::cli {
 namespace {
+
+// A fresh directory under $TMPDIR (else /tmp), removed with its files when
+// this object goes away.
+class TemporaryDirectory {
+ public:
+  explicit TemporaryDirectory(const char* prefix) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = (std::filesystem::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
+                           (std::string(prefix) + "-XXXXXX"))
+                              .string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw IoError(
+          fmt::format("cannot create a directory from {}: {} (set TMPDIR to a "
+                      "writable directory)",
+                      pattern, std::strerror(errno)));
+    }
+    path_ = pattern;
+  }
+  ~TemporaryDirectory() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // Removes every key under the client's prefix (SCAN, never KEYS, then UNLINK)
 // when the demo ends, however it ends: a Redis the user gave `demo --redis`
@@ -133,15 +168,26 @@ int run_ping(const std::string& redis_url, const redis::TlsOptions& tls, int cou
   return kExitOk;
 }
 
-int run_foundation_demo(const std::optional<std::string>& redis_url, const redis::TlsOptions& tls) {
+int run_foundation_demo(const std::optional<std::string>& redis_url, redis::TlsOptions tls,
+                        bool embedded_tls) {
   logger()->set_level(spdlog::level::err);  // the demo prints its own story
+  std::optional<TemporaryDirectory> certificate_directory;
   std::unique_ptr<embedded::RedisServer> server;
   std::string url;
   if (redis_url) {
     url = *redis_url;
   } else {
-    server = std::make_unique<embedded::RedisServer>(
-        embedded::RedisServerOptions{.config = {"appendonly yes", "appendfsync always"}});
+    embedded::RedisServerOptions options{.config = {"appendonly yes", "appendfsync always"}};
+    if (embedded_tls) {
+      certificate_directory.emplace("prodsafe-demo-certificates");
+      const embedded::TestCertificates certificates =
+          embedded::make_test_certificates(certificate_directory->path());
+      options.tls = embedded::RedisServerTls{.cert_file = certificates.server_cert,
+                                             .key_file = certificates.server_key,
+                                             .tls_only = true};
+      tls = redis::TlsOptions{.ca_file = certificates.ca_cert.string()};
+    }
+    server = std::make_unique<embedded::RedisServer>(std::move(options));
     url = server->url();
   }
   auto shared_client =
@@ -159,6 +205,10 @@ int run_foundation_demo(const std::optional<std::string>& redis_url, const redis
   if (server) {
     fmt::print("started a private redis-server (pid {}) in {}\n", server->pid(),
                server->directory().string());
+    if (certificate_directory) {
+      fmt::print("it listens on TLS only, with a CA and server certificate made in {}\n",
+                 certificate_directory->path().string());
+    }
   }
   const redis::Info info = redis::parse_info(client.info("server"));
   if (!server) remove_keys.emplace(&client);

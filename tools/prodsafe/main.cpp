@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
       "demo", "Show what prodsafe does against a private redis-server (or --redis URL)");
   demo->add_option("--redis", demo_url,
                    "Use this Redis instead of starting a private one (only keys under "
-                   "prodsafe:demo: are touched, and removed at the end)");
+                   "prodsafe:demo: are touched, and removed at the end); without it, --tls "
+                   "makes the private one TLS-only");
   const TlsFlags demo_tls(*demo);
 
   prodsafe::cli::CheckArguments check_arguments{.url = default_redis_url()};
@@ -116,7 +117,8 @@ int main(int argc, char** argv) {
                     "Run only this scenario (repeatable; default: all, see --list)");
   chaos->add_option("--redis", chaos_arguments.redis_url,
                     "Use this Redis instead of an embedded redis-server per scenario (only "
-                    "this run's keys are touched; scenarios that kill Redis are skipped)");
+                    "this run's keys are touched; scenarios that kill Redis are skipped); "
+                    "without it, --tls makes the embedded servers TLS-only");
   chaos->add_flag("--quick", chaos_arguments.quick, "Small sizes (the ctest sizes)");
   chaos->add_option("--json", chaos_arguments.json, "Also write the report as JSON to this file");
   chaos->add_option("--work-dir", chaos_arguments.work_dir,
@@ -195,14 +197,21 @@ int main(int argc, char** argv) {
              check_failure_output(check_arguments.json,
                                   prodsafe::redis::redact_url(check_arguments.url))};
   }
-  if (given.tls != nullptr && given.url == nullptr && given.tls->given()) {
-    return report(failure_output,
-                  usage_failure(fmt::format(
-                      "the TLS flags (--tls, --cacert, ...) apply to the Redis given with --redis "
-                      "URL; without --redis, {} starts its own redis-server, which speaks plain "
-                      "TCP: give --redis rediss://host:port, or drop the TLS flags",
-                      command)));
+  // Without --redis, demo and chaos start their own redis-servers; --tls
+  // makes those TLS-only, with certificates the command makes and trusts, so
+  // the other TLS flags have nothing to apply to.
+  if (given.tls != nullptr && given.url == nullptr && given.tls->settings_given()) {
+    return report(
+        failure_output,
+        usage_failure(fmt::format(
+            "the TLS flags --cacert, --cacertdir, --cert, --key, --sni and --insecure apply to "
+            "the Redis given with --redis URL; without --redis, {} starts its own redis-server "
+            "(TLS only with --tls, with certificates it makes and trusts): give --redis "
+            "rediss://host:port, or keep only --tls",
+            command)));
   }
+  const bool demo_embedded_tls = *demo && !demo_url && demo_tls.tls();
+  chaos_arguments.embedded_tls = *chaos && chaos_arguments.redis_url.empty() && chaos_tls.tls();
   if (given.url != nullptr) {
     std::optional<prodsafe::redis::Endpoint> endpoint;
     try {
@@ -223,7 +232,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*demo) return run_foundation_demo(demo_url, demo_tls_options);
+    if (*demo) return run_foundation_demo(demo_url, demo_tls_options, demo_embedded_tls);
     if (*ping) {
       // The command reports its own failure; the library's log line about
       // the same connection would say it twice.

@@ -83,8 +83,8 @@ redis::TlsOptions TlsFlags::options(const redis::Endpoint& endpoint) const {
           .verify_peer = !insecure_};
 }
 
-bool TlsFlags::given() const {
-  if (tls_ || insecure_) return true;
+bool TlsFlags::settings_given() const {
+  if (insecure_) return true;
   for (const Setting& setting : settings_) {
     if (setting.option->count() > 0) return true;
   }

@@ -44,7 +44,12 @@ class TlsFlags {
   [[nodiscard]] redis::TlsOptions options(const redis::Endpoint& endpoint) const;
 
   // True when a TLS flag is on the command line.
-  [[nodiscard]] bool given() const;
+  [[nodiscard]] bool given() const { return tls_ || settings_given(); }
+  // True when --tls is on the command line.
+  [[nodiscard]] bool tls() const noexcept { return tls_; }
+  // True when a TLS flag other than --tls (a file, --sni, --insecure) is on
+  // the command line.
+  [[nodiscard]] bool settings_given() const;
 
   // Checks options(endpoint) before anything runs
   // (redis::validate_tls_options and redis::validate_tls_endpoint), naming
