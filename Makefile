@@ -70,7 +70,7 @@ test-tsan: bootstrap
 # replays the committed corpus (fuzz.*_corpus).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = journal codec redis_url webhook_url effect_record breaker_record info \
-  retry_after webhook_answer http_request
+  retry_after webhook_answer http_request cluster
 fuzz: bootstrap
 	@CC=clang CXX=clang++ $(CMAKE_CONFIGURE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DPRODSAFE_FUZZ=ON -DPRODSAFE_WERROR=OFF -DPRODSAFE_BUILD_TESTS=OFF -DPRODSAFE_BUILD_BENCH=OFF \
