@@ -206,5 +206,76 @@ TEST_F(ClusterTopologyIntegrationTest, AskNamesTheNodeASlotIsMigratingTo) {
             (Redirect{RedirectKind::kAsk, key_slot(key), "127.0.0.1", nodes_[1].server->port()}));
 }
 
+// Puts a node's config back when the test ends, passed or failed.
+class ConfigRestorer {
+ public:
+  ConfigRestorer(Client& client, std::string name)
+      : client_(client),
+        name_(std::move(name)),
+        value_(client.command({"CONFIG", "GET", name_}).array().at(1).str()) {}
+  ~ConfigRestorer() {
+    try {
+      client_.command({"CONFIG", "SET", name_, value_});
+    } catch (const Error& error) {
+      ADD_FAILURE() << "could not restore " << name_ << ": " << error.what();
+    }
+  }
+  ConfigRestorer(const ConfigRestorer&) = delete;
+  ConfigRestorer& operator=(const ConfigRestorer&) = delete;
+
+ private:
+  Client& client_;
+  std::string name_;
+  std::string value_;
+};
+
+TEST_F(ClusterTopologyIntegrationTest, EndpointPreferencesGiveHostsAndRedirects) {
+  // Node 1 answers; node 0 announces a hostname, the others none.
+  Client& asked = *clients_[1];
+  const ConfigRestorer preference(asked, "cluster-preferred-endpoint-type");
+  const ConfigRestorer hostname(*clients_[0], "cluster-announce-hostname");
+  const std::string key_of_0 = key_of_master(0, "endpoint:");
+  const std::string key_of_2 = key_of_master(2, "endpoint:");
+  const int port_of_0 = nodes_[0].server->port();
+  const int port_of_2 = nodes_[2].server->port();
+
+  // unknown-endpoint: no endpoint at all (SHARDS "", SLOTS nil, MOVED ":port");
+  // the topology falls back to the ip, a redirect to the host that replied.
+  asked.command({"CONFIG", "SET", "cluster-preferred-endpoint-type", "unknown-endpoint"}).check();
+  for (const ClusterTopology& topology :
+       {parse_cluster_shards(asked.command({"CLUSTER", "SHARDS"})),
+        parse_cluster_slots(asked.command({"CLUSTER", "SLOTS"}))}) {
+    ASSERT_EQ(topology.assigned_slots(), static_cast<std::size_t>(kClusterSlots));
+    EXPECT_EQ(topology.master_of(key_slot(key_of_0))->host, "127.0.0.1");
+    EXPECT_EQ(topology.master_of(key_slot(key_of_2))->port, port_of_2);
+  }
+  EXPECT_EQ(redirect_of(asked, {"GET", key_of_2}),
+            (Redirect{RedirectKind::kMoved, key_slot(key_of_2), "", port_of_2}));
+
+  // hostname: node 0's hostname; "?" for the nodes without one, which falls
+  // back to the ip in the topology and to the host that replied in a redirect.
+  clients_[0]->command({"CONFIG", "SET", "cluster-announce-hostname", "node-zero.test"}).check();
+  asked.command({"CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"}).check();
+  wait_until("node 1 knows node 0's hostname", [&] {
+    const ClusterTopology shards = parse_cluster_shards(asked.command({"CLUSTER", "SHARDS"}));
+    const ClusterNode* zero = find(shards, ids_[0]);
+    return zero != nullptr && zero->hostname == "node-zero.test";
+  });
+  for (const ClusterTopology& topology :
+       {parse_cluster_shards(asked.command({"CLUSTER", "SHARDS"})),
+        parse_cluster_slots(asked.command({"CLUSTER", "SLOTS"}))}) {
+    ASSERT_EQ(topology.assigned_slots(), static_cast<std::size_t>(kClusterSlots));
+    const ClusterNode* zero = topology.master_of(key_slot(key_of_0));
+    EXPECT_EQ(zero->host, "node-zero.test");
+    EXPECT_EQ(zero->ip, "127.0.0.1");
+    EXPECT_EQ(zero->port, port_of_0);
+    EXPECT_EQ(topology.master_of(key_slot(key_of_2))->host, "127.0.0.1");
+  }
+  EXPECT_EQ(redirect_of(asked, {"GET", key_of_0}),
+            (Redirect{RedirectKind::kMoved, key_slot(key_of_0), "node-zero.test", port_of_0}));
+  EXPECT_EQ(redirect_of(asked, {"GET", key_of_2}),
+            (Redirect{RedirectKind::kMoved, key_slot(key_of_2), "", port_of_2}));
+}
+
 }  // namespace
 }  // namespace prodsafe::redis::detail
