@@ -36,230 +36,65 @@ struct Entry {
   std::string_view usage{};  // kNumkeys: the command's syntax, for error messages
 };
 
-constexpr Entry none(std::string_view word) { return {word, Rule::kNone}; }
-constexpr Entry key1(std::string_view word) { return {word, Rule::kRange, 1, 1, 1}; }
-constexpr Entry key1and2(std::string_view word) { return {word, Rule::kRange, 1, 2, 1}; }
-constexpr Entry all_keys(std::string_view word) { return {word, Rule::kRange, 1, -1, 1}; }
+// Keyless. PUBLISH/SUBSCRIBE channels are cluster-wide, not keys; SCRIPT,
+// FUNCTION, CLUSTER, CONFIG, CLIENT, ... take no key in any subcommand.
+constexpr std::string_view kKeyless[] = {
+    "PING",      "ECHO",         "INFO",        "TIME",         "DBSIZE",  "LASTSAVE", "ROLE",
+    "FLUSHALL",  "FLUSHDB",      "RANDOMKEY",   "KEYS",         "SCAN",    "PUBLISH",  "PUBSUB",
+    "SUBSCRIBE", "PSUBSCRIBE",   "UNSUBSCRIBE", "PUNSUBSCRIBE", "SCRIPT",  "FUNCTION", "CLUSTER",
+    "CONFIG",    "CLIENT",       "COMMAND",     "WAIT",         "WAITAOF", "MULTI",    "EXEC",
+    "DISCARD",   "UNWATCH",      "READONLY",    "READWRITE",    "ASKING",  "HELLO",    "AUTH",
+    "SELECT",    "QUIT",         "RESET",       "SLOWLOG",      "LATENCY", "ACL",      "SAVE",
+    "BGSAVE",    "BGREWRITEAOF", "LOLWUT",      "MONITOR",      "SWAPDB",  "SHUTDOWN", "REPLICAOF",
+    "SLAVEOF",   "FAILOVER",     "MODULE"};
+
+// One key, the first argument. SPUBLISH: a shard channel routes like a key.
+constexpr std::string_view kFirstArgument[] = {
+    // strings and generic commands
+    "GET", "SET", "SETNX", "SETEX", "PSETEX", "APPEND", "STRLEN", "GETDEL", "GETEX", "GETSET",
+    "GETRANGE", "SETRANGE", "SUBSTR", "INCR", "DECR", "INCRBY", "DECRBY", "INCRBYFLOAT", "GETBIT",
+    "SETBIT", "BITCOUNT", "BITPOS", "BITFIELD", "BITFIELD_RO", "EXPIRE", "PEXPIRE", "EXPIREAT",
+    "PEXPIREAT", "EXPIRETIME", "PEXPIRETIME", "PERSIST", "TTL", "PTTL", "TYPE", "DUMP", "RESTORE",
+    "RESTORE-ASKING", "SORT_RO", "SPUBLISH",
+    // hashes
+    "HSET", "HSETNX", "HGET", "HMSET", "HMGET", "HGETALL", "HDEL", "HLEN", "HSTRLEN", "HKEYS",
+    "HVALS", "HEXISTS", "HINCRBY", "HINCRBYFLOAT", "HRANDFIELD", "HSCAN",
+    // lists
+    "LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "LPOP", "RPOP", "LLEN", "LRANGE", "LINDEX", "LSET",
+    "LINSERT", "LREM", "LTRIM", "LPOS",
+    // sets
+    "SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER", "SSCAN",
+    // sorted sets
+    "ZADD", "ZREM", "ZCARD", "ZCOUNT", "ZINCRBY", "ZRANGE", "ZRANGEBYSCORE", "ZRANGEBYLEX",
+    "ZREVRANGE", "ZREVRANGEBYSCORE", "ZREVRANGEBYLEX", "ZRANK", "ZREVRANK", "ZSCORE", "ZMSCORE",
+    "ZREMRANGEBYSCORE", "ZREMRANGEBYRANK", "ZREMRANGEBYLEX", "ZLEXCOUNT", "ZPOPMIN", "ZPOPMAX",
+    "ZRANDMEMBER", "ZSCAN",
+    // streams, HyperLogLog, geo
+    "XADD", "XRANGE", "XREVRANGE", "XLEN", "XDEL", "XTRIM", "XACK", "XCLAIM", "XAUTOCLAIM",
+    "XPENDING", "XSETID", "PFADD", "GEOADD", "GEODIST", "GEOHASH", "GEOPOS", "GEOSEARCH",
+    "GEORADIUS_RO", "GEORADIUSBYMEMBER_RO"};
+
+// Every argument a key (shard channels for SSUBSCRIBE, SUNSUBSCRIBE).
+constexpr std::string_view kEveryArgument[] = {
+    "DEL",     "UNLINK",  "EXISTS",     "MGET",        "TOUCH",       "WATCH",
+    "SINTER",  "SUNION",  "SDIFF",      "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE",
+    "PFCOUNT", "PFMERGE", "SSUBSCRIBE", "SUNSUBSCRIBE"};
+
+// Two keys: source and destination (or the two compared).
+constexpr std::string_view kFirstTwoArguments[] = {
+    "RENAME", "RENAMENX", "RPOPLPUSH",   "LMOVE",          "BLMOVE", "BRPOPLPUSH",
+    "SMOVE",  "COPY",     "ZRANGESTORE", "GEOSEARCHSTORE", "LCS"};
+
 constexpr Entry numkeys(std::string_view word, std::int8_t at, std::string_view usage,
                         std::int8_t destination = 0) {
   return {word, Rule::kNumkeys, at, destination, 1, usage};
 }
-constexpr Entry rule(std::string_view word, Rule r) { return {word, r}; }
 
-constexpr Entry kCommands[] = {
-    // Keyless. PUBLISH/SUBSCRIBE channels are cluster-wide, not keys; SCRIPT,
-    // FUNCTION, CLUSTER, CONFIG, CLIENT, ... take no key in any subcommand.
-    none("PING"),
-    none("ECHO"),
-    none("INFO"),
-    none("TIME"),
-    none("DBSIZE"),
-    none("LASTSAVE"),
-    none("ROLE"),
-    none("FLUSHALL"),
-    none("FLUSHDB"),
-    none("RANDOMKEY"),
-    none("KEYS"),
-    none("SCAN"),
-    none("PUBLISH"),
-    none("PUBSUB"),
-    none("SUBSCRIBE"),
-    none("PSUBSCRIBE"),
-    none("UNSUBSCRIBE"),
-    none("PUNSUBSCRIBE"),
-    none("SCRIPT"),
-    none("FUNCTION"),
-    none("CLUSTER"),
-    none("CONFIG"),
-    none("CLIENT"),
-    none("COMMAND"),
-    none("WAIT"),
-    none("WAITAOF"),
-    none("MULTI"),
-    none("EXEC"),
-    none("DISCARD"),
-    none("UNWATCH"),
-    none("READONLY"),
-    none("READWRITE"),
-    none("ASKING"),
-    none("HELLO"),
-    none("AUTH"),
-    none("SELECT"),
-    none("QUIT"),
-    none("RESET"),
-    none("SLOWLOG"),
-    none("LATENCY"),
-    none("ACL"),
-    none("SAVE"),
-    none("BGSAVE"),
-    none("BGREWRITEAOF"),
-    none("LOLWUT"),
-    none("MONITOR"),
-    none("SWAPDB"),
-    none("SHUTDOWN"),
-    none("REPLICAOF"),
-    none("SLAVEOF"),
-    none("FAILOVER"),
-    none("MODULE"),
-    // Strings and generic single-key commands.
-    key1("GET"),
-    key1("SET"),
-    key1("SETNX"),
-    key1("SETEX"),
-    key1("PSETEX"),
-    key1("APPEND"),
-    key1("STRLEN"),
-    key1("GETDEL"),
-    key1("GETEX"),
-    key1("GETSET"),
-    key1("GETRANGE"),
-    key1("SETRANGE"),
-    key1("SUBSTR"),
-    key1("INCR"),
-    key1("DECR"),
-    key1("INCRBY"),
-    key1("DECRBY"),
-    key1("INCRBYFLOAT"),
-    key1("GETBIT"),
-    key1("SETBIT"),
-    key1("BITCOUNT"),
-    key1("BITPOS"),
-    key1("BITFIELD"),
-    key1("BITFIELD_RO"),
-    key1("EXPIRE"),
-    key1("PEXPIRE"),
-    key1("EXPIREAT"),
-    key1("PEXPIREAT"),
-    key1("EXPIRETIME"),
-    key1("PEXPIRETIME"),
-    key1("PERSIST"),
-    key1("TTL"),
-    key1("PTTL"),
-    key1("TYPE"),
-    key1("DUMP"),
-    key1("RESTORE"),
-    key1("RESTORE-ASKING"),
-    key1("SORT_RO"),
-    // Hashes.
-    key1("HSET"),
-    key1("HSETNX"),
-    key1("HGET"),
-    key1("HMSET"),
-    key1("HMGET"),
-    key1("HGETALL"),
-    key1("HDEL"),
-    key1("HLEN"),
-    key1("HSTRLEN"),
-    key1("HKEYS"),
-    key1("HVALS"),
-    key1("HEXISTS"),
-    key1("HINCRBY"),
-    key1("HINCRBYFLOAT"),
-    key1("HRANDFIELD"),
-    key1("HSCAN"),
-    // Lists.
-    key1("LPUSH"),
-    key1("RPUSH"),
-    key1("LPUSHX"),
-    key1("RPUSHX"),
-    key1("LPOP"),
-    key1("RPOP"),
-    key1("LLEN"),
-    key1("LRANGE"),
-    key1("LINDEX"),
-    key1("LSET"),
-    key1("LINSERT"),
-    key1("LREM"),
-    key1("LTRIM"),
-    key1("LPOS"),
-    // Sets.
-    key1("SADD"),
-    key1("SREM"),
-    key1("SMEMBERS"),
-    key1("SISMEMBER"),
-    key1("SMISMEMBER"),
-    key1("SCARD"),
-    key1("SPOP"),
-    key1("SRANDMEMBER"),
-    key1("SSCAN"),
-    // Sorted sets.
-    key1("ZADD"),
-    key1("ZREM"),
-    key1("ZCARD"),
-    key1("ZCOUNT"),
-    key1("ZINCRBY"),
-    key1("ZRANGE"),
-    key1("ZRANGEBYSCORE"),
-    key1("ZRANGEBYLEX"),
-    key1("ZREVRANGE"),
-    key1("ZREVRANGEBYSCORE"),
-    key1("ZREVRANGEBYLEX"),
-    key1("ZRANK"),
-    key1("ZREVRANK"),
-    key1("ZSCORE"),
-    key1("ZMSCORE"),
-    key1("ZREMRANGEBYSCORE"),
-    key1("ZREMRANGEBYRANK"),
-    key1("ZREMRANGEBYLEX"),
-    key1("ZLEXCOUNT"),
-    key1("ZPOPMIN"),
-    key1("ZPOPMAX"),
-    key1("ZRANDMEMBER"),
-    key1("ZSCAN"),
-    // Streams, HyperLogLog, geo.
-    key1("XADD"),
-    key1("XRANGE"),
-    key1("XREVRANGE"),
-    key1("XLEN"),
-    key1("XDEL"),
-    key1("XTRIM"),
-    key1("XACK"),
-    key1("XCLAIM"),
-    key1("XAUTOCLAIM"),
-    key1("XPENDING"),
-    key1("XSETID"),
-    key1("PFADD"),
-    key1("GEOADD"),
-    key1("GEODIST"),
-    key1("GEOHASH"),
-    key1("GEOPOS"),
-    key1("GEOSEARCH"),
-    key1("GEORADIUS_RO"),
-    key1("GEORADIUSBYMEMBER_RO"),
-    // A shard channel routes by its slot like a key.
-    key1("SPUBLISH"),
-    all_keys("SSUBSCRIBE"),
-    all_keys("SUNSUBSCRIBE"),
-    // Every argument a key.
-    all_keys("DEL"),
-    all_keys("UNLINK"),
-    all_keys("EXISTS"),
-    all_keys("MGET"),
-    all_keys("TOUCH"),
-    all_keys("WATCH"),
-    all_keys("SINTER"),
-    all_keys("SUNION"),
-    all_keys("SDIFF"),
-    all_keys("SINTERSTORE"),
-    all_keys("SUNIONSTORE"),
-    all_keys("SDIFFSTORE"),
-    all_keys("PFCOUNT"),
-    all_keys("PFMERGE"),
+// The rest, each with its own rule.
+constexpr Entry kOthers[] = {
     // key value key value ...
     {"MSET", Rule::kRange, 1, -1, 2},
     {"MSETNX", Rule::kRange, 1, -1, 2},
-    // Two keys: source and destination.
-    key1and2("RENAME"),
-    key1and2("RENAMENX"),
-    key1and2("RPOPLPUSH"),
-    key1and2("LMOVE"),
-    key1and2("BLMOVE"),
-    key1and2("BRPOPLPUSH"),
-    key1and2("SMOVE"),
-    key1and2("COPY"),
-    key1and2("ZRANGESTORE"),
-    key1and2("GEOSEARCHSTORE"),
-    key1and2("LCS"),
     // key [key ...] timeout
     {"BLPOP", Rule::kRange, 1, -2, 1},
     {"BRPOP", Rule::kRange, 1, -2, 1},
@@ -287,30 +122,38 @@ constexpr Entry kCommands[] = {
     numkeys("ZINTERSTORE", 2, "ZINTERSTORE destination numkeys key [key ...] ...", 1),
     numkeys("ZDIFFSTORE", 2, "ZDIFFSTORE destination numkeys key [key ...]", 1),
     // Parsed by hand.
-    rule("OBJECT", Rule::kSubcommand),
-    rule("MEMORY", Rule::kSubcommand),
-    rule("XINFO", Rule::kSubcommand),
-    rule("XGROUP", Rule::kSubcommand),
-    rule("XREAD", Rule::kXread),
-    rule("XREADGROUP", Rule::kXreadgroup),
-    rule("SORT", Rule::kSort),
+    {"OBJECT", Rule::kSubcommand},
+    {"MEMORY", Rule::kSubcommand},
+    {"XINFO", Rule::kSubcommand},
+    {"XGROUP", Rule::kSubcommand},
+    {"XREAD", Rule::kXread},
+    {"XREADGROUP", Rule::kXreadgroup},
+    {"SORT", Rule::kSort},
     // Known, but their keys hide among options (GEORADIUS's STORE and
     // STOREDIST, MIGRATE's KEYS): the server says.
-    rule("GEORADIUS", Rule::kUnknown),
-    rule("GEORADIUSBYMEMBER", Rule::kUnknown),
-    rule("MIGRATE", Rule::kUnknown),
-};
+    {"GEORADIUS", Rule::kUnknown},
+    {"GEORADIUSBYMEMBER", Rule::kUnknown},
+    {"MIGRATE", Rule::kUnknown}};
 
-constexpr std::size_t kCommandCount = std::size(kCommands);
+constexpr std::size_t kCommandCount = std::size(kKeyless) + std::size(kFirstArgument) +
+                                      std::size(kEveryArgument) + std::size(kFirstTwoArguments) +
+                                      std::size(kOthers);
 
 constexpr bool shorter(const Entry& a, const Entry& b) {
   return a.word.size() != b.word.size() ? a.word.size() < b.word.size() : a.word < b.word;
 }
 
-// kCommands ordered by name length, then name.
+// Every command above, ordered by name length, then name.
 constexpr std::array<Entry, kCommandCount> kByLength = [] {
   std::array<Entry, kCommandCount> sorted{};
-  std::copy(std::begin(kCommands), std::end(kCommands), sorted.begin());
+  std::size_t i = 0;
+  for (const std::string_view word : kKeyless) sorted[i++] = {word, Rule::kNone};
+  for (const std::string_view word : kFirstArgument) sorted[i++] = {word, Rule::kRange, 1, 1, 1};
+  for (const std::string_view word : kEveryArgument) sorted[i++] = {word, Rule::kRange, 1, -1, 1};
+  for (const std::string_view word : kFirstTwoArguments) {
+    sorted[i++] = {word, Rule::kRange, 1, 2, 1};
+  }
+  for (const Entry& entry : kOthers) sorted[i++] = entry;
   std::sort(sorted.begin(), sorted.end(), shorter);
   return sorted;
 }();
