@@ -1,5 +1,6 @@
 #include "cluster_topology.hpp"
 
+#include <array>
 #include <charconv>
 #include <unordered_map>
 #include <utility>
@@ -21,6 +22,13 @@ namespace {
 }
 
 std::string_view type_name(const Reply& reply) { return to_string(reply.type()); }
+
+// Enough of a reply's text to recognise it in a message, never a whole blob.
+std::string shown(std::string_view text) {
+  constexpr std::size_t kMaxShown = 64;
+  if (text.size() <= kMaxShown) return std::string(text);
+  return fmt::format("{}... ({} bytes)", text.substr(0, kMaxShown), text.size());
+}
 
 const std::vector<Reply>& array_of(std::string_view command, const Reply& reply,
                                    std::string_view what) {
@@ -71,9 +79,9 @@ std::string choose_host(std::string_view endpoint, std::string_view ip) {
 }
 
 std::string describe(const ClusterNode& node) {
-  const std::string address = fmt::format("{}:{}", node.host.empty() ? "?" : node.host,
+  const std::string address = fmt::format("{}:{}", node.host.empty() ? "?" : shown(node.host),
                                           node.port != 0 ? node.port : node.tls_port);
-  return node.id.empty() ? address : fmt::format("{} ({})", node.id, address);
+  return node.id.empty() ? address : fmt::format("{} ({})", shown(node.id), address);
 }
 
 // Collects nodes (each once) and slot ranges (each slot once), then hands out
@@ -156,8 +164,7 @@ void require_port(std::string_view command, const ClusterNode& master) {
 
 constexpr std::string_view kShards = "CLUSTER SHARDS";
 
-// Calls f(field, value) for each pair of a RESP2 map (a flat array); throws
-// on a duplicate field.
+// Calls f(field, value) for each pair of a RESP2 map (a flat array).
 template <typename F>
 void for_each_field(const Reply& map, std::string_view what, F&& f) {
   const std::vector<Reply>& items = array_of(kShards, map, what);
@@ -168,49 +175,56 @@ void for_each_field(const Reply& map, std::string_view what, F&& f) {
   for (std::size_t i = 0; i < items.size(); i += 2) {
     const std::string& field =
         string_of(kShards, items[i], fmt::format("a field name of {}", what));
-    for (std::size_t j = 0; j < i; j += 2) {
-      if (items[j].str() == field) {
-        malformed(kShards, fmt::format("{} has the field '{}' twice", what, field));
-      }
-    }
     f(std::string_view(field), items[i + 1]);
   }
 }
 
+// Refuses a field the map already had (only the fields read are tracked:
+// duplicates of unknown ones change nothing).
+void once(bool& seen, std::string_view field, std::string_view what) {
+  if (seen) malformed(kShards, fmt::format("{} has the field '{}' twice", what, field));
+  seen = true;
+}
+
 ClusterNode shard_node(const Reply& reply, std::string_view what) {
   ClusterNode node;
-  bool has_id = false;
-  bool has_role = false;
+  // Which of id, port, tls-port, ip, endpoint, hostname, role, health were read.
+  std::array<bool, 8> seen{};
   std::string endpoint;
   for_each_field(reply, what, [&](std::string_view field, const Reply& value) {
-    const std::string context = fmt::format("'{}' of {}", field, what);
+    const auto context = [&] { return fmt::format("'{}' of {}", field, what); };
     if (field == "id") {
-      node.id = string_of(kShards, value, context);
-      has_id = true;
+      once(seen[0], field, what);
+      node.id = string_of(kShards, value, context());
     } else if (field == "port") {
-      node.port = port_of(kShards, value, context);
+      once(seen[1], field, what);
+      node.port = port_of(kShards, value, context());
     } else if (field == "tls-port") {
-      node.tls_port = port_of(kShards, value, context);
+      once(seen[2], field, what);
+      node.tls_port = port_of(kShards, value, context());
     } else if (field == "ip") {
-      node.ip = string_of(kShards, value, context);
+      once(seen[3], field, what);
+      node.ip = string_of(kShards, value, context());
     } else if (field == "endpoint") {
-      endpoint = string_of(kShards, value, context);
+      once(seen[4], field, what);
+      endpoint = string_of(kShards, value, context());
     } else if (field == "hostname") {
-      node.hostname = string_of(kShards, value, context);
+      once(seen[5], field, what);
+      node.hostname = string_of(kShards, value, context());
     } else if (field == "role") {
-      const std::string& role = string_of(kShards, value, context);
+      once(seen[6], field, what);
+      const std::string& role = string_of(kShards, value, context());
       if (role == "master") {
         node.role = NodeRole::kMaster;
       } else if (role == "replica" || role == "slave") {
         node.role = NodeRole::kReplica;
       } else {
-        malformed(kShards, fmt::format("{} is '{}', neither master nor replica", context, role));
+        malformed(kShards,
+                  fmt::format("{} is '{}', neither master nor replica", context(), shown(role)));
       }
-      has_role = true;
-    } else if (field == "replication-offset") {
-      (void)integer_of(kShards, value, context);
     } else if (field == "health") {
-      const std::string& health = string_of(kShards, value, context);
+      once(seen[7], field, what);
+      const std::string& health = string_of(kShards, value, context());
       // Any other value counts as online: a master is routed to unless the
       // cluster says it failed.
       if (health == "fail" || health == "failed") {
@@ -220,8 +234,8 @@ ClusterNode shard_node(const Reply& reply, std::string_view what) {
       }
     }
   });
-  if (!has_id || node.id.empty()) malformed(kShards, fmt::format("{} has no id", what));
-  if (!has_role) malformed(kShards, fmt::format("{} has no role", what));
+  if (node.id.empty()) malformed(kShards, fmt::format("{} has no id", what));
+  if (!seen[6]) malformed(kShards, fmt::format("{} has no role", what));
   node.host = choose_host(endpoint, node.ip);
   return node;
 }
@@ -230,9 +244,16 @@ void add_shard(TopologyBuilder& builder, const Reply& shard, std::size_t number)
   const std::string what = fmt::format("shard {}", number);
   const Reply* slots = nullptr;
   const Reply* nodes = nullptr;
+  bool seen_slots = false;
+  bool seen_nodes = false;
   for_each_field(shard, what, [&](std::string_view field, const Reply& value) {
-    if (field == "slots") slots = &value;
-    if (field == "nodes") nodes = &value;
+    if (field == "slots") {
+      once(seen_slots, field, what);
+      slots = &value;
+    } else if (field == "nodes") {
+      once(seen_nodes, field, what);
+      nodes = &value;
+    }
   });
   if (slots == nullptr) malformed(kShards, fmt::format("{} has no 'slots'", what));
   if (nodes == nullptr) malformed(kShards, fmt::format("{} has no 'nodes'", what));

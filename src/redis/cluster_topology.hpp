@@ -4,9 +4,13 @@
 // redirections a node answers with when a slot lives elsewhere.
 //
 // The parsers trust nothing: a reply of the wrong shape or type, a slot
-// outside [0, 16384), ranges that overlap, a shard with slots but no master,
-// a port outside [1, 65535] throw ProtocolError naming what is wrong, so a
-// garbage reply never assigns a slot to the wrong node.
+// outside [0, 16384), ranges that overlap, a shard with slots but no master
+// (or two live ones), a node listed as master and as replica, a port outside
+// [1, 65535] (CLUSTER SHARDS may omit a port, or give 0: none; a master that
+// serves slots needs one) throw ProtocolError naming what is wrong, so a
+// garbage reply never assigns a slot to the wrong node. One limit no parser
+// can lift: CLUSTER SLOTS tells master from replica by position alone, so a
+// range that lost its master reads as one whose first replica is master.
 //
 // Hosts. A node's host is its `endpoint` (what the cluster prefers clients to
 // use, per cluster-preferred-endpoint-type), else its `ip`. An endpoint that

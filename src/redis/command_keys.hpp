@@ -61,7 +61,8 @@ struct CommandKeys {
 // match in any case. Throws InvalidArgument when argv is empty, or when a
 // count of keys the command carries (EVAL's numkeys, ZUNIONSTORE's, LMPOP's,
 // ...) is not a number, is negative or exceeds the arguments that follow, or
-// when XREAD/XREADGROUP name a different number of streams and IDs. For the
+// when XREAD/XREADGROUP have no STREAMS or a different number of stream keys
+// and IDs. For the
 // commands listed in the .cpp, allocates nothing: a switch on the name's
 // length, then a character compare.
 [[nodiscard]] CommandKeys command_keys(std::span<const std::string_view> argv);
