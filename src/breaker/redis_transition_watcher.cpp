@@ -4,11 +4,13 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "breaker_reply.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/connection.hpp"
 
 namespace prodsafe::breaker::detail {
@@ -42,14 +44,18 @@ void deliver(Shared& shared, const Transition& transition, const std::string& ch
 
 void run(const std::shared_ptr<Shared>& shared, const redis::Endpoint& endpoint,
          const redis::Options& options, const std::string& channel) {
+  // Opens the subscriber's connections: to the one server, the master the
+  // sentinels name, or a node of a cluster (where PUBLISH reaches every node).
+  std::optional<redis::Client> client;
   while (!shared->stopping.load()) {
     try {
-      redis::Connection connection(endpoint, options);
+      if (!client) client.emplace(endpoint, options);
+      const std::unique_ptr<redis::Connection> connection = client->dedicated_connection();
       const std::string_view channels[] = {channel};
-      connection.subscribe(channels);
+      connection->subscribe(channels);
       shared->listening.store(true);
       while (!shared->stopping.load()) {
-        const auto message = connection.next_message(kPoll);
+        const auto message = connection->next_message(kPoll);
         if (!message) continue;
         const auto transition = decode_breaker_event(*message);
         if (transition && !shared->stopping.load()) deliver(*shared, *transition, channel);

@@ -64,9 +64,7 @@ std::vector<Reply> Client::pipeline(const Pipeline& pipeline) {
   return replies;
 }
 
-std::unique_ptr<Connection> Client::dedicated_connection() const {
-  return std::make_unique<Connection>(endpoint(), options());
-}
+std::unique_ptr<Connection> Client::dedicated_connection() const { return pool_.connect(); }
 
 std::string Client::ping() { return command({"PING"}).str(); }
 

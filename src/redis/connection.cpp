@@ -77,6 +77,11 @@ void validate_options(const Options& options) {
   check_duration("pool_checkout_timeout", options.pool_checkout_timeout, " (wait forever)");
   check_duration("reconnect_backoff_initial", options.reconnect_backoff_initial, " (no backoff)");
   check_duration("reconnect_backoff_max", options.reconnect_backoff_max, "");
+  check_duration("sentinel.timeout", options.sentinel.timeout, "");
+  if (options.sentinel.timeout.count() == 0) {
+    throw InvalidArgument(
+        "redis::Options::sentinel.timeout is 0; give each sentinel at least 1 ms to answer");
+  }
   if (options.pool_size == 0) {
     throw InvalidArgument("redis::Options::pool_size is 0; a pool needs at least 1 connection");
   }
@@ -87,6 +92,14 @@ Connection::Connection(const Endpoint& endpoint, const Options& options)
     : endpoint_(endpoint), redacted_(endpoint.redacted()), owner_(::getpid()) {
   validate_options(options);
   validate_tls_endpoint(endpoint, options.tls);
+  if (endpoint.topology != Endpoint::Topology::kStandalone) {
+    throw InvalidArgument(fmt::format(
+        "redis::Connection connects to one server, and {} names {}; use redis::Client, which "
+        "finds the server to talk to (Client::dedicated_connection() for a connection of your "
+        "own)",
+        redacted_,
+        endpoint.topology == Endpoint::Topology::kSentinel ? "sentinels" : "a cluster"));
+  }
   if (options.user) endpoint_.user = *options.user;
   if (options.password) endpoint_.password = *options.password;
   if (options.user || options.password) redacted_ = endpoint_.redacted();

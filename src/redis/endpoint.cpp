@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <climits>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -72,16 +73,9 @@ std::string_view take_credentials(std::string_view url, std::string_view rest, E
   return rest.substr(at + 1);
 }
 
-void parse_tcp(std::string_view url, std::string_view rest, Endpoint& endpoint) {
-  rest = take_credentials(url, rest, endpoint);
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-  if (authority.find('?') != std::string_view::npos || path.find('?') != std::string_view::npos) {
-    fail(url, "query parameters are not supported in redis:// and rediss:// URLs",
-         "write the database as a path: redis://host:6379/2");
-  }
-
+// Parses "host[:port]" (an IPv6 host in brackets) with `default_port`.
+HostPort parse_server(std::string_view url, std::string_view authority, int default_port,
+                      std::string_view example) {
   std::string_view host;
   std::string_view port;
   bool has_port = false;
@@ -106,17 +100,99 @@ void parse_tcp(std::string_view url, std::string_view rest, Endpoint& endpoint) 
       has_port = true;
     }
   }
-  if (host.empty()) fail(url, "the host is missing", "redis://127.0.0.1:6379");
-  endpoint.host = std::string(host);
-  if (has_port && !parse_int(port, 1, 65535, endpoint.port)) {
+  if (host.empty()) fail(url, "the host is missing", example);
+  HostPort server{std::string(host), default_port};
+  if (has_port && !parse_int(port, 1, 65535, server.port)) {
     fail(url, fmt::format("port '{}' is not a number from 1 to 65535", port));
   }
-  if (path.size() > 1) {
-    const std::string_view db = path.substr(1);
-    if (!parse_int(db, 0, INT_MAX, endpoint.db)) {
-      fail(url, fmt::format("database '{}' is not a non-negative number", db),
-           "redis://host:6379/2 selects database 2");
+  return server;
+}
+
+void parse_db(std::string_view url, std::string_view path, Endpoint& endpoint) {
+  if (path.size() <= 1) return;
+  const std::string_view db = path.substr(1);
+  if (!parse_int(db, 0, INT_MAX, endpoint.db)) {
+    fail(url, fmt::format("database '{}' is not a non-negative number", db),
+         "redis://host:6379/2 selects database 2");
+  }
+}
+
+void parse_tcp(std::string_view url, std::string_view rest, Endpoint& endpoint) {
+  rest = take_credentials(url, rest, endpoint);
+  const std::size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  if (authority.find('?') != std::string_view::npos || path.find('?') != std::string_view::npos) {
+    fail(url, "query parameters are not supported in redis:// and rediss:// URLs",
+         "write the database as a path: redis://host:6379/2");
+  }
+  if (authority.find(',') != std::string_view::npos) {
+    fail(url, "a redis:// or rediss:// URL names one server",
+         "list sentinels with redis-sentinel://h1,h2?master=NAME, cluster nodes with "
+         "redis-cluster://h1,h2");
+  }
+  HostPort server = parse_server(url, authority, 6379, "redis://127.0.0.1:6379");
+  endpoint.host = server.host;
+  endpoint.port = server.port;
+  endpoint.servers.push_back(std::move(server));
+  parse_db(url, path, endpoint);
+}
+
+// redis-sentinel://[[user]:password@]h1[:p1][,h2[:p2]...][/db]?master=NAME
+// redis-cluster://[[user]:password@]h1[:p1][,h2[:p2]...]
+void parse_server_list(std::string_view url, std::string_view rest, Endpoint& endpoint) {
+  const bool sentinel = endpoint.topology == Endpoint::Topology::kSentinel;
+  const std::string_view example =
+      sentinel ? "redis-sentinel://10.0.0.1:26379,10.0.0.2:26379?master=mymaster"
+               : "redis-cluster://10.0.0.1:7000,10.0.0.2:7000";
+  rest = take_credentials(url, rest, endpoint);
+  const std::size_t question = rest.find('?');
+  const std::string_view before_query = rest.substr(0, question);
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view{} : rest.substr(question + 1);
+  const std::size_t slash = before_query.find('/');
+  std::string_view list = before_query.substr(0, slash);
+  const std::string_view path =
+      slash == std::string_view::npos ? std::string_view{} : before_query.substr(slash);
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    endpoint.servers.push_back(
+        parse_server(url, list.substr(0, comma), sentinel ? 26379 : 6379, example));
+    if (comma == std::string_view::npos) break;
+    list = list.substr(comma + 1);
+  }
+  endpoint.host = endpoint.servers.front().host;
+  endpoint.port = endpoint.servers.front().port;
+  parse_db(url, path, endpoint);
+  if (!sentinel) {
+    if (!query.empty()) {
+      fail(url, "query parameters are not supported in redis-cluster:// URLs", example);
     }
+    if (endpoint.db != 0) {
+      fail(url, "Redis Cluster has database 0 only", "drop the /db from the URL");
+    }
+    return;
+  }
+  bool named = false;
+  std::string_view params = query;
+  while (!params.empty()) {
+    const std::size_t amp = params.find('&');
+    const std::string_view param = params.substr(0, amp);
+    params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
+    const std::size_t eq = param.find('=');
+    const std::string_view name = param.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : param.substr(eq + 1);
+    if (name != "master") {
+      fail(url, fmt::format("unknown query parameter '{}'", name),
+           "only ?master=NAME is supported; write the database as a path: /2");
+    }
+    if (named) fail(url, "the master is named more than once");
+    endpoint.master_name = percent_decode(url, value, "master name");
+    named = true;
+  }
+  if (endpoint.master_name.empty()) {
+    fail(url, "a redis-sentinel:// URL needs the master's name, as the sentinels know it",
+         example);
   }
 }
 
@@ -154,6 +230,21 @@ void parse_unix(std::string_view url, std::string_view rest, Endpoint& endpoint)
   }
 }
 
+// The topology a scheme names: redis[s]-sentinel, redis[s]+sentinel,
+// redis[s]-cluster, redis[s]+cluster.
+std::optional<Endpoint::Topology> topology_scheme(std::string_view scheme) {
+  for (const std::string_view prefix : {"rediss", "redis"}) {
+    if (!scheme.starts_with(prefix) || scheme.size() <= prefix.size()) continue;
+    const char separator = scheme[prefix.size()];
+    const std::string_view kind = scheme.substr(prefix.size() + 1);
+    if (separator != '-' && separator != '+') return std::nullopt;
+    if (kind == "sentinel") return Endpoint::Topology::kSentinel;
+    if (kind == "cluster") return Endpoint::Topology::kCluster;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Endpoint parse_url(std::string_view url) {
@@ -176,9 +267,13 @@ Endpoint parse_url(std::string_view url) {
     }
     endpoint.tls = true;
     parse_tcp(url, rest, endpoint);
+  } else if (const auto topology = topology_scheme(scheme)) {
+    endpoint.topology = *topology;
+    endpoint.tls = scheme.starts_with("rediss");
+    parse_server_list(url, rest, endpoint);
   } else {
     fail(url, fmt::format("unsupported scheme '{}'", scheme),
-         "use redis://, rediss:// (TLS) or unix://");
+         "use redis://, rediss:// (TLS), unix://, redis-sentinel:// or redis-cluster://");
   }
   return endpoint;
 }
@@ -204,12 +299,33 @@ std::string Endpoint::redacted() const {
     if (db != 0) url += fmt::format("?db={}", db);
     return url;
   }
+  if (topology != Topology::kStandalone) {
+    std::string url = fmt::format("{}-{}://{}", tls ? "rediss" : "redis",
+                                  topology == Topology::kSentinel ? "sentinel" : "cluster",
+                                  credentials);
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      if (i > 0) url += ',';
+      url += servers[i].str();
+    }
+    if (db != 0) url += fmt::format("/{}", db);
+    if (topology == Topology::kSentinel) url += fmt::format("?master={}", master_name);
+    return url;
+  }
   const std::string_view scheme = tls ? "rediss" : "redis";
   const bool ipv6 = host.find(':') != std::string::npos;
   std::string url = ipv6 ? fmt::format("{}://{}[{}]:{}", scheme, credentials, host, port)
                          : fmt::format("{}://{}{}:{}", scheme, credentials, host, port);
   if (db != 0) url += fmt::format("/{}", db);
   return url;
+}
+
+}  // namespace prodsafe::redis
+
+namespace prodsafe::redis {
+
+std::string HostPort::str() const {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
 }
 
 }  // namespace prodsafe::redis

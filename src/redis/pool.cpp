@@ -10,6 +10,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
+#include "sentinel.hpp"
 
 namespace prodsafe::redis {
 
@@ -33,6 +34,15 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
       pid_(::getpid()) {
   validate_options(options_);
   validate_tls_endpoint(endpoint_, options_.tls);
+  if (endpoint_.topology == Endpoint::Topology::kCluster) {
+    throw InvalidArgument(fmt::format(
+        "a ConnectionPool holds connections to one server, and {} is a cluster; use "
+        "redis::Client, which keeps a pool for each node",
+        redacted_));
+  }
+  if (endpoint_.topology == Endpoint::Topology::kSentinel) {
+    resolver_ = std::make_unique<detail::SentinelResolver>(endpoint_, options_);
+  }
   idle_.reserve(options_.pool_size);
   if (options_.reconnect_backoff_initial.count() > 0) {
     // No jitter: Options promises these exact waits.
@@ -40,6 +50,27 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
         Jitter::kNone, options_.reconnect_backoff_initial,
         std::max(options_.reconnect_backoff_initial, options_.reconnect_backoff_max), 1);
   }
+}
+
+ConnectionPool::~ConnectionPool() = default;
+
+std::unique_ptr<Connection> ConnectionPool::connect() const {
+  if (resolver_) return resolver_->open_master();
+  return std::make_unique<Connection>(endpoint_, options_);
+}
+
+void ConnectionPool::drop_connections() noexcept {
+  bool dropped = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (::getpid() != pid_) return;  // a child's first checkout forgets them all
+    ++generation_;
+    open_ -= idle_.size();
+    stats_.dropped += idle_.size();
+    dropped = !idle_.empty();
+    idle_.clear();
+  }
+  if (dropped) returned_.notify_all();
 }
 
 ConnectionPool::Lease ConnectionPool::checkout() {
@@ -104,8 +135,9 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(SteadyTime deadline,
       std::this_thread::sleep_until(wake);
     }
   }
+  if (resolver_) resolver_->watch([this] { drop_connections(); });
   try {
-    auto connection = std::make_unique<Connection>(endpoint_, options_);
+    auto connection = connect();
     std::lock_guard lock(mutex_);
     ++stats_.created;
     if (backoff_.count() > 0) {

@@ -70,7 +70,7 @@ TEST(ParseUrlTest, RefusesMalformedUrlsNamingTheProblem) {
       {"rediss://::1:6380", "IPv6 host must be written in brackets"},
       {"rediss:///run/redis.sock", "a unix socket has no TLS form"},
       {"rediss://:@h", "password after ':' is empty"},
-      {"unixs:///run/redis.sock", "use redis://, rediss:// (TLS) or unix://"},
+      {"unixs:///run/redis.sock", "use redis://, rediss:// (TLS), unix://, redis-sentinel://"},
       {"redis://", "host is missing"},
       {"redis://:6379", "host is missing"},
       {"redis://h:", "port '' is not a number"},

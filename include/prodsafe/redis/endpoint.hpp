@@ -3,6 +3,16 @@
 //   redis://[[user]:password@]host[:port][/db]
 //   rediss://[[user]:password@]host[:port][/db]     TLS over TCP
 //   unix://[[user]:password@]/path/to/redis.sock[?db=N]
+//   redis-sentinel://[[user]:password@]host1[:port1][,host2[:port2]...][/db]?master=NAME
+//   redis-cluster://[[user]:password@]host1[:port1][,host2[:port2]...]
+//
+// A sentinel URL lists the sentinels to ask for the master named NAME (port
+// 26379 unless given; also written redis+sentinel://); the credentials and the
+// database are the master's (the sentinels' own are Options::sentinel). A
+// cluster URL lists seed nodes from which the cluster's topology is
+// discovered (port 6379 unless given; also redis+cluster://); a cluster has
+// database 0 only. rediss-sentinel:// and rediss-cluster:// speak TLS to
+// every server.
 //
 // The user and password may be percent-encoded (%40 for '@'); an IPv6 host is
 // written in brackets: redis://[::1]:6379. rediss:// sets Endpoint::tls; the
@@ -14,16 +24,35 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace prodsafe::redis {
 
+struct HostPort {
+  std::string host;
+  int port = 0;
+
+  // "host:port", with an IPv6 host in brackets.
+  [[nodiscard]] std::string str() const;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
 struct Endpoint {
   enum class Transport { kTcp, kUnix };
+  // One server (redis://, rediss://, unix://), a master found through
+  // Sentinel, or a Redis Cluster.
+  enum class Topology { kStandalone, kSentinel, kCluster };
 
+  Topology topology = Topology::kStandalone;
   Transport transport = Transport::kTcp;
-  // TCP only. Default: 127.0.0.1.
+  // TCP: the servers the URL lists, in order: the one server, the sentinels,
+  // or the cluster's seed nodes. Empty for a unix socket.
+  std::vector<HostPort> servers;
+  // Sentinel only: the master's name, as the sentinels know it.
+  std::string master_name;
+  // TCP only: the (first) server's host. Default: 127.0.0.1.
   std::string host = "127.0.0.1";
-  // TCP only. Default: 6379.
+  // TCP only: the (first) server's port. Default: 6379.
   int port = 6379;
   // Unix sockets only: the socket's path.
   std::string socket_path;

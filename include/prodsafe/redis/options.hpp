@@ -41,6 +41,24 @@ struct TlsOptions {
   bool verify_peer = true;
 };
 
+// How a redis-sentinel:// client finds its master (see client.hpp).
+struct SentinelOptions {
+  // The sentinels' own credentials (their requirepass, or an ACL user), which
+  // are separate from the master's (the URL's). Default: none, no AUTH.
+  std::optional<std::string> user{};
+  std::optional<std::string> password{};
+  // Time allowed for one sentinel to connect and answer before the next one
+  // is asked; 1 ms to 24 h. Default: 250 ms. The whole resolution, and the
+  // connect to the master it names, also stay within connect_timeout.
+  std::chrono::milliseconds timeout{250};
+  // Subscribe to the sentinels' +switch-master announcements from a
+  // background thread and drop pooled connections to the old master as soon
+  // as one arrives. Only a hint: without it, a READONLY reply, an I/O error
+  // or a timeout on the old master leads to a new resolution just the same.
+  // Default: true.
+  bool watch_switch = true;
+};
+
 struct Options {
   // Time allowed to open a connection, including the TLS handshake, AUTH and
   // SELECT; 0 to 24 h. Default: 1 s. 0 means no limit: a server that accepts
@@ -70,8 +88,11 @@ struct Options {
   // Credentials that override the URL's. Default: use the URL's.
   std::optional<std::string> user{};
   std::optional<std::string> password{};
-  // TLS settings; see TlsOptions.
+  // TLS settings; see TlsOptions. Used for every server of a sentinel or
+  // cluster URL.
   TlsOptions tls{};
+  // Sentinel settings, for redis-sentinel:// URLs; see SentinelOptions.
+  SentinelOptions sentinel{};
 };
 
 // Throws InvalidArgument, naming the field and its range, when an option is

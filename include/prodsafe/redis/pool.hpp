@@ -1,4 +1,6 @@
-// A fixed-size pool of connections to one Redis server.
+// A fixed-size pool of connections to one Redis server: the URL's, or for a
+// redis-sentinel:// URL the master the sentinels name, found anew for every
+// connection the pool opens (see client.hpp).
 //
 // checkout() hands out an idle connection, opens a new one while fewer than
 // pool_size exist, or waits up to pool_checkout_timeout for one to come back
@@ -34,6 +36,10 @@
 
 namespace prodsafe::redis {
 
+namespace detail {
+class SentinelResolver;
+}
+
 struct PoolStats {
   std::size_t open = 0;       // connections that exist, idle or leased
   std::size_t idle = 0;       // connections waiting in the pool
@@ -67,9 +73,11 @@ class ConnectionPool {
     std::uint64_t generation_;  // the pool's generation when it was leased
   };
 
-  // Throws InvalidArgument when an option is out of range (validate_options).
+  // Throws InvalidArgument when an option is out of range (validate_options)
+  // or `endpoint` is a cluster (redis::Client routes a cluster's commands).
   // Opens no connection.
   ConnectionPool(Endpoint endpoint, Options options);
+  ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
@@ -77,6 +85,16 @@ class ConnectionPool {
   // timeout, StoreUnavailable (or Timeout) when a new connection cannot be
   // opened, ReplyError when AUTH or SELECT is refused.
   [[nodiscard]] Lease checkout();
+
+  // A new connection of the caller's own, never pooled, to where the pool's
+  // connections go (for a sentinel endpoint, the current master). Throws
+  // what checkout() throws when it opens a connection.
+  [[nodiscard]] std::unique_ptr<Connection> connect() const;
+
+  // Drops every idle connection now and every leased one when it comes back,
+  // so that later checkouts connect anew (after a failover: a +switch-master
+  // announcement, a READONLY reply).
+  void drop_connections() noexcept;
 
   [[nodiscard]] PoolStats stats() const;
   [[nodiscard]] const Endpoint& endpoint() const noexcept { return endpoint_; }
@@ -113,6 +131,9 @@ class ConnectionPool {
   int failed_connects_ = 0;  // in a row
   std::chrono::milliseconds backoff_{0};
   std::string last_connect_error_;
+  // For a sentinel endpoint; last, so that its watcher thread (which calls
+  // drop_connections()) stops before the fields above are destroyed.
+  std::unique_ptr<detail::SentinelResolver> resolver_;
 };
 
 }  // namespace prodsafe::redis
