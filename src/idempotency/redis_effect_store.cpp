@@ -187,9 +187,18 @@ bool RedisEffectStore::renew(std::string_view key, const Holder& holder, millise
 
 std::string RedisEffectStore::identity() const {
   const redis::Endpoint& endpoint = client_->endpoint();
-  const std::string where = endpoint.transport == redis::Endpoint::Transport::kUnix
-                                ? "unix:" + endpoint.socket_path
-                                : fmt::format("{}:{}", endpoint.host, endpoint.port);
+  std::string where;
+  if (endpoint.topology != redis::Endpoint::Topology::kStandalone) {
+    // The sentinels and master name, or the seed nodes: stable across failovers.
+    redis::Endpoint anonymous = endpoint;
+    anonymous.user.clear();
+    anonymous.password.clear();
+    where = anonymous.redacted();
+  } else if (endpoint.transport == redis::Endpoint::Transport::kUnix) {
+    where = "unix:" + endpoint.socket_path;
+  } else {
+    where = fmt::format("{}:{}", endpoint.host, endpoint.port);
+  }
   return fmt::format("redis {} db {} prefix {}", where, endpoint.db, client_->key(""));
 }
 

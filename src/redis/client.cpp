@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "cluster.hpp"
 #include "prodsafe/core/error.hpp"
+#include "run_pipeline.hpp"
 
 namespace prodsafe::redis {
 
@@ -12,7 +14,26 @@ Client::Client(std::string_view url, Options options)
     : Client(parse_url(url), std::move(options)) {}
 
 Client::Client(Endpoint endpoint, Options options)
-    : pool_(std::move(endpoint), std::move(options)) {}
+    : endpoint_(std::move(endpoint)), options_(std::move(options)) {
+  if (endpoint_.topology == Endpoint::Topology::kCluster) {
+    cluster_ = std::make_unique<detail::ClusterRouter>(endpoint_, options_);
+  } else {
+    pool_ = std::make_unique<ConnectionPool>(endpoint_, options_);
+  }
+}
+
+Client::~Client() = default;
+
+ConnectionPool& Client::pool() {
+  if (!pool_) {
+    throw InvalidArgument(fmt::format(
+        "Client::pool(): {} is a cluster, with a pool for each node; use Client::stats()",
+        endpoint_.redacted()));
+  }
+  return *pool_;
+}
+
+PoolStats Client::stats() const { return pool_ ? pool_->stats() : cluster_->stats(); }
 
 Reply Client::command(std::initializer_list<std::string_view> args) {
   return command(std::span<const std::string_view>(args.begin(), args.size()));
@@ -34,12 +55,34 @@ namespace {
 
 }  // namespace
 
-Reply Client::command(std::span<const std::string_view> args) {
+namespace detail {
+
+std::vector<Reply> run_pipeline(Connection& connection, const Pipeline& pipeline) {
+  std::vector<Reply> replies = connection.pipeline(pipeline);
+  for (const std::size_t index : pipeline.state_endings()) {
+    const Reply& reply = replies[index];
+    if (reply.is_error() && reply.error_message().rfind("EXECABORT", 0) != 0) {
+      connection.mark_broken();  // still in the transaction, or watching
+    }
+  }
+  return replies;
+}
+
+}  // namespace detail
+
+Reply Client::execute(std::span<const std::string_view> args) {
   const CommandState state = classify_command(args);
   if (state.change != StateChange::kNone && state.change != StateChange::kUnwatch) [[unlikely]] {
     refuse(state.name, state.advice);
   }
-  Reply reply = pool_.checkout()->command(args);
+  if (cluster_) [[unlikely]] {
+    return cluster_->command(args);
+  }
+  return pool_->checkout()->command(args);
+}
+
+Reply Client::command(std::span<const std::string_view> args) {
+  Reply reply = execute(args);
   if (reply.is_error()) {
     reply.check(fmt::format("{} on {}", args.empty() ? "" : args.front(), endpoint().redacted()));
   }
@@ -53,18 +96,16 @@ std::vector<Reply> Client::pipeline(const Pipeline& pipeline) {
         "callers that use it next, so it is not sent: {}",
         pipeline.connection_state_change()));
   }
-  auto lease = pool_.checkout();
-  std::vector<Reply> replies = lease->pipeline(pipeline);
-  for (const std::size_t index : pipeline.state_endings()) {
-    const Reply& reply = replies[index];
-    if (reply.is_error() && reply.error_message().rfind("EXECABORT", 0) != 0) {
-      lease->mark_broken();  // still in the transaction, or watching
-    }
+  if (cluster_) [[unlikely]] {
+    return cluster_->pipeline(pipeline);
   }
-  return replies;
+  auto lease = pool_->checkout();
+  return detail::run_pipeline(*lease, pipeline);
 }
 
-std::unique_ptr<Connection> Client::dedicated_connection() const { return pool_.connect(); }
+std::unique_ptr<Connection> Client::dedicated_connection() const {
+  return pool_ ? pool_->connect() : cluster_->connect();
+}
 
 std::string Client::ping() { return command({"PING"}).str(); }
 

@@ -97,8 +97,7 @@ Connection::Connection(const Endpoint& endpoint, const Options& options)
         "redis::Connection connects to one server, and {} names {}; use redis::Client, which "
         "finds the server to talk to (Client::dedicated_connection() for a connection of your "
         "own)",
-        redacted_,
-        endpoint.topology == Endpoint::Topology::kSentinel ? "sentinels" : "a cluster"));
+        redacted_, endpoint.topology == Endpoint::Topology::kSentinel ? "sentinels" : "a cluster"));
   }
   if (options.user) endpoint_.user = *options.user;
   if (options.password) endpoint_.password = *options.password;

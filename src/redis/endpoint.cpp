@@ -191,8 +191,7 @@ void parse_server_list(std::string_view url, std::string_view rest, Endpoint& en
     named = true;
   }
   if (endpoint.master_name.empty()) {
-    fail(url, "a redis-sentinel:// URL needs the master's name, as the sentinels know it",
-         example);
+    fail(url, "a redis-sentinel:// URL needs the master's name, as the sentinels know it", example);
   }
 }
 
@@ -300,9 +299,9 @@ std::string Endpoint::redacted() const {
     return url;
   }
   if (topology != Topology::kStandalone) {
-    std::string url = fmt::format("{}-{}://{}", tls ? "rediss" : "redis",
-                                  topology == Topology::kSentinel ? "sentinel" : "cluster",
-                                  credentials);
+    std::string url =
+        fmt::format("{}-{}://{}", tls ? "rediss" : "redis",
+                    topology == Topology::kSentinel ? "sentinel" : "cluster", credentials);
     for (std::size_t i = 0; i < servers.size(); ++i) {
       if (i > 0) url += ',';
       url += servers[i].str();

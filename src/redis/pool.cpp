@@ -35,10 +35,10 @@ ConnectionPool::ConnectionPool(Endpoint endpoint, Options options)
   validate_options(options_);
   validate_tls_endpoint(endpoint_, options_.tls);
   if (endpoint_.topology == Endpoint::Topology::kCluster) {
-    throw InvalidArgument(fmt::format(
-        "a ConnectionPool holds connections to one server, and {} is a cluster; use "
-        "redis::Client, which keeps a pool for each node",
-        redacted_));
+    throw InvalidArgument(
+        fmt::format("a ConnectionPool holds connections to one server, and {} is a cluster; use "
+                    "redis::Client, which keeps a pool for each node",
+                    redacted_));
   }
   if (endpoint_.topology == Endpoint::Topology::kSentinel) {
     resolver_ = std::make_unique<detail::SentinelResolver>(endpoint_, options_);

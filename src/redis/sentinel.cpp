@@ -116,8 +116,8 @@ std::unique_ptr<Connection> SentinelResolver::open_master() const {
       ++reached;
       if (reply.is_nil()) {
         ++unknown;
-        problems.push_back(fmt::format("{} knows no master named '{}'", sentinel.str(),
-                                       endpoint_.master_name));
+        problems.push_back(
+            fmt::format("{} knows no master named '{}'", sentinel.str(), endpoint_.master_name));
         continue;
       }
       if (reply.is_error()) {
@@ -133,9 +133,10 @@ std::unique_ptr<Connection> SentinelResolver::open_master() const {
       }
     } catch (const ReplyError& error) {
       ++reached;  // it answered, and refused AUTH
-      problems.push_back(fmt::format("{}: {} (the sentinels' credentials are "
-                                     "redis::Options::sentinel.user and .password)",
-                                     sentinel.str(), error.what()));
+      problems.push_back(
+          fmt::format("{}: {} (the sentinels' credentials are "
+                      "redis::Options::sentinel.user and .password)",
+                      sentinel.str(), error.what()));
       continue;
     } catch (const Error& error) {
       problems.push_back(fmt::format("{}: {}", sentinel.str(), error.what()));
@@ -168,10 +169,10 @@ std::unique_ptr<Connection> SentinelResolver::open_master() const {
     } catch (const ReplyError&) {
       throw;  // the master refused AUTH or SELECT: the URL's credentials or db
     } catch (const Error& error) {
-      problems.push_back(fmt::format("{} names {} as the master of '{}', which cannot be "
-                                     "reached: {}",
-                                     sentinel.str(), master->str(), endpoint_.master_name,
-                                     error.what()));
+      problems.push_back(
+          fmt::format("{} names {} as the master of '{}', which cannot be "
+                      "reached: {}",
+                      sentinel.str(), master->str(), endpoint_.master_name, error.what()));
     }
   }
 

@@ -22,8 +22,8 @@ std::vector<std::string> listed(const Endpoint& endpoint) {
 }
 
 TEST(TopologyUrlTest, SentinelUrlsListTheSentinelsAndNameTheMaster) {
-  const Endpoint e =
-      parse_url("redis-sentinel://alice:s3cret@10.0.0.1:26380,10.0.0.2,[::1]:26381/2?master=orders");
+  const Endpoint e = parse_url(
+      "redis-sentinel://alice:s3cret@10.0.0.1:26380,10.0.0.2,[::1]:26381/2?master=orders");
   EXPECT_EQ(e.topology, Topology::kSentinel);
   EXPECT_EQ(listed(e), (std::vector<std::string>{"10.0.0.1:26380", "10.0.0.2:26379", "::1:26381"}));
   EXPECT_EQ(e.master_name, "orders");

@@ -267,7 +267,7 @@ int run_foundation_demo(const std::optional<std::string>& redis_url, redis::TlsO
         "the restarted server has an empty script cache; EVALSHA's NOSCRIPT is handled "
         "transparently: script returned {}\n",
         add_script.run(client, {script_key}, {"5"}).integer());
-    const auto stats = client.pool().stats();
+    const auto stats = client.stats();
     fmt::print("pool: {} connections created, {} dropped after the crash\n", stats.created,
                stats.dropped);
 

@@ -19,6 +19,41 @@
 // one pipeline (MULTI ... EXEC); the database and credentials come from the
 // URL; everything else runs on dedicated_connection().
 //
+// Topologies: the URL says which (endpoint.hpp).
+// - One server (redis://, rediss://, unix://): one pool.
+// - Sentinel (redis-sentinel://...?master=NAME): one pool, whose every new
+//   connection asks the sentinels in turn (each within
+//   Options::sentinel.timeout; the one that answered is asked first next
+//   time) for the master's address and checks with ROLE that the node is a
+//   master. A READONLY reply, an I/O error or a timeout drops a connection,
+//   so the next one finds the new master after a failover; a +switch-master
+//   announcement (Options::sentinel.watch_switch) drops them all at once.
+//   Errors say what failed: no sentinel reachable (StoreUnavailable), no
+//   master of that name (ConfigError), the named node unreachable or not a
+//   master (StoreUnavailable: a failover under way).
+// - Cluster (redis-cluster://seed1,seed2...): a pool per master, and each
+//   command goes to the master that owns its keys' hash slot (slot.hpp). See
+//   "Redis Cluster" below.
+//
+// Scripts are not replicated: after a failover the new master's script cache
+// is empty, and redis::Script reloads a script once, transparently.
+//
+// Redis Cluster. The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS on
+// servers before 7.0), asked of the known masters and then the URL's seeds;
+// it is fetched before the first command, again on a MOVED reply or an
+// unreachable node (one refresh at a time, at most one per 100 ms), and
+// every 30 s. A MOVED reply is followed to the node it names, an ASK reply
+// with ASKING there; TRYAGAIN, CLUSTERDOWN and LOADING are retried with a
+// short backoff while the command's deadline (command_timeout) allows; at
+// most 5 redirects per command. A command's keys must share one slot: one
+// whose keys span slots throws InvalidArgument before anything is sent (put
+// a hash tag, {...}, in the keys). A command without keys (PING, INFO, TIME)
+// goes to one master. A pipeline is split per node and its replies are put
+// back in order: a command without keys goes with the command before it (so
+// [EVALSHA ... key, WAIT 1 100] runs on one connection), and a MULTI ... EXEC
+// block goes whole to the node of its keys. A pipelined command that met
+// MOVED or ASK (so did not run) is sent again on its own.
+//
 // Thread safety: safe for concurrent use from any number of threads.
 #pragma once
 
@@ -41,6 +76,10 @@
 
 namespace prodsafe::redis {
 
+namespace detail {
+class ClusterRouter;
+}
+
 class Client {
  public:
   // Parses `url` (see endpoint.hpp); throws InvalidArgument when it is
@@ -48,6 +87,7 @@ class Client {
   // connection until the first command.
   explicit Client(std::string_view url, Options options = {});
   Client(Endpoint endpoint, Options options);
+  ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -61,6 +101,10 @@ class Client {
   Reply command(std::span<const std::string_view> args);
   Reply command(const std::vector<std::string>& args);
 
+  // Like command(), but an error reply is returned (Reply::is_error()), not
+  // thrown; for callers that act on the server's error, such as NOSCRIPT.
+  Reply execute(std::span<const std::string_view> args);
+
   // Runs the pipeline on one connection: one write, then one reply per command
   // in order. Error replies are returned in place (Reply::is_error()), not thrown.
   // A pipeline may hold whole transactions (WATCH, MULTI ... EXEC or DISCARD);
@@ -69,8 +113,9 @@ class Client {
   // before anything is sent.
   std::vector<Reply> pipeline(const Pipeline& pipeline);
 
-  // A connection of the caller's own, opened now to endpoint() with options()
-  // (so in the URL's database, as the URL's user) and never pooled: for what
+  // A connection of the caller's own, opened now with options() (so in the
+  // URL's database, as the URL's user) to the server, the master the
+  // sentinels name, or one master of a cluster, and never pooled: for what
   // command() refuses, such as WATCH ... MULTI ... EXEC with reads in between,
   // Connection::subscribe(), MONITOR. Closed when the caller destroys it; like
   // any Connection, one thread at a time. Throws what opening a pooled
@@ -93,12 +138,21 @@ class Client {
   // options().key_prefix + name: the key under which modules store `name`.
   [[nodiscard]] std::string key(std::string_view name) const;
 
-  [[nodiscard]] ConnectionPool& pool() noexcept { return pool_; }
-  [[nodiscard]] const Endpoint& endpoint() const noexcept { return pool_.endpoint(); }
-  [[nodiscard]] const Options& options() const noexcept { return pool_.options(); }
+  // The pool of a one-server or sentinel client. Throws InvalidArgument for
+  // a cluster, which has a pool per node (see stats()).
+  [[nodiscard]] ConnectionPool& pool();
+  // The pools' statistics, summed over a cluster's nodes.
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] const Endpoint& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
 
  private:
-  ConnectionPool pool_;
+  const Endpoint endpoint_;
+  const Options options_;
+  // One of the two: a pool (one server, or the master the sentinels name),
+  // or the cluster's router.
+  std::unique_ptr<ConnectionPool> pool_;
+  std::unique_ptr<detail::ClusterRouter> cluster_;
 };
 
 }  // namespace prodsafe::redis
