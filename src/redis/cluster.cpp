@@ -262,8 +262,8 @@ Reply ClusterRouter::command(std::span<const std::string_view> args) {
       ConnectionPool* next = &pool_for(node);
       asking = redirect->kind == RedirectKind::kAsk;
       if (!asking) {
-        routes()->owner[static_cast<std::size_t>(redirect->slot)].store(
-            next, std::memory_order_release);
+        routes()->owner[static_cast<std::size_t>(redirect->slot)].store(next,
+                                                                        std::memory_order_release);
         refresh(false);
       }
       target = next;
@@ -307,8 +307,8 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
               "Client::pipeline on {}: a MULTI ... EXEC block must keep its keys in one hash "
               "slot on a cluster, and '{}' and '{}' are in slots {} and {}; give the keys a "
               "shared hash tag, {{...}}",
-              redacted_, fmt::join(commands[i + 1], " "), fmt::join(commands[j], " "),
-              *block_slot, *slots[j]));
+              redacted_, fmt::join(commands[i + 1], " "), fmt::join(commands[j], " "), *block_slot,
+              *slots[j]));
         }
         block_slot = slots[j];
       }
@@ -348,8 +348,8 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
   }
   if (first == nullptr) first = route(std::nullopt);
   if (first == nullptr) {
-    throw StoreUnavailable(fmt::format("Client::pipeline on {}: no master in the slot map",
-                                       redacted_));
+    throw StoreUnavailable(
+        fmt::format("Client::pipeline on {}: no master in the slot map", redacted_));
   }
   for (ConnectionPool*& node : nodes) {
     if (node == nullptr) node = first;

@@ -78,7 +78,7 @@ class ClusterRouter {
   const Options options_;
   const std::string redacted_;
 
-  mutable std::mutex mutex_;  // guards pools_ and routes_
+  mutable std::mutex mutex_;                                      // guards pools_ and routes_
   std::map<std::string, std::unique_ptr<ConnectionPool>> pools_;  // by "host:port"; never erased
   std::shared_ptr<Routes> routes_;
   std::mutex refresh_mutex_;  // held by the one refresh under way

@@ -118,8 +118,10 @@ TEST(ClusterClientTest, APipelineIsSplitPerNodeAndItsRepliesComeBackInOrder) {
   // A command without keys runs on the node of the command before it: WAIT
   // counts that connection's writes (no replica need acknowledge: 0).
   Pipeline waited;
-  waited.add({"SET", "w:1", "x"}).add({"WAIT", "0", "0"}).add({"SET", "w:2", "y"}).add(
-      {"WAIT", "0", "0"});
+  waited.add({"SET", "w:1", "x"})
+      .add({"WAIT", "0", "0"})
+      .add({"SET", "w:2", "y"})
+      .add({"WAIT", "0", "0"});
   const std::vector<Reply> acks = client.pipeline(waited);
   EXPECT_EQ(acks[1].type(), Reply::Type::kInteger);
   EXPECT_EQ(acks[3].type(), Reply::Type::kInteger);
@@ -141,7 +143,9 @@ TEST(ClusterClientTest, APipelineIsSplitPerNodeAndItsRepliesComeBackInOrder) {
   EXPECT_THROW((void)client.pipeline(spanning), InvalidArgument);
 }
 
-std::string myid(RedisServer& node) { return Client(node.url()).command({"CLUSTER", "MYID"}).str(); }
+std::string myid(RedisServer& node) {
+  return Client(node.url()).command({"CLUSTER", "MYID"}).str();
+}
 
 TEST(ClusterClientTest, ASlotThatMovesIsFollowedThroughAskAndThenMoved) {
   RedisCluster cluster;

@@ -77,8 +77,7 @@ TEST(SentinelResolutionTest, AMasterNameNoSentinelKnowsIsAConfigError) {
   CannedRedisServer second("$-1\r\n");
   Client client(url_of({first.port(), second.port()}, "nope"), quick());
   const std::string message = failure_of<ConfigError>(client);
-  EXPECT_NE(message.find("no sentinel knows a master named 'nope'"), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("no sentinel knows a master named 'nope'"), std::string::npos) << message;
   EXPECT_NE(message.find("SENTINEL MASTERS"), std::string::npos) << message;
 }
 
@@ -95,8 +94,7 @@ TEST(SentinelResolutionTest, NoReachableSentinelIsStoreUnavailableNamingEach) {
   const auto started = std::chrono::steady_clock::now();
   const std::string message = failure_of<StoreUnavailable>(client);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
-  EXPECT_NE(message.find("none of the 2 sentinels could be reached"), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("none of the 2 sentinels could be reached"), std::string::npos) << message;
   EXPECT_NE(message.find(std::to_string(closed_a)), std::string::npos) << message;
   EXPECT_NE(message.find(std::to_string(closed_b)), std::string::npos) << message;
 }

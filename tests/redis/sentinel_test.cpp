@@ -167,8 +167,7 @@ TEST(SentinelClientTest, SentinelCredentialsAreSeparateFromTheMasters) {
       ADD_FAILURE() << "no error";
     } catch (const StoreUnavailable& error) {
       const std::string message = error.what();
-      EXPECT_NE(message.find("Options::sentinel.user and .password"), std::string::npos)
-          << message;
+      EXPECT_NE(message.find("Options::sentinel.user and .password"), std::string::npos) << message;
       EXPECT_EQ(message.find("secret"), std::string::npos) << message;
     }
   }

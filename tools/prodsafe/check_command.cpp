@@ -17,6 +17,7 @@
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+#include "sentinel_environment.hpp"
 
 namespace prodsafe::cli {
 namespace {
@@ -135,7 +136,8 @@ int run_check(const CheckArguments& arguments) {
                                       .command_timeout = milliseconds(2000),
                                       .pool_size = 1,
                                       .reconnect_backoff_initial = milliseconds(0),
-                                      .tls = arguments.tls});
+                                      .tls = arguments.tls,
+                                      .sentinel = sentinel_options_from_environment()});
     url = client->endpoint().redacted();
     runtime_checks::RedisRuntimeValidator validator(
         client, {.strict_durability = arguments.strict_durability,

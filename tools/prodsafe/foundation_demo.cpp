@@ -29,6 +29,7 @@
 #include "prodsafe/redis/info.hpp"
 #include "prodsafe/redis/script.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+#include "sentinel_environment.hpp"
 
 namespace prodsafe::cli {
 namespace {
@@ -159,7 +160,8 @@ long long concurrent_increments(redis::Client& client, const std::string& key, i
 }  // namespace
 
 int run_ping(const std::string& redis_url, const redis::TlsOptions& tls, int count) {
-  redis::Client client(redis_url, redis::Options{.tls = tls});
+  redis::Client client(redis_url,
+                       redis::Options{.tls = tls, .sentinel = sentinel_options_from_environment()});
   const redis::Info info = redis::parse_info(client.info("server"));
   const Latency latency = time_pings(client, count);
   fmt::print("{}: Redis {} ({} mode), PING p50 {:.1f} us, p99 {:.1f} us over {} round trips\n",
@@ -190,11 +192,12 @@ int run_foundation_demo(const std::optional<std::string>& redis_url, redis::TlsO
     server = std::make_unique<embedded::RedisServer>(std::move(options));
     url = server->url();
   }
-  auto shared_client =
-      std::make_shared<redis::Client>(url, redis::Options{.command_timeout = milliseconds(300),
-                                                          .pool_size = 4,
-                                                          .key_prefix = "prodsafe:demo:",
-                                                          .tls = tls});
+  auto shared_client = std::make_shared<redis::Client>(
+      url, redis::Options{.command_timeout = milliseconds(300),
+                          .pool_size = 4,
+                          .key_prefix = "prodsafe:demo:",
+                          .tls = tls,
+                          .sentinel = sentinel_options_from_environment()});
   redis::Client& client = *shared_client;
   // A private server goes away with its keys; a given one keeps only its own,
   // once it has answered (an unreachable one has none of ours, and its error
