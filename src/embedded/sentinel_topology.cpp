@@ -131,7 +131,7 @@ void SentinelTopology::start_sentinels() {
     std::string error;
     if (!detail::query(sentinels_.back()->port(), options_.sentinel_password,
                        {"SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "500",
-                        "tilt-period", "5000"},
+                        "ping-period", "250", "tilt-period", "5000"},
                        error)) {
       throw StoreUnavailable("cannot shorten the sentinel's timers (SENTINEL DEBUG): " + error +
                              "; set SentinelTopologyOptions::quick_timers = false");

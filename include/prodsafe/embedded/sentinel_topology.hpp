@@ -63,10 +63,12 @@ struct SentinelTopologyOptions {
   std::vector<std::string> config{};
   // Shorten Sentinel's internal periods with SENTINEL DEBUG (INFO to each
   // node every 1 s instead of 10 s, hello messages every 500 ms instead of
-  // 2 s, TILT lasting 5 s instead of 30 s), so that discovery and the
-  // reconfiguration of a returning old master take seconds. Failure
-  // detection still follows down_after. A sentinel restarted by hand loses
-  // them. Default: true.
+  // 2 s, PING every 250 ms instead of 1 s, TILT lasting 5 s instead of 30 s),
+  // so that discovery and the reconfiguration of a returning old master take
+  // seconds. Failure detection still follows down_after. Without them, a
+  // down_after of 1 s equals the PING period, and a just-promoted master that
+  // misses one PING was seen failed over again at once (a second, spurious
+  // failover). A sentinel restarted by hand loses them. Default: true.
   bool quick_timers = true;
   // How long the constructor waits for the replicas to sync and the
   // sentinels to discover each other. Default: 30 s.
