@@ -160,6 +160,19 @@ TEST(SentinelTopologyTest, PasswordsGuardDataNodesAndSentinelsSeparately) {
   }
 }
 
+TEST(SentinelTopologyTest, ARestartedSentinelKeepsTheConfigItRewrote) {
+  SentinelTopology topology({.replicas = 1, .sentinels = 1});
+  RedisServer& sentinel = topology.sentinel(0);
+  const auto myid = [&] {
+    redis::Connection connection = connect(fmt::format("redis://127.0.0.1:{}", sentinel.port()));
+    return connection.command({"SENTINEL", "myid"}).check().str();
+  };
+  const std::string before = myid();
+  sentinel.restart();
+  EXPECT_EQ(myid(), before) << "a fresh redis.conf would have given the sentinel a new id";
+  EXPECT_EQ(topology.master_port(), topology.node(0).port());
+}
+
 TEST(SentinelTopologyTest, RefusesOptionsOutOfRange) {
   EXPECT_THROW(SentinelTopology({.replicas = 0}), InvalidArgument);
   EXPECT_THROW(SentinelTopology({.replicas = 3}), InvalidArgument);
