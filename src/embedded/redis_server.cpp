@@ -144,7 +144,13 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
         tls_port_ = port_;
         while (!tls_only() && tls_port_ == port_) tls_port_ = free_loopback_port();
       }
-      launch();
+      if (options_.cluster) {
+        cluster_bus_port_ = port_;
+        while (cluster_bus_port_ == port_ || cluster_bus_port_ == tls_port_) {
+          cluster_bus_port_ = free_loopback_port();
+        }
+      }
+      launch(true);
       wait_until_ready();
       return;
     } catch (const Error&) {
@@ -189,8 +195,8 @@ std::string RedisServer::unix_url() const {
   return "unix://" + socket_path().string();
 }
 
-void RedisServer::launch() {
-  {
+void RedisServer::launch(bool write_config) {
+  if (write_config) {
     std::ofstream conf(directory_ / "redis.conf", std::ios::trunc);
     conf << "port " << (tls_only() ? 0 : port_) << "\n"
          << "bind 127.0.0.1\n"
@@ -211,6 +217,11 @@ void RedisServer::launch() {
     if (options_.unix_socket) {
       conf << "unixsocket " << socket_path().string() << "\nunixsocketperm 700\n";
     }
+    if (options_.cluster) {
+      conf << "cluster-enabled yes\n"
+           << "cluster-config-file nodes.conf\n"
+           << "cluster-port " << cluster_bus_port_ << "\n";
+    }
     for (const std::string& line : options_.config) conf << line << "\n";
     // Flushed before the check: the buffer would hide a failed write (a full
     // disk) until the stream closed, and the server would start half-configured.
@@ -223,8 +234,9 @@ void RedisServer::launch() {
   std::error_code no_log;
   log_offset_ = fs::file_size(directory_ / "redis.log", no_log);
   if (no_log) log_offset_ = 0;
-  pid_ = spawn_child({executable_.string(), (directory_ / "redis.conf").string()},
-                     directory_ / "redis.stdout");
+  std::vector<std::string> argv{executable_.string(), (directory_ / "redis.conf").string()};
+  if (options_.sentinel) argv.emplace_back("--sentinel");
+  pid_ = spawn_child(argv, directory_ / "redis.stdout");
   paused_ = false;
 }
 
@@ -316,7 +328,8 @@ void RedisServer::resume() {
 
 void RedisServer::restart() {
   if (running()) reap(SIGKILL);
-  launch();
+  // A Sentinel has rewritten redis.conf with its state: keep it.
+  launch(!options_.sentinel);
   wait_until_ready();
 }
 

@@ -2,7 +2,9 @@
 // default: started from PATH on a free loopback port (and optionally a unix
 // socket) in a fresh temporary directory, and controlled like a real failure
 // would: kill (SIGKILL), pause/resume (SIGSTOP/SIGCONT), restart on the same
-// port and data directory. With RedisServerOptions::tls it serves TLS.
+// port and data directory. With RedisServerOptions::tls it serves TLS; with
+// RedisServerOptions::sentinel it runs as a Sentinel (sentinel_topology.hpp
+// builds whole topologies from these).
 //
 // The destructor kills the server and removes its directory, also when a test
 // fails; the server is also killed if the process that started it dies.
@@ -65,6 +67,18 @@ struct RedisServerOptions {
   // its log says "Ready to accept connections" and its port accepts
   // connections, so the config must not move the log (`logfile`).
   std::optional<RedisServerTls> tls{};
+  // Run as a Sentinel (`redis-server redis.conf --sentinel`); `config` then
+  // holds the `sentinel monitor ...` lines. Sentinel rewrites redis.conf with
+  // what it learns (the other sentinels, the current master, its epochs), so
+  // restart() keeps that file instead of writing it afresh. Readiness is
+  // still PING on port(). Default: false.
+  bool sentinel = false;
+  // Run as a Redis Cluster node: `cluster-enabled yes`, nodes.conf in the
+  // directory (kept across restart()), and the cluster bus on a second free
+  // loopback port, cluster_bus_port() (`cluster-port`): the default, port +
+  // 10000, is out of range for most ephemeral ports. redis_cluster.hpp joins
+  // such nodes into a cluster. Default: false.
+  bool cluster = false;
 };
 
 class RedisServer {
@@ -90,6 +104,8 @@ class RedisServer {
   [[nodiscard]] int port() const noexcept { return port_; }
   // The TLS port (port() for a TLS-only server); 0 without options.tls.
   [[nodiscard]] int tls_port() const noexcept { return tls_port_; }
+  // The cluster bus port; 0 without options.cluster.
+  [[nodiscard]] int cluster_bus_port() const noexcept { return cluster_bus_port_; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
   [[nodiscard]] std::filesystem::path socket_path() const { return directory_ / "redis.sock"; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -106,14 +122,17 @@ class RedisServer {
   // SIGCONT after pause().
   void resume();
   // Kills the server if it runs, then starts it again on the same port with
-  // the same data directory and waits until it answers.
+  // the same data directory and waits until it answers. redis.conf is
+  // written afresh from the options, except for a Sentinel (see
+  // RedisServerOptions::sentinel).
   void restart();
 
   // The last `lines` lines of the server's log.
   [[nodiscard]] std::string log_tail(std::size_t lines = 20) const;
 
  private:
-  void launch();
+  // Writes redis.conf (when `write_config`) and starts the process.
+  void launch(bool write_config);
   void wait_until_ready();
   [[nodiscard]] bool answers_ping(std::string& last_error) const;
   [[nodiscard]] bool tls_ready(std::string& last_error) const;
@@ -125,6 +144,7 @@ class RedisServer {
   std::filesystem::path executable_;
   int port_ = 0;
   int tls_port_ = 0;
+  int cluster_bus_port_ = 0;
   // The size of redis.log when the server was last launched: the readiness
   // check of a TLS-only server reads only what that run wrote.
   std::uintmax_t log_offset_ = 0;
