@@ -151,10 +151,11 @@ std::string SentinelTopology::url() const {
   for (const std::string& endpoint : sentinel_endpoints()) {
     hosts += (hosts.empty() ? "" : ",") + endpoint;
   }
-  const std::string credentials =
-      options_.sentinel_password.empty()
-          ? std::string()
-          : ":" + detail::percent_encoded(options_.sentinel_password) + "@";
+  // The URL's credentials are the master's (redis::Client's rule); the
+  // sentinels' password goes in redis::Options::sentinel.password.
+  const std::string credentials = options_.password.empty()
+                                      ? std::string()
+                                      : ":" + detail::percent_encoded(options_.password) + "@";
   return fmt::format("redis-sentinel://{}{}/0?master={}", credentials, hosts, options_.master_name);
 }
 

@@ -17,6 +17,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+constexpr std::string_view kCredentialsHint =
+    " (the sentinels' credentials are redis::Options::sentinel.user and .password, separate "
+    "from the master's in the URL)";
+
 // Time left until `deadline`, at least 1 ms (a 0 would mean "no limit").
 milliseconds left(Clock::time_point deadline) {
   const auto rest = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
@@ -121,8 +125,12 @@ std::unique_ptr<Connection> SentinelResolver::open_master() const {
         continue;
       }
       if (reply.is_error()) {
-        problems.push_back(fmt::format("{} refused SENTINEL get-master-addr-by-name: {}",
-                                       sentinel.str(), reply.error_message()));
+        const std::string& message = reply.error_message();
+        const bool credentials = message.starts_with("NOAUTH") ||
+                                 message.starts_with("WRONGPASS") || message.starts_with("NOPERM");
+        problems.push_back(fmt::format("{} refused SENTINEL get-master-addr-by-name: {}{}",
+                                       sentinel.str(), message,
+                                       credentials ? kCredentialsHint : ""));
         continue;
       }
       master = master_address(reply);

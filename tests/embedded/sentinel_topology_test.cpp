@@ -135,7 +135,7 @@ TEST(SentinelTopologyTest, PasswordsGuardDataNodesAndSentinelsSeparately) {
                              .sentinel_password = "sentinel:secret",
                              .config = {"appendonly yes"}});
   const RedisServer& sentinel = topology.sentinel(0);
-  EXPECT_EQ(topology.url(), fmt::format("redis-sentinel://:sentinel%3Asecret@{}/0?master=orders",
+  EXPECT_EQ(topology.url(), fmt::format("redis-sentinel://:data%20p%40ss@{}/0?master=orders",
                                         fmt::join(topology.sentinel_endpoints(), ",")));
   EXPECT_EQ(topology.node_url(topology.node(0)),
             fmt::format("redis://:data%20p%40ss@127.0.0.1:{}", topology.node(0).port()));

@@ -92,8 +92,10 @@ class SentinelTopology {
 
   // "127.0.0.1:<port>" of each sentinel, in start order.
   [[nodiscard]] std::vector<std::string> sentinel_endpoints() const;
-  // redis-sentinel://[:<sentinel_password>@]127.0.0.1:<p1>,127.0.0.1:<p2>,...
-  // /0?master=<master_name>. The data nodes' password is not in it.
+  // redis-sentinel://[:<password>@]127.0.0.1:<p1>,127.0.0.1:<p2>,...
+  // /0?master=<master_name>: the credentials are the data nodes' (as
+  // redis::Client reads such a URL); a client passes sentinel_password as
+  // redis::Options::sentinel.password.
   [[nodiscard]] std::string url() const;
   // redis://[:<password>@]127.0.0.1:<port> of a data node.
   [[nodiscard]] std::string node_url(const RedisServer& node) const;
