@@ -45,15 +45,16 @@
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "three_way.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using prodsafe::bench::Clock;
 using prodsafe::idempotency::EffectType;
 using prodsafe::idempotency::RedisEffectStore;
 using prodsafe::idempotency::SideEffectWrapper;
 using prodsafe::idempotency::WrapperOptions;
-using Clock = std::chrono::steady_clock;
 
 prodsafe::embedded::TestCertificates certificates;
 
@@ -67,62 +68,12 @@ std::shared_ptr<prodsafe::redis::Client> tls_client() {
   return std::make_shared<prodsafe::redis::Client>(prodsafe::bench::server().tls_url(), options);
 }
 
-// Alternates a raw PING, `plain` and `tls` once per iteration (plain first on
-// even iterations, TLS first on odd ones) and reports the counters above.
-// Each operation returns the time it took, so that it can leave set-up or
-// tear-down out of it.
-using TimedOperation = std::function<Clock::duration()>;
-void three_way_timed(benchmark::State& state, const TimedOperation& plain,
-                     const TimedOperation& tls) {
-  prodsafe::bench::RawConnection raw(state, prodsafe::bench::server().port());
-  if (!raw) return;
-  Clock::duration rtt{};
-  Clock::duration plain_time{};
-  Clock::duration tls_time{};
-  bool plain_first = true;
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    if (!raw.ping()) {
-      state.SkipWithError("PING failed");
-      break;
-    }
-    rtt += Clock::now() - start;
-    if (plain_first) {
-      plain_time += plain();
-      tls_time += tls();
-    } else {
-      tls_time += tls();
-      plain_time += plain();
-    }
-    plain_first = !plain_first;
-  }
-  const double iterations = static_cast<double>(state.iterations());
-  if (iterations == 0 || rtt.count() == 0 || plain_time.count() == 0) return;
-  const auto per_call = [&](Clock::duration total) {
-    return std::chrono::duration<double, std::nano>(total).count() / iterations;
-  };
-  const double rtt_ns = per_call(rtt);
-  const double plain_ns = per_call(plain_time);
-  const double tls_ns = per_call(tls_time);
-  state.counters["rtt_ns"] = rtt_ns;
-  state.counters["plain_ns"] = plain_ns;
-  state.counters["tls_ns"] = tls_ns;
-  state.counters["plain_rtt"] = plain_ns / rtt_ns;
-  state.counters["tls_rtt"] = tls_ns / rtt_ns;
-  state.counters["tls_plain"] = tls_ns / plain_ns;
-}
+using prodsafe::bench::Side;
 
-// three_way_timed() with each operation timed whole.
+// The two sides of every benchmark here: plain TCP, then TLS.
 void three_way(benchmark::State& state, const std::function<void()>& plain,
                const std::function<void()>& tls) {
-  const auto timed = [](const std::function<void()>& operation) {
-    return [&operation] {
-      const auto start = Clock::now();
-      operation();
-      return Clock::now() - start;
-    };
-  };
-  three_way_timed(state, timed(plain), timed(tls));
+  prodsafe::bench::three_way(state, prodsafe::bench::server().port(), "plain", plain, "tls", tls);
 }
 
 void BM_PoolPing(benchmark::State& state) {
@@ -168,8 +119,9 @@ void BM_NewConnectionOpenOnly(benchmark::State& state) {
     benchmark::DoNotOptimize(connection.get());
     return took;
   };  // the connection closes here, outside the timed part
-  three_way_timed(
-      state, [&] { return open(*plain); }, [&] { return open(*tls); });
+  prodsafe::bench::three_way_timed(state, prodsafe::bench::server().port(),
+                                   Side{"plain", [&] { return open(*plain); }},
+                                   Side{"tls", [&] { return open(*tls); }});
 }
 
 // `calls` PINGs through `client`, split over `threads` threads.
@@ -248,17 +200,7 @@ BENCHMARK(BM_ClientSslContext)
 
 void print_three_way(const prodsafe::bench::RatioReporter& reporter, const std::string& label,
                      const std::string& name) {
-  const double rtt = reporter.median_counter(name, "rtt_ns");
-  if (rtt <= 0) {
-    fmt::print("{}: not measured (filtered out?)\n", label);
-    return;
-  }
-  fmt::print(
-      "{}: plain {:.0f} ns ({:.2f} RTT), TLS {:.0f} ns ({:.2f} RTT), TLS / plain = {:.2f} "
-      "(RTT {:.0f} ns)\n",
-      label, reporter.median_counter(name, "plain_ns"), reporter.median_counter(name, "plain_rtt"),
-      reporter.median_counter(name, "tls_ns"), reporter.median_counter(name, "tls_rtt"),
-      reporter.median_counter(name, "tls_plain"), rtt);
+  prodsafe::bench::print_three_way(reporter, label, name, "plain", "plain", "tls", "TLS");
 }
 
 void print_handshakes(const prodsafe::bench::RatioReporter& reporter, int threads) {
