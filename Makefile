@@ -42,6 +42,7 @@ bench: bootstrap
 	build-release/bench/breaker_bench
 	build-release/bench/metrics_bench
 	build-release/bench/tls_bench
+	build-release/bench/topology_bench
 
 # The whole tree (tests, benchmarks, examples, fuzz corpus drivers) built as a
 # user's `cmake -DCMAKE_BUILD_TYPE=Release` builds it, with warnings as errors:
