@@ -66,11 +66,13 @@ void print_three_way(const RatioReporter& reporter, const std::string& label,
     fmt::print("{}: not measured (filtered out?)\n", label);
     return;
   }
-  fmt::print("{}: {} {:.0f} ns ({:.2f} RTT), {} {:.0f} ns ({:.2f} RTT), {} / {} = {:.2f} (RTT {:.0f} ns)\n",
-             label, a_label, reporter.median_counter(name, a + "_ns"),
-             reporter.median_counter(name, a + "_rtt"), b_label,
-             reporter.median_counter(name, b + "_ns"), reporter.median_counter(name, b + "_rtt"),
-             b_label, a_label, reporter.median_counter(name, b + "_" + a), rtt);
+  fmt::print(
+      "{}: {} {:.0f} ns ({:.2f} RTT), {} {:.0f} ns ({:.2f} RTT), {} / {} = {:.2f} (RTT {:.0f} "
+      "ns)\n",
+      label, a_label, reporter.median_counter(name, a + "_ns"),
+      reporter.median_counter(name, a + "_rtt"), b_label, reporter.median_counter(name, b + "_ns"),
+      reporter.median_counter(name, b + "_rtt"), b_label, a_label,
+      reporter.median_counter(name, b + "_" + a), rtt);
 }
 
 }  // namespace prodsafe::bench

@@ -66,8 +66,8 @@ void BM_ClusterGet(benchmark::State& state) {
   single.set(kKey, "value");
   (void)routed.get(kKey);  // the slot map and the connection, outside the loop
   prodsafe::bench::three_way(
-      state, owner.port(), "single", [&] { benchmark::DoNotOptimize(single.get(kKey)); },
-      "cluster", [&] { benchmark::DoNotOptimize(routed.get(kKey)); });
+      state, owner.port(), "single", [&] { benchmark::DoNotOptimize(single.get(kKey)); }, "cluster",
+      [&] { benchmark::DoNotOptimize(routed.get(kKey)); });
 }
 
 std::unique_ptr<SideEffectWrapper> make_wrapper(const std::string& url) {
@@ -107,8 +107,8 @@ void BM_SentinelPing(benchmark::State& state) {
   (void)direct.ping();
   (void)resolved.ping();
   prodsafe::bench::three_way(
-      state, master.port(), "direct", [&] { benchmark::DoNotOptimize(direct.ping()); },
-      "sentinel", [&] { benchmark::DoNotOptimize(resolved.ping()); });
+      state, master.port(), "direct", [&] { benchmark::DoNotOptimize(direct.ping()); }, "sentinel",
+      [&] { benchmark::DoNotOptimize(resolved.ping()); });
 }
 
 constexpr int kThreads = 16;
@@ -131,9 +131,9 @@ void effects_from_16_threads(benchmark::State& state, const std::string& url) {
   };
   run(kThreads * 20);  // warm-up: connections, scripts
   for (auto _ : state) run(kEffects);
-  state.counters["effects_per_s"] = benchmark::Counter(
-      static_cast<double>(kEffects) * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
+  state.counters["effects_per_s"] =
+      benchmark::Counter(static_cast<double>(kEffects) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 void BM_Effects16Threads_1Master(benchmark::State& state) {

@@ -1,6 +1,9 @@
 // Test-only: a "Redis" on 127.0.0.1 that answers every read of a request with
 // the same raw RESP bytes (a sentinel that names a chosen address, or says
-// something no sentinel would), and counts the requests it answered.
+// something no sentinel would), or with what a function makes of the request
+// (a cluster node that redirects forever), and counts the requests it
+// answered. One read is taken as one request: clients here send one command
+// at a time.
 #pragma once
 
 #include <poll.h>
@@ -8,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -18,7 +23,12 @@ namespace prodsafe::testing {
 
 class CannedRedisServer {
  public:
-  explicit CannedRedisServer(std::string reply) : reply_(std::move(reply)) {
+  // The raw RESP bytes to answer a request with.
+  using Responder = std::function<std::string(std::string_view request)>;
+
+  explicit CannedRedisServer(std::string reply)
+      : CannedRedisServer([reply = std::move(reply)](std::string_view) { return reply; }) {}
+  explicit CannedRedisServer(Responder responder) : responder_(std::move(responder)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~CannedRedisServer() {
@@ -46,7 +56,9 @@ class CannedRedisServer {
           continue;
         }
         ++requests_;
-        (void)::send(fds[i].fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+        const std::string reply =
+            responder_(std::string_view(buffer, static_cast<std::size_t>(got)));
+        (void)::send(fds[i].fd, reply.data(), reply.size(), MSG_NOSIGNAL);
       }
       if ((fds[0].revents & POLLIN) != 0) {
         const int client = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -58,7 +70,7 @@ class CannedRedisServer {
   }
 
   LoopbackListener listener_;
-  const std::string reply_;
+  const Responder responder_;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
   std::thread thread_;

@@ -1,0 +1,130 @@
+// The cluster router against a hand-made node (CannedRedisServer) that
+// answers CLUSTER SHARDS with a map naming itself, and everything else as
+// each test needs: endless redirects, TRYAGAIN, CLUSTERDOWN. Real clusters
+// are in cluster_test.cpp.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/redis/client.hpp"
+#include "support/canned_redis_server.hpp"
+
+namespace prodsafe::redis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CannedRedisServer;
+
+std::string bulk(std::string_view text) {
+  return "$" + std::to_string(text.size()) + "\r\n" + std::string(text) + "\r\n";
+}
+
+// CLUSTER SHARDS: one shard, every slot, served by 127.0.0.1:`port`.
+std::string shards_naming(int port) {
+  const std::string id(40, 'a');
+  return "*1\r\n*4\r\n" + bulk("slots") + "*2\r\n:0\r\n:16383\r\n" + bulk("nodes") +
+         "*1\r\n*14\r\n" + bulk("id") + bulk(id) + bulk("port") + ":" + std::to_string(port) +
+         "\r\n" + bulk("ip") + bulk("127.0.0.1") + bulk("endpoint") + bulk("127.0.0.1") +
+         bulk("role") + bulk("master") + bulk("replication-offset") + ":0\r\n" + bulk("health") +
+         bulk("online");
+}
+
+bool asks_for_shards(std::string_view request) {
+  return request.find("SHARDS") != std::string_view::npos;
+}
+
+Options quick() {
+  Options options;
+  options.connect_timeout = 1s;
+  options.command_timeout = 400ms;
+  options.reconnect_backoff_initial = 0ms;
+  return options;
+}
+
+std::string url_of(const CannedRedisServer& node) {
+  return "redis-cluster://127.0.0.1:" + std::to_string(node.port());
+}
+
+TEST(ClusterRouterTest, EndlessRedirectsStopAfterFive) {
+  std::atomic<int> port{0};
+  std::atomic<int> redirected{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    ++redirected;
+    return "-MOVED 42 127.0.0.1:" + std::to_string(port.load()) + "\r\n";
+  });
+  port = node.port();
+  Client client(url_of(node), quick());
+  try {
+    (void)client.get("k");
+    ADD_FAILURE() << "no error";
+  } catch (const StoreUnavailable& error) {
+    EXPECT_NE(std::string(error.what()).find("more than 5 redirects"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(redirected.load(), 6);  // the first try and five redirects
+}
+
+TEST(ClusterRouterTest, TryAgainIsRetriedUntilItSucceeds) {
+  std::atomic<int> port{0};
+  std::atomic<int> gets{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    return ++gets <= 3 ? std::string("-TRYAGAIN Multiple keys request during rehashing of slot\r\n")
+                       : bulk("v");
+  });
+  port = node.port();
+  Client client(url_of(node), quick());
+  EXPECT_EQ(client.get("k"), "v");
+  EXPECT_EQ(gets.load(), 4);
+}
+
+TEST(ClusterRouterTest, RetriesEndAtTheCommandTimeoutWithTheServersError) {
+  std::atomic<int> port{0};
+  std::atomic<int> shards{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) {
+      ++shards;
+      return shards_naming(port.load());
+    }
+    return std::string("-CLUSTERDOWN The cluster is down\r\n");
+  });
+  port = node.port();
+  Client client(url_of(node), quick());
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    (void)client.get("k");
+    ADD_FAILURE() << "no error";
+  } catch (const ReplyError& error) {
+    EXPECT_EQ(error.prefix(), "CLUSTERDOWN");
+    EXPECT_TRUE(error.retryable());
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 700ms);
+  // CLUSTERDOWN asks for the map again, at most once per 100 ms.
+  EXPECT_GE(shards.load(), 2);
+  EXPECT_LE(shards.load(), 6);
+}
+
+TEST(ClusterRouterTest, AGarbledSlotMapIsAnErrorNotARoute) {
+  CannedRedisServer node([](std::string_view request) {
+    if (asks_for_shards(request)) return std::string("*1\r\n:7\r\n");
+    return std::string("+OK\r\n");
+  });
+  Client client(url_of(node), quick());
+  try {
+    (void)client.get("k");
+    ADD_FAILURE() << "no error";
+  } catch (const StoreUnavailable& error) {
+    EXPECT_NE(std::string(error.what()).find("no node of the cluster answered"), std::string::npos)
+        << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace prodsafe::redis
