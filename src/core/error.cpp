@@ -36,6 +36,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "IoError";
     case ErrorCode::kConfigError:
       return "ConfigError";
+    case ErrorCode::kReplicationShortfall:
+      return "ReplicationShortfall";
   }
   return "Unknown";
 }
@@ -48,6 +50,7 @@ bool Error::retryable() const noexcept {
     case ErrorCode::kStoreUnavailable:
     case ErrorCode::kTimeout:
     case ErrorCode::kAlreadyInProgress:
+    case ErrorCode::kReplicationShortfall:
       return true;
     default:
       return false;

@@ -18,6 +18,10 @@ namespace prodsafe::idempotency::detail {
 
 // The claim script's reply for `key` (stored as `full_key`); `holder_id` is
 // the id the claim was made with.
+// True when `version` ("7.0.15", "7.2.4", "255.255.255" for unstable) is
+// major.minor or later; false for text that is not a version.
+[[nodiscard]] bool redis_version_at_least(std::string_view version, int major, int minor);
+
 [[nodiscard]] Claim decode_claim_reply(std::string_view key, std::string_view full_key,
                                        const redis::Reply& reply, std::string holder_id);
 // The finish script's reply.

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/random.hpp"
 #include "prodsafe/idempotency_lua.hpp"
+#include "prodsafe/redis/info.hpp"
 #include "prodsafe/redis/script.hpp"
 #include "redis_effect_reply.hpp"
 
@@ -59,6 +61,20 @@ std::string ms_text(milliseconds duration) { return std::to_string(duration.coun
 }  // namespace
 
 namespace detail {
+
+bool redis_version_at_least(std::string_view version, int major, int minor) {
+  int found_major = 0;
+  int found_minor = 0;
+  const char* end = version.data() + version.size();
+  auto [after_major, major_error] = std::from_chars(version.data(), end, found_major);
+  if (major_error != std::errc()) return false;
+  if (after_major != end && *after_major == '.') {
+    auto [after_minor, minor_error] = std::from_chars(after_major + 1, end, found_minor);
+    if (minor_error != std::errc()) found_minor = 0;
+    (void)after_minor;
+  }
+  return found_major > major || (found_major == major && found_minor >= minor);
+}
 
 Claim decode_claim_reply(std::string_view key, std::string_view full_key, const redis::Reply& reply,
                          std::string holder_id) {
@@ -165,6 +181,137 @@ FinishStatus RedisEffectStore::finish(std::string_view key, const Holder& holder
       finish_script().run(*client_, {full_key},
                           {token_text, holder.id, to_string(state), payload, fingerprint, ttl_ms});
   return detail::decode_finish_reply(key, full_key, reply);
+}
+
+std::pair<redis::Reply, int> RedisEffectStore::run_and_wait(const redis::Script& script,
+                                                            std::string_view key,
+                                                            std::span<const std::string_view> args,
+                                                            const Durability& durability) {
+  if (durability.aof) require_waitaof();
+  const std::string replicas = std::to_string(durability.replicas);
+  const std::string timeout = std::to_string(durability.timeout.count());
+  const std::string_view keys[] = {key};
+  std::vector<redis::Reply> replies;
+  for (const bool with_source : {false, true}) {
+    redis::Pipeline pipeline;
+    script.add_to(pipeline, keys, args, with_source);
+    if (durability.aof) {
+      pipeline.add({"WAITAOF", "1", replicas, timeout});
+    } else {
+      pipeline.add({"WAIT", replicas, timeout});
+    }
+    replies = client_->pipeline(pipeline);
+    if (!replies[0].is_error() || !replies[0].error_message().starts_with("NOSCRIPT")) break;
+  }
+  replies[0].check(
+      fmt::format("Lua script '{}' on {}", script.name(), client_->endpoint().redacted()));
+  const redis::Reply& wait = replies[1];
+  wait.check(fmt::format("{} after '{}' on {}", durability.aof ? "WAITAOF" : "WAIT", script.name(),
+                         client_->endpoint().redacted()));
+  long long acknowledged = 0;
+  if (durability.aof) {
+    // [local fsyncs (0 or 1), replicas that fsynced]; a local 0 counts as none.
+    const auto& counts = wait.array();
+    if (counts.size() != 2) {
+      throw ProtocolError(fmt::format("WAITAOF answered {}", wait.debug_string()));
+    }
+    acknowledged = counts[0].integer() >= 1 ? counts[1].integer() : -1;
+  } else {
+    acknowledged = wait.integer();
+  }
+  return {replies[0], static_cast<int>(acknowledged)};
+}
+
+void RedisEffectStore::require_waitaof() {
+  const int known = waitaof_.load(std::memory_order_acquire);
+  if (known == 0) {
+    const std::string version =
+        redis::parse_info(client_->info("server")).get("redis_version").value_or("unknown");
+    if (detail::redis_version_at_least(version, 7, 2)) {
+      waitaof_.store(1, std::memory_order_release);
+      return;
+    }
+    server_version_ = version;
+    waitaof_.store(-1, std::memory_order_release);
+  } else if (known == 1) {
+    return;
+  }
+  throw ConfigError(fmt::format(
+      "Durability::aof needs WAITAOF, which Redis has from 7.2 on, and {} runs Redis {}; "
+      "turn Durability::aof off (WAIT alone still counts the replicas) or upgrade Redis",
+      client_->endpoint().redacted(), server_version_));
+}
+
+namespace {
+
+// "claim of <key> acknowledged by 0 of 1 replicas within 100 ms"
+std::string shortfall(std::string_view what, std::string_view key, int acknowledged,
+                      const Durability& durability) {
+  if (acknowledged < 0) {
+    return fmt::format("{} of {} was not written to the primary's append-only file within {} ms",
+                       what, key, durability.timeout.count());
+  }
+  return fmt::format("{} of {} acknowledged by {} of {} replica(s){} within {} ms", what, key,
+                     acknowledged, durability.replicas, durability.aof ? " (WAITAOF)" : "",
+                     durability.timeout.count());
+}
+
+}  // namespace
+
+Claim RedisEffectStore::claim_durably(std::string_view key, std::string_view fingerprint,
+                                      milliseconds lease, milliseconds ttl,
+                                      const Durability& durability) {
+  if (!durability.on()) return claim(key, fingerprint, lease, ttl);
+  const std::string full_key = client_->key(key);
+  const std::string lease_ms = ms_text(lease);
+  const std::string ttl_ms = ms_text(ttl);
+  std::string holder_id = random_id();
+  const std::string_view args[] = {fingerprint, lease_ms, ttl_ms, holder_id};
+  auto [reply, acknowledged] = run_and_wait(claim_script(), full_key, args, durability);
+  Claim claim = detail::decode_claim_reply(key, full_key, reply, std::move(holder_id));
+  const bool ours =
+      claim.status == ClaimStatus::kClaimed || claim.status == ClaimStatus::kRecovered;
+  if (!ours || acknowledged >= durability.replicas) return claim;
+  // Not used: a failover now could hand the effect to a second worker. The
+  // effect has not run, so giving the claim up is safe, and spares the next
+  // caller a lease's wait; if the release is lost too, the lease ends it.
+  bool released = false;
+  try {
+    released = release(key, claim.holder());
+  } catch (const Error&) {
+    released = false;
+  }
+  throw ReplicationShortfall(
+      fmt::format("{}; the effect was not run. {} Retry later; check the replicas' links "
+                  "(INFO replication) or lower Durability::replicas",
+                  shortfall("the claim", key, acknowledged, durability),
+                  released ? "The claim was released."
+                           : "The claim may still exist on the primary until its lease ends "
+                             "(a call meanwhile finds it in progress)."),
+      std::max(acknowledged, 0), durability.replicas);
+}
+
+FinishStatus RedisEffectStore::finish_durably(std::string_view key, const Holder& holder,
+                                              FinalState state, std::string_view payload,
+                                              std::string_view fingerprint, milliseconds ttl,
+                                              const Durability& durability) {
+  if (!durability.on()) return finish(key, holder, state, payload, fingerprint, ttl);
+  const std::string full_key = client_->key(key);
+  const std::string token_text = std::to_string(holder.token);
+  const std::string ttl_ms = ms_text(ttl);
+  const std::string_view args[] = {token_text, holder.id,   to_string(state),
+                                   payload,    fingerprint, ttl_ms};
+  auto [reply, acknowledged] = run_and_wait(finish_script(), full_key, args, durability);
+  const FinishStatus status = detail::decode_finish_reply(key, full_key, reply);
+  if (status == FinishStatus::kDone && acknowledged < durability.replicas) {
+    // Written on the primary; the caller tries again (the same holder's
+    // finish is idempotent), then journals the result.
+    throw ReplicationShortfall(
+        fmt::format("{}: the result is on the primary, not yet on enough replicas",
+                    shortfall("the commit", key, acknowledged, durability)),
+        std::max(acknowledged, 0), durability.replicas);
+  }
+  return status;
 }
 
 bool RedisEffectStore::release(std::string_view key, const Holder& holder) {

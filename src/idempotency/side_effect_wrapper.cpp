@@ -78,6 +78,19 @@ void require_range(milliseconds value, std::string_view name, milliseconds max,
   }
 }
 
+// WAIT counts at most the replicas a primary has; 100 is far above any real
+// deployment and keeps the number a plain int.
+constexpr int kMaxReplicas = 100;
+
+void require_durability(const Durability& durability, std::string_view name) {
+  if (durability.replicas < 0 || durability.replicas > kMaxReplicas) {
+    throw InvalidArgument(fmt::format("{}.replicas must be 0 (off) to {}, got {}", name,
+                                      kMaxReplicas, durability.replicas));
+  }
+  // WAIT 0 waits forever: a worker whose replica is down would hang.
+  require_range(durability.timeout, fmt::format("{}.timeout", name), kMaxDuration);
+}
+
 }  // namespace
 
 namespace detail {
@@ -106,6 +119,7 @@ struct SideEffectWrapper::Resolved {
   InProgressPolicy in_progress;
   milliseconds wait_timeout;
   std::string_view fingerprint;
+  Durability durability;
 };
 
 struct SideEffectWrapper::Background {
@@ -150,12 +164,24 @@ SideEffectWrapper::SideEffectWrapper(std::shared_ptr<EffectStore> store, Wrapper
                     "outlive its claim",
                     options_.ttl.count(), options_.lease.count()));
   }
+  require_durability(options_.durability, "WrapperOptions::durability");
+  bool durable = options_.durability.on();
   for (const auto& [name, policy] : options_.per_type) {
     (void)EffectType(name);  // validates the name
     if (policy.ttl) require_range(*policy.ttl, fmt::format("per_type[{}].ttl", name), kMaxTtl);
     if (policy.lease) {
       require_range(*policy.lease, fmt::format("per_type[{}].lease", name), kMaxDuration);
     }
+    if (policy.durability) {
+      require_durability(*policy.durability, fmt::format("per_type[{}].durability", name));
+      durable = durable || policy.durability->on();
+    }
+  }
+  if (durable && !store_->waits_for_replicas()) {
+    throw InvalidArgument(fmt::format(
+        "WrapperOptions asks for durability (WAIT for replicas), and the effect store '{}' has "
+        "no replicas to wait for; use RedisEffectStore, or leave durability off",
+        store_->identity()));
   }
   lease_keeper_ = std::make_unique<LeaseKeeper>(*store_);
   journal_ = std::make_unique<CommitJournal>(journal_directory(options_),
@@ -256,14 +282,16 @@ void SideEffectWrapper::require_own_process() const {
 
 SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
                                                        const CallOptions& call) const {
-  Resolved resolved{options_.ttl,         options_.lease,        options_.record_failures, false,
-                    options_.in_progress, options_.wait_timeout, call.fingerprint};
+  Resolved resolved{
+      options_.ttl,         options_.lease,        options_.record_failures, false,
+      options_.in_progress, options_.wait_timeout, call.fingerprint,         options_.durability};
   if (const auto found = options_.per_type.find(type.name()); found != options_.per_type.end()) {
     const EffectPolicy& policy = found->second;
     if (policy.ttl) resolved.ttl = *policy.ttl;
     if (policy.lease) resolved.lease = *policy.lease;
     if (policy.record_failures) resolved.record_failures = *policy.record_failures;
     resolved.fail_open = policy.fail_open;
+    if (policy.durability) resolved.durability = *policy.durability;
   }
   if (call.ttl) resolved.ttl = *call.ttl;
   if (call.lease) resolved.lease = *call.lease;
@@ -383,7 +411,8 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
 }
 
 Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& policy) {
-  Claim claim = store_->claim(key, policy.fingerprint, policy.lease, policy.ttl);
+  Claim claim =
+      store_->claim_durably(key, policy.fingerprint, policy.lease, policy.ttl, policy.durability);
   if (claim.status != ClaimStatus::kInProgress || policy.in_progress != InProgressPolicy::kWait) {
     return claim;
   }
@@ -404,7 +433,8 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
     // This process's own run of the effect journaled its result: its lease
     // is not this caller's to recover (execute_raw answers from the journal).
     if (journal_->pending_count() > 0 && journal_->find(key)) break;
-    claim = store_->claim(key, policy.fingerprint, policy.lease, policy.ttl);
+    claim =
+        store_->claim_durably(key, policy.fingerprint, policy.lease, policy.ttl, policy.durability);
   }
   return claim;
 }
@@ -550,7 +580,8 @@ bool SideEffectWrapper::finish_with_retries(std::string_view type, const std::st
     // be dropped.
     std::string failure;
     try {
-      status = store_->finish(key, holder, state, payload, policy.fingerprint, policy.ttl);
+      status = store_->finish_durably(key, holder, state, payload, policy.fingerprint, policy.ttl,
+                                      policy.durability);
       return true;
     } catch (const std::exception& error) {
       failure = error.what();
@@ -583,8 +614,8 @@ std::size_t SideEffectWrapper::flush(std::optional<std::string_view> only_key) {
     if (only_key && entry.key != *only_key) continue;
     FinishStatus status = FinishStatus::kDone;
     try {
-      status = store_->finish(entry.key, entry.holder, entry.state, entry.result, entry.fingerprint,
-                              entry.ttl);
+      status = store_->finish_durably(entry.key, entry.holder, entry.state, entry.result,
+                                      entry.fingerprint, entry.ttl, options_.durability);
     } catch (const std::exception& error) {
       // Logged once per key and message: this repeats every flush interval.
       auto [logged, fresh] = flush_errors_.try_emplace(entry.key, error.what());

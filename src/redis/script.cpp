@@ -69,4 +69,15 @@ Reply Script::run(Connection& connection, std::span<const std::string_view> keys
   return reply;
 }
 
+void Script::add_to(Pipeline& pipeline, std::span<const std::string_view> keys,
+                    std::span<const std::string_view> args, bool with_source) const {
+  const std::string key_count = std::to_string(keys.size());
+  std::vector<std::string_view> argv = evalsha_argv(sha_, key_count, keys, args);
+  if (with_source) {
+    argv[0] = "EVAL";
+    argv[1] = source_;
+  }
+  pipeline.add(std::span<const std::string_view>(argv));
+}
+
 }  // namespace prodsafe::redis

@@ -81,6 +81,8 @@ TEST(ErrorTest, EveryCodeHasANameAClassAndARetryability) {
        [] { throw ResultUnavailable("k", "r", "x"); }, false},
       {ErrorCode::kIoError, "IoError", [] { throw IoError("x"); }, false},
       {ErrorCode::kConfigError, "ConfigError", [] { throw ConfigError("x"); }, false},
+      {ErrorCode::kReplicationShortfall, "ReplicationShortfall",
+       [] { throw ReplicationShortfall("x", 0, 1); }, true},
   };
   for (const Row& row : rows) {
     EXPECT_EQ(to_string(row.code), row.name);
@@ -97,6 +99,20 @@ TEST(ErrorTest, EveryCodeHasANameAClassAndARetryability) {
   int count = 0;
   while (to_string(static_cast<ErrorCode>(count)) != "Unknown") ++count;
   EXPECT_EQ(count, static_cast<int>(rows.size())) << "an ErrorCode has no row in this test";
+}
+
+TEST(ErrorTest, AReplicationShortfallIsNotStoreUnavailable) {
+  // The store answered: an effect configured to fail open must not run
+  // unprotected because a replica was slow to acknowledge.
+  try {
+    throw ReplicationShortfall("claim acknowledged by 0 of 1 replicas", 0, 1);
+  } catch (const StoreUnavailable&) {
+    ADD_FAILURE() << "ReplicationShortfall caught as StoreUnavailable";
+  } catch (const ReplicationShortfall& error) {
+    EXPECT_TRUE(error.retryable());
+    EXPECT_EQ(error.acknowledged(), 0);
+    EXPECT_EQ(error.requested(), 1);
+  }
 }
 
 TEST(ErrorTest, LocalFailuresAreNotStoreUnavailable) {

@@ -62,3 +62,24 @@ TEST(RedisEffectReplyTest, AShortTimeReplyIsAProtocolError) {
 
 }  // namespace
 }  // namespace prodsafe::idempotency
+
+namespace prodsafe::idempotency::detail {
+namespace {
+
+TEST(RedisVersionTest, ComparesMajorThenMinor) {
+  EXPECT_TRUE(redis_version_at_least("7.2.0", 7, 2));
+  EXPECT_TRUE(redis_version_at_least("7.2.4", 7, 2));
+  EXPECT_TRUE(redis_version_at_least("7.10.1", 7, 2));
+  EXPECT_TRUE(redis_version_at_least("8.0.0", 7, 2));
+  EXPECT_TRUE(redis_version_at_least("255.255.255", 7, 2));  // an unstable build
+  EXPECT_FALSE(redis_version_at_least("7.0.15", 7, 2));
+  EXPECT_FALSE(redis_version_at_least("7.1.242", 7, 2));
+  EXPECT_FALSE(redis_version_at_least("6.2.14", 7, 2));
+  EXPECT_TRUE(redis_version_at_least("7", 7, 0));
+  EXPECT_FALSE(redis_version_at_least("7", 7, 2));
+  EXPECT_FALSE(redis_version_at_least("unknown", 7, 2));
+  EXPECT_FALSE(redis_version_at_least("", 7, 2));
+}
+
+}  // namespace
+}  // namespace prodsafe::idempotency::detail

@@ -59,6 +59,9 @@ enum class ErrorCode {
   // a host name that does not resolve, a program that is not installed.
   // Fix the configuration; retrying the same call cannot help.
   kConfigError,
+  // A write was acknowledged by fewer replicas than asked for (WAIT): a
+  // failover now could lose it. Retrying later may succeed.
+  kReplicationShortfall,
 };
 
 // The enumerator's name without the leading 'k', e.g. "StoreUnavailable".
@@ -84,6 +87,26 @@ class StoreUnavailable : public Error {
 
  protected:
   StoreUnavailable(ErrorCode code, const std::string& message) : Error(code, message) {}
+};
+
+// A write reached the primary, but fewer replicas acknowledged it within the
+// wait than were asked for (idempotency::Durability: WAIT or WAITAOF), so a
+// failover now could lose it. Not a StoreUnavailable: the store answered, and
+// an effect that fails open must not run unprotected because of it.
+// Retryable.
+class ReplicationShortfall : public Error {
+ public:
+  ReplicationShortfall(const std::string& message, int acknowledged, int requested)
+      : Error(ErrorCode::kReplicationShortfall, message),
+        acknowledged_(acknowledged),
+        requested_(requested) {}
+
+  [[nodiscard]] int acknowledged() const noexcept { return acknowledged_; }
+  [[nodiscard]] int requested() const noexcept { return requested_; }
+
+ private:
+  int acknowledged_;
+  int requested_;
 };
 
 // A deadline passed: a connect, a command, or a pool checkout. A Timeout is a

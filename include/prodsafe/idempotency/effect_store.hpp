@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "prodsafe/idempotency/durability.hpp"
+
 namespace prodsafe::idempotency {
 
 enum class ClaimStatus {
@@ -115,6 +117,22 @@ class EffectStore {
   virtual std::optional<EffectRecord> inspect(std::string_view key) = 0;
   // Deletes the record (e.g. to clear a recorded failure). Returns whether one existed.
   virtual bool clear(std::string_view key) = 0;
+  // Durability (durability.hpp): claim() and finish() that count only once
+  // `durability` is met. A store that can wait for replicas says so with
+  // waits_for_replicas() and overrides both; a claim that falls short throws
+  // ReplicationShortfall and is not used (the store gives it up on a best
+  // effort), a finish that falls short throws ReplicationShortfall after it
+  // took effect on the primary (the caller retries it: a finish by the same
+  // holder is idempotent). The defaults run claim() and finish() when
+  // durability is off, and throw ConfigError when it is on.
+  [[nodiscard]] virtual bool waits_for_replicas() const noexcept { return false; }
+  virtual Claim claim_durably(std::string_view key, std::string_view fingerprint,
+                              std::chrono::milliseconds lease, std::chrono::milliseconds ttl,
+                              const Durability& durability);
+  virtual FinishStatus finish_durably(std::string_view key, const Holder& holder, FinalState state,
+                                      std::string_view payload, std::string_view fingerprint,
+                                      std::chrono::milliseconds ttl, const Durability& durability);
+
   // Names where the records live (for Redis: endpoint, database and key
   // prefix; never a password), so that a journaled result is committed only
   // into the store it was claimed in. Stable across processes for the same

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "prodsafe/core/clock.hpp"
+#include "prodsafe/idempotency/durability.hpp"
 
 namespace prodsafe::metrics {
 class Registry;
@@ -37,6 +38,8 @@ struct EffectPolicy {
   // the effect unprotected, counts it (stats().fail_open) and logs a warning.
   // Only for effects whose duplicates are harmless.
   bool fail_open = false;
+  // Replaces WrapperOptions::durability for this type.
+  std::optional<Durability> durability{};
 };
 
 // Durations are checked when the wrapper is made (InvalidArgument naming the
@@ -108,6 +111,15 @@ struct WrapperOptions {
   // TTL; a record deleted by hand (EffectStore::clear) stays cached in other
   // wrappers until then.
   std::size_t result_cache_size = 0;
+  // How far claims and commits must be replicated before they count
+  // (durability.hpp): WAIT after each, in the same round trip. A claim that
+  // falls short is not used: the effect does not run and the call throws
+  // ReplicationShortfall (retryable). A commit that falls short counts as a
+  // failed attempt: retried, then journaled; the background thread commits
+  // journaled results with this (the wrapper's) setting. Needs a store that
+  // waits_for_replicas() (RedisEffectStore): the wrapper refuses others when
+  // it is made. Default: off.
+  Durability durability{};
   // Per effect type name (e.g. "ORDER_PLACEMENT"). Default: none.
   std::map<std::string, EffectPolicy, std::less<>> per_type{};
   // Default: SystemClock::instance(). Waits, backoff and the cache use it;

@@ -13,6 +13,7 @@
 
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/connection.hpp"
+#include "prodsafe/redis/pipeline.hpp"
 #include "prodsafe/redis/reply.hpp"
 
 namespace prodsafe::redis {
@@ -28,6 +29,12 @@ class Script {
             std::initializer_list<std::string_view> args) const;
   Reply run(Connection& connection, std::span<const std::string_view> keys,
             std::span<const std::string_view> args) const;
+
+  // Appends the script's call to `pipeline`: EVALSHA with the SHA-1, or
+  // (`with_source`, after a NOSCRIPT reply) EVAL with the source. For callers
+  // that must send something after it on the same connection, such as WAIT.
+  void add_to(Pipeline& pipeline, std::span<const std::string_view> keys,
+              std::span<const std::string_view> args, bool with_source = false) const;
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const std::string& source() const noexcept { return source_; }
