@@ -71,8 +71,8 @@ TEST_F(DurabilityTest, WithTheReplicaUpEveryClaimAndCommitWaitsForIt) {
   const long long waits_before = calls_of(*client_, "wait");
   int runs = 0;
   for (int i = 0; i < 20; ++i) {
-    const auto outcome = durable->execute_once(EffectType::ORDER_PLACEMENT,
-                                               "o-" + std::to_string(i), [&runs] { return ++runs; });
+    const auto outcome = durable->execute_once(
+        EffectType::ORDER_PLACEMENT, "o-" + std::to_string(i), [&runs] { return ++runs; });
     EXPECT_TRUE(outcome.executed);
     EXPECT_FALSE(outcome.commit_pending);
   }
@@ -113,9 +113,9 @@ TEST_F(DurabilityTest, AClaimNoReplicaAcknowledgedIsNotUsed) {
   // A replica just woken can take more than 100 ms to acknowledge: time to spare.
   const auto outcome = wrapper({.replicas = 1, .timeout = 5000ms})
                            ->execute_once(EffectType::ORDER_PLACEMENT, "o-1", [&ran] {
-    ran = true;
-    return 2;
-  });
+                             ran = true;
+                             return 2;
+                           });
   EXPECT_TRUE(outcome.executed);
   EXPECT_EQ(outcome.result, 2);
 }
@@ -142,8 +142,8 @@ TEST_F(DurabilityTest, ACommitThatFallsShortIsRetriedThenJournaledThenCommitted)
   redis::Client replica(replica_->url());
   EXPECT_EQ(replica.command({"HGET", "effect:LEDGER_WRITE:l-1", "state"}).str(), "completed");
   // A duplicate gets the result; the effect never ran twice.
-  EXPECT_FALSE(durable->execute_once(EffectType::LEDGER_WRITE, "l-1", [&] { return ++runs; })
-                   .executed);
+  EXPECT_FALSE(
+      durable->execute_once(EffectType::LEDGER_WRITE, "l-1", [&] { return ++runs; }).executed);
   EXPECT_EQ(runs, 1);
 }
 
