@@ -1,5 +1,7 @@
 #include "chaos/history/failover_history.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace prodsafe::chaos {
@@ -20,21 +22,35 @@ FailoverFigures failover_figures(std::span<const LedgerEntry> executions,
     const auto it = final_store.find(op);
     return it == final_store.end() ? nullptr : &it->second;
   };
+  // The first fault whose round had not ended by `ns`: the one that lost
+  // what was acknowledged then.
+  const auto fault_after = [&](std::int64_t ns) {
+    std::size_t index = 0;
+    while (index < faults.size() && std::max(faults[index].at_ns, faults[index].healed_ns) < ns)
+      ++index;
+    return index;
+  };
   FailoverFigures figures;
+  figures.claims_lost_by_fault.assign(faults.size() + 1, 0);
+  figures.commits_lost_by_fault.assign(faults.size() + 1, 0);
   for (const LedgerEntry& execution : executions) {
     ++figures.claims;
     const FinalRecord* record = find(execution.op_id);
-    if (record == nullptr || record->token != execution.fencing_token)
+    if (record == nullptr || record->token != execution.fencing_token) {
       figures.claims_lost.push_back(fmt::format("{} token {} (final: {})", execution.op_id,
                                                 execution.fencing_token, describe(record)));
+      ++figures.claims_lost_by_fault[fault_after(execution.steady_ns)];
+    }
   }
   for (const WorkerEvent& answer : answers) {
     if (answer.event != "committed") continue;
     ++figures.commits_acknowledged;
     const FinalRecord* record = find(answer.op);
-    if (record == nullptr || record->token != answer.token || record->state != "completed")
+    if (record == nullptr || record->token != answer.token || record->state != "completed") {
       figures.commits_lost.push_back(
           fmt::format("{} token {} (final: {})", answer.op, answer.token, describe(record)));
+      ++figures.commits_lost_by_fault[fault_after(answer.ended_ns)];
+    }
   }
   for (const FaultTime& fault : faults) {
     std::optional<std::int64_t> first;

@@ -52,12 +52,20 @@ struct FailoverFigures {
   // Per fault (in the order given): ms until the first success after it;
   // nullopt when no call started after it succeeded.
   std::vector<std::optional<std::int64_t>> resume_ms{};
+  // Per fault, the claims and commits lost that were acknowledged before the
+  // topology was whole again after it, and after it was whole again after
+  // the fault before (the fault that lost them: a write taken by a paused
+  // master that came back before its demotion counts against that pause);
+  // one more slot at the end for those acknowledged after the last.
+  std::vector<std::size_t> claims_lost_by_fault{};
+  std::vector<std::size_t> commits_lost_by_fault{};
 };
 
-// A fault, for the time to resume: when (steady clock, CLOCK_MONOTONIC ns)
-// and which ops it cut off (empty: all).
+// A fault: when (steady clock, CLOCK_MONOTONIC ns), when the topology was
+// whole again (0: at once), and which ops it cut off (empty: all).
 struct FaultTime {
   std::int64_t at_ns = 0;
+  std::int64_t healed_ns = 0;
   std::function<bool(std::string_view op)> affects{};
 };
 

@@ -71,6 +71,22 @@ TEST(FailoverFiguresTest, ResumeIsTheFirstSuccessOfACallStartedAfterTheFault) {
   EXPECT_EQ(figures.resume_ms[1], std::nullopt) << "nothing succeeded after the second fault";
 }
 
+TEST(FailoverFiguresTest, ALossIsCountedAgainstTheRoundNotOverWhenItWasAcknowledged) {
+  // The round: a fault at 1 s, the topology whole again at 3 s.
+  LedgerEntry early = execution("order-1", 10);
+  early.steady_ns = 500'000'000;  // before the fault
+  LedgerEntry during = execution("order-2", 20);
+  during.steady_ns = 2'500'000'000;  // taken by the old master back before its demotion
+  LedgerEntry late = execution("order-3", 30);
+  late.steady_ns = 3'500'000'000;  // after the round: no fault came after
+  const std::vector<WorkerEvent> answers = {answer("committed", "order-1", 10, 400, 600)};
+  const std::vector<FaultTime> faults = {{.at_ns = 1'000'000'000, .healed_ns = 3'000'000'000}};
+  const FailoverFigures figures =
+      failover_figures(std::vector{early, during, late}, answers, {}, faults);
+  EXPECT_EQ(figures.claims_lost_by_fault, (std::vector<std::size_t>{2, 1}));
+  EXPECT_EQ(figures.commits_lost_by_fault, (std::vector<std::size_t>{1, 0}));
+}
+
 TEST(FailoverFiguresTest, ResumeCountsOnlyTheOpsTheFaultCutOff) {
   // One shard failed: order-1 lives elsewhere and never stopped.
   const std::vector<WorkerEvent> answers = {answer("committed", "order-1", 1, 1'010, 1'011),
