@@ -118,7 +118,7 @@ void FailoverTrial::run(std::size_t rounds,
   hung_ = context_.wait_for_workers(workers_, deadline, [&] {
     const auto [done, total] = context_.progress_of(workers_);
     const std::size_t next = faults_.size();
-    if (next < rounds && total > 0 && done * (rounds + 1) >= total * (next + 1) &&
+    if (next < rounds && total > 0 && done * (rounds + 1) >= total * next &&
         Clock::now() - quiet_since >= kSettle) {
       faults_.push_back(inject(next));
       const FaultRound& fault = faults_.back();

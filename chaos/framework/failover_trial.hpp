@@ -11,10 +11,12 @@
 //
 // Each worker owns a partition of the orders and requests each twice, in a
 // shuffled order, request_gap apart (so the run spans the rounds); it records
-// every answer (WorkerSpec::record_answers). Round k is injected once the
-// workers are (k + 1) / (rounds + 1) of the way through their requests, and
-// at least a second after the previous round ended; `inject` blocks until the
-// topology is whole again (the old master back as a replica).
+// every answer (WorkerSpec::record_answers). Round k (from 0) is injected
+// once the workers are k / (rounds + 1) of the way through their requests,
+// and at least a second after they started or the previous round ended;
+// `inject` blocks until the topology is whole again (the old master back as a
+// replica). The last round is due with 2 / (rounds + 1) of the requests left,
+// a margin for rounds slower than planned (a busy machine).
 //
 // Rows, named "<tag>: ...". Invariants: ledgers readable, every expected op
 // executed, nothing unexpected executed, workers exited cleanly (none hung,

@@ -87,7 +87,7 @@ void run(ScenarioContext& context) {
     return;
   }
   const Sizes sizes = context.quick()
-                          ? Sizes{3, 300, milliseconds(70), 2, 1, milliseconds(180000)}
+                          ? Sizes{3, 300, milliseconds(100), 2, 1, milliseconds(180000)}
                           : Sizes{4, 2000, milliseconds(45), 5, 3, milliseconds(900000)};
   embedded::SentinelTopology topology(
       {.config = {"appendonly yes", "appendfsync always"}, .startup_timeout = milliseconds(60000)});
