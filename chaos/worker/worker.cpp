@@ -72,6 +72,10 @@ retry::RetryPolicy request_policy(const WorkerSpec& spec) {
       .job_type = "chaos_worker"};
 }
 
+std::int64_t nanoseconds_of(SteadyClock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+}
+
 SteadyClock::time_point steady_at(std::int64_t ns) {
   return SteadyClock::time_point(std::chrono::nanoseconds(ns));
 }
@@ -111,6 +115,10 @@ class Worker {
                                          .reconnect_backoff_max = spec.reconnect_backoff_max,
                                          .key_prefix = spec.key_prefix,
                                          .tls = spec.tls});
+      // The workers' WrapperOptions, built from the spec: the durability
+      // option (WAIT after claim and commit) goes here from
+      // spec.wait_replicas once WrapperOptions has it (refused until then,
+      // in run_worker()).
       wrapper_ = std::make_unique<idempotency::SideEffectWrapper>(
           std::make_shared<idempotency::RedisEffectStore>(std::move(client)),
           idempotency::WrapperOptions{.ttl = spec.ttl,
@@ -266,8 +274,8 @@ class Worker {
                     std::optional<SteadyClock::time_point> call_started = std::nullopt) {
     nlohmann::json json{{"event", event}, {"op", op}, {"token", token}};
     if (call_started) {
-      json["started_ns"] = call_started->time_since_epoch().count();
-      json["ended_ns"] = SteadyClock::now().time_since_epoch().count();
+      json["started_ns"] = nanoseconds_of(*call_started);
+      json["ended_ns"] = nanoseconds_of(SteadyClock::now());
     }
     const std::string line = json.dump() + "\n";
     if (::write(events_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
