@@ -224,7 +224,9 @@ class ScenarioContext {
   // ScenarioOptions::redis_tls (with embedded_tls: trust the embedded
   // server's CA), with the SNI set to redis_url()'s host for a
   // TLS connection through the proxy, so the certificate is checked against
-  // the server's name rather than the proxy's address.
+  // the server's name rather than the proxy's address. Embedded without a
+  // redis-server started (a scenario running its own Sentinel or Cluster
+  // topology): ScenarioOptions::redis_tls as is.
   [[nodiscard]] redis::TlsOptions tls_for(const std::string& url) const;
   // A client of redis_url() for the scenario's own reads (e.g. inspecting
   // effect records), with the trial's key prefix, short timeouts and

@@ -124,6 +124,9 @@ std::string ScenarioContext::proxied_url() const {
 redis::TlsOptions ScenarioContext::tls_for(const std::string& url) const {
   redis::TlsOptions tls = options_.redis_tls;
   if (certificates_) tls = redis::TlsOptions{.ca_file = certificates_->ca_cert.string()};
+  // No embedded redis-server: `url` names a topology the scenario runs itself
+  // (Sentinel, Cluster), reached directly.
+  if (embedded() && !server_) return tls;
   const redis::Endpoint upstream = redis::parse_url(redis_url());
   const redis::Endpoint endpoint = redis::parse_url(url);
   const bool tls_on = endpoint.tls || tls.enabled;

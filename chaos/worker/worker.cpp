@@ -72,6 +72,10 @@ retry::RetryPolicy request_policy(const WorkerSpec& spec) {
       .job_type = "chaos_worker"};
 }
 
+std::int64_t nanoseconds_of(SteadyClock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+}
+
 SteadyClock::time_point steady_at(std::int64_t ns) {
   return SteadyClock::time_point(std::chrono::nanoseconds(ns));
 }
@@ -111,6 +115,10 @@ class Worker {
                                          .reconnect_backoff_max = spec.reconnect_backoff_max,
                                          .key_prefix = spec.key_prefix,
                                          .tls = spec.tls});
+      // The workers' WrapperOptions, built from the spec: the durability
+      // option (WAIT after claim and commit) goes here from
+      // spec.wait_replicas once WrapperOptions has it (refused until then,
+      // in run_worker()).
       wrapper_ = std::make_unique<idempotency::SideEffectWrapper>(
           std::make_shared<idempotency::RedisEffectStore>(std::move(client)),
           idempotency::WrapperOptions{.ttl = spec.ttl,
@@ -231,6 +239,12 @@ class Worker {
         if (outcome.recovered) ++stats_.recoveries;
         if (outcome.commit_pending) ++stats_.commit_pending;
         answered(op, outcome.result);
+        if (spec_.record_answers) {
+          const char* kind = !outcome.executed        ? "duplicate"
+                             : outcome.commit_pending ? "journaled"
+                                                      : "committed";
+          record_event(kind, op, outcome.fencing_token, call_started);
+        }
       }
     } catch (const LeaseLost& error) {
       // Superseded: ask again, to learn the result that stands.
@@ -254,10 +268,16 @@ class Worker {
     note_latency(call_started);
   }
 
-  // One write(2) per line: a later SIGKILL cannot take it back.
-  void record_event(std::string_view event, const std::string& op, std::uint64_t token) {
-    const std::string line =
-        nlohmann::json{{"event", event}, {"op", op}, {"token", token}}.dump() + "\n";
+  // One write(2) per line: a later SIGKILL cannot take it back. With
+  // `call_started`, the call's start and (now) its end.
+  void record_event(std::string_view event, const std::string& op, std::uint64_t token,
+                    std::optional<SteadyClock::time_point> call_started = std::nullopt) {
+    nlohmann::json json{{"event", event}, {"op", op}, {"token", token}};
+    if (call_started) {
+      json["started_ns"] = nanoseconds_of(*call_started);
+      json["ended_ns"] = nanoseconds_of(SteadyClock::now());
+    }
+    const std::string line = json.dump() + "\n";
     if (::write(events_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
       logger()->error("{}: cannot record the event {} of {}", spec_.name, event, op);
   }
@@ -310,6 +330,12 @@ int run_worker(const WorkerSpec& spec) {
   if (spec.parent_pid != 0 && ::getppid() != spec.parent_pid) return kWorkerOrphaned;
   if (const std::string missing = missing_field(spec); !missing.empty()) {
     std::cerr << "chaos-worker: the spec has no " << missing << "\n";
+    return kWorkerBadSpec;
+  }
+  if (spec.wait_replicas != 0) {
+    std::cerr << "chaos-worker: wait_replicas " << spec.wait_replicas
+              << ": durability (WAIT after claim and commit) is not supported yet: "
+                 "WrapperOptions has no such option; run with wait_replicas 0\n";
     return kWorkerBadSpec;
   }
   logger()->set_level(spdlog::level::warn);

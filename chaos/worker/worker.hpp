@@ -86,6 +86,12 @@ struct WorkerSpec {
   milliseconds wait_timeout{30000};
   milliseconds wait_poll_max{100};
   std::string journal_directory{};
+  // Durability across failover: WAIT for this many replicas after each claim
+  // and commit. THE place a durability setting reaches the workers; the
+  // WrapperOptions in worker.cpp are built from the spec. Not supported yet
+  // (the option is not in WrapperOptions): a spec with a value other than 0
+  // is refused (exit kWorkerBadSpec, saying so). Default: 0, no WAIT.
+  int wait_replicas = 0;
 
   // redis::Options: command, connect and pool checkout timeouts, the longest
   // reconnect backoff. Defaults: 500 ms, 500 ms, 500 ms, 200 ms.
@@ -105,6 +111,11 @@ struct WorkerSpec {
   milliseconds retry_backoff_max{250};
   milliseconds op_deadline{120000};
   milliseconds exit_flush_deadline{30000};
+
+  // Record every answered request in the events file (WorkerEvent
+  // "committed", "journaled" or "duplicate", with the call's start and end),
+  // for the failover scenarios' figures. Default: false.
+  bool record_answers = false;
 
   // Where the ledger (<name>-<pid>.ledger) goes; only ledgers belong there.
   // Required.
@@ -149,10 +160,17 @@ struct LeaseLostReport {
 // What a worker reports the moment it happens, one JSON line each in its
 // events file, so that the report outlives a later SIGKILL (the stats are
 // written only at exit): {"event":"lease_lost","op":"order-7","token":1}.
+// With WorkerSpec::record_answers, also every answered request: "committed"
+// (it ran the effect here and the store acknowledged the commit),
+// "journaled" (it ran the effect; the commit went to the journal) or
+// "duplicate" (answered with the result of the execution under `token`),
+// with the execute_once() call's start and end (CLOCK_MONOTONIC ns).
 struct WorkerEvent {
-  std::string event{};  // "lease_lost"
+  std::string event{};  // "lease_lost", "committed", "journaled", "duplicate"
   std::string op{};
   std::uint64_t token = 0;
+  std::int64_t started_ns = 0;
+  std::int64_t ended_ns = 0;
 };
 
 // The events a worker's file holds (none when it has no file); a torn last

@@ -71,6 +71,7 @@ void to_json(json& out, const WorkerSpec& spec) {
              {"wait_timeout_ms", spec.wait_timeout.count()},
              {"wait_poll_max_ms", spec.wait_poll_max.count()},
              {"journal_directory", spec.journal_directory},
+             {"wait_replicas", spec.wait_replicas},
              {"command_timeout_ms", spec.command_timeout.count()},
              {"connect_timeout_ms", spec.connect_timeout.count()},
              {"pool_checkout_timeout_ms", spec.pool_checkout_timeout.count()},
@@ -79,6 +80,7 @@ void to_json(json& out, const WorkerSpec& spec) {
              {"retry_backoff_max_ms", spec.retry_backoff_max.count()},
              {"op_deadline_ms", spec.op_deadline.count()},
              {"exit_flush_deadline_ms", spec.exit_flush_deadline.count()},
+             {"record_answers", spec.record_answers},
              {"ledger_directory", spec.ledger_directory},
              {"files_directory", spec.files_directory},
              {"break_guard", spec.break_guard},
@@ -112,6 +114,7 @@ void from_json(const json& in, WorkerSpec& spec) {
   read_ms(in, "wait_timeout", spec.wait_timeout);
   read_ms(in, "wait_poll_max", spec.wait_poll_max);
   read(in, "journal_directory", spec.journal_directory);
+  read(in, "wait_replicas", spec.wait_replicas);
   read_ms(in, "command_timeout", spec.command_timeout);
   read_ms(in, "connect_timeout", spec.connect_timeout);
   read_ms(in, "pool_checkout_timeout", spec.pool_checkout_timeout);
@@ -120,6 +123,7 @@ void from_json(const json& in, WorkerSpec& spec) {
   read_ms(in, "retry_backoff_max", spec.retry_backoff_max);
   read_ms(in, "op_deadline", spec.op_deadline);
   read_ms(in, "exit_flush_deadline", spec.exit_flush_deadline);
+  read(in, "record_answers", spec.record_answers);
   read(in, "ledger_directory", spec.ledger_directory);
   read(in, "files_directory", spec.files_directory);
   read(in, "break_guard", spec.break_guard);
@@ -170,7 +174,9 @@ std::vector<WorkerEvent> read_events(const std::filesystem::path& file) {
     try {
       const json event = json::parse(line);
       events.push_back({event.at("event").get<std::string>(), event.value("op", ""),
-                        event.value("token", std::uint64_t{0})});
+                        event.value("token", std::uint64_t{0}),
+                        event.value("started_ns", std::int64_t{0}),
+                        event.value("ended_ns", std::int64_t{0})});
     } catch (const json::exception&) {
       // An unreadable line is skipped; the stats still count the event.
     }
