@@ -115,21 +115,20 @@ class Worker {
                                          .reconnect_backoff_max = spec.reconnect_backoff_max,
                                          .key_prefix = spec.key_prefix,
                                          .tls = spec.tls});
-      // The workers' WrapperOptions, built from the spec: the durability
-      // option (WAIT after claim and commit) goes here from
-      // spec.wait_replicas once WrapperOptions has it (refused until then,
-      // in run_worker()).
+      // The workers' WrapperOptions, built from the spec; durability: WAIT
+      // for spec.wait_replicas replicas after each claim and commit.
       wrapper_ = std::make_unique<idempotency::SideEffectWrapper>(
           std::make_shared<idempotency::RedisEffectStore>(std::move(client)),
-          idempotency::WrapperOptions{.ttl = spec.ttl,
-                                      .lease = spec.lease,
-                                      .renew_leases = spec.renew_leases,
-                                      .in_progress = spec.wait_in_progress
-                                                         ? idempotency::InProgressPolicy::kWait
-                                                         : idempotency::InProgressPolicy::kThrow,
-                                      .wait_timeout = spec.wait_timeout,
-                                      .wait_poll_max = spec.wait_poll_max,
-                                      .journal_directory = spec.journal_directory});
+          idempotency::WrapperOptions{
+              .ttl = spec.ttl,
+              .lease = spec.lease,
+              .renew_leases = spec.renew_leases,
+              .in_progress = spec.wait_in_progress ? idempotency::InProgressPolicy::kWait
+                                                   : idempotency::InProgressPolicy::kThrow,
+              .wait_timeout = spec.wait_timeout,
+              .wait_poll_max = spec.wait_poll_max,
+              .journal_directory = spec.journal_directory,
+              .durability = {.replicas = spec.wait_replicas, .timeout = milliseconds(250)}});
     }
   }
 
@@ -332,10 +331,9 @@ int run_worker(const WorkerSpec& spec) {
     std::cerr << "chaos-worker: the spec has no " << missing << "\n";
     return kWorkerBadSpec;
   }
-  if (spec.wait_replicas != 0) {
+  if (spec.wait_replicas < 0) {
     std::cerr << "chaos-worker: wait_replicas " << spec.wait_replicas
-              << ": durability (WAIT after claim and commit) is not supported yet: "
-                 "WrapperOptions has no such option; run with wait_replicas 0\n";
+              << " is negative; give 0 (no WAIT) or the replicas to wait for\n";
     return kWorkerBadSpec;
   }
   logger()->set_level(spdlog::level::warn);

@@ -98,7 +98,7 @@ TEST(FailoverFiguresTest, ResumeCountsOnlyTheOpsTheFaultCutOff) {
   EXPECT_EQ(figures.resume_ms[0], 1'700);
 }
 
-TEST(FailoverFiguresTest, AWorkerRefusesADurabilitySettingItCannotHonourYet) {
+TEST(FailoverFiguresTest, AWorkerRefusesANegativeDurabilitySetting) {
   const std::filesystem::path directory =
       std::filesystem::path(::testing::TempDir()) / "failover_wait_replicas";
   std::filesystem::create_directories(directory);
@@ -110,9 +110,10 @@ TEST(FailoverFiguresTest, AWorkerRefusesADurabilitySettingItCannotHonourYet) {
   spec.files_directory = directory.string();
   spec.wait_replicas = 1;
   EXPECT_EQ(nlohmann::json(spec).get<WorkerSpec>().wait_replicas, 1);
+  spec.wait_replicas = -1;
   testing::internal::CaptureStderr();
   EXPECT_EQ(run_worker(spec), kWorkerBadSpec);
-  EXPECT_NE(testing::internal::GetCapturedStderr().find("not supported yet"), std::string::npos);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("is negative"), std::string::npos);
 }
 
 }  // namespace
