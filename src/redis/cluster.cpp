@@ -292,24 +292,40 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
   for (std::size_t i = 0; i < count; ++i) slots[i] = slot_of(commands[i]);
 
   // A MULTI ... EXEC (or DISCARD) block goes whole to the node of its keys,
-  // which must share one slot.
-  std::vector<std::size_t> block_of(count, count);  // the block's MULTI, or count
+  // which must share one slot; so do the WATCHes before it (and what runs
+  // between them and MULTI): a WATCH must be on the connection that runs EXEC,
+  // or it guards nothing and stays on a pooled connection.
+  std::vector<std::size_t> block_of(count, count);  // the block's first command, or count
+  std::optional<std::size_t> watch_start;           // the first WATCH not yet in a block
   for (std::size_t i = 0; i < count; ++i) {
-    if (commands[i].empty() || !name_is(commands[i].front(), "MULTI")) continue;
+    if (commands[i].empty()) continue;
+    if (name_is(commands[i].front(), "WATCH")) {
+      if (!watch_start) watch_start = i;
+      continue;
+    }
+    if (name_is(commands[i].front(), "UNWATCH")) {
+      watch_start.reset();
+      continue;
+    }
+    if (!name_is(commands[i].front(), "MULTI")) continue;
+    const std::size_t begin = watch_start.value_or(i);
+    watch_start.reset();
     std::size_t end = i;
     std::optional<int> block_slot;
-    for (std::size_t j = i; j < count; ++j) {
+    std::size_t first_keyed = begin;
+    for (std::size_t j = begin; j < count; ++j) {
       end = j;
-      block_of[j] = i;
+      block_of[j] = begin;
       if (slots[j]) {
         if (block_slot && *block_slot != *slots[j]) {
           throw InvalidArgument(fmt::format(
-              "Client::pipeline on {}: a MULTI ... EXEC block must keep its keys in one hash "
-              "slot on a cluster, and '{}' and '{}' are in slots {} and {}; give the keys a "
-              "shared hash tag, {{...}}",
-              redacted_, fmt::join(commands[i + 1], " "), fmt::join(commands[j], " "), *block_slot,
-              *slots[j]));
+              "Client::pipeline on {}: a [WATCH ...] MULTI ... EXEC block must keep its keys in "
+              "one hash slot on a cluster, and '{}' and '{}' are in slots {} and {}; give the "
+              "keys a shared hash tag, {{...}}",
+              redacted_, fmt::join(commands[first_keyed], " "), fmt::join(commands[j], " "),
+              *block_slot, *slots[j]));
         }
+        if (!block_slot) first_keyed = j;
         block_slot = slots[j];
       }
       if (j > i && !commands[j].empty() &&
@@ -317,7 +333,7 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
         break;
       }
     }
-    for (std::size_t j = i; j <= end; ++j) slots[j] = block_slot;
+    for (std::size_t j = begin; j <= end; ++j) slots[j] = block_slot;
     i = end;
   }
 

@@ -147,10 +147,8 @@ TEST(ClusterClientTest, APipelineIsSplitPerNodeAndItsRepliesComeBackInOrder) {
 // key, the block by its keys; on different masters the WATCH lands on another
 // connection than the EXEC, so it guards nothing, and it stays on a pooled
 // connection, where it later aborts an unrelated transaction (a lost write).
-// Expected: InvalidArgument, as for a block whose keys span slots (or the
-// WATCH sent with the block). Disabled until the router treats the WATCHes
-// before MULTI as part of the block: see the review report.
-TEST(ClusterClientTest, DISABLED_AWatchOnAnotherMasterThanItsTransactionIsRefused) {
+// Expected: InvalidArgument, as for a block whose keys span slots.
+TEST(ClusterClientTest, AWatchOnAnotherMasterThanItsTransactionIsRefused) {
   RedisCluster cluster;
   Client client(cluster.url(), quick());
   const std::vector<RedisServer*> masters = cluster.masters();
