@@ -193,6 +193,12 @@ void ClusterRouter::refresh(bool must) {
         if (pool_of_node == nullptr) {
           const ClusterNode& master = topology.nodes[index];
           const int port = endpoint_.tls && master.tls_port != 0 ? master.tls_port : master.port;
+          if (port == 0) {
+            throw ConfigError(
+                fmt::format("master {} serves slots on TLS only (tls-port {}); connect with "
+                            "rediss-cluster://",
+                            master.host.empty() ? node.host : master.host, master.tls_port));
+          }
           pool_of_node = &pool_for(HostPort{master.host.empty() ? node.host : master.host, port});
           fresh->masters.push_back(pool_of_node);
         }
