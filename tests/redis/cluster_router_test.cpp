@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -148,6 +149,26 @@ TEST(ClusterRouterTest, AMasterWithOnlyATlsPortIsAnErrorThatSaysSo) {
     EXPECT_NE(message.find("TLS"), std::string::npos) << message;
     EXPECT_EQ(message.find("127.0.0.1:0"), std::string::npos) << message;
   }
+}
+
+// Review finding (issue 16): redirects did not look at the command's
+// deadline: a node that answers MOVED slowly kept a caller for up to six
+// round trips, past command_timeout.
+TEST(ClusterRouterTest, SlowRedirectsEndAtTheCommandTimeout) {
+  std::atomic<int> port{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    std::this_thread::sleep_for(150ms);  // the fake node's latency, not synchronisation
+    return "-MOVED 42 127.0.0.1:" + std::to_string(port.load()) + "\r\n";
+  });
+  port = node.port();
+  Client client(url_of(node), quick());  // command_timeout 400 ms
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)client.get("k"), Error);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 700ms) << "took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms";
 }
 
 }  // namespace
