@@ -263,6 +263,13 @@ Reply ClusterRouter::command(std::span<const std::string_view> args) {
             "try again shortly",
             args.empty() ? "" : args.front(), redacted_, kMaxRedirects, reply.error_message()));
       }
+      if (bounded && Clock::now() >= deadline) {
+        throw Timeout(fmt::format(
+            "{} on {}: command_timeout ({} ms) passed while following redirects (the last: {}); "
+            "the cluster's slots are moving, try again shortly",
+            args.empty() ? "" : args.front(), redacted_, options_.command_timeout.count(),
+            reply.error_message()));
+      }
       HostPort node{redirect->host, redirect->port};
       if (node.host.empty() && target != nullptr) node.host = target->endpoint().host;
       ConnectionPool* next = &pool_for(node);
