@@ -193,6 +193,12 @@ void ClusterRouter::refresh(bool must) {
         if (pool_of_node == nullptr) {
           const ClusterNode& master = topology.nodes[index];
           const int port = endpoint_.tls && master.tls_port != 0 ? master.tls_port : master.port;
+          if (port == 0) {
+            throw ConfigError(
+                fmt::format("master {} serves slots on TLS only (tls-port {}); connect with "
+                            "rediss-cluster://",
+                            master.host.empty() ? node.host : master.host, master.tls_port));
+          }
           pool_of_node = &pool_for(HostPort{master.host.empty() ? node.host : master.host, port});
           fresh->masters.push_back(pool_of_node);
         }
@@ -257,6 +263,13 @@ Reply ClusterRouter::command(std::span<const std::string_view> args) {
             "try again shortly",
             args.empty() ? "" : args.front(), redacted_, kMaxRedirects, reply.error_message()));
       }
+      if (bounded && Clock::now() >= deadline) {
+        throw Timeout(fmt::format(
+            "{} on {}: command_timeout ({} ms) passed while following redirects (the last: {}); "
+            "the cluster's slots are moving, try again shortly",
+            args.empty() ? "" : args.front(), redacted_, options_.command_timeout.count(),
+            reply.error_message()));
+      }
       HostPort node{redirect->host, redirect->port};
       if (node.host.empty() && target != nullptr) node.host = target->endpoint().host;
       ConnectionPool* next = &pool_for(node);
@@ -292,24 +305,40 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
   for (std::size_t i = 0; i < count; ++i) slots[i] = slot_of(commands[i]);
 
   // A MULTI ... EXEC (or DISCARD) block goes whole to the node of its keys,
-  // which must share one slot.
-  std::vector<std::size_t> block_of(count, count);  // the block's MULTI, or count
+  // which must share one slot; so do the WATCHes before it (and what runs
+  // between them and MULTI): a WATCH must be on the connection that runs EXEC,
+  // or it guards nothing and stays on a pooled connection.
+  std::vector<std::size_t> block_of(count, count);  // the block's first command, or count
+  std::optional<std::size_t> watch_start;           // the first WATCH not yet in a block
   for (std::size_t i = 0; i < count; ++i) {
-    if (commands[i].empty() || !name_is(commands[i].front(), "MULTI")) continue;
+    if (commands[i].empty()) continue;
+    if (name_is(commands[i].front(), "WATCH")) {
+      if (!watch_start) watch_start = i;
+      continue;
+    }
+    if (name_is(commands[i].front(), "UNWATCH")) {
+      watch_start.reset();
+      continue;
+    }
+    if (!name_is(commands[i].front(), "MULTI")) continue;
+    const std::size_t begin = watch_start.value_or(i);
+    watch_start.reset();
     std::size_t end = i;
     std::optional<int> block_slot;
-    for (std::size_t j = i; j < count; ++j) {
+    std::size_t first_keyed = begin;
+    for (std::size_t j = begin; j < count; ++j) {
       end = j;
-      block_of[j] = i;
+      block_of[j] = begin;
       if (slots[j]) {
         if (block_slot && *block_slot != *slots[j]) {
           throw InvalidArgument(fmt::format(
-              "Client::pipeline on {}: a MULTI ... EXEC block must keep its keys in one hash "
-              "slot on a cluster, and '{}' and '{}' are in slots {} and {}; give the keys a "
-              "shared hash tag, {{...}}",
-              redacted_, fmt::join(commands[i + 1], " "), fmt::join(commands[j], " "), *block_slot,
-              *slots[j]));
+              "Client::pipeline on {}: a [WATCH ...] MULTI ... EXEC block must keep its keys in "
+              "one hash slot on a cluster, and '{}' and '{}' are in slots {} and {}; give the "
+              "keys a shared hash tag, {{...}}",
+              redacted_, fmt::join(commands[first_keyed], " "), fmt::join(commands[j], " "),
+              *block_slot, *slots[j]));
         }
+        if (!block_slot) first_keyed = j;
         block_slot = slots[j];
       }
       if (j > i && !commands[j].empty() &&
@@ -317,7 +346,7 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
         break;
       }
     }
-    for (std::size_t j = i; j <= end; ++j) slots[j] = block_slot;
+    for (std::size_t j = begin; j <= end; ++j) slots[j] = block_slot;
     i = end;
   }
 

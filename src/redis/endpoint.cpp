@@ -277,6 +277,26 @@ Endpoint parse_url(std::string_view url) {
   return endpoint;
 }
 
+namespace {
+
+// `text` with every byte outside RFC 3986's unreserved set percent-encoded,
+// so that parse_url reads it back unchanged.
+std::string percent_encode(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
+        (byte >= '0' && byte <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out += fmt::format("%{:02X}", byte);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string redact_url(std::string_view url) {
   const std::size_t sep = url.find("://");
   const std::size_t start = sep == std::string_view::npos ? 0 : sep + 3;
@@ -292,7 +312,7 @@ std::string redact_url(std::string_view url) {
 
 std::string Endpoint::redacted() const {
   std::string credentials;
-  if (!password.empty()) credentials = fmt::format("{}:***@", user);
+  if (!password.empty()) credentials = fmt::format("{}:***@", percent_encode(user));
   if (transport == Transport::kUnix) {
     std::string url = fmt::format("unix://{}{}", credentials, socket_path);
     if (db != 0) url += fmt::format("?db={}", db);
@@ -307,7 +327,8 @@ std::string Endpoint::redacted() const {
       url += servers[i].str();
     }
     if (db != 0) url += fmt::format("/{}", db);
-    if (topology == Topology::kSentinel) url += fmt::format("?master={}", master_name);
+    if (topology == Topology::kSentinel)
+      url += fmt::format("?master={}", percent_encode(master_name));
     return url;
   }
   const std::string_view scheme = tls ? "rediss" : "redis";

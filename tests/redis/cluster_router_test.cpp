@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -124,6 +125,50 @@ TEST(ClusterRouterTest, AGarbledSlotMapIsAnErrorNotARoute) {
     EXPECT_NE(std::string(error.what()).find("no node of the cluster answered"), std::string::npos)
         << error.what();
   }
+}
+
+// Review finding (issue 16): a master that CLUSTER SHARDS lists with a
+// tls-port only (port 0 left out: a cluster with TLS only) is routed, for a
+// plain redis-cluster:// URL, to port 0. The error should say the node
+// serves TLS only (use rediss-cluster://), not name port 0.
+TEST(ClusterRouterTest, AMasterWithOnlyATlsPortIsAnErrorThatSaysSo) {
+  CannedRedisServer node([](std::string_view request) {
+    if (!asks_for_shards(request)) return std::string("+OK\r\n");
+    const std::string id(40, 'b');
+    return "*1\r\n*4\r\n" + bulk("slots") + "*2\r\n:0\r\n:16383\r\n" + bulk("nodes") +
+           "*1\r\n*14\r\n" + bulk("id") + bulk(id) + bulk("tls-port") + ":6390\r\n" + bulk("ip") +
+           bulk("127.0.0.1") + bulk("endpoint") + bulk("127.0.0.1") + bulk("role") +
+           bulk("master") + bulk("replication-offset") + ":0\r\n" + bulk("health") + bulk("online");
+  });
+  Client client(url_of(node), quick());
+  try {
+    (void)client.get("k");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("TLS"), std::string::npos) << message;
+    EXPECT_EQ(message.find("127.0.0.1:0"), std::string::npos) << message;
+  }
+}
+
+// Review finding (issue 16): redirects did not look at the command's
+// deadline: a node that answers MOVED slowly kept a caller for up to six
+// round trips, past command_timeout.
+TEST(ClusterRouterTest, SlowRedirectsEndAtTheCommandTimeout) {
+  std::atomic<int> port{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    std::this_thread::sleep_for(150ms);  // the fake node's latency, not synchronisation
+    return "-MOVED 42 127.0.0.1:" + std::to_string(port.load()) + "\r\n";
+  });
+  port = node.port();
+  Client client(url_of(node), quick());  // command_timeout 400 ms
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)client.get("k"), Error);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 700ms) << "took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms";
 }
 
 }  // namespace

@@ -143,6 +143,39 @@ TEST(ClusterClientTest, APipelineIsSplitPerNodeAndItsRepliesComeBackInOrder) {
   EXPECT_THROW((void)client.pipeline(spanning), InvalidArgument);
 }
 
+// Review finding (issue 16): a WATCH before a MULTI block is routed by its own
+// key, the block by its keys; on different masters the WATCH lands on another
+// connection than the EXEC, so it guards nothing, and it stays on a pooled
+// connection, where it later aborts an unrelated transaction (a lost write).
+// Expected: InvalidArgument, as for a block whose keys span slots.
+TEST(ClusterClientTest, AWatchOnAnotherMasterThanItsTransactionIsRefused) {
+  RedisCluster cluster;
+  Client client(cluster.url(), quick());
+  const std::vector<RedisServer*> masters = cluster.masters();
+  ASSERT_GE(masters.size(), 2u);
+  const std::string watched = "{" + key_on(cluster, *masters[0], "w") + "}:watched";
+  const std::string written = "{" + key_on(cluster, *masters[1], "t") + "}:written";
+  Pipeline crossed;
+  crossed.add({"WATCH", watched}).add({"MULTI"}).add({"SET", written, "1"}).add({"EXEC"});
+  bool refused = false;
+  try {
+    (void)client.pipeline(crossed);
+  } catch (const InvalidArgument&) {
+    refused = true;
+  }
+  EXPECT_TRUE(refused) << "a WATCH on another master than its MULTI block was sent";
+  // Whatever happened, no WATCH may outlive the pipeline on a pooled
+  // connection: a later transaction on the first master must run.
+  client.set(watched, "changed");
+  Pipeline later;
+  later.add({"MULTI"}).add({"SET", watched, "2"}).add({"EXEC"});
+  const std::vector<Reply> replies = client.pipeline(later);
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[2].type(), Reply::Type::kArray)
+      << "EXEC aborted by a stale WATCH: " << replies[2].debug_string();
+  EXPECT_EQ(client.get(watched), "2");
+}
+
 std::string myid(RedisServer& node) {
   return Client(node.url()).command({"CLUSTER", "MYID"}).str();
 }

@@ -126,5 +126,30 @@ TEST(TopologyUrlTest, RedactedFormsHideThePasswordAndParseBack) {
             "redis-cluster://h1:7000,h2:7001");
 }
 
+// Review finding (issue 16): redacted() wrote the master's name and the
+// user name as they are, so a name with '&', '%', '#' or a space, or a user
+// with ':', did not parse back (or parsed to another master or user).
+TEST(TopologyUrlTest, RedactedFormsParseBackWithReservedCharactersInNames) {
+  const char* urls[] = {
+      "redis-sentinel://h:26379?master=a%26b",
+      "redis-sentinel://h:26379?master=50%25",
+      "redis-sentinel://h:26379?master=my%20master%23x",
+      "redis-sentinel://al%3Aice:hunter2@h:26379?master=m",
+      "redis-cluster://a%25b:hunter2@h:7000",
+      "redis://al%3Aice:hunter2@h:6379/3",
+  };
+  for (const char* url : urls) {
+    SCOPED_TRACE(url);
+    const Endpoint parsed = parse_url(url);
+    const std::string redacted = parsed.redacted();
+    EXPECT_EQ(redacted.find("hunter2"), std::string::npos) << redacted;
+    Endpoint again;
+    ASSERT_NO_THROW(again = parse_url(redacted)) << redacted;
+    EXPECT_EQ(again.master_name, parsed.master_name) << redacted;
+    EXPECT_EQ(again.user, parsed.user) << redacted;
+    EXPECT_EQ(listed(again), listed(parsed));
+  }
+}
+
 }  // namespace
 }  // namespace prodsafe::redis

@@ -45,7 +45,8 @@
 // every 30 s. A MOVED reply is followed to the node it names, an ASK reply
 // with ASKING there; TRYAGAIN, CLUSTERDOWN and LOADING are retried with a
 // short backoff while the command's deadline (command_timeout) allows; at
-// most 5 redirects per command. A command's keys must share one slot: one
+// most 5 redirects per command, and none once command_timeout has passed
+// (Timeout). A command's keys must share one slot: one
 // whose keys span slots throws InvalidArgument before anything is sent (put
 // a hash tag, {...}, in the keys). A command without keys (PING, INFO, TIME)
 // goes to one master. A pipeline is split per node and its replies are put
