@@ -309,20 +309,22 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
   // between them and MULTI): a WATCH must be on the connection that runs EXEC,
   // or it guards nothing and stays on a pooled connection.
   std::vector<std::size_t> block_of(count, count);  // the block's first command, or count
-  std::optional<std::size_t> watch_start;           // the first WATCH not yet in a block
+  // The first WATCH not yet in a block, or `count` for none (not an
+  // optional: GCC's -O3 warns it may be read uninitialized).
+  std::size_t watch_start = count;
   for (std::size_t i = 0; i < count; ++i) {
     if (commands[i].empty()) continue;
     if (name_is(commands[i].front(), "WATCH")) {
-      if (!watch_start) watch_start = i;
+      if (watch_start == count) watch_start = i;
       continue;
     }
     if (name_is(commands[i].front(), "UNWATCH")) {
-      watch_start.reset();
+      watch_start = count;
       continue;
     }
     if (!name_is(commands[i].front(), "MULTI")) continue;
-    const std::size_t begin = watch_start.value_or(i);
-    watch_start.reset();
+    const std::size_t begin = watch_start == count ? i : watch_start;
+    watch_start = count;
     std::size_t end = i;
     std::optional<int> block_slot;
     std::size_t first_keyed = begin;
