@@ -57,6 +57,18 @@ bool parse_int(std::string_view text, long min, long max, int& out) {
   return true;
 }
 
+// Calls visit(name, value) for each "name=value" of a query string, in order.
+template <typename Visit>
+void for_each_param(std::string_view query, Visit&& visit) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = param.find('=');
+    visit(param.substr(0, eq), eq == std::string_view::npos ? "" : param.substr(eq + 1));
+  }
+}
+
 // Splits "[[user]:password@]rest" and fills user and password.
 std::string_view take_credentials(std::string_view url, std::string_view rest, Endpoint& endpoint) {
   const std::size_t at = rest.rfind('@');
@@ -174,14 +186,7 @@ void parse_server_list(std::string_view url, std::string_view rest, Endpoint& en
     return;
   }
   bool named = false;
-  std::string_view params = query;
-  while (!params.empty()) {
-    const std::size_t amp = params.find('&');
-    const std::string_view param = params.substr(0, amp);
-    params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
-    const std::size_t eq = param.find('=');
-    const std::string_view name = param.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : param.substr(eq + 1);
+  for_each_param(query, [&](std::string_view name, std::string_view value) {
     if (name != "master") {
       fail(url, fmt::format("unknown query parameter '{}'", name),
            "only ?master=NAME is supported; write the database as a path: /2");
@@ -189,7 +194,7 @@ void parse_server_list(std::string_view url, std::string_view rest, Endpoint& en
     if (named) fail(url, "the master is named more than once");
     endpoint.master_name = percent_decode(url, value, "master name");
     named = true;
-  }
+  });
   if (endpoint.master_name.empty()) {
     fail(url, "a redis-sentinel:// URL needs the master's name, as the sentinels know it", example);
   }
@@ -212,21 +217,14 @@ void parse_unix(std::string_view url, std::string_view rest, Endpoint& endpoint)
                           endpoint.socket_path.size(), kMaxSocketPath));
   }
   if (question == std::string_view::npos) return;
-  std::string_view query = rest.substr(question + 1);
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view param = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    const std::size_t eq = param.find('=');
-    const std::string_view name = param.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : param.substr(eq + 1);
+  for_each_param(rest.substr(question + 1), [&](std::string_view name, std::string_view value) {
     if (name != "db") {
       fail(url, fmt::format("unknown query parameter '{}'", name), "only ?db=N is supported");
     }
     if (!parse_int(value, 0, INT_MAX, endpoint.db)) {
       fail(url, fmt::format("database '{}' is not a non-negative number", value));
     }
-  }
+  });
 }
 
 // The topology a scheme names: redis[s]-sentinel, redis[s]+sentinel,
