@@ -101,16 +101,7 @@ ConnectionPool& ClusterRouter::pool_for(const HostPort& node) {
   const std::string name = node.str();
   std::lock_guard lock(mutex_);
   auto& pool = pools_[name];
-  if (!pool) {
-    Endpoint one;
-    one.host = node.host;
-    one.port = node.port;
-    one.servers = {node};
-    one.user = endpoint_.user;
-    one.password = endpoint_.password;
-    one.tls = endpoint_.tls;
-    pool = std::make_unique<ConnectionPool>(std::move(one), options_);
-  }
+  if (!pool) pool = std::make_unique<ConnectionPool>(endpoint_.server(node), options_);
   return *pool;
 }
 

@@ -337,6 +337,18 @@ std::string Endpoint::redacted() const {
   return url;
 }
 
+Endpoint Endpoint::server(const HostPort& address) const {
+  Endpoint one;
+  one.host = address.host;
+  one.port = address.port;
+  one.servers = {address};
+  one.user = user;
+  one.password = password;
+  one.db = db;
+  one.tls = tls;
+  return one;
+}
+
 }  // namespace prodsafe::redis
 
 namespace prodsafe::redis {

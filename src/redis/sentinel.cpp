@@ -75,11 +75,12 @@ SentinelResolver::~SentinelResolver() {
 }
 
 Endpoint SentinelResolver::sentinel_endpoint(const HostPort& sentinel) const {
-  Endpoint endpoint;
-  endpoint.host = sentinel.host;
-  endpoint.port = sentinel.port;
-  endpoint.servers = {sentinel};
-  endpoint.tls = endpoint_.tls;
+  // The sentinels' credentials are Options::sentinel's (sentinel_options());
+  // they have no databases.
+  Endpoint endpoint = endpoint_.server(sentinel);
+  endpoint.user.clear();
+  endpoint.password.clear();
+  endpoint.db = 0;
   return endpoint;
 }
 
@@ -151,12 +152,7 @@ std::unique_ptr<Connection> SentinelResolver::open_master() const {
       continue;
     }
 
-    Endpoint target = endpoint_;
-    target.topology = Endpoint::Topology::kStandalone;
-    target.host = master->host;
-    target.port = master->port;
-    target.servers = {*master};
-    target.master_name.clear();
+    const Endpoint target = endpoint_.server(*master);
     Options connecting = options_;
     if (bounded) connecting.connect_timeout = left(deadline);
     try {

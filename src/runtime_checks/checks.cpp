@@ -1,6 +1,7 @@
 #include "checks.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -12,7 +13,8 @@ namespace {
 
 using std::chrono::microseconds;
 
-const char* const kConfigParameters[] = {"appendfsync", "save"};
+const char* const kConfigParameters[] = {"appendfsync", "save", "min-replicas-to-write",
+                                         "min-replicas-max-lag"};
 
 CheckResult result(std::string name, Level level, std::string observed, std::string expected,
                    std::string message, std::string remediation = {}) {
@@ -68,7 +70,8 @@ std::string bytes(long long count) {
 
 }  // namespace
 
-ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options) {
+ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options,
+                          bool cluster_node) {
   ServerFacts facts;
   facts.info = redis::parse_info(client.info("everything"));
   redis::Pipeline pipeline;
@@ -83,6 +86,8 @@ ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options
     for (std::size_t i = 0; i + 1 < pair.size(); i += 2) config[pair[i].str()] = pair[i + 1].str();
   }
   if (facts.config_error.empty()) facts.config = std::move(config);
+  if (cluster_node)
+    facts.cluster_info = redis::parse_info(client.command({"CLUSTER", "INFO"}).str());
 
   if (const auto pid = local_redis_pid("/", facts.info, client.endpoint())) {
     facts.redis_is_local = true;
@@ -367,6 +372,136 @@ std::vector<CheckResult> evaluate(const ServerFacts& facts, const ValidatorOptio
                                    check_version(facts),
                                    check_loading(facts)};
   if (!facts.latency.empty()) results.push_back(check_latency(facts, options));
+  return results;
+}
+
+namespace {
+
+std::string primary_of(const ServerFacts& facts) {
+  return fmt::format("{}:{}", facts.info.get("master_host").value_or("?"),
+                     facts.info.get("master_port").value_or("?"));
+}
+
+bool is_replica(const std::string& role) { return role == "slave" || role == "replica"; }
+
+}  // namespace
+
+CheckResult check_topology_role(const ServerFacts& facts, std::string_view expected_role) {
+  const std::string role = facts.info.get("role").value_or("unknown");
+  const std::string expected = fmt::format("role={}", expected_role);
+  if (expected_role == "master") {
+    if (role == "master") {
+      return result("role", Level::kOk, "role=master", expected, "Writes go to this master.");
+    }
+    if (is_replica(role)) {
+      return result(
+          "role", Level::kCritical, "role=replica of " + primary_of(facts), expected,
+          "The topology names this node a master, but it is a replica: a failover is under way "
+          "or the topology's view is stale, and claims sent here fail (READONLY).",
+          "Run the checks again once the failover is over; if this stays, compare SENTINEL "
+          "MASTER (or CLUSTER NODES) with INFO replication on this node");
+    }
+  } else {
+    if (is_replica(role)) {
+      return result("role", Level::kOk, "role=replica of " + primary_of(facts), expected,
+                    "A replica, ready to be promoted.");
+    }
+    if (role == "master") {
+      return result("role", Level::kError, "role=master", expected,
+                    "A second master: the topology counts this node as a replica, yet it takes "
+                    "writes, and whatever it takes is discarded when it is demoted.",
+                    "Make it a replica of the master (REPLICAOF host port), or let Sentinel "
+                    "reconfigure it (SENTINEL RESET on each sentinel)");
+    }
+  }
+  return result("role", Level::kWarning, "role=" + role, expected,
+                "The server's role is not reported, so it may not be what the topology says.",
+                "Check INFO replication on this node");
+}
+
+CheckResult check_min_replicas(const ServerFacts& facts) {
+  const std::string name = "min_replicas";
+  const std::string expected = "min-replicas-to-write >= 1, min-replicas-max-lag > 0";
+  const std::string fix = change(facts, {"min-replicas-to-write 1", "min-replicas-max-lag 10"});
+  // INFO shows min_slaves_good_slaves only when both settings are non-zero.
+  const auto good = facts.info.number("min_slaves_good_slaves");
+  const auto wanted = config_value(facts, "min-replicas-to-write");
+  const auto lag = config_value(facts, "min-replicas-max-lag");
+  if (!good) {
+    std::string observed = "min-replicas-to-write off";
+    if (wanted && lag) {
+      observed = fmt::format("min-replicas-to-write={} min-replicas-max-lag={}", *wanted, *lag);
+    }
+    return result(name, Level::kWarning, observed, expected,
+                  "A master cut off from its replicas (paused, or partitioned from them and the "
+                  "sentinels) keeps acknowledging claims that the failover then discards, so "
+                  "those effects can run twice (docs/guarantees.md measures it).",
+                  fix);
+  }
+  long long needed = 1;
+  if (wanted) (void)std::from_chars(wanted->data(), wanted->data() + wanted->size(), needed);
+  const std::string observed =
+      wanted ? fmt::format("min-replicas-to-write={} min-replicas-max-lag={}: {} good replicas",
+                           *wanted, lag.value_or("?"), *good)
+             : fmt::format("min-replicas-to-write on: {} good replicas", *good);
+  if (*good < needed) {
+    return result(name, Level::kCritical, observed, expected,
+                  "Too few replicas are in reach and up to date: the master refuses every write "
+                  "(NOREPLICAS), so every claim fails.",
+                  "Bring the replicas back (check their master_link_status), or lower "
+                  "min-replicas-to-write");
+  }
+  return result(name, Level::kOk, observed, expected,
+                "A master cut off from its replicas stops taking writes within the lag.");
+}
+
+CheckResult check_replication_link(const ServerFacts& facts) {
+  const std::string name = "replication_link";
+  const std::string link = facts.info.get("master_link_status").value_or("unknown");
+  const auto syncing = facts.info.number("master_sync_in_progress").value_or(0);
+  const std::string observed = fmt::format("master_link_status={} (master {}){}", link,
+                                           primary_of(facts), syncing == 1 ? ", syncing" : "");
+  if (link == "up") {
+    return result(name, Level::kOk, observed, "master_link_status=up",
+                  "The replica receives the master's writes.");
+  }
+  return result(
+      name, syncing == 1 ? Level::kWarning : Level::kError, observed, "master_link_status=up",
+      "The replica is not receiving the master's writes: promoted now, it would lose "
+      "every claim made since its link broke, and those effects would run again.",
+      "Check the replica's log (MASTER <-> REPLICA sync) and the network to " + primary_of(facts));
+}
+
+CheckResult check_cluster_state(const ServerFacts& facts) {
+  const std::string name = "cluster_state";
+  const std::string state =
+      facts.cluster_info ? facts.cluster_info->get("cluster_state").value_or("unknown") : "unknown";
+  const std::string observed = fmt::format(
+      "cluster_state={} cluster_slots_ok={}", state,
+      facts.cluster_info ? facts.cluster_info->get("cluster_slots_ok").value_or("?") : "?");
+  if (state == "ok") {
+    return result(name, Level::kOk, observed, "cluster_state=ok", "This node serves its slots.");
+  }
+  if (state == "fail") {
+    return result(name, Level::kCritical, observed, "cluster_state=ok",
+                  "This node refuses commands (CLUSTERDOWN): a slot has no master, or the node is "
+                  "cut off from the majority of masters.",
+                  "Check CLUSTER NODES for failed masters and unassigned slots; redis-cli "
+                  "--cluster check host:port says what is missing");
+  }
+  return result(name, Level::kWarning, observed, "cluster_state=ok",
+                "The node does not report its cluster state.", "Check CLUSTER INFO on this node");
+}
+
+std::vector<CheckResult> evaluate_node(const ServerFacts& facts, const ValidatorOptions& options,
+                                       std::string_view expected_role) {
+  std::vector<CheckResult> results = evaluate(facts, options);
+  for (CheckResult& checked : results) {
+    if (checked.name == "role") checked = check_topology_role(facts, expected_role);
+  }
+  results.push_back(expected_role == "master" ? check_min_replicas(facts)
+                                              : check_replication_link(facts));
+  if (facts.cluster_info) results.push_back(check_cluster_state(facts));
   return results;
 }
 

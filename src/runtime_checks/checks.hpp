@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cgroup_memory.hpp"
@@ -27,11 +28,15 @@ struct ServerFacts {
   // and then the memory limit of its cgroup (nullopt: none).
   bool redis_is_local = false;
   std::optional<CgroupMemoryLimit> cgroup_memory;
+  // CLUSTER INFO, for a node of a Redis Cluster; nullopt otherwise.
+  std::optional<redis::Info> cluster_info;
 };
 
-// INFO, then CONFIG GET of the parameters INFO lacks (appendfsync, save), then
-// `options.latency_samples` timed PINGs.
-ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options);
+// INFO, then CONFIG GET of the parameters INFO lacks (appendfsync, save,
+// min-replicas-to-write, min-replicas-max-lag), CLUSTER INFO when
+// `cluster_node`, then `options.latency_samples` timed PINGs.
+ServerFacts collect_facts(redis::Client& client, const ValidatorOptions& options,
+                          bool cluster_node = false);
 
 CheckResult check_persistence(const ServerFacts& facts, const ValidatorOptions& options);
 CheckResult check_persistence_health(const ServerFacts& facts);
@@ -44,5 +49,23 @@ CheckResult check_latency(const ServerFacts& facts, const ValidatorOptions& opti
 
 // Every check above, in that order (latency only when samples were taken).
 std::vector<CheckResult> evaluate(const ServerFacts& facts, const ValidatorOptions& options);
+
+// A server of a Sentinel topology or a cluster, which the topology says is
+// a "master" or a "replica": is it?
+CheckResult check_topology_role(const ServerFacts& facts, std::string_view expected_role);
+// A master: min-replicas-to-write, which bounds what a master cut off from
+// its replicas acknowledges (and a failover then discards).
+CheckResult check_min_replicas(const ServerFacts& facts);
+// A replica: whether its link to the master is up.
+CheckResult check_replication_link(const ServerFacts& facts);
+// A cluster node: cluster_state from CLUSTER INFO.
+CheckResult check_cluster_state(const ServerFacts& facts);
+
+// evaluate() for a server of a topology: check_topology_role() in place of
+// check_role(), then check_min_replicas() (a master) or
+// check_replication_link() (a replica), and check_cluster_state() when the
+// facts have CLUSTER INFO.
+std::vector<CheckResult> evaluate_node(const ServerFacts& facts, const ValidatorOptions& options,
+                                       std::string_view expected_role);
 
 }  // namespace prodsafe::runtime_checks

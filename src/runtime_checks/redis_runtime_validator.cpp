@@ -1,11 +1,15 @@
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 
+#include <algorithm>
+#include <map>
+
 #include <fmt/format.h>
 
 #include "checks.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/registry.hpp"
+#include "topology.hpp"
 
 namespace prodsafe::runtime_checks {
 
@@ -91,12 +95,19 @@ void RedisRuntimeValidator::publish(const std::vector<CheckResult>& results) con
   by_level.labels({"warning"}).set(static_cast<double>(summary.warning));
   by_level.labels({"error"}).set(static_cast<double>(summary.error));
   by_level.labels({"critical"}).set(static_cast<double>(summary.critical));
-  for (const CheckResult& result : results)
-    by_check.labels({result.name}).set(static_cast<double>(result.level));
+  // A topology repeats each check per node: the gauge holds the worst.
+  std::map<std::string, Level> worst;
+  for (const CheckResult& result : results) {
+    const auto [at, added] = worst.emplace(result.name, result.level);
+    if (!added) at->second = std::max(at->second, result.level);
+  }
+  for (const auto& [check, level] : worst) by_check.labels({check}).set(static_cast<double>(level));
 }
 
 std::vector<CheckResult> RedisRuntimeValidator::run() {
-  results_ = evaluate(collect_facts(*client_, options_), options_);
+  results_ = client_->endpoint().topology == redis::Endpoint::Topology::kStandalone
+                 ? evaluate(collect_facts(*client_, options_), options_)
+                 : check_topology(*client_, options_);
   ran_ = true;
   publish(results_);
   return results_;
@@ -111,10 +122,12 @@ bool RedisRuntimeValidator::validate_on_startup(Level fail_at) {
     return false;
   }
   for (const CheckResult& result : results_) {
-    const std::string line = fmt::format(
-        "redis check {}: {} ({}; expected {}){}{}", result.name, to_string(result.level),
-        result.observed, result.expected, result.level == Level::kOk ? "" : ": " + result.message,
-        result.remediation.empty() ? "" : " Fix: " + result.remediation);
+    const std::string line =
+        fmt::format("redis check {}{}: {} ({}; expected {}){}{}",
+                    result.node.empty() ? "" : result.node + " " + result.node_role + " ",
+                    result.name, to_string(result.level), result.observed, result.expected,
+                    result.level == Level::kOk ? "" : ": " + result.message,
+                    result.remediation.empty() ? "" : " Fix: " + result.remediation);
     switch (result.level) {
       case Level::kOk:
         logger()->info("{}", line);

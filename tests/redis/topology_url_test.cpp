@@ -151,5 +151,22 @@ TEST(TopologyUrlTest, RedactedFormsParseBackWithReservedCharactersInNames) {
   }
 }
 
+TEST(TopologyUrlTest, OneServerOfATopologyKeepsCredentialsDatabaseAndTls) {
+  const Endpoint sentinel = parse_url("rediss-sentinel://al:pw@s1:26379,s2/2?master=orders");
+  const Endpoint node = sentinel.server({"10.0.0.5", 6380});
+  EXPECT_EQ(node.topology, Topology::kStandalone);
+  EXPECT_EQ(node.host, "10.0.0.5");
+  EXPECT_EQ(node.port, 6380);
+  EXPECT_EQ(node.servers, (std::vector<HostPort>{{"10.0.0.5", 6380}}));
+  EXPECT_EQ(node.user, "al");
+  EXPECT_EQ(node.password, "pw");
+  EXPECT_EQ(node.db, 2);
+  EXPECT_TRUE(node.tls);
+  EXPECT_TRUE(node.master_name.empty());
+  EXPECT_EQ(node.redacted(), "rediss://al:***@10.0.0.5:6380/2");
+  EXPECT_EQ(parse_url("redis-cluster://h:7000").server({"::1", 7001}).redacted(),
+            "redis://[::1]:7001");
+}
+
 }  // namespace
 }  // namespace prodsafe::redis

@@ -14,33 +14,14 @@
 
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "support/cli_run.hpp"
 
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs a shell command line, stdout and stderr together.
-CliRun run_cli_command(const std::string& command_line) {
-  const std::string command = command_line + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  CliRun run;
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-    run.out.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-CliRun run_cli(const std::string& arguments) {
-  return run_cli_command(std::string(PRODSAFE_CLI) + " " + arguments);
-}
-
 using prodsafe::embedded::RedisServer;
+using prodsafe::testing::CliRun;
+using prodsafe::testing::run_cli;
+using prodsafe::testing::run_cli_command;
 
 TEST(CheckCliTest, SafeServerExitsZero) {
   RedisServer server({.config = {"appendonly yes", "appendfsync always"}});

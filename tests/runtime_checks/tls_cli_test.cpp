@@ -2,36 +2,18 @@
 // user would: every command that takes a Redis URL has them, and bad values
 // stop the command before it connects anywhere. Nothing listens on port 1:
 // a command that got as far as connecting would say "Connection refused".
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/cli_run.hpp"
+
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::string& arguments, const std::string& environment = "") {
-  const std::string command = (environment.empty() ? "" : "env " + environment + " ") +
-                              PRODSAFE_CLI + " " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  CliRun run;
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-    run.out.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using prodsafe::testing::CliRun;
+using prodsafe::testing::run_cli;
 
 std::size_t occurrences(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
@@ -201,3 +183,4 @@ TEST(TlsCliTest, HelpListsTheFlagsAndTheirVariables) {
 }
 
 }  // namespace
+#include "support/cli_run.hpp"

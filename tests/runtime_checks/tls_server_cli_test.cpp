@@ -4,10 +4,7 @@
 // cannot verify, and present a client certificate when the server demands
 // one; demo --tls and chaos --tls run their own servers on TLS only.
 #include <stdlib.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,6 +15,7 @@
 
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/embedded/test_certificates.hpp"
+#include "support/cli_run.hpp"
 
 namespace {
 
@@ -26,24 +24,8 @@ using prodsafe::embedded::RedisServer;
 using prodsafe::embedded::RedisServerTls;
 using prodsafe::embedded::TestCertificates;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::string& arguments, const std::string& environment = "") {
-  const std::string command = (environment.empty() ? "" : "env " + environment + " ") +
-                              PRODSAFE_CLI + " " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  CliRun run;
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-    run.out.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using prodsafe::testing::CliRun;
+using prodsafe::testing::run_cli;
 
 bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;

@@ -1,10 +1,12 @@
 // `prodsafe check [URL]`: the Redis production-safety checks as a table or JSON.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,7 +63,18 @@ void print_check_table(const std::string& url, const std::vector<CheckResult>& r
                        bool colours) {
   fmt::print("Redis runtime checks for {}\n\n", url);
   fmt::print("  {:<9} {:<19} {}\n", "LEVEL", "CHECK", "OBSERVED");
+  // A topology's results come node by node; each node gets a heading (the
+  // topology's own checks, with no node, come first under "topology").
+  const bool topology = std::any_of(results.begin(), results.end(),
+                                    [](const CheckResult& result) { return !result.node.empty(); });
+  std::optional<std::string> heading;
   for (const CheckResult& result : results) {
+    const std::string node =
+        result.node.empty() ? "topology" : fmt::format("{} ({})", result.node, result.node_role);
+    if (topology && heading != node) {
+      fmt::print("\n  {}\n", node);
+      heading = node;
+    }
     const std::string level(runtime_checks::to_string(result.level));
     fmt::print("  {}{:<9}{} {:<19} {}\n", colours ? colour(result.level) : "", level,
                colours ? "\033[0m" : "", result.name, result.observed);
@@ -91,7 +104,9 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
                               {"observed", result.observed},
                               {"expected", result.expected},
                               {"message", result.message},
-                              {"remediation", result.remediation}});
+                              {"remediation", result.remediation},
+                              {"node", result.node},
+                              {"node_role", result.node_role}});
   }
   const auto summary = runtime_checks::summarize(results);
   out["summary"] = {{"total_checks", summary.total_checks},

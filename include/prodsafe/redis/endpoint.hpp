@@ -68,6 +68,11 @@ struct Endpoint {
   // The endpoint as a URL with the password replaced by "***" (rediss:// when
   // `tls`): safe for logs and error messages.
   [[nodiscard]] std::string redacted() const;
+
+  // One TCP server of this topology (the server itself, a sentinel, a node of
+  // a cluster, the master the sentinels name) as a one-server endpoint with
+  // this endpoint's credentials, database and TLS.
+  [[nodiscard]] Endpoint server(const HostPort& address) const;
 };
 
 // Parses a Redis URL. Throws prodsafe::InvalidArgument naming what is wrong

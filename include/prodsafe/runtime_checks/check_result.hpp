@@ -1,4 +1,5 @@
-// One finding of the Redis production-safety validator.
+// One finding of the Redis production-safety validator, about one server or
+// about a topology (Sentinel, Cluster) as a whole.
 //
 // Thread safety: plain values and pure functions.
 #pragma once
@@ -24,6 +25,13 @@ struct CheckResult {
   std::string expected{};  // what is safe, e.g. "appendfsync always"
   std::string message{};   // the risk, in one sentence
   std::string remediation{};  // a command or setting; empty when level is OK
+  // Which server the result is about, in a Sentinel topology or a cluster
+  // ("host:port"); empty for a one-server URL, and for the checks of a
+  // topology as a whole (slot coverage, replicas).
+  std::string node{};
+  // That server's part: "master", "replica" or "sentinel" (what the topology
+  // says it should be); empty when `node` is.
+  std::string node_role{};
 };
 
 }  // namespace prodsafe::runtime_checks

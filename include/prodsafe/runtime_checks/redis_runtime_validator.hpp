@@ -14,6 +14,19 @@
 //   RedisRuntimeValidator validator(client);
 //   if (!validator.validate_on_startup()) { /* refuse to start, or alert */ }
 //
+// Topologies. For a redis-sentinel:// client it asks every sentinel in the
+// URL (with Options::sentinel's credentials) for SENTINEL MASTER, REPLICAS
+// and CKQUORUM: each sentinel's view (reachable, names the master the others
+// name, sees it up) and quorum are checked, and how many replicas are in
+// reach. For a redis-cluster:// client it reads the slot map from the first
+// seed that answers: slot coverage, and a replica for each master. Then
+// every master and replica named is checked like a single server (the role
+// the topology gives it, persistence, eviction, memory, ...), plus
+// min-replicas-to-write on masters, the replication link on replicas and
+// cluster_state on cluster nodes. Each result carries its node
+// (CheckResult::node); a node that cannot be reached is an ERROR result
+// ("reachable"), not an exception. docs/operations.md lists the checks.
+//
 // Thread safety: not safe for concurrent use of one validator (run() stores
 // its results); the client it uses is.
 #pragma once
@@ -50,7 +63,8 @@ struct ValidatorOptions {
   // p99 round trip above which the latency check warns. Default: 10 ms.
   std::chrono::microseconds latency_p99_warning{10000};
   // Where each run's results go: prodsafe_runtime_checks{level} and
-  // prodsafe_runtime_check_level{check} (docs/metrics.md). Default: nullptr,
+  // prodsafe_runtime_check_level{check} (docs/metrics.md; for a topology,
+  // the worst level of the check over its nodes). Default: nullptr,
   // metrics::default_registry(). Must outlive the validator.
   metrics::Registry* metrics = nullptr;
 };
@@ -72,7 +86,9 @@ class RedisRuntimeValidator {
 
   // Runs every check and returns every result, OK ones included. Throws
   // StoreUnavailable (or Timeout) only when the server cannot be reached at
-  // all, and ReplyError when even INFO is refused.
+  // all (for a topology: no sentinel answers, or no seed node), ReplyError
+  // when even INFO is refused, ConfigError when no sentinel knows the URL's
+  // master name.
   std::vector<CheckResult> run();
 
   // Runs the checks, logs each result (OK at info level, WARNING at warn,

@@ -1,0 +1,196 @@
+// The validator on a real Sentinel topology and a real Redis Cluster
+// (prodsafe::embedded): every master and replica checked and named, the
+// sentinels' and the cluster's own checks, and what each fault changes.
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/embedded/redis_cluster.hpp"
+#include "prodsafe/embedded/sentinel_topology.hpp"
+#include "prodsafe/metrics/registry.hpp"
+#include "prodsafe/redis/client.hpp"
+#include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+
+namespace prodsafe::runtime_checks {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What a production topology would run with (docs/operations.md).
+const std::vector<std::string> kSafeConfig = {
+    "appendonly yes",        "appendfsync always",   "maxmemory 64mb",
+    "maxmemory-policy noeviction", "min-replicas-to-write 1", "min-replicas-max-lag 10"};
+
+std::vector<CheckResult> run_checks(const std::string& url, redis::Options options = {}) {
+  metrics::Registry registry;
+  RedisRuntimeValidator validator(std::make_shared<redis::Client>(url, std::move(options)),
+                                  {.latency_samples = 2, .metrics = &registry});
+  return validator.run();
+}
+
+std::string describe(const std::vector<CheckResult>& results) {
+  std::string text;
+  for (const CheckResult& result : results) {
+    text += std::string(to_string(result.level)) + " " + result.node + " " + result.node_role +
+            " " + result.name + ": " + result.observed + "\n";
+  }
+  return text;
+}
+
+const CheckResult* find(const std::vector<CheckResult>& results, const std::string& name,
+                        const std::string& node) {
+  for (const CheckResult& result : results) {
+    if (result.name == name && result.node == node) return &result;
+  }
+  return nullptr;
+}
+
+std::string address(const embedded::RedisServer& server) {
+  return "127.0.0.1:" + std::to_string(server.port());
+}
+
+TEST(SentinelValidatorTest, ChecksEverySentinelAndEveryDataNode) {
+  embedded::SentinelTopology topology({.config = kSafeConfig});
+  const std::vector<CheckResult> results = run_checks(topology.url());
+  EXPECT_EQ(worst_level(results), Level::kOk) << describe(results);
+  for (const std::string& sentinel : topology.sentinel_endpoints()) {
+    ASSERT_NE(find(results, "sentinel", sentinel), nullptr) << sentinel << "\n"
+                                                            << describe(results);
+    ASSERT_NE(find(results, "sentinel_quorum", sentinel), nullptr);
+  }
+  const std::string master = address(topology.master());
+  ASSERT_NE(find(results, "persistence", master), nullptr) << describe(results);
+  EXPECT_EQ(find(results, "persistence", master)->node_role, "master");
+  EXPECT_NE(find(results, "min_replicas", master), nullptr);
+  for (std::size_t i = 0; i < topology.node_count(); ++i) {
+    const std::string node = address(topology.node(i));
+    if (node == master) continue;
+    const CheckResult* link = find(results, "replication_link", node);
+    ASSERT_NE(link, nullptr) << node << "\n" << describe(results);
+    EXPECT_EQ(link->node_role, "replica");
+    EXPECT_NE(find(results, "memory_headroom", node), nullptr);
+  }
+}
+
+TEST(SentinelValidatorTest, EachFaultIsReportedOnItsNode) {
+  embedded::SentinelTopology topology({.config = {"appendonly yes", "appendfsync always",
+                                                  "maxmemory 64mb",
+                                                  "maxmemory-policy noeviction"}});
+  const std::string master = address(topology.master());
+  std::vector<embedded::RedisServer*> replicas;
+  for (std::size_t i = 0; i < topology.node_count(); ++i) {
+    if (address(topology.node(i)) != master) replicas.push_back(&topology.node(i));
+  }
+  ASSERT_EQ(replicas.size(), 2U);
+  embedded::RedisServer& replica = *replicas[0];
+  embedded::RedisServer& other = *replicas[1];
+  // One replica without persistence, another killed, one sentinel killed.
+  redis::Client(topology.node_url(replica)).command({"CONFIG", "SET", "appendonly", "no"});
+  other.kill();
+  topology.sentinel(2).kill();
+
+  // The sentinels count the killed one usable until it has been silent for
+  // down-after-milliseconds (1 s).
+  const std::string live_sentinel = topology.sentinel_endpoints()[0];
+  std::vector<CheckResult> results;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    results = run_checks(topology.url());
+    const CheckResult* quorum = find(results, "sentinel_quorum", live_sentinel);
+    if (quorum != nullptr && quorum->level != Level::kOk) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  const std::string text = describe(results);
+  ASSERT_NE(find(results, "persistence", address(replica)), nullptr) << text;
+  EXPECT_EQ(find(results, "persistence", address(replica))->level, Level::kCritical) << text;
+  EXPECT_EQ(find(results, "persistence", master)->level, Level::kOk) << text;
+  ASSERT_NE(find(results, "reachable", address(other)), nullptr) << text;
+  EXPECT_EQ(find(results, "reachable", address(other))->level, Level::kError);
+  const std::string dead_sentinel = topology.sentinel_endpoints()[2];
+  ASSERT_NE(find(results, "sentinel", dead_sentinel), nullptr) << text;
+  EXPECT_EQ(find(results, "sentinel", dead_sentinel)->level, Level::kError);
+  // Two of three sentinels can still authorize a failover, but one more
+  // lost and they cannot.
+  ASSERT_NE(find(results, "sentinel_quorum", live_sentinel), nullptr) << text;
+  EXPECT_EQ(find(results, "sentinel_quorum", live_sentinel)->level, Level::kWarning) << text;
+  // Without min-replicas-to-write, a cut-off master keeps taking writes.
+  EXPECT_EQ(find(results, "min_replicas", master)->level, Level::kWarning) << text;
+}
+
+TEST(SentinelValidatorTest, NoSentinelReachableThrowsAndAnUnknownNameIsAConfigError) {
+  embedded::SentinelTopology topology({.replicas = 1, .sentinels = 1});
+  const std::string sentinel = topology.sentinel_endpoints()[0];
+  EXPECT_THROW(
+      (void)run_checks("redis-sentinel://" + sentinel + "?master=nosuchmaster"),
+      ConfigError);
+  topology.sentinel(0).kill();
+  EXPECT_THROW((void)run_checks(topology.url(), {.connect_timeout = 500ms}), StoreUnavailable);
+}
+
+TEST(ClusterValidatorTest, ChecksEveryNodeAndTheSlotMap) {
+  embedded::RedisCluster cluster({.config = kSafeConfig});
+  std::vector<CheckResult> results = run_checks(cluster.url());
+  EXPECT_EQ(worst_level(results), Level::kOk) << describe(results);
+  ASSERT_NE(find(results, "slot_coverage", ""), nullptr) << describe(results);
+  for (std::size_t i = 0; i < cluster.node_count(); ++i) {
+    const std::string node = address(cluster.node(i));
+    const CheckResult* state = find(results, "cluster_state", node);
+    ASSERT_NE(state, nullptr) << node << "\n" << describe(results);
+    EXPECT_EQ(state->level, Level::kOk);
+    EXPECT_NE(find(results, "persistence", node), nullptr);
+  }
+  for (embedded::RedisServer* master : cluster.masters())
+    EXPECT_NE(find(results, "replicas", address(*master)), nullptr) << describe(results);
+
+  // A replica lost: its master has none left, and the replica is reported.
+  embedded::RedisServer& owner = cluster.slot_owner(0);
+  embedded::RedisServer* replica = cluster.replicas_of(owner).at(0);
+  const std::string lost = address(*replica);
+  replica->kill();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    results = run_checks(cluster.url());
+    const CheckResult* health = find(results, "cluster_health", lost);
+    if (health != nullptr && health->level == Level::kError) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  const std::string text = describe(results);
+  ASSERT_NE(find(results, "replicas", address(owner)), nullptr) << text;
+  EXPECT_EQ(find(results, "replicas", address(owner))->level, Level::kError) << text;
+  ASSERT_NE(find(results, "reachable", lost), nullptr) << text;
+  ASSERT_NE(find(results, "cluster_health", lost), nullptr) << text;
+  EXPECT_EQ(find(results, "cluster_health", lost)->level, Level::kError) << text;
+}
+
+TEST(ClusterValidatorTest, ASlotWithoutAMasterIsCritical) {
+  embedded::RedisCluster cluster({.masters = 3, .replicas_per_master = 0});
+  // Slot 100 forgotten by every node: no master serves it.
+  for (std::size_t i = 0; i < cluster.node_count(); ++i)
+    redis::Client(cluster.node(i).url()).command({"CLUSTER", "DELSLOTS", "100"});
+  std::vector<CheckResult> results;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const CheckResult* state = nullptr;
+  do {
+    results = run_checks(cluster.url());
+    state = find(results, "cluster_state", address(cluster.node(0)));
+    if (state != nullptr && state->level == Level::kCritical) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  const std::string text = describe(results);
+  ASSERT_NE(find(results, "slot_coverage", ""), nullptr) << text;
+  EXPECT_EQ(find(results, "slot_coverage", "")->level, Level::kCritical) << text;
+  EXPECT_NE(find(results, "slot_coverage", "")->observed.find("first without: 100"),
+            std::string::npos);
+  ASSERT_NE(state, nullptr) << text;
+  EXPECT_EQ(state->level, Level::kCritical) << text;
+  // No replicas at all: every master is an ERROR.
+  for (embedded::RedisServer* master : cluster.masters())
+    EXPECT_EQ(find(results, "replicas", address(*master))->level, Level::kError) << text;
+}
+
+}  // namespace
+}  // namespace prodsafe::runtime_checks
