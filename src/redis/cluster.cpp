@@ -220,6 +220,8 @@ Reply ClusterRouter::command(std::span<const std::string_view> args) {
   const std::optional<int> slot = slot_of(args);
   const bool bounded = options_.command_timeout.count() > 0;
   const Clock::time_point deadline = Clock::now() + options_.command_timeout;
+  const Clock::time_point retry_deadline =
+      bounded ? deadline : Clock::now() + kUnboundedRetryWindow;
   ConnectionPool* target = nullptr;
   bool asking = false;
   int redirects = 0;
@@ -273,7 +275,7 @@ Reply ClusterRouter::command(std::span<const std::string_view> args) {
       target = next;
       continue;
     }
-    if (wait_and_retry(reply) && (!bounded || Clock::now() + wait < deadline)) {
+    if (wait_and_retry(reply) && Clock::now() + wait < retry_deadline) {
       std::this_thread::sleep_for(wait);
       wait = std::min(wait * 2, milliseconds(100));
       if (first_word(reply.error_message()) == "CLUSTERDOWN") {
@@ -405,10 +407,21 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
 
   // A command that met MOVED or ASK did not run: send it again on its own.
   // In a transaction that makes EXEC fail with EXECABORT; then the whole
-  // block, which did not run either, is sent again once.
+  // block, which did not run either, is sent again once: after MOVED to the
+  // slot's owner in the refreshed map, after ASK to the node it names with
+  // ASKING before each command up to MULTI (inside MULTI the flag holds
+  // until EXEC). A redirect that does not parse is left in place, as any
+  // error reply: the other commands ran, and their replies must not be lost.
   for (std::size_t i = 0; i < count; ++i) {
-    const bool redirected = replies[i].is_error() && parse_redirect(replies[i].error_message());
-    if (!redirected) continue;
+    std::optional<Redirect> redirect;
+    if (replies[i].is_error()) {
+      try {
+        redirect = parse_redirect(replies[i].error_message());
+      } catch (const ProtocolError& error) {
+        logger()->warn("{}: {}", redacted_, error.what());
+      }
+    }
+    if (!redirect) continue;
     if (block_of[i] == count) {
       replies[i] = command(commands[i]);
       continue;
@@ -416,17 +429,36 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
     const std::size_t begin = block_of[i];
     std::size_t end = begin;
     while (end + 1 < count && block_of[end + 1] == begin) ++end;
-    Pipeline block;
-    for (std::size_t j = begin; j <= end; ++j) block.add(commands[j]);
-    refresh(false);
-    ConnectionPool* node = slots[begin] ? route(slots[begin]) : first;
+    const bool asking = redirect->kind == RedirectKind::kAsk;
+    ConnectionPool* node = nullptr;
+    if (asking) {
+      HostPort at{redirect->host, redirect->port};
+      if (at.host.empty()) at.host = nodes[i]->endpoint().host;
+      node = &pool_for(at);
+    } else {
+      refresh(false);
+      node = slots[begin] ? route(slots[begin]) : first;
+    }
     if (node == nullptr) continue;  // keep the MOVED replies: no master now
+    Pipeline block;
+    std::vector<bool> added_asking;  // per command of the block sent
+    bool in_multi = false;
+    for (std::size_t j = begin; j <= end; ++j) {
+      if (asking && !in_multi) block.add({"ASKING"});
+      added_asking.push_back(asking && !in_multi);
+      in_multi = in_multi || (!commands[j].empty() && name_is(commands[j].front(), "MULTI"));
+      block.add(commands[j]);
+    }
     std::vector<Reply> again;
     {
       auto lease = node->checkout();
       again = run_pipeline(*lease, block);
     }
-    for (std::size_t j = begin; j <= end; ++j) replies[j] = std::move(again[j - begin]);
+    std::size_t at = 0;
+    for (std::size_t j = begin; j <= end; ++j) {
+      if (added_asking[j - begin]) ++at;  // ASKING's OK
+      replies[j] = std::move(again[at++]);
+    }
     i = end;
   }
   return replies;

@@ -34,6 +34,9 @@ class ClusterRouter {
   static constexpr std::chrono::seconds kRefreshEvery{30};
   // Redirects (MOVED, ASK) followed for one command.
   static constexpr int kMaxRedirects = 5;
+  // How long TRYAGAIN, CLUSTERDOWN and LOADING are retried when there is no
+  // command_timeout (0: no limit on a reply, but retries must end).
+  static constexpr std::chrono::milliseconds kUnboundedRetryWindow{2000};
 
   // `endpoint` is a redis-cluster:// endpoint; its servers are the seeds.
   // Connects to nothing.

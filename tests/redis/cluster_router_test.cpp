@@ -171,5 +171,53 @@ TEST(ClusterRouterTest, SlowRedirectsEndAtTheCommandTimeout) {
                          << " ms";
 }
 
+// With no command_timeout (0: no limit on a reply), retries of CLUSTERDOWN,
+// TRYAGAIN and LOADING still end: after 2 s the server's error is returned.
+TEST(ClusterRouterTest, WithoutACommandTimeoutRetriesStillEnd) {
+  std::atomic<int> port{0};
+  const auto started = std::chrono::steady_clock::now();
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    // Comes back after 6 s: a client retrying without end would get "v".
+    return std::chrono::steady_clock::now() - started < 6s
+               ? std::string("-CLUSTERDOWN The cluster is down\r\n")
+               : bulk("v");
+  });
+  port = node.port();
+  Options options = quick();
+  options.command_timeout = 0ms;
+  Client client(url_of(node), options);
+  try {
+    (void)client.get("k");
+    ADD_FAILURE() << "no error";
+  } catch (const ReplyError& error) {
+    EXPECT_EQ(error.prefix(), "CLUSTERDOWN");
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 1900ms);
+  EXPECT_LT(took, 4s);
+}
+
+// Replies of a pipeline split over nodes: a MOVED reply that does not parse
+// is returned in place like any error, not thrown after the other commands
+// (which ran) lost their replies.
+TEST(ClusterRouterTest, AMalformedRedirectInAPipelineIsReturnedInPlace) {
+  std::atomic<int> port{0};
+  CannedRedisServer node([&](std::string_view request) {
+    if (asks_for_shards(request)) return shards_naming(port.load());
+    return std::string("+OK\r\n-MOVED not-a-slot nowhere\r\n");  // [SET, GET]
+  });
+  port = node.port();
+  Client client(url_of(node), quick());
+  Pipeline pipeline;
+  pipeline.add({"SET", "k", "v"}).add({"GET", "k"});
+  std::vector<Reply> replies;
+  ASSERT_NO_THROW(replies = client.pipeline(pipeline));
+  ASSERT_EQ(replies.size(), 2U);
+  EXPECT_EQ(replies[0].str(), "OK");
+  ASSERT_TRUE(replies[1].is_error());
+  EXPECT_EQ(replies[1].error_message(), "MOVED not-a-slot nowhere");
+}
+
 }  // namespace
 }  // namespace prodsafe::redis

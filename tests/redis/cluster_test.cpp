@@ -211,6 +211,38 @@ TEST(ClusterClientTest, ASlotThatMovesIsFollowedThroughAskAndThenMoved) {
   EXPECT_EQ(calls_of(source, "get"), gets_before) << "the slot map was not updated";
 }
 
+// A transaction on a migrating slot: the source answers ASK while queueing,
+// so EXEC fails with EXECABORT; the block is sent again to the ASK target,
+// with ASKING, and runs there.
+TEST(ClusterClientTest, ATransactionOnAMigratingSlotRunsOnTheAskTarget) {
+  RedisCluster cluster;
+  Client client(cluster.url(), quick());
+  std::vector<RedisServer*> masters = cluster.masters();
+  ASSERT_EQ(masters.size(), 3u);
+  RedisServer& source = *masters[0];
+  RedisServer& target = *masters[1];
+  const std::string key = key_on(cluster, source, "tx-moving:");
+  const std::string slot = std::to_string(key_slot(key));
+  client.set(key, "before");
+
+  Client to_source(source.url(), quick());
+  Client to_target(target.url(), quick());
+  to_target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", myid(source)});
+  to_source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", myid(target)});
+  to_source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), key, "0", "5000"});
+
+  Pipeline transaction;
+  transaction.add({"WATCH", key}).add({"MULTI"}).add({"SET", key, "in-tx"}).add({"EXEC"});
+  const std::vector<Reply> replies = client.pipeline(transaction);
+  ASSERT_EQ(replies.size(), 4u);
+  ASSERT_FALSE(replies[3].is_error()) << replies[3].debug_string();
+  ASSERT_EQ(replies[3].type(), Reply::Type::kArray) << replies[3].debug_string();
+  EXPECT_EQ(replies[3].array().at(0).str(), "OK");
+  Pipeline read;
+  read.add({"ASKING"}).add({"GET", key});
+  EXPECT_EQ(to_target.pool().checkout()->pipeline(read).back().str(), "in-tx");
+}
+
 TEST(ClusterClientTest, AKilledMasterIsReplacedAndTheClientCarriesOn) {
   RedisCluster cluster;
   Client client(cluster.url(), quick());

@@ -44,7 +44,8 @@
 // unreachable node (one refresh at a time, at most one per 100 ms), and
 // every 30 s. A MOVED reply is followed to the node it names, an ASK reply
 // with ASKING there; TRYAGAIN, CLUSTERDOWN and LOADING are retried with a
-// short backoff while the command's deadline (command_timeout) allows; at
+// short backoff while the command's deadline (command_timeout; 2 s when it is
+// 0) allows, after which the server's error is thrown; at
 // most 5 redirects per command, and none once command_timeout has passed
 // (Timeout). A command's keys must share one slot: one
 // whose keys span slots throws InvalidArgument before anything is sent (put
@@ -53,7 +54,10 @@
 // back in order: a command without keys goes with the command before it (so
 // [EVALSHA ... key, WAIT 1 100] runs on one connection), and a MULTI ... EXEC
 // block goes whole to the node of its keys. A pipelined command that met
-// MOVED or ASK (so did not run) is sent again on its own.
+// MOVED or ASK (so did not run) is sent again on its own; a MULTI block that
+// met one (EXEC then fails with EXECABORT) is sent again whole, after ASK to
+// the node it names, with ASKING. A redirect reply that does not parse is
+// returned in place, like any error reply.
 //
 // Thread safety: safe for concurrent use from any number of threads.
 #pragma once
