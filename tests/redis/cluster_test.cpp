@@ -180,6 +180,16 @@ std::string myid(RedisServer& node) {
   return Client(node.url()).command({"CLUSTER", "MYID"}).str();
 }
 
+// Starts moving `key`'s slot from `source` to `target` and moves the key:
+// `source` now answers ASK for it.
+void start_migration(RedisServer& source, RedisServer& target, const std::string& key) {
+  const std::string slot = std::to_string(key_slot(key));
+  Client to_source(source.url(), quick());
+  Client(target.url(), quick()).command({"CLUSTER", "SETSLOT", slot, "IMPORTING", myid(source)});
+  to_source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", myid(target)});
+  to_source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), key, "0", "5000"});
+}
+
 TEST(ClusterClientTest, ASlotThatMovesIsFollowedThroughAskAndThenMoved) {
   RedisCluster cluster;
   Client client(cluster.url(), quick());
@@ -191,12 +201,8 @@ TEST(ClusterClientTest, ASlotThatMovesIsFollowedThroughAskAndThenMoved) {
   const std::string slot = std::to_string(key_slot(key));
   client.set(key, "before");  // the client now knows the slot is on `source`
 
-  Client to_source(source.url(), quick());
   Client to_target(target.url(), quick());
-  // Migration under way, the key already moved: `source` answers ASK.
-  to_target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", myid(source)});
-  to_source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", myid(target)});
-  to_source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), key, "0", "5000"});
+  start_migration(source, target, key);
   EXPECT_EQ(client.get(key), "before");
   EXPECT_GE(calls_of(target, "asking"), 1);
 
@@ -222,14 +228,10 @@ TEST(ClusterClientTest, ATransactionOnAMigratingSlotRunsOnTheAskTarget) {
   RedisServer& source = *masters[0];
   RedisServer& target = *masters[1];
   const std::string key = key_on(cluster, source, "tx-moving:");
-  const std::string slot = std::to_string(key_slot(key));
   client.set(key, "before");
 
-  Client to_source(source.url(), quick());
   Client to_target(target.url(), quick());
-  to_target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", myid(source)});
-  to_source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", myid(target)});
-  to_source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), key, "0", "5000"});
+  start_migration(source, target, key);
 
   Pipeline transaction;
   transaction.add({"WATCH", key}).add({"MULTI"}).add({"SET", key, "in-tx"}).add({"EXEC"});
