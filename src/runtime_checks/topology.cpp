@@ -23,10 +23,10 @@ using redis::detail::NodeRole;
 CheckResult found(std::string name, Level level, std::string observed, std::string expected,
                   std::string message, std::string remediation, std::string node = {},
                   std::string node_role = {}) {
-  return CheckResult{std::move(name),    level,
+  return CheckResult{std::move(name),     level,
                      std::move(observed), std::move(expected),
-                     std::move(message), std::move(remediation),
-                     std::move(node),    std::move(node_role)};
+                     std::move(message),  std::move(remediation),
+                     std::move(node),     std::move(node_role)};
 }
 
 bool is_text(const Reply& reply) {
@@ -118,8 +118,9 @@ SentinelView ask_sentinel(const redis::Client& client, const HostPort& sentinel)
                          ? fmt::format("knows no master named '{}'", name)
                          : "refused SENTINEL MASTER: " + message;
       if (credentials_refused(message)) {
-        view.problem += " (the sentinels' credentials: PRODSAFE_SENTINEL_USER and "
-                        "PRODSAFE_SENTINEL_PASSWORD, or redis::Options::sentinel)";
+        view.problem +=
+            " (the sentinels' credentials: PRODSAFE_SENTINEL_USER and "
+            "PRODSAFE_SENTINEL_PASSWORD, or redis::Options::sentinel)";
       }
       return view;
     }
@@ -136,9 +137,10 @@ SentinelView ask_sentinel(const redis::Client& client, const HostPort& sentinel)
     view.outcome = SentinelView::Outcome::kAnswered;
   } catch (const ReplyError& error) {
     view.outcome = SentinelView::Outcome::kRefused;
-    view.problem = fmt::format("{} (the sentinels' credentials: PRODSAFE_SENTINEL_USER and "
-                               "PRODSAFE_SENTINEL_PASSWORD, or redis::Options::sentinel)",
-                               error.what());
+    view.problem = fmt::format(
+        "{} (the sentinels' credentials: PRODSAFE_SENTINEL_USER and "
+        "PRODSAFE_SENTINEL_PASSWORD, or redis::Options::sentinel)",
+        error.what());
   } catch (const Error& error) {
     view.outcome = SentinelView::Outcome::kUnreachable;
     view.problem = error.what();
@@ -167,9 +169,9 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
   }
   const auto address = address_of(view.master);
   const std::string named = address ? address->str() : "an unreadable address";
-  const std::string observed = fmt::format(
-      "names master {} ({}); {} replicas, {} other sentinels", named,
-      field(view.master, "flags"), view.replicas.size(), field(view.master, "num-other-sentinels"));
+  const std::string observed = fmt::format("names master {} ({}); {} replicas, {} other sentinels",
+                                           named, field(view.master, "flags"), view.replicas.size(),
+                                           field(view.master, "num-other-sentinels"));
   if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
     results.push_back(found("sentinel", Level::kCritical, observed, expected,
                             "This sentinel sees the master down: claims fail until a replica "
@@ -238,8 +240,8 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
     if (view.outcome != SentinelView::Outcome::kUnreachable) ++reached;
     if (view.outcome == SentinelView::Outcome::kUnknownMaster) ++unknown;
     if (view.outcome != SentinelView::Outcome::kAnswered) {
-      problems += fmt::format("{}{}: {}", problems.empty() ? "" : "; ", view.sentinel.str(),
-                              view.problem);
+      problems +=
+          fmt::format("{}{}: {}", problems.empty() ? "" : "; ", view.sentinel.str(), view.problem);
       continue;
     }
     const auto address = address_of(view.master);
@@ -256,17 +258,16 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
       break;
     }
   }
-  const auto answered = static_cast<std::size_t>(
-      std::count_if(views.begin(), views.end(), [](const SentinelView& view) {
-        return view.outcome == SentinelView::Outcome::kAnswered;
-      }));
+  const auto answered = static_cast<std::size_t>(std::count_if(
+      views.begin(), views.end(),
+      [](const SentinelView& view) { return view.outcome == SentinelView::Outcome::kAnswered; }));
   if (reached == 0) {
     throw StoreUnavailable(
         fmt::format("none of the {} sentinels could be reached ({})", views.size(), problems));
   }
   if (answered == 0 && unknown < reached) {
-    throw StoreUnavailable(fmt::format("no sentinel answered for master '{}' ({})", master_name,
-                                       problems));
+    throw StoreUnavailable(
+        fmt::format("no sentinel answered for master '{}' ({})", master_name, problems));
   }
   if (unknown == reached) {
     throw ConfigError(fmt::format(
@@ -280,12 +281,12 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
   for (const SentinelView& view : views)
     judge_sentinel(view, master_name, agreed_address, findings.results);
   if (agreed == nullptr) {
-    findings.results.push_back(found(
-        "replicas", Level::kCritical, "no sentinel names a readable master address",
-        ">= 1 replica in reach",
-        "The sentinels that answered name no master that can be reached, so nothing can be "
-        "checked further.",
-        "Check SENTINEL MASTER " + master_name + " on each sentinel"));
+    findings.results.push_back(
+        found("replicas", Level::kCritical, "no sentinel names a readable master address",
+              ">= 1 replica in reach",
+              "The sentinels that answered name no master that can be reached, so nothing can be "
+              "checked further.",
+              "Check SENTINEL MASTER " + master_name + " on each sentinel"));
     return findings;
   }
   findings.nodes.push_back({*address_of(agreed->master), "master"});
@@ -296,9 +297,8 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
     findings.nodes.push_back({*address, "replica"});
     if (!seen_down(replica)) ++in_reach;
   }
-  const std::string observed = fmt::format("{} of {} replicas in reach (as {} sees them)",
-                                           in_reach, agreed->replicas.size(),
-                                           agreed->sentinel.str());
+  const std::string observed = fmt::format("{} of {} replicas in reach (as {} sees them)", in_reach,
+                                           agreed->replicas.size(), agreed->sentinel.str());
   if (in_reach == 0) {
     findings.results.push_back(found(
         "replicas", Level::kError, observed, ">= 1 replica in reach",
@@ -354,8 +354,8 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
     int first = 0;
     while (view.topology.master_of(first) != nullptr) ++first;
     findings.results.push_back(
-        found("slot_coverage", Level::kCritical, fmt::format("{} (first without: {})", coverage, first),
-              "every slot served",
+        found("slot_coverage", Level::kCritical,
+              fmt::format("{} (first without: {})", coverage, first), "every slot served",
               "Keys in slots without a master cannot be claimed (CLUSTERDOWN); with "
               "cluster-require-full-coverage yes, the whole cluster refuses commands.",
               fmt::format("Assign the slots, or fail their shard over: redis-cli --cluster fix "
@@ -390,12 +390,11 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
       // writes shows for every replica; whether a replica is in sync is what
       // its own replication_link check says.
       if (node.health == NodeHealth::kFailed) {
-        findings.results.push_back(
-            found("cluster_health", Level::kError, "marked failed", "not failed",
-                  "The cluster marks this node failed: it serves nothing, and its shard has one "
-                  "copy fewer.",
-                  "Restart it, or remove it (redis-cli --cluster del-node)", addresses[i],
-                  role_name));
+        findings.results.push_back(found(
+            "cluster_health", Level::kError, "marked failed", "not failed",
+            "The cluster marks this node failed: it serves nothing, and its shard has one "
+            "copy fewer.",
+            "Restart it, or remove it (redis-cli --cluster del-node)", addresses[i], role_name));
       }
       if (role != NodeRole::kMaster || node.health == NodeHealth::kFailed) continue;
       std::size_t replicas = 0;
@@ -407,17 +406,17 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
       }
       const std::string observed = fmt::format("{} replicas not failed", replicas);
       if (replicas == 0) {
-        findings.results.push_back(found(
-            "replicas", Level::kError, observed, ">= 1 replica",
-            "No replica to promote: when this master fails its slots go down, and what it "
-            "held is lost with its disk.",
-            "Add a replica: redis-cli --cluster add-node <new host:port> " + addresses[i] +
-                " --cluster-slave",
-            addresses[i], role_name));
+        findings.results.push_back(
+            found("replicas", Level::kError, observed, ">= 1 replica",
+                  "No replica to promote: when this master fails its slots go down, and what it "
+                  "held is lost with its disk.",
+                  "Add a replica: redis-cli --cluster add-node <new host:port> " + addresses[i] +
+                      " --cluster-slave",
+                  addresses[i], role_name));
       } else {
         findings.results.push_back(found("replicas", Level::kOk, observed, ">= 1 replica",
-                                         "The cluster has a replica to promote.", "",
-                                         addresses[i], role_name));
+                                         "The cluster has a replica to promote.", "", addresses[i],
+                                         role_name));
       }
     }
   }
@@ -440,14 +439,14 @@ std::vector<CheckResult> check_topology(const redis::Client& client,
       redis::Client one(client.endpoint().server(node.address), node_options);
       checked = evaluate_node(collect_facts(one, options, cluster), options, node.role);
     } catch (const Error& error) {
-      checked = {found("reachable", Level::kError, error.what(), "reachable",
-                       fmt::format("The topology lists this {} but it cannot be checked.",
-                                   node.role),
-                       node.role == "replica" && !cluster
-                           ? "Bring it back; if it was removed on purpose, run SENTINEL RESET "
-                             "<master name> on each sentinel so they forget it"
-                           : "Bring it back, or check the URL's credentials and TLS settings",
-                       name, node.role)};
+      checked = {
+          found("reachable", Level::kError, error.what(), "reachable",
+                fmt::format("The topology lists this {} but it cannot be checked.", node.role),
+                node.role == "replica" && !cluster
+                    ? "Bring it back; if it was removed on purpose, run SENTINEL RESET "
+                      "<master name> on each sentinel so they forget it"
+                    : "Bring it back, or check the URL's credentials and TLS settings",
+                name, node.role)};
     }
     for (CheckResult& result : checked) {
       result.node = name;

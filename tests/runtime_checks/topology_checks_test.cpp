@@ -21,8 +21,9 @@ using redis::detail::NodeHealth;
 using redis::detail::NodeRole;
 
 SentinelView answered(int port, std::string master_port = "6379", std::string flags = "master",
-                      std::string quorum = "OK 3 usable Sentinels. Quorum and failover "
-                                           "authorization can be reached") {
+                      std::string quorum =
+                          "OK 3 usable Sentinels. Quorum and failover "
+                          "authorization can be reached") {
   SentinelView view;
   view.sentinel = {"127.0.0.1", port};
   view.outcome = SentinelView::Outcome::kAnswered;
@@ -61,8 +62,8 @@ TEST(SentinelFindingsTest, AHealthyTopologyIsOkAndNamesItsNodes) {
   const TopologyFindings findings =
       evaluate_sentinels({answered(26379), answered(26380), answered(26381)}, "prodsafe");
   for (const CheckResult& result : findings.results)
-    EXPECT_EQ(result.level, Level::kOk) << result.name << " " << result.node << ": "
-                                        << result.observed;
+    EXPECT_EQ(result.level, Level::kOk)
+        << result.name << " " << result.node << ": " << result.observed;
   EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26380").node_role, "sentinel");
   EXPECT_EQ(find(findings.results, "replicas", "").observed,
             "2 of 2 replicas in reach (as 127.0.0.1:26379 sees them)");
@@ -97,8 +98,9 @@ TEST(SentinelFindingsTest, EachFaultOfOneSentinelIsItsOwnResult) {
 TEST(SentinelFindingsTest, QuorumLevels) {
   const TopologyFindings findings = evaluate_sentinels(
       {answered(26379),
-       answered(26380, "6379", "master", "OK 2 usable Sentinels. Quorum and failover "
-                                         "authorization can be reached"),
+       answered(26380, "6379", "master",
+                "OK 2 usable Sentinels. Quorum and failover "
+                "authorization can be reached"),
        answered(26381, "6379", "master",
                 "NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the "
                 "specified quorum for this master")},
@@ -120,16 +122,16 @@ TEST(SentinelFindingsTest, NoReplicaInReachIsAnErrorButDownReplicasAreStillCheck
 }
 
 TEST(SentinelFindingsTest, NoSentinelReachedOrNoneKnowsTheNameThrowsSayingWhich) {
-  EXPECT_THROW((void)evaluate_sentinels(
-                   {silent(26379, SentinelView::Outcome::kUnreachable, "refused"),
-                    silent(26380, SentinelView::Outcome::kUnreachable, "timed out")},
-                   "prodsafe"),
-               StoreUnavailable);
-  EXPECT_THROW((void)evaluate_sentinels(
-                   {silent(26379, SentinelView::Outcome::kRefused, "WRONGPASS"),
-                    silent(26380, SentinelView::Outcome::kUnreachable, "timed out")},
-                   "prodsafe"),
-               StoreUnavailable);
+  EXPECT_THROW(
+      (void)evaluate_sentinels({silent(26379, SentinelView::Outcome::kUnreachable, "refused"),
+                                silent(26380, SentinelView::Outcome::kUnreachable, "timed out")},
+                               "prodsafe"),
+      StoreUnavailable);
+  EXPECT_THROW(
+      (void)evaluate_sentinels({silent(26379, SentinelView::Outcome::kRefused, "WRONGPASS"),
+                                silent(26380, SentinelView::Outcome::kUnreachable, "timed out")},
+                               "prodsafe"),
+      StoreUnavailable);
   try {
     (void)evaluate_sentinels(
         {silent(26379, SentinelView::Outcome::kUnknownMaster, "knows no master named 'x'"),
@@ -141,7 +143,8 @@ TEST(SentinelFindingsTest, NoSentinelReachedOrNoneKnowsTheNameThrowsSayingWhich)
   }
 }
 
-ClusterNode node(int port, NodeRole role, int master = -1, NodeHealth health = NodeHealth::kOnline) {
+ClusterNode node(int port, NodeRole role, int master = -1,
+                 NodeHealth health = NodeHealth::kOnline) {
   ClusterNode result;
   result.host = "127.0.0.1";
   result.port = port;
@@ -163,10 +166,10 @@ ClusterTopology cluster(std::vector<ClusterNode> replicas) {
 }
 
 TEST(ClusterFindingsTest, AHealthyClusterIsOkAndListsMastersThenReplicas) {
-  const ClusterView view{{"127.0.0.1", 7000},
-                         cluster({node(7003, NodeRole::kReplica, 0),
-                                  node(7004, NodeRole::kReplica, 1),
-                                  node(7005, NodeRole::kReplica, 2)})};
+  const ClusterView view{
+      {"127.0.0.1", 7000},
+      cluster({node(7003, NodeRole::kReplica, 0), node(7004, NodeRole::kReplica, 1),
+               node(7005, NodeRole::kReplica, 2)})};
   const TopologyFindings findings = evaluate_cluster(view, false);
   for (const CheckResult& result : findings.results)
     EXPECT_EQ(result.level, Level::kOk) << result.name << " " << result.node;
@@ -240,19 +243,19 @@ TEST(NodeChecksTest, RoleAgainstWhatTheTopologySays) {
 
 TEST(NodeChecksTest, MinReplicasToWrite) {
   using Config = std::map<std::string, std::string>;
-  const CheckResult off = check_min_replicas(
-      facts({{"role", "master"}}, Config{{"min-replicas-to-write", "0"},
-                                         {"min-replicas-max-lag", "10"}}));
+  const CheckResult off =
+      check_min_replicas(facts({{"role", "master"}}, Config{{"min-replicas-to-write", "0"},
+                                                            {"min-replicas-max-lag", "10"}}));
   EXPECT_EQ(off.level, Level::kWarning);
   EXPECT_NE(off.remediation.find("CONFIG SET min-replicas-to-write 1"), std::string::npos);
-  const CheckResult met = check_min_replicas(facts(
-      {{"min_slaves_good_slaves", "2"}},
-      Config{{"min-replicas-to-write", "1"}, {"min-replicas-max-lag", "10"}}));
+  const CheckResult met = check_min_replicas(
+      facts({{"min_slaves_good_slaves", "2"}},
+            Config{{"min-replicas-to-write", "1"}, {"min-replicas-max-lag", "10"}}));
   EXPECT_EQ(met.level, Level::kOk);
   EXPECT_EQ(met.observed, "min-replicas-to-write=1 min-replicas-max-lag=10: 2 good replicas");
-  EXPECT_EQ(check_min_replicas(facts({{"min_slaves_good_slaves", "1"}},
-                                     Config{{"min-replicas-to-write", "2"},
-                                            {"min-replicas-max-lag", "10"}}))
+  EXPECT_EQ(check_min_replicas(
+                facts({{"min_slaves_good_slaves", "1"}},
+                      Config{{"min-replicas-to-write", "2"}, {"min-replicas-max-lag", "10"}}))
                 .level,
             Level::kCritical);
   // Without CONFIG: INFO alone says whether it is on.

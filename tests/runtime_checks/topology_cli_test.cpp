@@ -57,17 +57,17 @@ TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
   for (const std::string& sentinel : topology.sentinel_endpoints())
     EXPECT_TRUE(contains(text.out, "\n  " + sentinel + " (sentinel)\n")) << text.out;
   EXPECT_TRUE(contains(text.out, "\n  topology\n")) << text.out;
-  EXPECT_TRUE(contains(text.out, "127.0.0.1:" + std::to_string(topology.master_port()) +
-                                     " (master)\n"))
+  EXPECT_TRUE(
+      contains(text.out, "127.0.0.1:" + std::to_string(topology.master_port()) + " (master)\n"))
       << text.out;
-  EXPECT_EQ(run_cli("check " + url + " --latency-samples 0 --fail-at critical", environment)
-                .exit_code,
-            1);
+  EXPECT_EQ(
+      run_cli("check " + url + " --latency-samples 0 --fail-at critical", environment).exit_code,
+      1);
 
   // A master name no sentinel knows: a configuration error, exit 78.
-  const CliRun unknown = run_cli(
-      "check 'redis-sentinel://" + topology.sentinel_endpoints()[0] + "?master=nosuch'",
-      environment);
+  const CliRun unknown =
+      run_cli("check 'redis-sentinel://" + topology.sentinel_endpoints()[0] + "?master=nosuch'",
+              environment);
   EXPECT_EQ(unknown.exit_code, 78) << unknown.out;
   EXPECT_TRUE(contains(unknown.out, "nosuch")) << unknown.out;
 }
@@ -84,8 +84,7 @@ TEST(TopologyCheckCliTest, ClusterIsReportedNodeByNode) {
   std::set<std::string> nodes;
   bool coverage = false;
   for (const auto& result : report["results"]) {
-    if (!result["node"].get<std::string>().empty())
-      nodes.insert(result["node"].get<std::string>());
+    if (!result["node"].get<std::string>().empty()) nodes.insert(result["node"].get<std::string>());
     coverage = coverage || result["name"] == "slot_coverage";
   }
   EXPECT_TRUE(coverage);

@@ -22,8 +22,9 @@ using namespace std::chrono_literals;
 
 // What a production topology would run with (docs/operations.md).
 const std::vector<std::string> kSafeConfig = {
-    "appendonly yes",        "appendfsync always",   "maxmemory 64mb",
-    "maxmemory-policy noeviction", "min-replicas-to-write 1", "min-replicas-max-lag 10"};
+    "appendonly yes",          "appendfsync always",
+    "maxmemory 64mb",          "maxmemory-policy noeviction",
+    "min-replicas-to-write 1", "min-replicas-max-lag 10"};
 
 std::vector<CheckResult> run_checks(const std::string& url, redis::Options options = {}) {
   metrics::Registry registry;
@@ -77,9 +78,9 @@ TEST(SentinelValidatorTest, ChecksEverySentinelAndEveryDataNode) {
 }
 
 TEST(SentinelValidatorTest, EachFaultIsReportedOnItsNode) {
-  embedded::SentinelTopology topology({.config = {"appendonly yes", "appendfsync always",
-                                                  "maxmemory 64mb",
-                                                  "maxmemory-policy noeviction"}});
+  embedded::SentinelTopology topology(
+      {.config = {"appendonly yes", "appendfsync always", "maxmemory 64mb",
+                  "maxmemory-policy noeviction"}});
   const std::string master = address(topology.master());
   std::vector<embedded::RedisServer*> replicas;
   for (std::size_t i = 0; i < topology.node_count(); ++i) {
@@ -124,9 +125,8 @@ TEST(SentinelValidatorTest, EachFaultIsReportedOnItsNode) {
 TEST(SentinelValidatorTest, NoSentinelReachableThrowsAndAnUnknownNameIsAConfigError) {
   embedded::SentinelTopology topology({.replicas = 1, .sentinels = 1});
   const std::string sentinel = topology.sentinel_endpoints()[0];
-  EXPECT_THROW(
-      (void)run_checks("redis-sentinel://" + sentinel + "?master=nosuchmaster"),
-      ConfigError);
+  EXPECT_THROW((void)run_checks("redis-sentinel://" + sentinel + "?master=nosuchmaster"),
+               ConfigError);
   topology.sentinel(0).kill();
   EXPECT_THROW((void)run_checks(topology.url(), {.connect_timeout = 500ms}), StoreUnavailable);
 }

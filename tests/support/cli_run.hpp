@@ -32,8 +32,8 @@ inline CliRun run_cli_command(const std::string& command_line) {
 
 // `prodsafe <arguments>`, with `environment` ("NAME=value ...") set for it.
 inline CliRun run_cli(const std::string& arguments, const std::string& environment = "") {
-  return run_cli_command((environment.empty() ? "" : "env " + environment + " ") +
-                         PRODSAFE_CLI + " " + arguments);
+  return run_cli_command((environment.empty() ? "" : "env " + environment + " ") + PRODSAFE_CLI +
+                         " " + arguments);
 }
 
 }  // namespace prodsafe::testing
