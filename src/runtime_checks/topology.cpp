@@ -317,28 +317,24 @@ ClusterView ask_cluster(const redis::Client& client) {
   redis::Options options = client.options();
   std::string problems;
   for (const HostPort& seed : client.endpoint().servers) {
-    Reply reply;
+    // A seed that cannot be reached, refuses, or sends a slot map that does
+    // not parse is passed over for the next, as the client's router does.
     try {
       redis::Connection connection(client.endpoint().server(seed), options);
-      reply = connection.command({"CLUSTER", "SHARDS"});
-      if (reply.is_error()) {
-        // Before Redis 7.0: CLUSTER SLOTS.
-        reply = connection.command({"CLUSTER", "SLOTS"});
-        if (reply.is_error()) {
-          problems += fmt::format("{}{}: CLUSTER SLOTS: {}", problems.empty() ? "" : "; ",
-                                  seed.str(), reply.error_message());
-          continue;
-        }
-        return {seed, redis::detail::parse_cluster_slots(reply)};
-      }
+      const Reply shards = connection.command({"CLUSTER", "SHARDS"});
+      if (!shards.is_error()) return {seed, redis::detail::parse_cluster_shards(shards)};
+      // Before Redis 7.0: CLUSTER SLOTS.
+      const Reply slots = connection.command({"CLUSTER", "SLOTS"});
+      if (!slots.is_error()) return {seed, redis::detail::parse_cluster_slots(slots)};
+      problems += fmt::format("{}{}: CLUSTER SLOTS: {}", problems.empty() ? "" : "; ", seed.str(),
+                              slots.error_message());
     } catch (const Error& error) {
       problems += fmt::format("{}{}: {}", problems.empty() ? "" : "; ", seed.str(), error.what());
-      continue;
     }
-    return {seed, redis::detail::parse_cluster_shards(reply)};
   }
-  throw StoreUnavailable(fmt::format("none of the cluster's {} seed nodes answered ({})",
-                                     client.endpoint().servers.size(), problems));
+  throw StoreUnavailable(
+      fmt::format("none of the cluster's {} seed nodes answered with a usable slot map ({})",
+                  client.endpoint().servers.size(), problems));
 }
 
 TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {

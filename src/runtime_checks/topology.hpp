@@ -78,9 +78,9 @@ struct ClusterView {
   redis::detail::ClusterTopology topology;
 };
 
-// Asks the URL's seeds in turn. Throws StoreUnavailable when none answers
-// (the message says why for each), ProtocolError when the one that answered
-// sent a slot map that does not parse.
+// Asks the URL's seeds in turn until one answers with a slot map that
+// parses (a garbled one is passed over, as the client's router does). Throws
+// StoreUnavailable when none does (the message says why for each).
 ClusterView ask_cluster(const redis::Client& client);
 
 // For the cluster: "slot_coverage"; per master: "replicas" (its replicas

@@ -14,6 +14,7 @@
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
+#include "support/canned_redis_server.hpp"
 
 namespace prodsafe::runtime_checks {
 namespace {
@@ -190,6 +191,29 @@ TEST(ClusterValidatorTest, ASlotWithoutAMasterIsCritical) {
   // No replicas at all: every master is an ERROR.
   for (embedded::RedisServer* master : cluster.masters())
     EXPECT_EQ(find(results, "replicas", address(*master))->level, Level::kError) << text;
+}
+
+TEST(ClusterValidatorTest, ASeedWithAGarbledSlotMapIsPassedOverForTheNext) {
+  // A "seed" whose every answer is an array holding one integer: no slot map.
+  testing::CannedRedisServer garbled("*1\r\n:7\r\n");
+  embedded::RedisCluster cluster({.masters = 3, .replicas_per_master = 0});
+  const std::string seeds = "redis-cluster://127.0.0.1:" + std::to_string(garbled.port()) + "," +
+                            address(cluster.node(0));
+  const redis::Options quick{.connect_timeout = 500ms, .command_timeout = 500ms};
+  const std::vector<CheckResult> results = run_checks(seeds, quick);
+  EXPECT_GE(garbled.requests(), 1);
+  ASSERT_NE(find(results, "slot_coverage", ""), nullptr) << describe(results);
+  EXPECT_EQ(find(results, "slot_coverage", "")->level, Level::kOk) << describe(results);
+  for (embedded::RedisServer* master : cluster.masters())
+    EXPECT_NE(find(results, "persistence", address(*master)), nullptr) << describe(results);
+
+  // With no other seed, the check cannot run, and says why.
+  try {
+    (void)run_checks("redis-cluster://127.0.0.1:" + std::to_string(garbled.port()), quick);
+    FAIL() << "expected StoreUnavailable";
+  } catch (const StoreUnavailable& error) {
+    EXPECT_NE(std::string(error.what()).find("malformed"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace

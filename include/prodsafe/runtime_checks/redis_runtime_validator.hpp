@@ -19,9 +19,10 @@
 // and CKQUORUM: each sentinel's view (reachable, names the master the others
 // name, sees it up) and quorum are checked, and how many replicas are in
 // reach. For a redis-cluster:// client it reads the slot map from the first
-// seed that answers: slot coverage, and a replica for each master. Then
-// every master and replica named is checked like a single server (the role
-// the topology gives it, persistence, eviction, memory, ...), plus
+// seed that answers with one (a garbled one is passed over): slot coverage,
+// and a replica for each master. Then every master and replica named is
+// checked like a single server (the role the topology gives it,
+// persistence, eviction, memory, ...), plus
 // min-replicas-to-write on masters, the replication link on replicas and
 // cluster_state on cluster nodes. Each result carries its node
 // (CheckResult::node); a node that cannot be reached is an ERROR result
