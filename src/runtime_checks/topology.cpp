@@ -419,6 +419,16 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
   return findings;
 }
 
+std::vector<CheckResult> group_by_node(std::vector<CheckResult> results) {
+  std::map<std::string, std::size_t> rank{{"", 0}};
+  for (const CheckResult& result : results) rank.emplace(result.node, rank.size());
+  std::stable_sort(results.begin(), results.end(),
+                   [&rank](const CheckResult& a, const CheckResult& b) {
+                     return rank.at(a.node) < rank.at(b.node);
+                   });
+  return results;
+}
+
 std::vector<CheckResult> check_topology(const redis::Client& client,
                                         const ValidatorOptions& options) {
   const bool cluster = client.endpoint().topology == redis::Endpoint::Topology::kCluster;
@@ -450,7 +460,7 @@ std::vector<CheckResult> check_topology(const redis::Client& client,
       results.push_back(std::move(result));
     }
   }
-  return results;
+  return group_by_node(std::move(results));
 }
 
 }  // namespace prodsafe::runtime_checks

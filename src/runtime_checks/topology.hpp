@@ -91,9 +91,15 @@ ClusterView ask_cluster(const redis::Client& client);
 // TLS port).
 TopologyFindings evaluate_cluster(const ClusterView& view, bool tls);
 
+// `results` reordered so that each node's are together: the topology's own
+// (no node) first, then each node's in the order the node first appears;
+// within a node, the order is kept.
+std::vector<CheckResult> group_by_node(std::vector<CheckResult> results);
+
 // The whole check of a redis-sentinel:// or redis-cluster:// client: the
 // topology's checks, then each node's (evaluate_node), a node that cannot be
-// reached being one ERROR result ("reachable").
+// reached being one ERROR result ("reachable"); grouped by node
+// (group_by_node), so a master's "replicas" comes with its own checks.
 std::vector<CheckResult> check_topology(const redis::Client& client,
                                         const ValidatorOptions& options);
 

@@ -293,5 +293,20 @@ TEST(NodeChecksTest, ClusterStateAndWhatEvaluateNodeAdds) {
   for (const CheckResult& result : as_replica) EXPECT_NE(result.name, "min_replicas");
 }
 
+TEST(GroupByNodeTest, EachNodesResultsComeTogetherAfterTheTopologysOwn) {
+  const auto result = [](std::string name, std::string node) {
+    return CheckResult{.name = std::move(name), .node = std::move(node)};
+  };
+  const std::vector<CheckResult> grouped =
+      group_by_node({result("sentinel", "s1"), result("replicas", "m1"), result("replicas", "m2"),
+                     result("slot_coverage", ""), result("role", "m1"), result("role", "m2"),
+                     result("persistence", "m1"), result("other", "")});
+  std::vector<std::string> order;
+  for (const CheckResult& checked : grouped) order.push_back(checked.name + "@" + checked.node);
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"slot_coverage@", "other@", "sentinel@s1", "replicas@m1",
+                                      "role@m1", "persistence@m1", "replicas@m2", "role@m2"}));
+}
+
 }  // namespace
 }  // namespace prodsafe::runtime_checks

@@ -21,6 +21,14 @@ bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
 
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t found = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++found;
+  return found;
+}
+
 TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
   prodsafe::embedded::SentinelTopology topology(
       {.replicas = 1, .password = "datapw", .sentinel_password = "sentinelpw"});
@@ -54,9 +62,13 @@ TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
 
   const CliRun text = run_cli("check " + url + " --latency-samples 0", environment);
   EXPECT_EQ(text.exit_code, 1) << text.out;
+  // Each heading once, the topology's own checks first.
   for (const std::string& sentinel : topology.sentinel_endpoints())
-    EXPECT_TRUE(contains(text.out, "\n  " + sentinel + " (sentinel)\n")) << text.out;
-  EXPECT_TRUE(contains(text.out, "\n  topology\n")) << text.out;
+    EXPECT_EQ(count(text.out, "\n  " + sentinel + " (sentinel)\n"), 1U) << text.out;
+  EXPECT_EQ(count(text.out, "\n  topology\n"), 1U) << text.out;
+  EXPECT_LT(text.out.find("\n  topology\n"),
+            text.out.find("\n  " + topology.sentinel_endpoints()[0] + " (sentinel)\n"))
+      << text.out;
   EXPECT_TRUE(
       contains(text.out, "127.0.0.1:" + std::to_string(topology.master_port()) + " (master)\n"))
       << text.out;
@@ -89,6 +101,15 @@ TEST(TopologyCheckCliTest, ClusterIsReportedNodeByNode) {
   }
   EXPECT_TRUE(coverage);
   EXPECT_EQ(nodes.size(), cluster.node_count()) << run.out;
+
+  // The table gives each node one heading, under which all its results are.
+  const CliRun text = run_cli("check " + cluster.url() + " --latency-samples 0");
+  EXPECT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_EQ(count(text.out, "\n  topology\n"), 1U) << text.out;
+  for (std::size_t i = 0; i < cluster.node_count(); ++i) {
+    const std::string heading = "\n  127.0.0.1:" + std::to_string(cluster.node(i).port()) + " (";
+    EXPECT_EQ(count(text.out, heading), 1U) << heading << "\n" << text.out;
+  }
 
   // A master that loses its only replica: ERROR, so the default gate fails.
   prodsafe::embedded::RedisServer& owner = cluster.slot_owner(0);
