@@ -222,8 +222,13 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
 
 std::vector<SentinelView> ask_sentinels(const redis::Client& client) {
   std::vector<SentinelView> views;
-  for (const HostPort& sentinel : client.endpoint().servers)
-    views.push_back(ask_sentinel(client, sentinel));
+  for (const HostPort& sentinel : client.endpoint().servers) {
+    // A sentinel the URL lists twice is one voice, asked and reported once.
+    const bool asked = std::any_of(views.begin(), views.end(), [&](const SentinelView& view) {
+      return view.sentinel == sentinel;
+    });
+    if (!asked) views.push_back(ask_sentinel(client, sentinel));
+  }
   return views;
 }
 

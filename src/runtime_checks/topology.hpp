@@ -55,10 +55,11 @@ struct TopologyFindings {
   std::vector<TopologyNode> nodes;
 };
 
-// Asks every sentinel the URL lists (with Options::sentinel's credentials,
-// within the client's connect_timeout and command_timeout) for SENTINEL
-// MASTER, REPLICAS and CKQUORUM. A sentinel that cannot be reached or
-// refuses is a view with that outcome, not an exception.
+// Asks every sentinel the URL lists, once even if listed twice (with
+// Options::sentinel's credentials, within the client's connect_timeout and
+// command_timeout) for SENTINEL MASTER, REPLICAS and CKQUORUM. A sentinel
+// that cannot be reached or refuses is a view with that outcome, not an
+// exception.
 std::vector<SentinelView> ask_sentinels(const redis::Client& client);
 
 // Per sentinel: "sentinel" (reachable, knows the master, sees it up, names

@@ -1,6 +1,7 @@
 // The validator on a real Sentinel topology and a real Redis Cluster
 // (prodsafe::embedded): every master and replica checked and named, the
 // sentinels' and the cluster's own checks, and what each fault changes.
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -54,6 +55,50 @@ const CheckResult* find(const std::vector<CheckResult>& results, const std::stri
 std::string address(const embedded::RedisServer& server) {
   return "127.0.0.1:" + std::to_string(server.port());
 }
+
+std::size_t count(const std::vector<CheckResult>& results, const std::string& name) {
+  return static_cast<std::size_t>(
+      std::count_if(results.begin(), results.end(),
+                    [&](const CheckResult& result) { return result.name == name; }));
+}
+
+// RESP2 for an array of bulk strings.
+std::string resp_array(const std::vector<std::string>& items) {
+  std::string out = "*" + std::to_string(items.size()) + "\r\n";
+  for (const std::string& item : items)
+    out += "$" + std::to_string(item.size()) + "\r\n" + item + "\r\n";
+  return out;
+}
+
+std::string sentinel_master_fields(int master_port) {
+  return resp_array({"name", "prodsafe", "ip", "127.0.0.1", "port", std::to_string(master_port),
+                     "flags", "master", "quorum", "2", "num-other-sentinels", "2"});
+}
+
+// A made-up sentinel for a master named "prodsafe": SENTINEL MASTER names
+// 127.0.0.1:master_port, SENTINEL REPLICAS answers `replicas` (raw RESP),
+// CKQUORUM says 3 usable sentinels.
+testing::CannedRedisServer::Responder made_up_sentinel(int master_port,
+                                                       std::string replicas = "*0\r\n") {
+  return [master_port, replicas = std::move(replicas)](std::string_view request) -> std::string {
+    if (request.find("REPLICAS") != std::string_view::npos) return replicas;
+    if (request.find("CKQUORUM") != std::string_view::npos) {
+      return "+OK 3 usable Sentinels. Quorum and failover authorization can be reached\r\n";
+    }
+    if (request.find("MASTER") != std::string_view::npos)
+      return sentinel_master_fields(master_port);
+    return "-ERR unknown command\r\n";
+  };
+}
+
+std::string sentinel_url(const std::vector<int>& ports) {
+  std::string url = "redis-sentinel://";
+  for (std::size_t i = 0; i < ports.size(); ++i)
+    url += (i == 0 ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(ports[i]);
+  return url + "?master=prodsafe";
+}
+
+const redis::Options kQuick{.connect_timeout = 500ms, .command_timeout = 500ms};
 
 TEST(SentinelValidatorTest, ChecksEverySentinelAndEveryDataNode) {
   embedded::SentinelTopology topology({.config = kSafeConfig});
@@ -214,6 +259,18 @@ TEST(ClusterValidatorTest, ASeedWithAGarbledSlotMapIsPassedOverForTheNext) {
   } catch (const StoreUnavailable& error) {
     EXPECT_NE(std::string(error.what()).find("malformed"), std::string::npos) << error.what();
   }
+}
+
+TEST(SentinelValidatorTest, ASentinelListedTwiceInTheUrlIsAskedAndReportedOnce) {
+  embedded::RedisServer master;
+  testing::CannedRedisServer sentinel(made_up_sentinel(master.port()));
+  testing::CannedRedisServer other(made_up_sentinel(master.port()));
+  const std::vector<CheckResult> results =
+      run_checks(sentinel_url({sentinel.port(), other.port(), sentinel.port()}), kQuick);
+  EXPECT_EQ(count(results, "sentinel"), 2U) << describe(results);
+  EXPECT_EQ(count(results, "sentinel_quorum"), 2U) << describe(results);
+  ASSERT_NE(find(results, "role", address(master)), nullptr) << describe(results);
+  EXPECT_EQ(find(results, "role", address(master))->level, Level::kOk);
 }
 
 }  // namespace
