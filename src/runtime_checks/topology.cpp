@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -295,15 +296,23 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
     return findings;
   }
   findings.nodes.push_back({*address_of(agreed->master), "master"});
+  std::size_t listed = 0;
   std::size_t in_reach = 0;
   for (const Fields& replica : agreed->replicas) {
     const auto address = address_of(replica);
-    if (!address) continue;
-    findings.nodes.push_back({*address, "replica"});
-    if (!seen_down(replica)) ++in_reach;
+    if (address) {
+      // A replica listed twice, or at the master's address, is checked once.
+      const bool known =
+          std::any_of(findings.nodes.begin(), findings.nodes.end(),
+                      [&](const TopologyNode& node) { return node.address == *address; });
+      if (known) continue;
+      findings.nodes.push_back({*address, "replica"});
+      if (!seen_down(replica)) ++in_reach;
+    }
+    ++listed;
   }
   const std::string observed = fmt::format("{} of {} replicas in reach (as {} sees them)", in_reach,
-                                           agreed->replicas.size(), agreed->sentinel.str());
+                                           listed, agreed->sentinel.str());
   if (in_reach == 0) {
     findings.results.push_back(found(
         "replicas", Level::kError, observed, ">= 1 replica in reach",
@@ -364,11 +373,17 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
                           view.seed.str())));
   }
   std::vector<std::string> addresses(nodes.size());
+  // The addresses of the nodes the cluster does not mark failed: a failed
+  // entry at one of them (a node that came back with a new id, leaving its
+  // old one behind) is not the server that answers there.
+  std::set<std::string> live;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const ClusterNode& node = nodes[i];
     const int port = tls && node.tls_port != 0 ? node.tls_port : node.port;
     addresses[i] = HostPort{node.host.empty() ? view.seed.host : node.host, port}.str();
+    if (node.health != NodeHealth::kFailed) live.insert(addresses[i]);
   }
+  std::set<std::string> listed;  // the addresses in findings.nodes
   for (int pass = 0; pass < 2; ++pass) {
     const NodeRole role = pass == 0 ? NodeRole::kMaster : NodeRole::kReplica;
     const std::string role_name = pass == 0 ? "master" : "replica";
@@ -382,7 +397,8 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
             "a port for this URL's transport",
             "This node listens on TLS only, so a plain client cannot reach it.",
             "Connect with rediss-cluster://", addresses[i], role_name));
-      } else {
+      } else if ((node.health != NodeHealth::kFailed || !live.contains(addresses[i])) &&
+                 listed.insert(addresses[i]).second) {
         findings.nodes.push_back(
             {HostPort{node.host.empty() ? view.seed.host : node.host, port}, role_name});
       }
@@ -392,7 +408,10 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
       // its own replication_link check says.
       if (node.health == NodeHealth::kFailed) {
         findings.results.push_back(found(
-            "cluster_health", Level::kError, "marked failed", "not failed",
+            "cluster_health", Level::kError,
+            node.id.empty() ? std::string("marked failed")
+                            : fmt::format("marked failed (node id {})", node.id),
+            "not failed",
             "The cluster marks this node failed: it serves nothing, and its shard has one "
             "copy fewer.",
             "Restart it, or remove it (redis-cli --cluster del-node)", addresses[i], role_name));

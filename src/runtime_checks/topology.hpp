@@ -66,7 +66,7 @@ std::vector<SentinelView> ask_sentinels(const redis::Client& client);
 // the same master as the others) and "sentinel_quorum" (CKQUORUM, and at
 // least 3 usable sentinels); for the topology: "replicas" (how many replicas
 // the sentinels see in reach). The nodes: the master most sentinels name,
-// and the replicas that sentinel lists. Throws StoreUnavailable when no
+// and the replicas that sentinel lists, each address once. Throws StoreUnavailable when no
 // sentinel answers (unreachable, or refusing: wrong credentials),
 // ConfigError when every one that answered knows no master of that name.
 TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
@@ -89,7 +89,8 @@ ClusterView ask_cluster(const redis::Client& client);
 // "cluster_health".
 // The nodes: every master, then every replica (failed ones included, so
 // that they are reported), at the address a client would use (`tls`: the
-// TLS port).
+// TLS port), each address once: where a failed entry shares its address
+// with a live one (a node back with a new id), the live one is checked.
 TopologyFindings evaluate_cluster(const ClusterView& view, bool tls);
 
 // `results` reordered so that each node's are together: the topology's own

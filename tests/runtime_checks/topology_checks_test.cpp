@@ -121,6 +121,21 @@ TEST(SentinelFindingsTest, NoReplicaInReachIsAnErrorButDownReplicasAreStillCheck
   EXPECT_EQ(findings.nodes.size(), 3U);  // reported as unreachable by their own checks
 }
 
+TEST(SentinelFindingsTest, ANodeListedTwiceIsCheckedOnce) {
+  SentinelView view = answered(26379);
+  // 6380 twice, and the master itself among its replicas.
+  view.replicas.push_back({{"ip", "127.0.0.1"}, {"port", "6380"}, {"flags", "slave"}});
+  view.replicas.push_back({{"ip", "127.0.0.1"}, {"port", "6379"}, {"flags", "slave"}});
+  const TopologyFindings findings = evaluate_sentinels({view}, "prodsafe");
+  ASSERT_EQ(findings.nodes.size(), 3U);
+  EXPECT_EQ(findings.nodes[0].address, (HostPort{"127.0.0.1", 6379}));
+  EXPECT_EQ(findings.nodes[0].role, "master");
+  EXPECT_EQ(findings.nodes[1].address, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(findings.nodes[2].address, (HostPort{"127.0.0.1", 6381}));
+  EXPECT_EQ(find(findings.results, "replicas", "").observed,
+            "2 of 2 replicas in reach (as 127.0.0.1:26379 sees them)");
+}
+
 TEST(SentinelFindingsTest, NoSentinelReachedOrNoneKnowsTheNameThrowsSayingWhich) {
   EXPECT_THROW(
       (void)evaluate_sentinels({silent(26379, SentinelView::Outcome::kUnreachable, "refused"),
@@ -219,6 +234,31 @@ TEST(ClusterFindingsTest, TheAddressFollowsTheTransportAndAnEmptyHostIsTheSeeds)
   const CheckResult& unreachable = find(plain.results, "reachable", "127.0.0.1:0");
   EXPECT_EQ(unreachable.level, Level::kError);
   EXPECT_NE(unreachable.remediation.find("rediss-cluster://"), std::string::npos);
+}
+
+TEST(ClusterFindingsTest, AnAddressListedTwiceIsCheckedOnceAsItsLiveNode) {
+  // A node that came back with a new id (its nodes.conf lost) leaves its old
+  // id behind, failed, at the same address: here a failed "master" at 7003,
+  // where the live node is a replica, and a failed replica at 7004, where
+  // the live one is a replica too.
+  ClusterView view{{"127.0.0.1", 7000},
+                   cluster({node(7003, NodeRole::kReplica, 0), node(7004, NodeRole::kReplica, 1),
+                            node(7005, NodeRole::kReplica, 2),
+                            node(7003, NodeRole::kMaster, -1, NodeHealth::kFailed),
+                            node(7004, NodeRole::kReplica, 1, NodeHealth::kFailed)})};
+  view.topology.nodes[6].id = "0123456789abcdef0123456789abcdef01234567";
+  const TopologyFindings findings = evaluate_cluster(view, false);
+  ASSERT_EQ(findings.nodes.size(), 6U);
+  for (const TopologyNode& checked : findings.nodes) {
+    if (checked.address.port >= 7003) {
+      EXPECT_EQ(checked.role, "replica") << checked.address.str();
+    }
+  }
+  // The failed entries are still reported, named by their id.
+  const CheckResult& ghost = find(findings.results, "cluster_health", "127.0.0.1:7003");
+  EXPECT_EQ(ghost.level, Level::kError);
+  EXPECT_NE(ghost.observed.find("0123456789abcdef"), std::string::npos) << ghost.observed;
+  EXPECT_EQ(find(findings.results, "replicas", "127.0.0.1:7001").level, Level::kOk);
 }
 
 ServerFacts facts(std::map<std::string, std::string, std::less<>> info,
