@@ -456,8 +456,11 @@ std::vector<CheckResult> group_by_node(std::vector<CheckResult> results) {
 std::vector<CheckResult> check_topology(const redis::Client& client,
                                         const ValidatorOptions& options) {
   const bool cluster = client.endpoint().topology == redis::Endpoint::Topology::kCluster;
+  // TLS is on for rediss-cluster://, and for redis-cluster:// with
+  // Options::tls.enabled (the CLI's --tls): either way, the TLS ports.
+  const bool tls = client.endpoint().tls || client.options().tls.enabled;
   TopologyFindings findings =
-      cluster ? evaluate_cluster(ask_cluster(client), client.endpoint().tls)
+      cluster ? evaluate_cluster(ask_cluster(client), tls)
               : evaluate_sentinels(ask_sentinels(client), client.endpoint().master_name);
   std::vector<CheckResult> results = std::move(findings.results);
   redis::Options node_options = client.options();

@@ -88,9 +88,10 @@ ClusterView ask_cluster(const redis::Client& client);
 // the cluster does not mark failed); per node the cluster marks failed:
 // "cluster_health".
 // The nodes: every master, then every replica (failed ones included, so
-// that they are reported), at the address a client would use (`tls`: the
-// TLS port), each address once: where a failed entry shares its address
-// with a live one (a node back with a new id), the live one is checked.
+// that they are reported), at the address a client would use (`tls`, for
+// rediss-cluster:// or Options::tls.enabled: the TLS port), each address
+// once: where a failed entry shares its address with a live one (a node
+// back with a new id), the live one is checked.
 TopologyFindings evaluate_cluster(const ClusterView& view, bool tls);
 
 // `results` reordered so that each node's are together: the topology's own

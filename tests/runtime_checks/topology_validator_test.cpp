@@ -1,8 +1,11 @@
 // The validator on a real Sentinel topology and a real Redis Cluster
 // (prodsafe::embedded): every master and replica checked and named, the
 // sentinels' and the cluster's own checks, and what each fault changes.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_cluster.hpp"
 #include "prodsafe/embedded/sentinel_topology.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
@@ -271,6 +275,40 @@ TEST(SentinelValidatorTest, ASentinelListedTwiceInTheUrlIsAskedAndReportedOnce) 
   EXPECT_EQ(count(results, "sentinel_quorum"), 2U) << describe(results);
   ASSERT_NE(find(results, "role", address(master)), nullptr) << describe(results);
   EXPECT_EQ(find(results, "role", address(master))->level, Level::kOk);
+}
+
+TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
+  std::string directory =
+      (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  const embedded::TestCertificates certs =
+      embedded::make_test_certificates(std::filesystem::path(directory) / "certificates");
+  {
+    // One node serving every slot on a plain port and a TLS port; with
+    // tls-cluster, CLUSTER SHARDS lists both.
+    embedded::RedisServer node({.config = {"tls-cluster yes", "tls-replication yes"},
+                                .tls = embedded::RedisServerTls{.cert_file = certs.server_cert,
+                                                                .key_file = certs.server_key,
+                                                                .ca_file = certs.ca_cert,
+                                                                .tls_only = false},
+                                .cluster = true});
+    redis::Client plain(node.url());
+    plain.command({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (plain.command({"CLUSTER", "INFO"}).str().find("cluster_state:ok") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the one-node cluster is not ok";
+      std::this_thread::sleep_for(20ms);
+    }
+    // redis-cluster:// with TLS from the options (the CLI's --tls), not rediss-cluster://.
+    const std::string tls_node = "127.0.0.1:" + std::to_string(node.tls_port());
+    const std::vector<CheckResult> results =
+        run_checks("redis-cluster://" + tls_node,
+                   {.tls = {.enabled = true, .ca_file = certs.ca_cert.string()}});
+    EXPECT_EQ(count(results, "reachable"), 0U) << describe(results);
+    ASSERT_NE(find(results, "cluster_state", tls_node), nullptr) << describe(results);
+    EXPECT_EQ(find(results, "cluster_state", tls_node)->level, Level::kOk);
+  }
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace
