@@ -126,9 +126,19 @@ SentinelView ask_sentinel(const redis::Client& client, const HostPort& sentinel)
       return view;
     }
     view.master = fields_of(master);
-    const Reply replicas = connection.command({"SENTINEL", "REPLICAS", name});
+    Reply replicas = connection.command({"SENTINEL", "REPLICAS", name});
+    if (replicas.is_error()) {
+      // Before Redis 5.0: SENTINEL SLAVES.
+      Reply slaves = connection.command({"SENTINEL", "SLAVES", name});
+      if (!slaves.is_error()) replicas = std::move(slaves);
+    }
     if (replicas.type() == Reply::Type::kArray) {
       for (const Reply& replica : replicas.array()) view.replicas.push_back(fields_of(replica));
+    } else {
+      view.replicas_problem =
+          replicas.is_error()
+              ? "SENTINEL REPLICAS (and SLAVES) refused: " + replicas.error_message()
+              : "SENTINEL REPLICAS answered " + replicas.debug_string();
     }
     const Reply quorum = connection.command({"SENTINEL", "CKQUORUM", name});
     view.quorum_ok = !quorum.is_error() && is_text(quorum) && quorum.str().starts_with("OK");
@@ -170,9 +180,12 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
   }
   const auto address = address_of(view.master);
   const std::string named = address ? address->str() : "an unreadable address";
-  const std::string observed = fmt::format("names master {} ({}); {} replicas, {} other sentinels",
-                                           named, field(view.master, "flags"), view.replicas.size(),
-                                           field(view.master, "num-other-sentinels"));
+  const std::string replicas = view.replicas_problem.empty()
+                                   ? fmt::format("{} replicas", view.replicas.size())
+                                   : std::string("replicas not listed");
+  const std::string observed =
+      fmt::format("names master {} ({}); {}, {} other sentinels", named,
+                  field(view.master, "flags"), replicas, field(view.master, "num-other-sentinels"));
   if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
     results.push_back(found("sentinel", Level::kCritical, observed, expected,
                             "This sentinel sees the master down: claims fail until a replica "
@@ -296,9 +309,31 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
     return findings;
   }
   findings.nodes.push_back({*address_of(agreed->master), "master"});
+  // The replicas as the first sentinel naming that master that could list
+  // them lists them.
+  const SentinelView* lister = nullptr;
+  for (const SentinelView& view : views) {
+    const auto address = address_of(view.master);
+    if (view.outcome == SentinelView::Outcome::kAnswered && view.replicas_problem.empty() &&
+        address && *address == findings.nodes.front().address) {
+      lister = &view;
+      break;
+    }
+  }
+  if (lister == nullptr) {
+    findings.results.push_back(found(
+        "replicas", Level::kWarning,
+        fmt::format("unknown: {} ({})", agreed->replicas_problem, agreed->sentinel.str()),
+        ">= 1 replica in reach",
+        "No sentinel listed the master's replicas, so whether one is in reach to be promoted, "
+        "and their own checks, are unknown.",
+        "Let the sentinels' user run SENTINEL REPLICAS (ACL: +sentinel|replicas), or check "
+        "each replica with `prodsafe check redis://<replica>`"));
+    return findings;
+  }
   std::size_t listed = 0;
   std::size_t in_reach = 0;
-  for (const Fields& replica : agreed->replicas) {
+  for (const Fields& replica : lister->replicas) {
     const auto address = address_of(replica);
     if (address) {
       // A replica listed twice, or at the master's address, is checked once.
@@ -312,7 +347,7 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
     ++listed;
   }
   const std::string observed = fmt::format("{} of {} replicas in reach (as {} sees them)", in_reach,
-                                           listed, agreed->sentinel.str());
+                                           listed, lister->sentinel.str());
   if (in_reach == 0) {
     findings.results.push_back(found(
         "replicas", Level::kError, observed, ">= 1 replica in reach",

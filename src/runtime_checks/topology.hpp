@@ -41,8 +41,12 @@ struct SentinelView {
   std::string problem;
   // SENTINEL MASTER's fields (ip, port, flags, quorum, num-other-sentinels...).
   Fields master;
-  // SENTINEL REPLICAS: one set of fields per replica (ip, port, flags...).
+  // SENTINEL REPLICAS (SENTINEL SLAVES before Redis 5.0): one set of fields
+  // per replica (ip, port, flags...).
   std::vector<Fields> replicas;
+  // Why the replicas could not be listed (both commands refused, or a reply
+  // that is not a list); empty when they were.
+  std::string replicas_problem;
   // SENTINEL CKQUORUM: whether it said OK, and its text (or error).
   bool quorum_ok = false;
   std::string quorum_reply;
@@ -65,8 +69,10 @@ std::vector<SentinelView> ask_sentinels(const redis::Client& client);
 // Per sentinel: "sentinel" (reachable, knows the master, sees it up, names
 // the same master as the others) and "sentinel_quorum" (CKQUORUM, and at
 // least 3 usable sentinels); for the topology: "replicas" (how many replicas
-// the sentinels see in reach). The nodes: the master most sentinels name,
-// and the replicas that sentinel lists, each address once. Throws StoreUnavailable when no
+// the sentinels see in reach; WARNING when no sentinel naming the master
+// could list them). The nodes: the master most sentinels name, and the
+// replicas the first sentinel naming it that could list them lists, each
+// address once. Throws StoreUnavailable when no
 // sentinel answers (unreachable, or refusing: wrong credentials),
 // ConfigError when every one that answered knows no master of that name.
 TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,

@@ -136,6 +136,24 @@ TEST(SentinelFindingsTest, ANodeListedTwiceIsCheckedOnce) {
             "2 of 2 replicas in reach (as 127.0.0.1:26379 sees them)");
 }
 
+TEST(SentinelFindingsTest, ReplicasComeFromASentinelThatListedThem) {
+  SentinelView refused = answered(26379);
+  refused.replicas.clear();
+  refused.replicas_problem = "SENTINEL REPLICAS: NOPERM no permissions";
+  // Another sentinel naming the same master lists them.
+  const TopologyFindings listed = evaluate_sentinels({refused, answered(26380)}, "prodsafe");
+  EXPECT_EQ(listed.nodes.size(), 3U);
+  EXPECT_EQ(find(listed.results, "replicas", "").level, Level::kOk);
+  EXPECT_EQ(find(listed.results, "replicas", "").observed,
+            "2 of 2 replicas in reach (as 127.0.0.1:26380 sees them)");
+  // None does: unknown, not none.
+  const TopologyFindings unknown = evaluate_sentinels({refused}, "prodsafe");
+  EXPECT_EQ(unknown.nodes.size(), 1U);
+  const CheckResult& replicas = find(unknown.results, "replicas", "");
+  EXPECT_EQ(replicas.level, Level::kWarning);
+  EXPECT_NE(replicas.observed.find("NOPERM"), std::string::npos) << replicas.observed;
+}
+
 TEST(SentinelFindingsTest, NoSentinelReachedOrNoneKnowsTheNameThrowsSayingWhich) {
   EXPECT_THROW(
       (void)evaluate_sentinels({silent(26379, SentinelView::Outcome::kUnreachable, "refused"),

@@ -277,6 +277,45 @@ TEST(SentinelValidatorTest, ASentinelListedTwiceInTheUrlIsAskedAndReportedOnce) 
   EXPECT_EQ(find(results, "role", address(master))->level, Level::kOk);
 }
 
+TEST(SentinelValidatorTest, ASentinelWithoutSentinelReplicasIsAskedForSentinelSlaves) {
+  embedded::RedisServer master;
+  embedded::RedisServer replica;
+  const std::string listed =
+      "*1\r\n" +
+      resp_array({"name", "127.0.0.1:" + std::to_string(replica.port()), "ip", "127.0.0.1", "port",
+                  std::to_string(replica.port()), "flags", "slave"});
+  // A sentinel before Redis 5.0 knows the command only as SENTINEL SLAVES.
+  testing::CannedRedisServer old_sentinel(
+      [answer = made_up_sentinel(master.port()), listed](std::string_view request) {
+        if (request.find("REPLICAS") != std::string_view::npos) {
+          return std::string("-ERR Unknown sentinel subcommand 'replicas'\r\n");
+        }
+        if (request.find("SLAVES") != std::string_view::npos) return listed;
+        return answer(request);
+      });
+  std::vector<CheckResult> results = run_checks(sentinel_url({old_sentinel.port()}), kQuick);
+  ASSERT_NE(find(results, "role", address(replica)), nullptr) << describe(results);
+  EXPECT_EQ(find(results, "role", address(replica))->node_role, "replica");
+  EXPECT_EQ(find(results, "replicas", "")->level, Level::kOk) << describe(results);
+
+  // One that refuses both (an ACL without them): the replicas are unknown,
+  // which is not "no replica".
+  testing::CannedRedisServer refusing(
+      [answer = made_up_sentinel(master.port())](std::string_view request) {
+        if (request.find("REPLICAS") != std::string_view::npos ||
+            request.find("SLAVES") != std::string_view::npos) {
+          return std::string(
+              "-NOPERM User checker has no permissions to run the 'sentinel|replicas' command\r\n");
+        }
+        return answer(request);
+      });
+  results = run_checks(sentinel_url({refusing.port()}), kQuick);
+  const CheckResult* replicas = find(results, "replicas", "");
+  ASSERT_NE(replicas, nullptr) << describe(results);
+  EXPECT_EQ(replicas->level, Level::kWarning) << describe(results);
+  EXPECT_NE(replicas->observed.find("NOPERM"), std::string::npos) << replicas->observed;
+}
+
 TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
   std::string directory =
       (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
