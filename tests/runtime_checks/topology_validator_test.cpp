@@ -316,6 +316,35 @@ TEST(SentinelValidatorTest, ASentinelWithoutSentinelReplicasIsAskedForSentinelSl
   EXPECT_NE(replicas->observed.find("NOPERM"), std::string::npos) << replicas->observed;
 }
 
+TEST(SentinelValidatorTest, TheLevelGaugeOfACheckANodeNoLongerFailsGoesBackToOk) {
+  embedded::RedisServer master;
+  embedded::RedisServer replica;
+  const std::string listed =
+      "*1\r\n" +
+      resp_array({"name", "127.0.0.1:" + std::to_string(replica.port()), "ip", "127.0.0.1", "port",
+                  std::to_string(replica.port()), "flags", "slave"});
+  testing::CannedRedisServer sentinel(made_up_sentinel(master.port(), listed));
+  metrics::Registry registry;
+  RedisRuntimeValidator validator(
+      std::make_shared<redis::Client>(sentinel_url({sentinel.port()}), kQuick),
+      {.latency_samples = 0, .metrics = &registry});
+  const std::string reachable = "prodsafe_runtime_check_level{check=\"reachable\"} ";
+
+  replica.kill();
+  std::vector<CheckResult> results = validator.run();
+  ASSERT_NE(find(results, "reachable", address(replica)), nullptr) << describe(results);
+  EXPECT_NE(registry.serialize().find(reachable + "2\n"), std::string::npos)
+      << registry.serialize();
+
+  // Back: this run has no "reachable" result, and the gauge must not keep
+  // the last run's ERROR.
+  replica.restart();
+  results = validator.run();
+  EXPECT_EQ(find(results, "reachable", address(replica)), nullptr) << describe(results);
+  EXPECT_NE(registry.serialize().find(reachable + "0\n"), std::string::npos)
+      << registry.serialize();
+}
+
 TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
   std::string directory =
       (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
