@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -60,6 +61,15 @@ std::optional<HostPort> address_of(const Fields& fields) {
     return std::nullopt;
   }
   return HostPort{host, number};
+}
+
+// The master a sentinel names: the ip and port of a SENTINEL MASTER reply
+// that has the flags every sentinel sends; nullopt for any other reply.
+std::optional<HostPort> master_named(const SentinelView& view) {
+  if (view.outcome != SentinelView::Outcome::kAnswered || !view.master.contains("flags")) {
+    return std::nullopt;
+  }
+  return address_of(view.master);
 }
 
 // Sentinel flags: "master,s_down", "slave,disconnected", ...
@@ -178,7 +188,7 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
         node, "sentinel"));
     return;
   }
-  const auto address = address_of(view.master);
+  const auto address = master_named(view);
   const std::string named = address ? address->str() : "an unreadable address";
   const std::string replicas = view.replicas_problem.empty()
                                    ? fmt::format("{} replicas", view.replicas.size())
@@ -186,7 +196,20 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
   const std::string observed =
       fmt::format("names master {} ({}); {}, {} other sentinels", named,
                   field(view.master, "flags"), replicas, field(view.master, "num-other-sentinels"));
-  if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
+  if (!address) {
+    results.push_back(found(
+        "sentinel", Level::kError,
+        fmt::format("SENTINEL MASTER {} has no readable ip, port and flags (ip '{}', port '{}', "
+                    "flags '{}')",
+                    master_name, field(view.master, "ip"), field(view.master, "port"),
+                    field(view.master, "flags")),
+        expected,
+        "This server's answer about the master is not one a sentinel gives: it cannot tell "
+        "clients where the master is, and its answer is not counted.",
+        "Check that this address is a Redis Sentinel (INFO server: redis_mode:sentinel) and "
+        "that nothing between it and this client rewrites replies",
+        node, "sentinel"));
+  } else if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
     results.push_back(found("sentinel", Level::kCritical, observed, expected,
                             "This sentinel sees the master down: claims fail until a replica "
                             "is promoted.",
@@ -263,15 +286,14 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
           fmt::format("{}{}: {}", problems.empty() ? "" : "; ", view.sentinel.str(), view.problem);
       continue;
     }
-    const auto address = address_of(view.master);
+    const auto address = master_named(view);
     if (!address) continue;
     const std::size_t count = ++votes[address->str()];
     if (count > most) most = count;
   }
   // The first sentinel to name a master that got the most votes.
   for (const SentinelView& view : views) {
-    if (view.outcome != SentinelView::Outcome::kAnswered) continue;
-    const auto address = address_of(view.master);
+    const auto address = master_named(view);
     if (address && votes[address->str()] == most) {
       agreed = &view;
       break;
@@ -296,7 +318,7 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
   }
 
   TopologyFindings findings;
-  const std::string agreed_address = agreed ? address_of(agreed->master)->str() : std::string();
+  const std::string agreed_address = agreed ? master_named(*agreed)->str() : std::string();
   for (const SentinelView& view : views)
     judge_sentinel(view, master_name, agreed_address, findings.results);
   if (agreed == nullptr) {
@@ -308,14 +330,13 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
               "Check SENTINEL MASTER " + master_name + " on each sentinel"));
     return findings;
   }
-  findings.nodes.push_back({*address_of(agreed->master), "master"});
+  findings.nodes.push_back({*master_named(*agreed), "master"});
   // The replicas as the first sentinel naming that master that could list
   // them lists them.
   const SentinelView* lister = nullptr;
   for (const SentinelView& view : views) {
-    const auto address = address_of(view.master);
-    if (view.outcome == SentinelView::Outcome::kAnswered && view.replicas_problem.empty() &&
-        address && *address == findings.nodes.front().address) {
+    const auto address = master_named(view);
+    if (view.replicas_problem.empty() && address && *address == findings.nodes.front().address) {
       lister = &view;
       break;
     }

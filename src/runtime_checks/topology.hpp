@@ -66,8 +66,9 @@ struct TopologyFindings {
 // exception.
 std::vector<SentinelView> ask_sentinels(const redis::Client& client);
 
-// Per sentinel: "sentinel" (reachable, knows the master, sees it up, names
-// the same master as the others) and "sentinel_quorum" (CKQUORUM, and at
+// Per sentinel: "sentinel" (reachable, knows the master, names it with a
+// readable ip, port and flags, sees it up, names the same master as the
+// others; an unreadable answer is not counted) and "sentinel_quorum" (CKQUORUM, and at
 // least 3 usable sentinels); for the topology: "replicas" (how many replicas
 // the sentinels see in reach; WARNING when no sentinel naming the master
 // could list them). The nodes: the master most sentinels name, and the

@@ -345,6 +345,60 @@ TEST(SentinelValidatorTest, TheLevelGaugeOfACheckANodeNoLongerFailsGoesBackToOk)
       << registry.serialize();
 }
 
+TEST(SentinelValidatorTest, GarbageAndSilenceFromSentinelsAndNodesAreResultsWithinTheTimeouts) {
+  embedded::RedisServer master;
+  // A "replica" that accepts connections and never answers.
+  testing::CannedRedisServer silent_replica("");
+  const std::string listed = "*2\r\n" +
+                             resp_array({"ip", "127.0.0.1", "port",
+                                         std::to_string(silent_replica.port()), "flags", "slave"}) +
+                             ":7\r\n";  // and an entry that is not a list of fields
+  testing::CannedRedisServer sane(made_up_sentinel(master.port(), listed));
+  const auto master_answer = [&](std::string reply) {
+    return [answer = made_up_sentinel(master.port()),
+            reply = std::move(reply)](std::string_view request) {
+      return request.find("MASTER") != std::string_view::npos &&
+                     request.find("REPLICAS") == std::string_view::npos &&
+                     request.find("CKQUORUM") == std::string_view::npos
+                 ? reply
+                 : answer(request);
+    };
+  };
+  testing::CannedRedisServer not_an_array(master_answer("+OK\r\n"));
+  testing::CannedRedisServer odd_length(master_answer(
+      resp_array({"ip", "127.0.0.1", "port", std::to_string(master.port()), "flags"})));
+  testing::CannedRedisServer port_abc(
+      master_answer(resp_array({"ip", "127.0.0.1", "port", "abc", "flags", "master"})));
+  testing::CannedRedisServer port_zero(
+      master_answer(resp_array({"ip", "127.0.0.1", "port", "0", "flags", "master"})));
+  testing::CannedRedisServer silent_sentinel("");
+
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<CheckResult> results =
+      run_checks(sentinel_url({not_an_array.port(), sane.port(), odd_length.port(), port_abc.port(),
+                               port_zero.port(), silent_sentinel.port()}),
+                 kQuick);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  const std::string text = describe(results);
+  for (const testing::CannedRedisServer* garbled :
+       {&not_an_array, &odd_length, &port_abc, &port_zero, &silent_sentinel}) {
+    const CheckResult* sentinel =
+        find(results, "sentinel", "127.0.0.1:" + std::to_string(garbled->port()));
+    ASSERT_NE(sentinel, nullptr) << text;
+    EXPECT_EQ(sentinel->level, Level::kError) << text;
+    // Naming no readable master is not naming another one.
+    EXPECT_EQ(sentinel->message.find("another master"), std::string::npos) << sentinel->message;
+  }
+  EXPECT_EQ(find(results, "sentinel", "127.0.0.1:" + std::to_string(sane.port()))->level,
+            Level::kOk)
+      << text;
+  ASSERT_NE(find(results, "role", address(master)), nullptr) << text;
+  const CheckResult* hung =
+      find(results, "reachable", "127.0.0.1:" + std::to_string(silent_replica.port()));
+  ASSERT_NE(hung, nullptr) << text;
+  EXPECT_EQ(hung->level, Level::kError);
+}
+
 TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
   std::string directory =
       (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
