@@ -82,6 +82,25 @@ TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
               environment);
   EXPECT_EQ(unknown.exit_code, 78) << unknown.out;
   EXPECT_TRUE(contains(unknown.out, "nosuch")) << unknown.out;
+
+  // Wrong passwords, for the sentinels and for the nodes: refused, and
+  // neither password in any output.
+  const CliRun wrong_sentinels =
+      run_cli("check " + url + " --json", "PRODSAFE_SENTINEL_PASSWORD=wrongsentinelpw");
+  EXPECT_EQ(wrong_sentinels.exit_code, 2) << wrong_sentinels.out;
+  EXPECT_FALSE(contains(wrong_sentinels.out, "wrongsentinelpw")) << wrong_sentinels.out;
+  std::string wrong_nodes_url = url;
+  wrong_nodes_url.replace(wrong_nodes_url.find(":datapw@"), 8, ":wrongdatapw@");
+  for (const std::string& format : {std::string(" --json"), std::string()}) {
+    const CliRun wrong_nodes =
+        run_cli("check " + wrong_nodes_url + " --latency-samples 0" + format, environment);
+    EXPECT_EQ(wrong_nodes.exit_code, 1) << wrong_nodes.out;
+    EXPECT_TRUE(contains(wrong_nodes.out, "reachable")) << wrong_nodes.out;
+    EXPECT_FALSE(contains(wrong_nodes.out, "datapw")) << wrong_nodes.out;
+    EXPECT_FALSE(contains(wrong_nodes.out, "sentinelpw")) << wrong_nodes.out;
+  }
+  for (const CliRun* run : {&refused, &json, &text, &unknown})
+    EXPECT_FALSE(contains(run->out, "sentinelpw")) << run->out;
 }
 
 TEST(TopologyCheckCliTest, ClusterIsReportedNodeByNode) {

@@ -399,6 +399,20 @@ TEST(SentinelValidatorTest, GarbageAndSilenceFromSentinelsAndNodesAreResultsWith
   EXPECT_EQ(hung->level, Level::kError);
 }
 
+TEST(SentinelValidatorTest, AMasterAtAnIpv6AddressIsCheckedAndNamedInBrackets) {
+  embedded::RedisServer master({.config = {"bind 127.0.0.1 ::1"}});
+  testing::CannedRedisServer sentinel([&](std::string_view request) {
+    if (request.find("REPLICAS") != std::string_view::npos) return std::string("*0\r\n");
+    if (request.find("CKQUORUM") != std::string_view::npos) return std::string("+OK 3 usable\r\n");
+    return resp_array({"ip", "::1", "port", std::to_string(master.port()), "flags", "master"});
+  });
+  const std::vector<CheckResult> results = run_checks(sentinel_url({sentinel.port()}), kQuick);
+  const std::string node = "[::1]:" + std::to_string(master.port());
+  ASSERT_NE(find(results, "role", node), nullptr) << describe(results);
+  EXPECT_EQ(find(results, "role", node)->level, Level::kOk) << describe(results);
+  EXPECT_EQ(find(results, "reachable", node), nullptr) << describe(results);
+}
+
 TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
   std::string directory =
       (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
