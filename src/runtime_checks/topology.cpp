@@ -480,8 +480,16 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
           ++replicas;
         }
       }
+      const bool serves_slots =
+          std::find(view.topology.slot_master.begin(), view.topology.slot_master.end(), i) !=
+          view.topology.slot_master.end();
       const std::string observed = fmt::format("{} replicas not failed", replicas);
-      if (replicas == 0) {
+      if (replicas == 0 && !serves_slots) {
+        // Just added, or emptied by a rebalance: it holds no key to lose.
+        findings.results.push_back(found("replicas", Level::kOk, observed + "; serves no slots",
+                                         ">= 1 replica", "A master without slots holds nothing.",
+                                         "", addresses[i], role_name));
+      } else if (replicas == 0) {
         findings.results.push_back(
             found("replicas", Level::kError, observed, ">= 1 replica",
                   "No replica to promote: when this master fails its slots go down, and what it "

@@ -92,10 +92,9 @@ struct ClusterView {
 ClusterView ask_cluster(const redis::Client& client);
 
 // For the cluster: "slot_coverage"; per master: "replicas" (its replicas
-// the cluster does not mark failed); per node the cluster marks failed:
-// "cluster_health".
-// The nodes: every master, then every replica (failed ones included, so
-// that they are reported), at the address a client would use (`tls`, for
+// the cluster does not mark failed; none is OK for a master without slots); per node the cluster
+// marks failed: "cluster_health". The nodes: every master, then every replica (failed ones
+// included, so that they are reported), at the address a client would use (`tls`, for
 // rediss-cluster:// or Options::tls.enabled: the TLS port), each address
 // once: where a failed entry shares its address with a live one (a node
 // back with a new id), the live one is checked.

@@ -279,6 +279,18 @@ TEST(ClusterFindingsTest, AnAddressListedTwiceIsCheckedOnceAsItsLiveNode) {
   EXPECT_EQ(find(findings.results, "replicas", "127.0.0.1:7001").level, Level::kOk);
 }
 
+TEST(ClusterFindingsTest, AMasterWithoutSlotsNeedsNoReplica) {
+  // A master just added (or emptied by a rebalance) serves no key.
+  ClusterView view{{"127.0.0.1", 7000},
+                   cluster({node(7003, NodeRole::kReplica, 0), node(7004, NodeRole::kReplica, 1),
+                            node(7005, NodeRole::kReplica, 2), node(7006, NodeRole::kMaster)})};
+  const TopologyFindings findings = evaluate_cluster(view, false);
+  const CheckResult& empty = find(findings.results, "replicas", "127.0.0.1:7006");
+  EXPECT_EQ(empty.level, Level::kOk) << empty.observed;
+  EXPECT_NE(empty.observed.find("no slots"), std::string::npos) << empty.observed;
+  EXPECT_EQ(findings.nodes.size(), 7U);  // still checked like any node
+}
+
 ServerFacts facts(std::map<std::string, std::string, std::less<>> info,
                   std::optional<std::map<std::string, std::string>> config = std::nullopt) {
   ServerFacts result;
