@@ -413,6 +413,40 @@ TEST(SentinelValidatorTest, AMasterAtAnIpv6AddressIsCheckedAndNamedInBrackets) {
   EXPECT_EQ(find(results, "reachable", node), nullptr) << describe(results);
 }
 
+TEST(SentinelValidatorTest, RedissSentinelSpeaksTlsToTheSentinelsAndToTheNodes) {
+  std::string directory =
+      (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  const embedded::TestCertificates certs =
+      embedded::make_test_certificates(std::filesystem::path(directory) / "certificates");
+  {
+    const embedded::RedisServerTls tls_only{
+        .cert_file = certs.server_cert, .key_file = certs.server_key, .ca_file = certs.ca_cert};
+    embedded::RedisServer master({.tls = tls_only});
+    // A TLS-only sentinel does not log that it is ready: it gets a plain
+    // port too, for embedded::RedisServer to see it up.
+    embedded::RedisServerTls both = tls_only;
+    both.tls_only = false;
+    embedded::RedisServer sentinel(
+        {.config = {"sentinel monitor prodsafe 127.0.0.1 " + std::to_string(master.port()) + " 1",
+                    "tls-replication yes"},
+         .tls = both,
+         .sentinel = true});
+    const std::string sentinel_tls = "127.0.0.1:" + std::to_string(sentinel.tls_port());
+    const std::vector<CheckResult> results =
+        run_checks("rediss-sentinel://" + sentinel_tls + "?master=prodsafe",
+                   {.tls = {.ca_file = certs.ca_cert.string()}});
+    const std::string text = describe(results);
+    const CheckResult* asked = find(results, "sentinel", sentinel_tls);
+    ASSERT_NE(asked, nullptr) << text;
+    EXPECT_EQ(asked->level, Level::kOk) << text;
+    EXPECT_EQ(count(results, "reachable"), 0U) << text;
+    ASSERT_NE(find(results, "role", address(master)), nullptr) << text;
+    EXPECT_EQ(find(results, "role", address(master))->level, Level::kOk) << text;
+  }
+  std::filesystem::remove_all(directory);
+}
+
 TEST(ClusterValidatorTest, TlsAskedForInTheOptionsReachesTheNodesOnTheirTlsPorts) {
   std::string directory =
       (std::filesystem::temp_directory_path() / "prodsafe-check-tls-XXXXXX").string();
