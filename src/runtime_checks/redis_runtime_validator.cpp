@@ -81,7 +81,7 @@ RedisRuntimeValidator::RedisRuntimeValidator(std::shared_ptr<redis::Client> clie
   }
 }
 
-void RedisRuntimeValidator::publish(const std::vector<CheckResult>& results) const {
+void RedisRuntimeValidator::publish(const std::vector<CheckResult>& results) {
   metrics::Registry& registry =
       options_.metrics != nullptr ? *options_.metrics : metrics::default_registry();
   auto& by_level = registry.gauge("prodsafe_runtime_checks",
@@ -102,6 +102,13 @@ void RedisRuntimeValidator::publish(const std::vector<CheckResult>& results) con
     if (!added) at->second = std::max(at->second, result.level);
   }
   for (const auto& [check, level] : worst) by_check.labels({check}).set(static_cast<double>(level));
+  // A check an earlier run published but this one did not produce (a
+  // topology's "reachable" or "cluster_health" once every node is back)
+  // reads OK, not the level it had then.
+  for (const std::string& check : published_) {
+    if (!worst.contains(check)) by_check.labels({check}).set(static_cast<double>(Level::kOk));
+  }
+  for (const auto& [check, level] : worst) published_.insert(check);
 }
 
 std::vector<CheckResult> RedisRuntimeValidator::run() {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
+#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -59,6 +61,15 @@ std::optional<HostPort> address_of(const Fields& fields) {
     return std::nullopt;
   }
   return HostPort{host, number};
+}
+
+// The master a sentinel names: the ip and port of a SENTINEL MASTER reply
+// that has the flags every sentinel sends; nullopt for any other reply.
+std::optional<HostPort> master_named(const SentinelView& view) {
+  if (view.outcome != SentinelView::Outcome::kAnswered || !view.master.contains("flags")) {
+    return std::nullopt;
+  }
+  return address_of(view.master);
 }
 
 // Sentinel flags: "master,s_down", "slave,disconnected", ...
@@ -125,9 +136,19 @@ SentinelView ask_sentinel(const redis::Client& client, const HostPort& sentinel)
       return view;
     }
     view.master = fields_of(master);
-    const Reply replicas = connection.command({"SENTINEL", "REPLICAS", name});
+    Reply replicas = connection.command({"SENTINEL", "REPLICAS", name});
+    if (replicas.is_error()) {
+      // Before Redis 5.0: SENTINEL SLAVES.
+      Reply slaves = connection.command({"SENTINEL", "SLAVES", name});
+      if (!slaves.is_error()) replicas = std::move(slaves);
+    }
     if (replicas.type() == Reply::Type::kArray) {
       for (const Reply& replica : replicas.array()) view.replicas.push_back(fields_of(replica));
+    } else {
+      view.replicas_problem =
+          replicas.is_error()
+              ? "SENTINEL REPLICAS (and SLAVES) refused: " + replicas.error_message()
+              : "SENTINEL REPLICAS answered " + replicas.debug_string();
     }
     const Reply quorum = connection.command({"SENTINEL", "CKQUORUM", name});
     view.quorum_ok = !quorum.is_error() && is_text(quorum) && quorum.str().starts_with("OK");
@@ -167,12 +188,28 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
         node, "sentinel"));
     return;
   }
-  const auto address = address_of(view.master);
+  const auto address = master_named(view);
   const std::string named = address ? address->str() : "an unreadable address";
-  const std::string observed = fmt::format("names master {} ({}); {} replicas, {} other sentinels",
-                                           named, field(view.master, "flags"), view.replicas.size(),
-                                           field(view.master, "num-other-sentinels"));
-  if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
+  const std::string replicas = view.replicas_problem.empty()
+                                   ? fmt::format("{} replicas", view.replicas.size())
+                                   : std::string("replicas not listed");
+  const std::string observed =
+      fmt::format("names master {} ({}); {}, {} other sentinels", named,
+                  field(view.master, "flags"), replicas, field(view.master, "num-other-sentinels"));
+  if (!address) {
+    results.push_back(found(
+        "sentinel", Level::kError,
+        fmt::format("SENTINEL MASTER {} has no readable ip, port and flags (ip '{}', port '{}', "
+                    "flags '{}')",
+                    master_name, field(view.master, "ip"), field(view.master, "port"),
+                    field(view.master, "flags")),
+        expected,
+        "This server's answer about the master is not one a sentinel gives: it cannot tell "
+        "clients where the master is, and its answer is not counted.",
+        "Check that this address is a Redis Sentinel (INFO server: redis_mode:sentinel) and "
+        "that nothing between it and this client rewrites replies",
+        node, "sentinel"));
+  } else if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
     results.push_back(found("sentinel", Level::kCritical, observed, expected,
                             "This sentinel sees the master down: claims fail until a replica "
                             "is promoted.",
@@ -222,8 +259,13 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
 
 std::vector<SentinelView> ask_sentinels(const redis::Client& client) {
   std::vector<SentinelView> views;
-  for (const HostPort& sentinel : client.endpoint().servers)
-    views.push_back(ask_sentinel(client, sentinel));
+  for (const HostPort& sentinel : client.endpoint().servers) {
+    // A sentinel the URL lists twice is one voice, asked and reported once.
+    const bool asked = std::any_of(views.begin(), views.end(), [&](const SentinelView& view) {
+      return view.sentinel == sentinel;
+    });
+    if (!asked) views.push_back(ask_sentinel(client, sentinel));
+  }
   return views;
 }
 
@@ -244,15 +286,14 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
           fmt::format("{}{}: {}", problems.empty() ? "" : "; ", view.sentinel.str(), view.problem);
       continue;
     }
-    const auto address = address_of(view.master);
+    const auto address = master_named(view);
     if (!address) continue;
     const std::size_t count = ++votes[address->str()];
     if (count > most) most = count;
   }
   // The first sentinel to name a master that got the most votes.
   for (const SentinelView& view : views) {
-    if (view.outcome != SentinelView::Outcome::kAnswered) continue;
-    const auto address = address_of(view.master);
+    const auto address = master_named(view);
     if (address && votes[address->str()] == most) {
       agreed = &view;
       break;
@@ -277,7 +318,7 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
   }
 
   TopologyFindings findings;
-  const std::string agreed_address = agreed ? address_of(agreed->master)->str() : std::string();
+  const std::string agreed_address = agreed ? master_named(*agreed)->str() : std::string();
   for (const SentinelView& view : views)
     judge_sentinel(view, master_name, agreed_address, findings.results);
   if (agreed == nullptr) {
@@ -289,16 +330,45 @@ TopologyFindings evaluate_sentinels(const std::vector<SentinelView>& views,
               "Check SENTINEL MASTER " + master_name + " on each sentinel"));
     return findings;
   }
-  findings.nodes.push_back({*address_of(agreed->master), "master"});
+  findings.nodes.push_back({*master_named(*agreed), "master"});
+  // The replicas as the first sentinel naming that master that could list
+  // them lists them.
+  const SentinelView* lister = nullptr;
+  for (const SentinelView& view : views) {
+    const auto address = master_named(view);
+    if (view.replicas_problem.empty() && address && *address == findings.nodes.front().address) {
+      lister = &view;
+      break;
+    }
+  }
+  if (lister == nullptr) {
+    findings.results.push_back(found(
+        "replicas", Level::kWarning,
+        fmt::format("unknown: {} ({})", agreed->replicas_problem, agreed->sentinel.str()),
+        ">= 1 replica in reach",
+        "No sentinel listed the master's replicas, so whether one is in reach to be promoted, "
+        "and their own checks, are unknown.",
+        "Let the sentinels' user run SENTINEL REPLICAS (ACL: +sentinel|replicas), or check "
+        "each replica with `prodsafe check redis://<replica>`"));
+    return findings;
+  }
+  std::size_t listed = 0;
   std::size_t in_reach = 0;
-  for (const Fields& replica : agreed->replicas) {
+  for (const Fields& replica : lister->replicas) {
     const auto address = address_of(replica);
-    if (!address) continue;
-    findings.nodes.push_back({*address, "replica"});
-    if (!seen_down(replica)) ++in_reach;
+    if (address) {
+      // A replica listed twice, or at the master's address, is checked once.
+      const bool known =
+          std::any_of(findings.nodes.begin(), findings.nodes.end(),
+                      [&](const TopologyNode& node) { return node.address == *address; });
+      if (known) continue;
+      findings.nodes.push_back({*address, "replica"});
+      if (!seen_down(replica)) ++in_reach;
+    }
+    ++listed;
   }
   const std::string observed = fmt::format("{} of {} replicas in reach (as {} sees them)", in_reach,
-                                           agreed->replicas.size(), agreed->sentinel.str());
+                                           listed, lister->sentinel.str());
   if (in_reach == 0) {
     findings.results.push_back(found(
         "replicas", Level::kError, observed, ">= 1 replica in reach",
@@ -317,28 +387,24 @@ ClusterView ask_cluster(const redis::Client& client) {
   redis::Options options = client.options();
   std::string problems;
   for (const HostPort& seed : client.endpoint().servers) {
-    Reply reply;
+    // A seed that cannot be reached, refuses, or sends a slot map that does
+    // not parse is passed over for the next, as the client's router does.
     try {
       redis::Connection connection(client.endpoint().server(seed), options);
-      reply = connection.command({"CLUSTER", "SHARDS"});
-      if (reply.is_error()) {
-        // Before Redis 7.0: CLUSTER SLOTS.
-        reply = connection.command({"CLUSTER", "SLOTS"});
-        if (reply.is_error()) {
-          problems += fmt::format("{}{}: CLUSTER SLOTS: {}", problems.empty() ? "" : "; ",
-                                  seed.str(), reply.error_message());
-          continue;
-        }
-        return {seed, redis::detail::parse_cluster_slots(reply)};
-      }
+      const Reply shards = connection.command({"CLUSTER", "SHARDS"});
+      if (!shards.is_error()) return {seed, redis::detail::parse_cluster_shards(shards)};
+      // Before Redis 7.0: CLUSTER SLOTS.
+      const Reply slots = connection.command({"CLUSTER", "SLOTS"});
+      if (!slots.is_error()) return {seed, redis::detail::parse_cluster_slots(slots)};
+      problems += fmt::format("{}{}: CLUSTER SLOTS: {}", problems.empty() ? "" : "; ", seed.str(),
+                              slots.error_message());
     } catch (const Error& error) {
       problems += fmt::format("{}{}: {}", problems.empty() ? "" : "; ", seed.str(), error.what());
-      continue;
     }
-    return {seed, redis::detail::parse_cluster_shards(reply)};
   }
-  throw StoreUnavailable(fmt::format("none of the cluster's {} seed nodes answered ({})",
-                                     client.endpoint().servers.size(), problems));
+  throw StoreUnavailable(
+      fmt::format("none of the cluster's {} seed nodes answered with a usable slot map ({})",
+                  client.endpoint().servers.size(), problems));
 }
 
 TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
@@ -363,11 +429,17 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
                           view.seed.str())));
   }
   std::vector<std::string> addresses(nodes.size());
+  // The addresses of the nodes the cluster does not mark failed: a failed
+  // entry at one of them (a node that came back with a new id, leaving its
+  // old one behind) is not the server that answers there.
+  std::set<std::string> live;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const ClusterNode& node = nodes[i];
     const int port = tls && node.tls_port != 0 ? node.tls_port : node.port;
     addresses[i] = HostPort{node.host.empty() ? view.seed.host : node.host, port}.str();
+    if (node.health != NodeHealth::kFailed) live.insert(addresses[i]);
   }
+  std::set<std::string> listed;  // the addresses in findings.nodes
   for (int pass = 0; pass < 2; ++pass) {
     const NodeRole role = pass == 0 ? NodeRole::kMaster : NodeRole::kReplica;
     const std::string role_name = pass == 0 ? "master" : "replica";
@@ -381,7 +453,8 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
             "a port for this URL's transport",
             "This node listens on TLS only, so a plain client cannot reach it.",
             "Connect with rediss-cluster://", addresses[i], role_name));
-      } else {
+      } else if ((node.health != NodeHealth::kFailed || !live.contains(addresses[i])) &&
+                 listed.insert(addresses[i]).second) {
         findings.nodes.push_back(
             {HostPort{node.host.empty() ? view.seed.host : node.host, port}, role_name});
       }
@@ -391,7 +464,10 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
       // its own replication_link check says.
       if (node.health == NodeHealth::kFailed) {
         findings.results.push_back(found(
-            "cluster_health", Level::kError, "marked failed", "not failed",
+            "cluster_health", Level::kError,
+            node.id.empty() ? std::string("marked failed")
+                            : fmt::format("marked failed (node id {})", node.id),
+            "not failed",
             "The cluster marks this node failed: it serves nothing, and its shard has one "
             "copy fewer.",
             "Restart it, or remove it (redis-cli --cluster del-node)", addresses[i], role_name));
@@ -404,8 +480,16 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
           ++replicas;
         }
       }
+      const bool serves_slots =
+          std::find(view.topology.slot_master.begin(), view.topology.slot_master.end(), i) !=
+          view.topology.slot_master.end();
       const std::string observed = fmt::format("{} replicas not failed", replicas);
-      if (replicas == 0) {
+      if (replicas == 0 && !serves_slots) {
+        // Just added, or emptied by a rebalance: it holds no key to lose.
+        findings.results.push_back(found("replicas", Level::kOk, observed + "; serves no slots",
+                                         ">= 1 replica", "A master without slots holds nothing.",
+                                         "", addresses[i], role_name));
+      } else if (replicas == 0) {
         findings.results.push_back(
             found("replicas", Level::kError, observed, ">= 1 replica",
                   "No replica to promote: when this master fails its slots go down, and what it "
@@ -423,11 +507,24 @@ TopologyFindings evaluate_cluster(const ClusterView& view, bool tls) {
   return findings;
 }
 
+std::vector<CheckResult> group_by_node(std::vector<CheckResult> results) {
+  std::map<std::string, std::size_t> rank{{"", 0}};
+  for (const CheckResult& result : results) rank.emplace(result.node, rank.size());
+  std::stable_sort(results.begin(), results.end(),
+                   [&rank](const CheckResult& a, const CheckResult& b) {
+                     return rank.at(a.node) < rank.at(b.node);
+                   });
+  return results;
+}
+
 std::vector<CheckResult> check_topology(const redis::Client& client,
                                         const ValidatorOptions& options) {
   const bool cluster = client.endpoint().topology == redis::Endpoint::Topology::kCluster;
+  // TLS is on for rediss-cluster://, and for redis-cluster:// with
+  // Options::tls.enabled (the CLI's --tls): either way, the TLS ports.
+  const bool tls = client.endpoint().tls || client.options().tls.enabled;
   TopologyFindings findings =
-      cluster ? evaluate_cluster(ask_cluster(client), client.endpoint().tls)
+      cluster ? evaluate_cluster(ask_cluster(client), tls)
               : evaluate_sentinels(ask_sentinels(client), client.endpoint().master_name);
   std::vector<CheckResult> results = std::move(findings.results);
   redis::Options node_options = client.options();
@@ -454,7 +551,7 @@ std::vector<CheckResult> check_topology(const redis::Client& client,
       results.push_back(std::move(result));
     }
   }
-  return results;
+  return group_by_node(std::move(results));
 }
 
 }  // namespace prodsafe::runtime_checks

@@ -121,6 +121,39 @@ TEST(SentinelFindingsTest, NoReplicaInReachIsAnErrorButDownReplicasAreStillCheck
   EXPECT_EQ(findings.nodes.size(), 3U);  // reported as unreachable by their own checks
 }
 
+TEST(SentinelFindingsTest, ANodeListedTwiceIsCheckedOnce) {
+  SentinelView view = answered(26379);
+  // 6380 twice, and the master itself among its replicas.
+  view.replicas.push_back({{"ip", "127.0.0.1"}, {"port", "6380"}, {"flags", "slave"}});
+  view.replicas.push_back({{"ip", "127.0.0.1"}, {"port", "6379"}, {"flags", "slave"}});
+  const TopologyFindings findings = evaluate_sentinels({view}, "prodsafe");
+  ASSERT_EQ(findings.nodes.size(), 3U);
+  EXPECT_EQ(findings.nodes[0].address, (HostPort{"127.0.0.1", 6379}));
+  EXPECT_EQ(findings.nodes[0].role, "master");
+  EXPECT_EQ(findings.nodes[1].address, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(findings.nodes[2].address, (HostPort{"127.0.0.1", 6381}));
+  EXPECT_EQ(find(findings.results, "replicas", "").observed,
+            "2 of 2 replicas in reach (as 127.0.0.1:26379 sees them)");
+}
+
+TEST(SentinelFindingsTest, ReplicasComeFromASentinelThatListedThem) {
+  SentinelView refused = answered(26379);
+  refused.replicas.clear();
+  refused.replicas_problem = "SENTINEL REPLICAS: NOPERM no permissions";
+  // Another sentinel naming the same master lists them.
+  const TopologyFindings listed = evaluate_sentinels({refused, answered(26380)}, "prodsafe");
+  EXPECT_EQ(listed.nodes.size(), 3U);
+  EXPECT_EQ(find(listed.results, "replicas", "").level, Level::kOk);
+  EXPECT_EQ(find(listed.results, "replicas", "").observed,
+            "2 of 2 replicas in reach (as 127.0.0.1:26380 sees them)");
+  // None does: unknown, not none.
+  const TopologyFindings unknown = evaluate_sentinels({refused}, "prodsafe");
+  EXPECT_EQ(unknown.nodes.size(), 1U);
+  const CheckResult& replicas = find(unknown.results, "replicas", "");
+  EXPECT_EQ(replicas.level, Level::kWarning);
+  EXPECT_NE(replicas.observed.find("NOPERM"), std::string::npos) << replicas.observed;
+}
+
 TEST(SentinelFindingsTest, NoSentinelReachedOrNoneKnowsTheNameThrowsSayingWhich) {
   EXPECT_THROW(
       (void)evaluate_sentinels({silent(26379, SentinelView::Outcome::kUnreachable, "refused"),
@@ -221,6 +254,43 @@ TEST(ClusterFindingsTest, TheAddressFollowsTheTransportAndAnEmptyHostIsTheSeeds)
   EXPECT_NE(unreachable.remediation.find("rediss-cluster://"), std::string::npos);
 }
 
+TEST(ClusterFindingsTest, AnAddressListedTwiceIsCheckedOnceAsItsLiveNode) {
+  // A node that came back with a new id (its nodes.conf lost) leaves its old
+  // id behind, failed, at the same address: here a failed "master" at 7003,
+  // where the live node is a replica, and a failed replica at 7004, where
+  // the live one is a replica too.
+  ClusterView view{{"127.0.0.1", 7000},
+                   cluster({node(7003, NodeRole::kReplica, 0), node(7004, NodeRole::kReplica, 1),
+                            node(7005, NodeRole::kReplica, 2),
+                            node(7003, NodeRole::kMaster, -1, NodeHealth::kFailed),
+                            node(7004, NodeRole::kReplica, 1, NodeHealth::kFailed)})};
+  view.topology.nodes[6].id = "0123456789abcdef0123456789abcdef01234567";
+  const TopologyFindings findings = evaluate_cluster(view, false);
+  ASSERT_EQ(findings.nodes.size(), 6U);
+  for (const TopologyNode& checked : findings.nodes) {
+    if (checked.address.port >= 7003) {
+      EXPECT_EQ(checked.role, "replica") << checked.address.str();
+    }
+  }
+  // The failed entries are still reported, named by their id.
+  const CheckResult& ghost = find(findings.results, "cluster_health", "127.0.0.1:7003");
+  EXPECT_EQ(ghost.level, Level::kError);
+  EXPECT_NE(ghost.observed.find("0123456789abcdef"), std::string::npos) << ghost.observed;
+  EXPECT_EQ(find(findings.results, "replicas", "127.0.0.1:7001").level, Level::kOk);
+}
+
+TEST(ClusterFindingsTest, AMasterWithoutSlotsNeedsNoReplica) {
+  // A master just added (or emptied by a rebalance) serves no key.
+  ClusterView view{{"127.0.0.1", 7000},
+                   cluster({node(7003, NodeRole::kReplica, 0), node(7004, NodeRole::kReplica, 1),
+                            node(7005, NodeRole::kReplica, 2), node(7006, NodeRole::kMaster)})};
+  const TopologyFindings findings = evaluate_cluster(view, false);
+  const CheckResult& empty = find(findings.results, "replicas", "127.0.0.1:7006");
+  EXPECT_EQ(empty.level, Level::kOk) << empty.observed;
+  EXPECT_NE(empty.observed.find("no slots"), std::string::npos) << empty.observed;
+  EXPECT_EQ(findings.nodes.size(), 7U);  // still checked like any node
+}
+
 ServerFacts facts(std::map<std::string, std::string, std::less<>> info,
                   std::optional<std::map<std::string, std::string>> config = std::nullopt) {
   ServerFacts result;
@@ -291,6 +361,21 @@ TEST(NodeChecksTest, ClusterStateAndWhatEvaluateNodeAdds) {
   EXPECT_EQ(find(as_replica, "role", "").level, Level::kError);
   EXPECT_EQ(find(as_replica, "replication_link", "").level, Level::kError);
   for (const CheckResult& result : as_replica) EXPECT_NE(result.name, "min_replicas");
+}
+
+TEST(GroupByNodeTest, EachNodesResultsComeTogetherAfterTheTopologysOwn) {
+  const auto result = [](std::string name, std::string node) {
+    return CheckResult{.name = std::move(name), .node = std::move(node)};
+  };
+  const std::vector<CheckResult> grouped =
+      group_by_node({result("sentinel", "s1"), result("replicas", "m1"), result("replicas", "m2"),
+                     result("slot_coverage", ""), result("role", "m1"), result("role", "m2"),
+                     result("persistence", "m1"), result("other", "")});
+  std::vector<std::string> order;
+  for (const CheckResult& checked : grouped) order.push_back(checked.name + "@" + checked.node);
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"slot_coverage@", "other@", "sentinel@s1", "replicas@m1",
+                                      "role@m1", "persistence@m1", "replicas@m2", "role@m2"}));
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
 
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t found = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++found;
+  return found;
+}
+
 TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
   prodsafe::embedded::SentinelTopology topology(
       {.replicas = 1, .password = "datapw", .sentinel_password = "sentinelpw"});
@@ -54,9 +62,13 @@ TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
 
   const CliRun text = run_cli("check " + url + " --latency-samples 0", environment);
   EXPECT_EQ(text.exit_code, 1) << text.out;
+  // Each heading once, the topology's own checks first.
   for (const std::string& sentinel : topology.sentinel_endpoints())
-    EXPECT_TRUE(contains(text.out, "\n  " + sentinel + " (sentinel)\n")) << text.out;
-  EXPECT_TRUE(contains(text.out, "\n  topology\n")) << text.out;
+    EXPECT_EQ(count(text.out, "\n  " + sentinel + " (sentinel)\n"), 1U) << text.out;
+  EXPECT_EQ(count(text.out, "\n  topology\n"), 1U) << text.out;
+  EXPECT_LT(text.out.find("\n  topology\n"),
+            text.out.find("\n  " + topology.sentinel_endpoints()[0] + " (sentinel)\n"))
+      << text.out;
   EXPECT_TRUE(
       contains(text.out, "127.0.0.1:" + std::to_string(topology.master_port()) + " (master)\n"))
       << text.out;
@@ -70,6 +82,25 @@ TEST(TopologyCheckCliTest, SentinelTopologyIsReportedNodeByNode) {
               environment);
   EXPECT_EQ(unknown.exit_code, 78) << unknown.out;
   EXPECT_TRUE(contains(unknown.out, "nosuch")) << unknown.out;
+
+  // Wrong passwords, for the sentinels and for the nodes: refused, and
+  // neither password in any output.
+  const CliRun wrong_sentinels =
+      run_cli("check " + url + " --json", "PRODSAFE_SENTINEL_PASSWORD=wrongsentinelpw");
+  EXPECT_EQ(wrong_sentinels.exit_code, 2) << wrong_sentinels.out;
+  EXPECT_FALSE(contains(wrong_sentinels.out, "wrongsentinelpw")) << wrong_sentinels.out;
+  std::string wrong_nodes_url = url;
+  wrong_nodes_url.replace(wrong_nodes_url.find(":datapw@"), 8, ":wrongdatapw@");
+  for (const std::string& format : {std::string(" --json"), std::string()}) {
+    const CliRun wrong_nodes =
+        run_cli("check " + wrong_nodes_url + " --latency-samples 0" + format, environment);
+    EXPECT_EQ(wrong_nodes.exit_code, 1) << wrong_nodes.out;
+    EXPECT_TRUE(contains(wrong_nodes.out, "reachable")) << wrong_nodes.out;
+    EXPECT_FALSE(contains(wrong_nodes.out, "datapw")) << wrong_nodes.out;
+    EXPECT_FALSE(contains(wrong_nodes.out, "sentinelpw")) << wrong_nodes.out;
+  }
+  for (const CliRun* run : {&refused, &json, &text, &unknown})
+    EXPECT_FALSE(contains(run->out, "sentinelpw")) << run->out;
 }
 
 TEST(TopologyCheckCliTest, ClusterIsReportedNodeByNode) {
@@ -89,6 +120,15 @@ TEST(TopologyCheckCliTest, ClusterIsReportedNodeByNode) {
   }
   EXPECT_TRUE(coverage);
   EXPECT_EQ(nodes.size(), cluster.node_count()) << run.out;
+
+  // The table gives each node one heading, under which all its results are.
+  const CliRun text = run_cli("check " + cluster.url() + " --latency-samples 0");
+  EXPECT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_EQ(count(text.out, "\n  topology\n"), 1U) << text.out;
+  for (std::size_t i = 0; i < cluster.node_count(); ++i) {
+    const std::string heading = "\n  127.0.0.1:" + std::to_string(cluster.node(i).port()) + " (";
+    EXPECT_EQ(count(text.out, heading), 1U) << heading << "\n" << text.out;
+  }
 
   // A master that loses its only replica: ERROR, so the default gate fails.
   prodsafe::embedded::RedisServer& owner = cluster.slot_owner(0);

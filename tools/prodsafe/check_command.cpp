@@ -63,8 +63,9 @@ void print_check_table(const std::string& url, const std::vector<CheckResult>& r
                        bool colours) {
   fmt::print("Redis runtime checks for {}\n\n", url);
   fmt::print("  {:<9} {:<19} {}\n", "LEVEL", "CHECK", "OBSERVED");
-  // A topology's results come node by node; each node gets a heading (the
-  // topology's own checks, with no node, come first under "topology").
+  // A topology's results come node by node (the validator groups them); each
+  // node gets a heading (the topology's own checks, with no node, come first
+  // under "topology").
   const bool topology = std::any_of(results.begin(), results.end(),
                                     [](const CheckResult& result) { return !result.node.empty(); });
   std::optional<std::string> heading;

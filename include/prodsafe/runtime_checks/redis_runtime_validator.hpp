@@ -19,9 +19,10 @@
 // and CKQUORUM: each sentinel's view (reachable, names the master the others
 // name, sees it up) and quorum are checked, and how many replicas are in
 // reach. For a redis-cluster:// client it reads the slot map from the first
-// seed that answers: slot coverage, and a replica for each master. Then
-// every master and replica named is checked like a single server (the role
-// the topology gives it, persistence, eviction, memory, ...), plus
+// seed that answers with one (a garbled one is passed over): slot coverage,
+// and a replica for each master. Then every master and replica named is
+// checked like a single server (the role the topology gives it,
+// persistence, eviction, memory, ...), plus
 // min-replicas-to-write on masters, the replication link on replicas and
 // cluster_state on cluster nodes. Each result carries its node
 // (CheckResult::node); a node that cannot be reached is an ERROR result
@@ -34,6 +35,8 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "prodsafe/redis/client.hpp"
@@ -64,7 +67,9 @@ struct ValidatorOptions {
   std::chrono::microseconds latency_p99_warning{10000};
   // Where each run's results go: prodsafe_runtime_checks{level} and
   // prodsafe_runtime_check_level{check} (docs/metrics.md; for a topology,
-  // the worst level of the check over its nodes). Default: nullptr,
+  // the worst level of the check over its nodes; 0 for a check an earlier
+  // run had and the last did not, such as "reachable" once every node
+  // answers again). Default: nullptr,
   // metrics::default_registry(). Must outlive the validator.
   metrics::Registry* metrics = nullptr;
 };
@@ -102,12 +107,14 @@ class RedisRuntimeValidator {
   [[nodiscard]] const std::vector<CheckResult>& results() const noexcept { return results_; }
 
  private:
-  void publish(const std::vector<CheckResult>& results) const;
+  void publish(const std::vector<CheckResult>& results);
 
   std::shared_ptr<redis::Client> client_;
   ValidatorOptions options_;
   std::vector<CheckResult> results_;
   bool ran_ = false;
+  // The checks publish() has set a prodsafe_runtime_check_level series for.
+  std::set<std::string> published_;
 };
 
 // Counts results by level.
