@@ -183,7 +183,9 @@ void ClusterRouter::refresh(bool must) {
         ConnectionPool*& pool_of_node = by_node[index];
         if (pool_of_node == nullptr) {
           const ClusterNode& master = topology.nodes[index];
-          const int port = endpoint_.tls && master.tls_port != 0 ? master.tls_port : master.port;
+          // TLS from a rediss-cluster:// URL or from Options::tls.enabled.
+          const bool tls = endpoint_.tls || options_.tls.enabled;
+          const int port = tls && master.tls_port != 0 ? master.tls_port : master.port;
           if (port == 0) {
             throw ConfigError(
                 fmt::format("master {} serves slots on TLS only (tls-port {}); connect with "

@@ -1,7 +1,10 @@
 // redis::Client on a real Redis Cluster (embedded::RedisCluster: three
 // masters, a replica each): routing by slot, cross-slot refusals, pipelines
 // split per node, MOVED and ASK, and a master's failover.
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +15,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/redis_cluster.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "prodsafe/redis/client.hpp"
@@ -243,6 +247,40 @@ TEST(ClusterClientTest, ATransactionOnAMigratingSlotRunsOnTheAskTarget) {
   Pipeline read;
   read.add({"ASKING"}).add({"GET", key});
   EXPECT_EQ(to_target.pool().checkout()->pipeline(read).back().str(), "in-tx");
+}
+
+// redis-cluster:// with TLS from the options (the CLI's --tls), not from a
+// rediss-cluster:// URL: the masters are reached on their TLS ports too.
+TEST(ClusterClientTest, TlsFromTheOptionsReachesTheMastersOnTheirTlsPorts) {
+  std::string directory =
+      (std::filesystem::temp_directory_path() / "prodsafe-cluster-tls-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  const embedded::TestCertificates certs =
+      embedded::make_test_certificates(std::filesystem::path(directory) / "certificates");
+  {
+    // One node serving every slot on a plain port and a TLS port; with
+    // tls-cluster, CLUSTER SHARDS lists both.
+    RedisServer node({.config = {"tls-cluster yes", "tls-replication yes"},
+                      .tls = embedded::RedisServerTls{.cert_file = certs.server_cert,
+                                                      .key_file = certs.server_key,
+                                                      .ca_file = certs.ca_cert,
+                                                      .tls_only = false},
+                      .cluster = true});
+    Client plain(node.url());
+    plain.command({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (plain.command({"CLUSTER", "INFO"}).str().find("cluster_state:ok") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the one-node cluster is not ok";
+      std::this_thread::sleep_for(20ms);
+    }
+    Options options = quick();
+    options.tls.enabled = true;
+    options.tls.ca_file = certs.ca_cert.string();
+    Client client("redis-cluster://127.0.0.1:" + std::to_string(node.tls_port()), options);
+    client.set("tls-key", "v");
+    EXPECT_EQ(client.get("tls-key"), "v");
+  }
+  std::filesystem::remove_all(directory);
 }
 
 TEST(ClusterClientTest, AKilledMasterIsReplacedAndTheClientCarriesOn) {
