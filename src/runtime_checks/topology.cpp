@@ -209,12 +209,21 @@ void judge_sentinel(const SentinelView& view, const std::string& master_name,
         "Check that this address is a Redis Sentinel (INFO server: redis_mode:sentinel) and "
         "that nothing between it and this client rewrites replies",
         node, "sentinel"));
-  } else if (has_flag(view.master, "s_down") || has_flag(view.master, "o_down")) {
+  } else if (has_flag(view.master, "o_down")) {
     results.push_back(found("sentinel", Level::kCritical, observed, expected,
-                            "This sentinel sees the master down: claims fail until a replica "
-                            "is promoted.",
+                            "A quorum of sentinels sees the master down: claims fail until a "
+                            "replica is promoted.",
                             "Check the master's host and log; if no failover follows, check "
                             "the sentinels' quorum",
+                            node, "sentinel"));
+  } else if (has_flag(view.master, "s_down")) {
+    // This sentinel's own view: the master may be down, or only this
+    // sentinel cut off from it (the others say which).
+    results.push_back(found("sentinel", Level::kError, observed, expected,
+                            "This sentinel sees the master down: the master is failing, or this "
+                            "sentinel is cut off from it and cannot help decide a failover.",
+                            "Check the master's host and log, and the network between this "
+                            "sentinel and the master",
                             node, "sentinel"));
   } else if (named != agreed) {
     results.push_back(found(

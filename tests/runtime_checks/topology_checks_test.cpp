@@ -86,13 +86,22 @@ TEST(SentinelFindingsTest, EachFaultOfOneSentinelIsItsOwnResult) {
   EXPECT_EQ(other.level, Level::kError);
   EXPECT_NE(other.message.find("127.0.0.1:6379"), std::string::npos) << other.message;
   EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26381").level, Level::kOk);
-  EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26383").level, Level::kCritical);
+  // s_down is this sentinel's own view (perhaps only it is cut off from the
+  // master): an ERROR; o_down, agreed by a quorum, is CRITICAL (below).
+  EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26383").level, Level::kError);
   const CheckResult& unknown = find(findings.results, "sentinel", "127.0.0.1:26384");
   EXPECT_EQ(unknown.level, Level::kError);
   EXPECT_NE(unknown.remediation.find("sentinel monitor prodsafe"), std::string::npos);
   // The master checked is the one most sentinels name.
   ASSERT_FALSE(findings.nodes.empty());
   EXPECT_EQ(findings.nodes[0].address, (HostPort{"127.0.0.1", 6379}));
+}
+
+TEST(SentinelFindingsTest, AMasterDownByQuorumIsCritical) {
+  const TopologyFindings findings = evaluate_sentinels(
+      {answered(26379, "6379", "master,s_down,o_down"), answered(26380)}, "prodsafe");
+  EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26379").level, Level::kCritical);
+  EXPECT_EQ(find(findings.results, "sentinel", "127.0.0.1:26380").level, Level::kOk);
 }
 
 TEST(SentinelFindingsTest, QuorumLevels) {
