@@ -1,7 +1,10 @@
 // redis::Client through real sentinels (embedded::SentinelTopology: a master,
 // two replicas, three sentinels): the master found, a failover after SIGKILL
 // and after SIGSTOP, scripts reloaded on the new master, +switch-master.
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -11,6 +14,7 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/embedded/sentinel_topology.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/script.hpp"
 
@@ -174,6 +178,49 @@ TEST(SentinelClientTest, SentinelCredentialsAreSeparateFromTheMasters) {
   options.sentinel.password = "sentinel-secret";
   Client client(topology.url(), options);
   EXPECT_EQ(client.ping(), "PONG");
+}
+
+// rediss-sentinel://: the client asks the sentinels over TLS, and reaches the
+// master they name over TLS too (both TLS only, here: the sentinel keeps a
+// plain port only so that embedded::RedisServer can see it is up).
+TEST(SentinelClientTest, RedissSentinelSpeaksTlsToTheSentinelsAndTheMaster) {
+  std::string directory =
+      (std::filesystem::temp_directory_path() / "prodsafe-sentinel-tls-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(directory.data()), nullptr);
+  const embedded::TestCertificates certs =
+      embedded::make_test_certificates(std::filesystem::path(directory) / "certificates");
+  {
+    const embedded::RedisServerTls tls_only{
+        .cert_file = certs.server_cert, .key_file = certs.server_key, .ca_file = certs.ca_cert};
+    RedisServer master({.tls = tls_only});
+    embedded::RedisServerTls both = tls_only;
+    both.tls_only = false;
+    RedisServer sentinel(
+        {.config = {"sentinel monitor prodsafe 127.0.0.1 " + std::to_string(master.port()) + " 1",
+                    "tls-replication yes"},
+         .tls = both,
+         .sentinel = true});
+    Options options = quick();
+    options.tls.ca_file = certs.ca_cert.string();
+    Client client(
+        "rediss-sentinel://127.0.0.1:" + std::to_string(sentinel.tls_port()) + "?master=prodsafe",
+        options);
+    client.set("tls-sentinel", "v");
+    EXPECT_EQ(client.get("tls-sentinel"), "v");
+    // Without the CA the sentinel's certificate is refused, and the error says so.
+    Options no_ca = quick();
+    no_ca.connect_timeout = 2s;
+    try {
+      (void)Client(
+          "rediss-sentinel://127.0.0.1:" + std::to_string(sentinel.tls_port()) + "?master=prodsafe",
+          no_ca)
+          .ping();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("certificate"), std::string::npos) << error.what();
+    }
+  }
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace
