@@ -186,6 +186,9 @@ struct WorkerStats {
   std::uint64_t duplicates = 0;      // answered with an earlier execution's result
   std::uint64_t recoveries = 0;      // executions that took over an expired lease
   std::uint64_t store_errors = 0;    // Redis unreachable or timed out: retried
+  // Calls whose claim fewer replicas acknowledged than wait_replicas
+  // (ReplicationShortfall: the effect did not run): retried.
+  std::uint64_t replication_shortfalls = 0;
   std::uint64_t in_progress = 0;     // AlreadyInProgress: retried later
   std::uint64_t lease_lost = 0;      // commits refused: another worker took over
   std::uint64_t commit_pending = 0;  // results journaled because the commit failed

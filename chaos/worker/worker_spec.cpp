@@ -199,6 +199,7 @@ void to_json(json& out, const WorkerStats& stats) {
              {"duplicates", stats.duplicates},
              {"recoveries", stats.recoveries},
              {"store_errors", stats.store_errors},
+             {"replication_shortfalls", stats.replication_shortfalls},
              {"in_progress", stats.in_progress},
              {"lease_lost", stats.lease_lost},
              {"commit_pending", stats.commit_pending},
@@ -221,6 +222,7 @@ void from_json(const json& in, WorkerStats& stats) {
   read(in, "duplicates", stats.duplicates);
   read(in, "recoveries", stats.recoveries);
   read(in, "store_errors", stats.store_errors);
+  read(in, "replication_shortfalls", stats.replication_shortfalls);
   read(in, "in_progress", stats.in_progress);
   read(in, "lease_lost", stats.lease_lost);
   read(in, "commit_pending", stats.commit_pending);
@@ -248,6 +250,7 @@ WorkerStats total(std::span<const WorkerStats> stats) {
     sum.duplicates += worker.duplicates;
     sum.recoveries += worker.recoveries;
     sum.store_errors += worker.store_errors;
+    sum.replication_shortfalls += worker.replication_shortfalls;
     sum.in_progress += worker.in_progress;
     sum.lease_lost += worker.lease_lost;
     sum.commit_pending += worker.commit_pending;
