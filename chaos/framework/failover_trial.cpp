@@ -193,10 +193,19 @@ void FailoverTrial::report(nlohmann::json own) {
                      static_cast<std::size_t>(slowest), detail);
     resume[kind] = detail;
   }
+  if (fleet_.wait_replicas > 0) {
+    context_.measure(
+        trial_.row("claims short of replicas (retried)"), total.replication_shortfalls,
+        fmt::format("calls whose claim fewer than {} replica(s) acknowledged within the WAIT: "
+                    "the effect not run, the claim released, the order asked again",
+                    fleet_.wait_replicas));
+  }
   context_.measure(trial_.row("faults"), faults_.size(),
-                   fmt::format("workers: {} store errors retried, {} commits journaled, {} "
-                               "results inconsistent, slowest call {} ms; {:.1f} s",
-                               total.store_errors, total.commit_pending, total.inconsistent_results,
+                   fmt::format("workers: {} store errors retried, {} claims short of replicas "
+                               "retried, {} commits journaled, {} results inconsistent, slowest "
+                               "call {} ms; {:.1f} s",
+                               total.store_errors, total.replication_shortfalls,
+                               total.commit_pending, total.inconsistent_results,
                                total.max_call_latency_us / 1000, seconds_));
 
   nlohmann::json rounds = nlohmann::json::array();
@@ -221,6 +230,7 @@ void FailoverTrial::report(nlohmann::json own) {
               {"commits_lost", figures.commits_lost.size()},
               {"resume", resume},
               {"store_errors", total.store_errors},
+              {"replication_shortfalls", total.replication_shortfalls},
               {"commits_journaled", total.commit_pending},
               {"inconsistent_results", total.inconsistent_results}});
   context_.result().details[trial_.tag] = trial_details(total, hung_, seconds_, check, own);

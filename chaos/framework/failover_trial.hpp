@@ -26,7 +26,9 @@
 // is lost when a replica is promoted, so exactly-once across failover is a
 // figure, not an invariant): orders executed twice, re-executions without a
 // higher token, acknowledged claims lost, acknowledged commits lost, the time
-// to resume after each kind of fault.
+// to resume after each kind of fault; with wait_replicas, also the calls
+// whose claim too few replicas acknowledged (ReplicationShortfall: the effect
+// did not run, the worker asked again).
 //
 // Thread safety: like ScenarioContext, used by the thread that runs the
 // scenario (which must also be the one that restarts the topology's nodes).
@@ -54,8 +56,9 @@ struct FailoverFleet {
   milliseconds request_gap{50};
   // The topology's URL (redis-sentinel://..., redis-cluster://...). Required.
   std::string redis_url{};
-  // Durability: WorkerSpec::wait_replicas (WAIT after claim and commit).
-  // Not supported yet (workers refuse a value other than 0). Default: 0.
+  // Durability: WorkerSpec::wait_replicas (WrapperOptions::durability: WAIT
+  // for this many replicas, 250 ms at most, after each claim and commit).
+  // Default: 0, no WAIT (asynchronous replication only).
   int wait_replicas = 0;
 };
 

@@ -43,12 +43,14 @@ class LedgerFailure : public std::runtime_error {
 };
 
 // Whether a failed request is asked again: superseded (LeaseLost), held by
-// another worker (AlreadyInProgress), or the store failed (unreachable, timed
-// out, or a retryable reply such as LOADING or OOM). Anything else is
-// unexpected.
+// another worker (AlreadyInProgress), its claim acknowledged by too few
+// replicas (ReplicationShortfall, with wait_replicas: the effect did not
+// run), or the store failed (unreachable, timed out, or a retryable reply
+// such as LOADING or OOM). Anything else is unexpected.
 bool retried(const std::exception& error) {
   if (dynamic_cast<const LeaseLost*>(&error) != nullptr ||
       dynamic_cast<const AlreadyInProgress*>(&error) != nullptr ||
+      dynamic_cast<const ReplicationShortfall*>(&error) != nullptr ||
       dynamic_cast<const StoreUnavailable*>(&error) != nullptr)
     return true;
   const auto* reply = dynamic_cast<const ReplyError*>(&error);
@@ -254,6 +256,11 @@ class Worker {
       throw;
     } catch (const AlreadyInProgress&) {
       ++stats_.in_progress;
+      note_latency(call_started);
+      throw;
+    } catch (const ReplicationShortfall&) {
+      // The claim reached too few replicas and was not used: ask again.
+      ++stats_.replication_shortfalls;
       note_latency(call_started);
       throw;
     } catch (const std::exception& error) {

@@ -86,11 +86,14 @@ struct WorkerSpec {
   milliseconds wait_timeout{30000};
   milliseconds wait_poll_max{100};
   std::string journal_directory{};
-  // Durability across failover: WAIT for this many replicas after each claim
-  // and commit. THE place a durability setting reaches the workers; the
-  // WrapperOptions in worker.cpp are built from the spec. Not supported yet
-  // (the option is not in WrapperOptions): a spec with a value other than 0
-  // is refused (exit kWorkerBadSpec, saying so). Default: 0, no WAIT.
+  // Durability across failover: WrapperOptions::durability, WAIT for this
+  // many replicas (250 ms at most) after each claim and commit. THE place a
+  // durability setting reaches the workers; the WrapperOptions in worker.cpp
+  // are built from the spec. A claim that falls short (ReplicationShortfall:
+  // the effect did not run) is retried like a store error and counted in
+  // WorkerStats::replication_shortfalls; a commit that falls short is retried
+  // by the wrapper, then journaled (commit_pending). A negative value is
+  // refused (exit kWorkerBadSpec, saying so). Default: 0, no WAIT.
   int wait_replicas = 0;
 
   // redis::Options: command, connect and pool checkout timeouts, the longest
@@ -100,10 +103,11 @@ struct WorkerSpec {
   milliseconds pool_checkout_timeout{500};
   milliseconds reconnect_backoff_max{200};
 
-  // A request that fails (Redis down, AlreadyInProgress, LeaseLost) is
-  // retried by retry::run after a backoff from retry_backoff_initial doubling
-  // to retry_backoff_max (no jitter), as long as the retry would start within
-  // op_deadline of its first attempt; then it is given up. At exit, journaled
+  // A request that fails (Redis down, AlreadyInProgress, LeaseLost,
+  // ReplicationShortfall) is retried by retry::run after a backoff from
+  // retry_backoff_initial doubling to retry_backoff_max (no jitter), as long
+  // as the retry would start within op_deadline of its first attempt; then
+  // it is given up. At exit, journaled
   // results are flushed for up to exit_flush_deadline, with the same backoff.
   // 1 ms <= retry_backoff_initial <= retry_backoff_max <= 24 h.
   // Defaults: 10 ms, 250 ms, 120 s, 30 s.

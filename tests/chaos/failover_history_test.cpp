@@ -1,6 +1,7 @@
 // The failover figures: which acknowledged claims and commits the final
 // master lost, and how long the workers took to succeed again after a fault;
-// and the worker's durability setting, refused until WrapperOptions has it.
+// and the worker's durability setting, read from its spec (a negative one
+// refused).
 #include "chaos/history/failover_history.hpp"
 
 #include <filesystem>
