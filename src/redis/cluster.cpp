@@ -355,6 +355,13 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
     if (slots[i]) {
       nodes[i] = route(slots[i]);
       if (nodes[i] == nullptr) {
+        // A map fetched while the slot's master was failed and no replica
+        // promoted yet: ask again (as command() does on CLUSTERDOWN), or
+        // this map would stand until the periodic refresh.
+        refresh(false);
+        nodes[i] = route(slots[i]);
+      }
+      if (nodes[i] == nullptr) {
         throw StoreUnavailable(fmt::format(
             "Client::pipeline on {}: slot {} has no master (the cluster is down or being "
             "resharded); try again shortly",
@@ -407,7 +414,9 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
     }
   }
 
-  // A command that met MOVED or ASK did not run: send it again on its own.
+  // A command that met MOVED or ASK did not run: send it again, with the
+  // commands without keys that went with it (a WAIT must wait on the node
+  // that ran the write; their replies from the old node are replaced).
   // In a transaction that makes EXEC fail with EXECABORT; then the whole
   // block, which did not run either, is sent again once: after MOVED to the
   // slot's owner in the refreshed map, after ASK to the node it names with
@@ -425,7 +434,19 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
     }
     if (!redirect) continue;
     if (block_of[i] == count) {
-      replies[i] = command(commands[i]);
+      std::size_t end = i;
+      while (end + 1 < count && block_of[end + 1] == count && !slots[end + 1] &&
+             nodes[end + 1] == nodes[i]) {
+        ++end;
+      }
+      if (end == i) {
+        replies[i] = command(commands[i]);
+        continue;
+      }
+      std::vector<Reply> again = follow(std::span(commands).subspan(i, end - i + 1), *redirect,
+                                        std::move(replies[i]), nodes[i]);
+      for (std::size_t j = i; j <= end; ++j) replies[j] = std::move(again[j - i]);
+      i = end;
       continue;
     }
     const std::size_t begin = block_of[i];
@@ -464,6 +485,65 @@ std::vector<Reply> ClusterRouter::pipeline(const Pipeline& pipeline) {
     i = end;
   }
   return replies;
+}
+
+std::vector<Reply> ClusterRouter::follow(std::span<const std::vector<std::string_view>> group,
+                                         Redirect redirect, Reply redirected,
+                                         ConnectionPool* from) {
+  const std::span<const std::string_view> first = group.front();
+  const bool bounded = options_.command_timeout.count() > 0;
+  const Clock::time_point deadline = Clock::now() + options_.command_timeout;
+  ConnectionPool* target = from;
+  for (int redirects = 1;; ++redirects) {
+    if (redirects > kMaxRedirects) {
+      throw StoreUnavailable(fmt::format(
+          "{} on {}: more than {} redirects (the last: {}); the cluster's slots are moving, "
+          "try again shortly",
+          first.empty() ? "" : first.front(), redacted_, kMaxRedirects,
+          redirected.error_message()));
+    }
+    if (bounded && Clock::now() >= deadline) {
+      throw Timeout(fmt::format(
+          "{} on {}: command_timeout ({} ms) passed while following redirects (the last: {}); "
+          "the cluster's slots are moving, try again shortly",
+          first.empty() ? "" : first.front(), redacted_, options_.command_timeout.count(),
+          redirected.error_message()));
+    }
+    HostPort node{redirect.host, redirect.port};
+    if (node.host.empty() && target != nullptr) node.host = target->endpoint().host;
+    ConnectionPool* next = &pool_for(node);
+    const bool asking = redirect.kind == RedirectKind::kAsk;
+    if (!asking) {
+      routes()->owner[static_cast<std::size_t>(redirect.slot)].store(next,
+                                                                     std::memory_order_release);
+      refresh(false);
+    }
+    Pipeline pipeline;
+    if (asking) pipeline.add({"ASKING"});
+    for (const std::vector<std::string_view>& command : group) pipeline.add(command);
+    std::vector<Reply> answers;
+    try {
+      auto lease = next->checkout();
+      answers = run_pipeline(*lease, pipeline);
+    } catch (const StoreUnavailable&) {
+      refresh(false);
+      throw;
+    }
+    if (asking) answers.erase(answers.begin());
+    if (!answers.front().is_error()) return answers;
+    // Redirected again; a redirect that does not parse stays in place, as
+    // in pipeline().
+    std::optional<Redirect> again;
+    try {
+      again = parse_redirect(answers.front().error_message());
+    } catch (const ProtocolError& error) {
+      logger()->warn("{}: {}", redacted_, error.what());
+    }
+    if (!again) return answers;
+    redirect = *again;
+    redirected = std::move(answers.front());
+    target = next;
+  }
 }
 
 std::unique_ptr<Connection> ClusterRouter::connect() {

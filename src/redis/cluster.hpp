@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster_topology.hpp"
 #include "prodsafe/redis/connection.hpp"
 #include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/redis/options.hpp"
@@ -72,6 +73,12 @@ class ClusterRouter {
   std::shared_ptr<Routes> routes();
   ConnectionPool* route(const std::optional<int>& slot);
   ConnectionPool& pool_for(const HostPort& node);
+  // Sends `group` (a command with keys, then commands without) again where
+  // `redirect` (parsed from `redirected`, its MOVED or ASK reply from `from`)
+  // says, following up to kMaxRedirects within command_timeout; the group's
+  // replies (a redirect that does not parse among them, in place).
+  std::vector<Reply> follow(std::span<const std::vector<std::string_view>> group, Redirect redirect,
+                            Reply redirected, ConnectionPool* from);
   // Fetches the slot map; with `must` (no map yet) throws StoreUnavailable
   // when no node answers, else only logs. One at a time; at most one per
   // kMinRefreshInterval unless `must`.

@@ -39,25 +39,27 @@
 // is empty, and redis::Script reloads a script once, transparently.
 //
 // Redis Cluster. The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS on
-// servers before 7.0), asked of the known masters and then the URL's seeds;
-// it is fetched before the first command, again on a MOVED reply or an
-// unreachable node (one refresh at a time, at most one per 100 ms), and
-// every 30 s. A MOVED reply is followed to the node it names, an ASK reply
-// with ASKING there; TRYAGAIN, CLUSTERDOWN and LOADING are retried with a
-// short backoff while the command's deadline (command_timeout; 2 s when it is
-// 0) allows, after which the server's error is thrown; at
-// most 5 redirects per command, and none once command_timeout has passed
-// (Timeout). A command's keys must share one slot: one
-// whose keys span slots throws InvalidArgument before anything is sent (put
+// servers before 7.0), asked of the known masters and then the URL's seeds; it
+// is fetched before the first command, again on a MOVED reply, an unreachable
+// node or a slot it gives no master (a map fetched during a failover; one
+// refresh at a time, at most one per 100 ms), and every 30 s. A MOVED reply is
+// followed to the node it names, an ASK reply with ASKING there; TRYAGAIN,
+// CLUSTERDOWN and LOADING are retried with a short backoff while the command's
+// deadline (command_timeout; 2 s when it is 0) allows, after which the server's
+// error is thrown; at most 5 redirects per command, and none once
+// command_timeout has passed (Timeout). A command's keys must share one slot:
+// one whose keys span slots throws InvalidArgument before anything is sent (put
 // a hash tag, {...}, in the keys). A command without keys (PING, INFO, TIME)
-// goes to one master. A pipeline is split per node and its replies are put
-// back in order: a command without keys goes with the command before it (so
+// goes to one master. A pipeline is split per node and its replies are put back
+// in order: a command without keys goes with the command before it (so
 // [EVALSHA ... key, WAIT 1 100] runs on one connection), and a MULTI ... EXEC
-// block goes whole to the node of its keys. A pipelined command that met
-// MOVED or ASK (so did not run) is sent again on its own; a MULTI block that
-// met one (EXEC then fails with EXECABORT) is sent again whole, after ASK to
-// the node it names, with ASKING. A redirect reply that does not parse is
-// returned in place, like any error reply.
+// block goes whole to the node of its keys. A pipelined command that met MOVED or ASK (so
+// did not run) is sent again where the redirect says, with the commands without
+// keys that went with it (their first replies, from the old node, are replaced:
+// a WAIT waits on the node that ran the write); a MULTI block that met one
+// (EXEC then fails with EXECABORT) is sent again whole, after ASK to the node
+// it names, with ASKING. A redirect reply that does not parse is returned in
+// place, like any error reply.
 //
 // Thread safety: safe for concurrent use from any number of threads.
 #pragma once
