@@ -200,13 +200,13 @@ void FailoverTrial::report(nlohmann::json own) {
                     "the effect not run, the claim released, the order asked again",
                     fleet_.wait_replicas));
   }
-  context_.measure(trial_.row("faults"), faults_.size(),
-                   fmt::format("workers: {} store errors retried, {} claims short of replicas "
-                               "retried, {} commits journaled, {} results inconsistent, slowest "
-                               "call {} ms; {:.1f} s",
-                               total.store_errors, total.replication_shortfalls,
-                               total.commit_pending, total.inconsistent_results,
-                               total.max_call_latency_us / 1000, seconds_));
+  context_.measure(
+      trial_.row("faults"), faults_.size(),
+      fmt::format("workers: {} store errors retried, {} claims short of replicas "
+                  "retried, {} commits journaled, {} results inconsistent, slowest "
+                  "call {} ms; {:.1f} s",
+                  total.store_errors, total.replication_shortfalls, total.commit_pending,
+                  total.inconsistent_results, total.max_call_latency_us / 1000, seconds_));
 
   nlohmann::json rounds = nlohmann::json::array();
   for (std::size_t i = 0; i < faults_.size(); ++i) {

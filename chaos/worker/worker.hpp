@@ -190,15 +190,15 @@ struct WorkerStats {
   std::uint64_t duplicates = 0;      // answered with an earlier execution's result
   std::uint64_t recoveries = 0;      // executions that took over an expired lease
   std::uint64_t store_errors = 0;    // Redis unreachable or timed out: retried
-  // Calls whose claim fewer replicas acknowledged than wait_replicas
-  // (ReplicationShortfall: the effect did not run): retried.
-  std::uint64_t replication_shortfalls = 0;
   std::uint64_t in_progress = 0;     // AlreadyInProgress: retried later
   std::uint64_t lease_lost = 0;      // commits refused: another worker took over
   std::uint64_t commit_pending = 0;  // results journaled because the commit failed
   std::uint64_t journal_left = 0;    // journaled results still uncommitted at exit
   std::uint64_t gave_up = 0;         // requests abandoned at op_deadline
   std::uint64_t unexpected_errors = 0;
+  // Calls whose claim fewer replicas acknowledged than wait_replicas
+  // (ReplicationShortfall: the effect did not run): retried.
+  std::uint64_t replication_shortfalls = 0;
   // Requests of one op answered with different results by this worker.
   std::uint64_t inconsistent_results = 0;
   std::int64_t max_call_latency_us = 0;  // the slowest execute_once call

@@ -29,7 +29,8 @@ class WorkerDurabilityTest : public ::testing::Test {
         (fs::temp_directory_path() / "prodsafe-worker-durability-XXXXXX").string();
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     directory_ = pattern;
-    for (const char* sub : {"ledgers", "files", "journal"}) fs::create_directories(directory_ / sub);
+    for (const char* sub : {"ledgers", "files", "journal"})
+      fs::create_directories(directory_ / sub);
   }
   void TearDown() override { fs::remove_all(directory_); }
 
