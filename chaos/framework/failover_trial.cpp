@@ -65,13 +65,15 @@ std::string with_examples(std::string text, std::span<const std::string> example
 }
 
 // "2 fault(s); first success after 1804, 2230 ms; promotion seen after 1650,
-// 2210 ms; claims lost 0, 3; commits lost 0, 3"
+// 2210 ms; claims lost 0, 3; commits lost 0, 3" (and, with a WAIT, "; claims
+// short of replicas 0, 2")
 std::string resume_detail(std::span<const FaultRound> faults, const FailoverFigures& figures,
-                          const std::string& kind, std::int64_t* slowest) {
+                          const std::string& kind, bool waits, std::int64_t* slowest) {
   std::vector<std::string> times;
   std::vector<std::string> promoted;
   std::vector<std::size_t> claims;
   std::vector<std::size_t> commits;
+  std::vector<std::size_t> short_of_replicas;
   for (std::size_t i = 0; i < faults.size(); ++i) {
     if (faults[i].kind != kind) continue;
     const std::optional<std::int64_t>& resume = figures.resume_ms[i];
@@ -79,13 +81,17 @@ std::string resume_detail(std::span<const FaultRound> faults, const FailoverFigu
     promoted.push_back(fmt::format("{}", faults[i].promoted.count()));
     claims.push_back(figures.claims_lost_by_fault[i]);
     commits.push_back(figures.commits_lost_by_fault[i]);
+    short_of_replicas.push_back(figures.shortfalls_by_fault[i]);
     if (resume) *slowest = std::max(*slowest, *resume);
   }
-  return fmt::format(
+  std::string detail = fmt::format(
       "{} fault(s); first success after {} ms; promotion seen after {} ms; claims lost {}; "
       "commits lost {}",
       times.size(), fmt::join(times, ", "), fmt::join(promoted, ", "), fmt::join(claims, ", "),
       fmt::join(commits, ", "));
+  if (waits)
+    detail += fmt::format("; claims short of replicas {}", fmt::join(short_of_replicas, ", "));
+  return detail;
 }
 
 }  // namespace
@@ -188,7 +194,8 @@ void FailoverTrial::report(nlohmann::json own) {
   nlohmann::json resume = nlohmann::json::object();
   for (const std::string& kind : kinds) {
     std::int64_t slowest = 0;
-    const std::string detail = resume_detail(faults_, figures, kind, &slowest);
+    const std::string detail =
+        resume_detail(faults_, figures, kind, fleet_.wait_replicas > 0, &slowest);
     context_.measure(trial_.row(fmt::format("ms to resume after {} (slowest)", kind)),
                      static_cast<std::size_t>(slowest), detail);
     resume[kind] = detail;
@@ -197,8 +204,9 @@ void FailoverTrial::report(nlohmann::json own) {
     context_.measure(
         trial_.row("claims short of replicas (retried)"), total.replication_shortfalls,
         fmt::format("calls whose claim fewer than {} replica(s) acknowledged within the WAIT: "
-                    "the effect not run, the claim released, the order asked again",
-                    fleet_.wait_replicas));
+                    "the effect not run, the claim released, the order asked again; {} after "
+                    "the last round",
+                    fleet_.wait_replicas, figures.shortfalls_by_fault.back()));
   }
   context_.measure(
       trial_.row("faults"), faults_.size(),
@@ -216,7 +224,8 @@ void FailoverTrial::report(nlohmann::json own) {
                       {"resume_ms", figures.resume_ms[i] ? nlohmann::json(*figures.resume_ms[i])
                                                          : nlohmann::json(nullptr)},
                       {"claims_lost", figures.claims_lost_by_fault[i]},
-                      {"commits_lost", figures.commits_lost_by_fault[i]}});
+                      {"commits_lost", figures.commits_lost_by_fault[i]},
+                      {"short_of_replicas", figures.shortfalls_by_fault[i]}});
   }
   own.update({{"workers", fleet_.workers},
               {"orders", fleet_.orders},

@@ -33,6 +33,7 @@ FailoverFigures failover_figures(std::span<const LedgerEntry> executions,
   FailoverFigures figures;
   figures.claims_lost_by_fault.assign(faults.size() + 1, 0);
   figures.commits_lost_by_fault.assign(faults.size() + 1, 0);
+  figures.shortfalls_by_fault.assign(faults.size() + 1, 0);
   for (const LedgerEntry& execution : executions) {
     ++figures.claims;
     const FinalRecord* record = find(execution.op_id);
@@ -43,6 +44,8 @@ FailoverFigures failover_figures(std::span<const LedgerEntry> executions,
     }
   }
   for (const WorkerEvent& answer : answers) {
+    if (answer.event == "short_of_replicas")
+      ++figures.shortfalls_by_fault[fault_after(answer.ended_ns)];
     if (answer.event != "committed") continue;
     ++figures.commits_acknowledged;
     const FinalRecord* record = find(answer.op);

@@ -13,6 +13,9 @@
 //                              it had forgotten this one) or there is none
 //   acknowledged commits lost  "committed" answers whose op's final record is
 //                              not that execution's completed record
+//   claims short of replicas   "short_of_replicas" answers (with a WAIT:
+//                              claims too few replicas acknowledged, not
+//                              used), per round like the losses
 //   time to resume             per fault, from the fault until the end of the
 //                              first call started after it that succeeded
 //                              ("committed" or "duplicate") for an op the
@@ -59,6 +62,9 @@ struct FailoverFigures {
   // one more slot at the end for those acknowledged after the last.
   std::vector<std::size_t> claims_lost_by_fault{};
   std::vector<std::size_t> commits_lost_by_fault{};
+  // Calls whose claim fell short of the replicas asked for ("short_of_replicas"
+  // answers), per fault as above.
+  std::vector<std::size_t> shortfalls_by_fault{};
 };
 
 // A fault: when (steady clock, CLOCK_MONOTONIC ns), when the topology was

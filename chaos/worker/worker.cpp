@@ -261,6 +261,7 @@ class Worker {
     } catch (const ReplicationShortfall&) {
       // The claim reached too few replicas and was not used: ask again.
       ++stats_.replication_shortfalls;
+      if (spec_.record_answers) record_event("short_of_replicas", op, 0, call_started);
       note_latency(call_started);
       throw;
     } catch (const std::exception& error) {

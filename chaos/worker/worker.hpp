@@ -167,10 +167,13 @@ struct LeaseLostReport {
 // With WorkerSpec::record_answers, also every answered request: "committed"
 // (it ran the effect here and the store acknowledged the commit),
 // "journaled" (it ran the effect; the commit went to the journal) or
-// "duplicate" (answered with the result of the execution under `token`),
-// with the execute_once() call's start and end (CLOCK_MONOTONIC ns).
+// "duplicate" (answered with the result of the execution under `token`);
+// and every call whose claim too few replicas acknowledged,
+// "short_of_replicas" (token 0: the effect did not run); each with the
+// execute_once() call's start and end (CLOCK_MONOTONIC ns).
 struct WorkerEvent {
-  std::string event{};  // "lease_lost", "committed", "journaled", "duplicate"
+  // "lease_lost", "committed", "journaled", "duplicate", "short_of_replicas"
+  std::string event{};
   std::string op{};
   std::uint64_t token = 0;
   std::int64_t started_ns = 0;

@@ -88,6 +88,20 @@ TEST(FailoverFiguresTest, ALossIsCountedAgainstTheRoundNotOverWhenItWasAcknowled
   EXPECT_EQ(figures.commits_lost_by_fault, (std::vector<std::size_t>{1, 0}));
 }
 
+TEST(FailoverFiguresTest, ClaimsShortOfReplicasAreCountedPerRound) {
+  // A fault at 1 s, whole again at 3 s; another at 5 s, whole at 6 s.
+  const std::vector<WorkerEvent> answers = {
+      answer("short_of_replicas", "order-1", 0, 2'000, 2'250),  // during the first round
+      answer("short_of_replicas", "order-1", 0, 2'300, 2'550),
+      answer("committed", "order-1", 7, 2'600, 2'700),           // not a shortfall
+      answer("short_of_replicas", "order-2", 0, 5'500, 5'750),   // during the second
+      answer("short_of_replicas", "order-3", 0, 7'000, 7'250)};  // after the last round
+  const std::vector<FaultTime> faults = {{.at_ns = 1'000'000'000, .healed_ns = 3'000'000'000},
+                                         {.at_ns = 5'000'000'000, .healed_ns = 6'000'000'000}};
+  const FailoverFigures figures = failover_figures({}, answers, {}, faults);
+  EXPECT_EQ(figures.shortfalls_by_fault, (std::vector<std::size_t>{2, 1, 1}));
+}
+
 TEST(FailoverFiguresTest, ResumeCountsOnlyTheOpsTheFaultCutOff) {
   // One shard failed: order-1 lives elsewhere and never stopped.
   const std::vector<WorkerEvent> answers = {answer("committed", "order-1", 1, 1'010, 1'011),
