@@ -18,8 +18,10 @@ build: bootstrap
 	@$(CMAKE_CONFIGURE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS)
 
+# The C++ tests, then the Python package's (pytest, label python).
 test: build
-	cd build && $(CTEST) -LE bench
+	cd build && $(CTEST) -LE 'bench|python'
+	cd build && $(CTEST) -L python
 
 demo: build
 	build/tools/prodsafe/prodsafe demo

@@ -1,0 +1,3 @@
+"""prodsafe.alerts (docs/python.md)."""
+
+__all__: list[str] = []

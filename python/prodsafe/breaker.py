@@ -1,0 +1,3 @@
+"""prodsafe.breaker (docs/python.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""prodsafe.idempotency (docs/python.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""prodsafe.metrics (docs/python.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""prodsafe.retry (docs/python.md)."""
+
+__all__: list[str] = []

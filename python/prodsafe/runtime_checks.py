@@ -1,0 +1,3 @@
+"""prodsafe.runtime_checks (docs/python.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,8 @@
+// prodsafe.checks: bindings (docs/python.md).
+#include "bindings.hpp"
+
+namespace prodsafe::python {
+
+void bind_checks(py::module_& m) { static_cast<void>(m); }
+
+}  // namespace prodsafe::python
