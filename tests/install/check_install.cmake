@@ -57,3 +57,27 @@ if(NOT result EQUAL 0 OR NOT out MATCHES "effect runs 1, retry calls 2, answer 4
   message(FATAL_ERROR "the in-memory consumer failed (${result}):\n${out}")
 endif()
 message(STATUS "in-memory consumer says: ${out}")
+
+# The Python package, when the build made one: installed under the prefix,
+# imported from there (not from the build tree) by the interpreter it was
+# built for, in a directory without the sources.
+if(PYTHON_EXECUTABLE AND PYTHON_INSTALL_DIR)
+  if(IS_ABSOLUTE ${PYTHON_INSTALL_DIR})
+    message(FATAL_ERROR "PRODSAFE_PYTHON_INSTALL_DIR is absolute; this check needs it under the prefix")
+  endif()
+  set(site ${WORK_DIR}/prefix/${PYTHON_INSTALL_DIR})
+  foreach(required prodsafe/__init__.py prodsafe/errors.py prodsafe/py.typed prodsafe/client.pyi)
+    if(NOT EXISTS ${site}/${required})
+      message(FATAL_ERROR "the installed Python package lacks ${required} (in ${site})")
+    endif()
+  endforeach()
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -E env PYTHONPATH=${site} PYTHONDONTWRITEBYTECODE=1
+            ${PYTHON_EXECUTABLE} -c
+            "import prodsafe, prodsafe.testing; assert prodsafe.__file__.startswith('${site}'), prodsafe.__file__; print('python package', prodsafe.__version__, len(prodsafe.__all__), 'names')"
+    WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "the installed Python package does not import (${result}):\n${out}")
+  endif()
+  message(STATUS "${out}")
+endif()
