@@ -158,3 +158,42 @@ def test_a_forked_child_opens_its_own_connections(redis):
     assert os.WEXITSTATUS(status) == 0
     assert redis.get("child") == b"wrote"
     assert redis.pool_stats()["created"] == parent_created  # parent's pool untouched
+
+
+@pytest.mark.parametrize("command", [["MULTI"], ["SELECT", "1"], ["SUBSCRIBE", "x"]])
+def test_commands_that_would_change_a_pooled_connection_are_refused(redis, command):
+    with pytest.raises(prodsafe.InvalidArgument, match="would change the pooled connection"):
+        redis.execute_command(*command)
+    assert redis.ping() is True
+
+
+def test_the_gil_is_released_while_a_call_waits_on_redis(redis_server):
+    import threading
+    import time
+
+    client = prodsafe.Redis(redis_server.url, command_timeout=1.0)
+    client.ping()
+    ticks = []
+    done = threading.Event()
+
+    def ticker():
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    redis_server.pause()
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(prodsafe.Timeout):
+            client.execute_command("GET", "x")
+        waited = time.monotonic() - start
+    finally:
+        done.set()
+        thread.join()
+        redis_server.resume()
+    # The other thread kept running during the whole wait, not only after it.
+    during = [t for t in ticks if start < t < start + waited]
+    assert waited >= 0.9
+    assert len(during) >= 20
