@@ -45,6 +45,7 @@ bench: bootstrap
 	build-release/bench/metrics_bench
 	build-release/bench/tls_bench
 	build-release/bench/topology_bench
+	PYTHONPATH=build-release/python /usr/bin/python3 bench/python_bench.py
 
 # The whole tree (tests, benchmarks, examples, fuzz corpus drivers) built as a
 # user's `cmake -DCMAKE_BUILD_TYPE=Release` builds it, with warnings as errors:
