@@ -37,6 +37,18 @@ double fraction_arg(py::handle value, std::string_view what) {
   return share;
 }
 
+// A ValidationLevel, or its name in any case ("error").
+Level level_arg(py::handle value) {
+  if (py::isinstance<Level>(value)) return value.cast<Level>();
+  if (!py::isinstance<py::str>(value))
+    raise_wrong_type("fail_at", "a ValidationLevel or its name", value);
+  const auto level = runtime_checks::parse_level(value.cast<std::string>());
+  if (!level)
+    raise_python(InvalidArgument("fail_at must be OK, WARNING, ERROR or CRITICAL, not '" +
+                                 value.cast<std::string>() + "'"));
+  return *level;
+}
+
 // A validator with what its options refer to kept alive (the metrics
 // registry, when one is given).
 struct Validator {
@@ -156,11 +168,12 @@ Not for concurrent use of one validator from several threads.
           "StoreUnavailable when the server cannot be reached at all.")
       .def(
           "validate_on_startup",
-          [](Validator& self, Level fail_at) {
+          [](Validator& self, py::handle fail_at) {
+            const Level level = level_arg(fail_at);
             py::gil_scoped_release release;
-            return self.validator.validate_on_startup(fail_at);
+            return self.validator.validate_on_startup(level);
           },
-          py::arg("fail_at") = Level::kError,
+          py::arg("fail_at") = py::cast(Level::kError),
           "Runs the checks, logs each result (through prodsafe's logger) and returns\n"
           "False when any result is at or above fail_at (default ERROR), or when Redis\n"
           "cannot be reached. Never raises.")
