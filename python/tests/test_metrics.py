@@ -415,3 +415,16 @@ def test_bad_statsd_calls(udp_listener):
             statsd.counter("x", 1, sample_rate=2)
         with pytest.raises(prodsafe.InvalidArgument):
             statsd.counter("", 1)
+
+
+def test_a_str_that_is_not_utf8_encodable_is_invalid_argument():
+    # A lone surrogate cannot be encoded: a clear error, not pybind11's cast error.
+    registry = prodsafe.Registry()
+    with pytest.raises(prodsafe.InvalidArgument):
+        registry.counter("\ud800", "help")
+    with pytest.raises(prodsafe.InvalidArgument):
+        registry.counter("c_help", "\ud800")
+    with pytest.raises(prodsafe.InvalidArgument):
+        prodsafe.looks_unbounded("\udfff")
+    with pytest.raises(prodsafe.InvalidArgument):
+        prodsafe.StatsdClient(prefix="\ud800")

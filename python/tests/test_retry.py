@@ -446,3 +446,10 @@ def test_bad_retry_calls_are_refused():
         prodsafe.RetryBudget(ratio=-1)
     with pytest.raises(prodsafe.InvalidArgument):
         prodsafe.RetryBudget(ttl=0)
+
+
+def test_a_job_id_that_is_not_utf8_encodable_is_invalid_argument():
+    with pytest.raises(prodsafe.InvalidArgument):
+        RetryWindowTracker().start_window("\ud800")
+    with pytest.raises(prodsafe.InvalidArgument):
+        RetryPolicy(jitter="\ud800")
