@@ -42,10 +42,11 @@ Level level_arg(py::handle value) {
   if (py::isinstance<Level>(value)) return value.cast<Level>();
   if (!py::isinstance<py::str>(value))
     raise_wrong_type("fail_at", "a ValidationLevel or its name", value);
-  const auto level = runtime_checks::parse_level(value.cast<std::string>());
+  const std::string name = str_arg(value, "fail_at");
+  const auto level = runtime_checks::parse_level(name);
   if (!level)
-    raise_python(InvalidArgument("fail_at must be OK, WARNING, ERROR or CRITICAL, not '" +
-                                 value.cast<std::string>() + "'"));
+    raise_python(
+        InvalidArgument("fail_at must be OK, WARNING, ERROR or CRITICAL, not '" + name + "'"));
   return *level;
 }
 
@@ -61,7 +62,7 @@ std::unique_ptr<Validator> make_validator(py::handle redis, const py::kwargs& kw
   ValidatorOptions options;
   py::object registry = py::none();
   for (const auto& [key, value] : kwargs) {
-    const std::string name = key.cast<std::string>();
+    const std::string name = str_arg(key, "an option name");
     if (name == "strict_durability") {
       options.strict_durability = bool_arg(value, name);
     } else if (name == "memory_warning_free") {

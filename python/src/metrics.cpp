@@ -193,7 +193,7 @@ PyObject* validate_metric_labels_fast(PyObject* /*self*/, PyObject* const* args,
     if (kwnames != nullptr) {
       const Py_ssize_t count = PyTuple_GET_SIZE(kwnames);
       for (Py_ssize_t i = 0; i < count; ++i) {
-        const std::string name = py::handle(PyTuple_GET_ITEM(kwnames, i)).cast<std::string>();
+        const std::string name = str_arg(PyTuple_GET_ITEM(kwnames, i), "an argument name");
         PyObject* value = args[nargs + i];
         if (name == "metric_name" && metric == nullptr) {
           metric = value;
@@ -300,7 +300,7 @@ std::vector<std::string> label_values(const std::vector<std::string>& names, con
     if (!args.empty())
       raise_python(InvalidArgument("give label values by position or by name, not both"));
     for (const auto& [key, value] : kwargs) {
-      const std::string name = key.cast<std::string>();
+      const std::string name = str_arg(key, "a label name");
       if (std::find(names.begin(), names.end(), name) == names.end())
         raise_python(InvalidArgument("unknown label '" + name + "'"));
     }

@@ -69,10 +69,18 @@ class PythonFailure : public std::exception {
 
 // "TypeError: message" for the exception `error` holds (GIL held).
 std::string describe(const py::error_already_set& error) {
+  // str() of anything as UTF-8, lone surrogates escaped.
+  const auto text_of = [](py::handle object) {
+    const py::str text(object);
+    const auto bytes = py::reinterpret_steal<py::object>(
+        PyUnicode_AsEncodedString(text.ptr(), "utf-8", "backslashreplace"));
+    if (!bytes) throw py::error_already_set();
+    return bytes.cast<std::string>();
+  };
   std::string text;
   try {
-    text = py::str(error.type().attr("__name__")).cast<std::string>();
-    const std::string message = py::str(error.value()).cast<std::string>();
+    text = text_of(error.type().attr("__name__"));
+    const std::string message = text_of(error.value());
     if (!message.empty()) text += ": " + message;
   } catch (...) {
     PyErr_Clear();

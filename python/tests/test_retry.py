@@ -453,3 +453,8 @@ def test_a_job_id_that_is_not_utf8_encodable_is_invalid_argument():
         RetryWindowTracker().start_window("\ud800")
     with pytest.raises(prodsafe.InvalidArgument):
         RetryPolicy(jitter="\ud800")
+    reasons = []
+    fn = Flaky(prodsafe.StoreUnavailable("bad \ud800 text"))
+    assert retry(fn, RetryPolicy(on_retry=lambda a, d, reason: reasons.append(reason),
+                                 **FAST)) == "done"
+    assert reasons == ["StoreUnavailable: bad \\ud800 text"]

@@ -203,3 +203,5 @@ def test_fail_level_by_name_and_bad_fail_levels(redis_server):
 def test_a_fail_level_that_is_not_utf8_encodable_is_invalid_argument(redis):
     with pytest.raises(prodsafe.InvalidArgument):
         RedisRuntimeValidator(redis).validate_on_startup(fail_at="\ud800")
+    with pytest.raises(prodsafe.InvalidArgument):
+        RedisRuntimeValidator(redis, **{"\ud800": 1})
