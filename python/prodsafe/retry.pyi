@@ -173,9 +173,17 @@ class RetryPolicy:
     def job_type(self) -> str: ...
 
 def retry(fn: Callable[[], _T], policy: RetryPolicy | None = None, *,
-          retry_if_result: Callable[[_T], bool] | None = None) -> _T:
+          retry_if_result: Callable[[_T], bool] | None = None,
+          job_id: str | None = None, tracker: RetryWindowTracker | None = None,
+          histogram: RetryHistogram | None = None,
+          spike_detector: RetrySpikeDetector | None = None,
+          on_spike: Callable[[SpikeAlert], Any] | None = None,
+          anomaly_detector: RetryAnomalyDetector | None = None,
+          on_anomaly: Callable[[Anomaly], Any] | None = None) -> _T:
     """Calls fn() until it returns, retrying as policy says; fn's last exception is
-    raised unchanged when retrying ends."""
+    raised unchanged when retrying ends. The tracker (the call's window under
+    job_id), histogram and detectors are fed as it goes; their failures never
+    change the outcome."""
 
 def retrying(policy: RetryPolicy | None = None, *,
              retry_if_result: Callable[[Any], bool] | None = None) -> Callable[[_F], _F]:

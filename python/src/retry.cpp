@@ -9,6 +9,7 @@
 // carried through the C++ loop as a PythonFailure; when retrying ends, the
 // original Python exception is raised again, unchanged.
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 
@@ -297,7 +298,90 @@ py::object call_policy(const py::object& fn, const char* name, Args&&... args) {
   }
 }
 
-py::object run_retry(py::handle fn, py::handle policy_arg, py::handle retry_if_result) {
+// What retry() feeds besides the policy's own hooks (retry::observe): the
+// tracker (one window per call, under job_id), the histogram, the spike and
+// anomaly detectors, and the Python callables told of their alerts. Each
+// object is kept alive by retry()'s arguments for the call.
+retry::RetryObservers observers_from(const Policy& policy, py::handle job_id, py::handle tracker,
+                                     py::handle histogram, py::handle spikes, py::handle on_spike,
+                                     py::handle anomalies, py::handle on_anomaly) {
+  retry::RetryObservers observers;
+  observers.job_type = policy.base.job_type;
+  if (!tracker.is_none()) {
+    if (!py::isinstance<retry::RetryWindowTracker>(tracker))
+      raise_wrong_type("tracker", "a prodsafe.RetryWindowTracker or None", tracker);
+    if (job_id.is_none()) raise_python(InvalidArgument("a tracker needs the call's job_id"));
+    observers.tracker = &tracker.cast<retry::RetryWindowTracker&>();
+  }
+  if (!job_id.is_none()) {
+    observers.job_id = job_id_arg(job_id);
+    if (observers.job_id.empty()) raise_python(InvalidArgument("job_id must not be empty"));
+  }
+  if (!histogram.is_none()) {
+    if (!py::isinstance<retry::RetryHistogram>(histogram))
+      raise_wrong_type("histogram", "a prodsafe.RetryHistogram or None", histogram);
+    observers.histogram = &histogram.cast<retry::RetryHistogram&>();
+  }
+  if (!spikes.is_none()) {
+    if (!py::isinstance<SpikeDetector>(spikes))
+      raise_wrong_type("spike_detector", "a prodsafe.RetrySpikeDetector or None", spikes);
+    observers.spikes = spikes.cast<SpikeDetector&>().detector.get();
+  }
+  if (!anomalies.is_none()) {
+    if (!py::isinstance<AnomalyDetector>(anomalies))
+      raise_wrong_type("anomaly_detector", "a prodsafe.RetryAnomalyDetector or None", anomalies);
+    observers.anomalies = anomalies.cast<AnomalyDetector&>().detector.get();
+  }
+  // The callables are borrowed from retry()'s arguments, alive for the call.
+  if (const py::object callable = callable_or_none(on_spike, "on_spike")) {
+    observers.on_spike = [fn = callable.ptr()](const retry::SpikeAlert& alert) {
+      py::gil_scoped_acquire gil;
+      const py::object held = py::reinterpret_borrow<py::object>(fn);
+      try {
+        held(alert);
+      } catch (py::error_already_set& error) {
+        throw std::runtime_error("on_spike raised " + describe(error));
+      }
+    };
+  }
+  if (const py::object callable = callable_or_none(on_anomaly, "on_anomaly")) {
+    observers.on_anomaly = [fn = callable.ptr()](const retry::Anomaly& anomaly) {
+      py::gil_scoped_acquire gil;
+      const py::object held = py::reinterpret_borrow<py::object>(fn);
+      try {
+        held(anomaly);
+      } catch (py::error_already_set& error) {
+        throw std::runtime_error("on_anomaly raised " + describe(error));
+      }
+    };
+  }
+  return observers;
+}
+
+// `first` then `second`, each run even when the other throws; their failures
+// are thrown together as one std::runtime_error (the loop logs and counts it).
+template <class... Args>
+std::function<void(Args...)> both(std::function<void(Args...)> first,
+                                  std::function<void(Args...)> second) {
+  if (!first) return second;
+  if (!second) return first;
+  return [first = std::move(first), second = std::move(second)](Args... args) {
+    std::string failures;
+    for (const auto* hook : {&first, &second}) {
+      try {
+        (*hook)(args...);
+      } catch (const std::exception& error) {
+        failures += (failures.empty() ? "" : "; ") + std::string(error.what());
+      }
+    }
+    if (!failures.empty()) throw std::runtime_error(failures);
+  };
+}
+
+py::object run_retry(py::handle fn, py::handle policy_arg, py::handle retry_if_result,
+                     py::handle job_id, py::handle tracker, py::handle histogram,
+                     py::handle spike_detector, py::handle on_spike, py::handle anomaly_detector,
+                     py::handle on_anomaly) {
   if (PyCallable_Check(fn.ptr()) == 0) raise_wrong_type("fn", "a callable", fn);
   std::unique_ptr<Policy> made;
   const Policy* policy = nullptr;
@@ -345,6 +429,18 @@ py::object run_retry(py::handle fn, py::handle policy_arg, py::handle retry_if_r
     loop_policy.hooks.on_finish = [policy](int attempts, bool success, milliseconds elapsed) {
       call_policy(policy->on_finish, "on_finish", attempts, success, seconds_of(elapsed));
     };
+  }
+
+  const bool observed =
+      !(job_id.is_none() && tracker.is_none() && histogram.is_none() && spike_detector.is_none() &&
+        on_spike.is_none() && anomaly_detector.is_none() && on_anomaly.is_none());
+  if (observed) {
+    retry::RetryHooks fed =
+        retry::observe(observers_from(*policy, job_id, tracker, histogram, spike_detector, on_spike,
+                                      anomaly_detector, on_anomaly));
+    loop_policy.hooks.on_attempt = both(fed.on_attempt, loop_policy.hooks.on_attempt);
+    loop_policy.hooks.on_retry = both(fed.on_retry, loop_policy.hooks.on_retry);
+    loop_policy.hooks.on_finish = both(fed.on_finish, loop_policy.hooks.on_finish);
   }
 
   using Result = std::shared_ptr<PyRef>;
@@ -827,12 +923,23 @@ counters go.
       .def_property_readonly("job_type", [](const Policy& p) { return p.base.job_type; });
 
   m.def("retry", &run_retry, py::arg("fn"), py::arg("policy") = py::none(), py::kw_only(),
-        py::arg("retry_if_result") = py::none(), R"doc(
+        py::arg("retry_if_result") = py::none(), py::arg("job_id") = py::none(),
+        py::arg("tracker") = py::none(), py::arg("histogram") = py::none(),
+        py::arg("spike_detector") = py::none(), py::arg("on_spike") = py::none(),
+        py::arg("anomaly_detector") = py::none(), py::arg("on_anomaly") = py::none(), R"doc(
 Calls fn() until it returns, retrying as `policy` says (default:
 RetryPolicy()), and returns its result. fn is called with the GIL held; the
 backoff sleeps release it. When retrying ends, fn's last exception is raised
 again, unchanged. retry_if_result(result) -> True asks for another attempt
 after a result (the last result is returned when retries run out).
+
+The call can feed the retry-hardening classes: tracker (a
+RetryWindowTracker: the call's window under job_id, opened on the first
+attempt, counted on each, closed with the outcome), histogram (a
+RetryHistogram: the attempts it took), spike_detector (each retry; on_spike
+gets its alerts) and anomaly_detector (the finished window; on_anomaly gets
+each anomaly). A failure among them (a tracker whose Redis is down, a
+callable raising) is logged and counted, never the call's outcome.
 )doc");
 }
 

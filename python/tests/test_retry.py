@@ -458,3 +458,64 @@ def test_a_job_id_that_is_not_utf8_encodable_is_invalid_argument():
     assert retry(fn, RetryPolicy(on_retry=lambda a, d, reason: reasons.append(reason),
                                  **FAST)) == "done"
     assert reasons == ["StoreUnavailable: bad \\ud800 text"]
+
+
+def test_retry_feeds_the_tracker_histogram_and_detectors(redis_server):
+    reader = redis.from_url(redis_server.url, decode_responses=True)
+    tracker = RetryWindowTracker(prodsafe.Redis(redis_server.url))
+    histogram = prodsafe.RetryHistogram()
+    spikes = RetrySpikeDetector()
+    anomalies = RetryAnomalyDetector(excessive_attempts=3)
+    found, windows_seen = [], []
+
+    def fn_reading_its_window():
+        # The window is in Redis while the call runs.
+        windows_seen.append(reader.hget("retry:window:settle-1", "attempts"))
+        if len(windows_seen) < 3:
+            raise prodsafe.StoreUnavailable("down")
+        return "settled"
+
+    policy = RetryPolicy(max_attempts=5, job_type="settlement", **FAST)
+    assert retry(fn_reading_its_window, policy, job_id="settle-1", tracker=tracker,
+                 histogram=histogram, spike_detector=spikes, anomaly_detector=anomalies,
+                 on_anomaly=found.append) == "settled"
+    assert windows_seen == ["1", "2", "3"]
+    assert reader.exists("retry:window:settle-1") == 0  # closed
+    assert histogram.counts()["3"] == 1
+    assert spikes.current_count == 2  # the two retries
+    [anomaly] = found
+    assert anomaly.type == prodsafe.AnomalyType.EXCESSIVE_ATTEMPTS
+    assert (anomaly.job_id, anomaly.job_type) == ("settle-1", "settlement")
+
+
+def test_a_failing_observer_never_changes_the_outcome(redis_server):
+    tracker = RetryWindowTracker(prodsafe.Redis(redis_server.url, connect_timeout=0.2,
+                                                reconnect_backoff_initial=0))
+    redis_server.kill()  # the tracker's Redis is gone
+
+    def broken(anomaly):
+        raise RuntimeError("alerting is down")
+
+    fn = Flaky(prodsafe.InvalidArgument("bad order"))
+    with pytest.raises(prodsafe.InvalidArgument):  # fn's own failure, not the tracker's
+        retry(fn, RetryPolicy(**FAST), job_id="j", tracker=tracker,
+              anomaly_detector=RetryAnomalyDetector(excessive_attempts=1), on_anomaly=broken)
+    fn = Flaky()
+    assert retry(fn, RetryPolicy(**FAST), job_id="j", tracker=tracker) == "done"
+
+
+def test_bad_observers_are_refused():
+    with pytest.raises(prodsafe.InvalidArgument):
+        retry(lambda: 1, tracker=RetryWindowTracker())  # no job_id
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, job_id="j", tracker="redis")
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, histogram={})
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, spike_detector=RetryAnomalyDetector())
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, anomaly_detector=RetrySpikeDetector())
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, on_anomaly="print")
+    with pytest.raises(prodsafe.WrongType):
+        retry(lambda: 1, job_id=5)
