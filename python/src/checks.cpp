@@ -1,6 +1,7 @@
 // prodsafe.runtime_checks: the Redis production-safety validator
 // (runtime_checks/redis_runtime_validator.hpp), the seed's
 // RedisRuntimeValidator.
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -52,9 +53,12 @@ Level level_arg(py::handle value) {
 
 // A validator with what its options refer to kept alive (the metrics
 // registry, when one is given).
+// A RedisRuntimeValidator is not for concurrent use: `mutex` serialises the
+// calls (taken with the GIL released, as a run waits on Redis).
 struct Validator {
   RedisRuntimeValidator validator;
   py::object registry;
+  std::mutex mutex;
 };
 
 std::unique_ptr<Validator> make_validator(py::handle redis, const py::kwargs& kwargs) {
@@ -94,9 +98,8 @@ std::unique_ptr<Validator> make_validator(py::handle redis, const py::kwargs& kw
           "metrics"));
     }
   }
-  auto made = std::unique_ptr<Validator>(
-      new Validator{RedisRuntimeValidator(std::move(client), options), std::move(registry)});
-  return made;
+  return std::unique_ptr<Validator>(
+      new Validator{RedisRuntimeValidator(std::move(client), options), std::move(registry), {}});
 }
 
 py::list results_list(const std::vector<CheckResult>& results) {
@@ -152,7 +155,7 @@ redis: a prodsafe.Redis or a redis-py client. Options: strict_durability
 memory_error_free, memory_critical_free (free shares, 0..1; defaults 0.20,
 0.10, 0.05), latency_samples (PINGs timed; 0 skips), latency_p99_warning
 (seconds), metrics (a prodsafe.Registry; default: the default registry).
-Not for concurrent use of one validator from several threads.
+Calls on one validator from several threads run one at a time.
 )doc")
       .def(py::init(&make_validator), py::arg("redis"))
       .def(
@@ -161,6 +164,7 @@ Not for concurrent use of one validator from several threads.
             std::vector<CheckResult> results;
             {
               py::gil_scoped_release release;
+              const std::lock_guard lock(self.mutex);
               results = self.validator.run();
             }
             return results_list(results);
@@ -172,6 +176,7 @@ Not for concurrent use of one validator from several threads.
           [](Validator& self, py::handle fail_at) {
             const Level level = level_arg(fail_at);
             py::gil_scoped_release release;
+            const std::lock_guard lock(self.mutex);
             return self.validator.validate_on_startup(level);
           },
           py::arg("fail_at") = py::cast(Level::kError),
@@ -182,9 +187,12 @@ Not for concurrent use of one validator from several threads.
           "get_summary",
           [](Validator& self) {
             runtime_checks::Summary summary;
+            std::vector<CheckResult> results;
             {
               py::gil_scoped_release release;
+              const std::lock_guard lock(self.mutex);
               summary = self.validator.get_summary();
+              results = self.validator.results();
             }
             py::dict out;
             out["total_checks"] = summary.total_checks;
@@ -192,18 +200,24 @@ Not for concurrent use of one validator from several threads.
             out["warning"] = summary.warning;
             out["error"] = summary.error;
             out["critical"] = summary.critical;
-            out["results"] = [&] {
-              py::list items;
-              for (const CheckResult& result : self.validator.results())
-                items.append(result_dict(result));
-              return items;
-            }();
+            py::list items;
+            for (const CheckResult& result : results) items.append(result_dict(result));
+            out["results"] = items;
             return out;
           },
           "The last run's counts: {'total_checks', 'ok', 'warning', 'error', 'critical',\n"
           "'results' (each result as a dict)}. Runs the checks first if none ran.")
       .def_property_readonly(
-          "results", [](const Validator& self) { return results_list(self.validator.results()); },
+          "results",
+          [](Validator& self) {
+            std::vector<CheckResult> results;
+            {
+              py::gil_scoped_release release;
+              const std::lock_guard lock(self.mutex);
+              results = self.validator.results();
+            }
+            return results_list(results);
+          },
           "The CheckResults of the last run (empty before the first).");
 }
 

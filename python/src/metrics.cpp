@@ -411,28 +411,39 @@ void bind_family_common(py::class_<Family<Series>>& family) {
 }
 
 // A MetricsServer that start() makes and stop() ends, with its registry kept
-// alive.
+// alive. `server` is only set and cleared with the GIL held (which makes
+// start, stop and the properties safe from several threads); the server is
+// made and destroyed without it.
 struct Server {
   py::object registry_ref;
   Registry* registry = nullptr;
   metrics::MetricsServerOptions options;
-  std::unique_ptr<metrics::MetricsServer> server;
+  std::shared_ptr<metrics::MetricsServer> server;
 
   void start() {
     if (server) return;
-    py::gil_scoped_release release;
-    server = std::make_unique<metrics::MetricsServer>(*registry, options);
+    std::shared_ptr<metrics::MetricsServer> made;
+    {
+      py::gil_scoped_release release;
+      made = std::make_shared<metrics::MetricsServer>(*registry, options);
+    }
+    if (server) {  // another thread started it meanwhile
+      py::gil_scoped_release release;
+      made.reset();
+      return;
+    }
+    server = std::move(made);
   }
   void stop() {
+    std::shared_ptr<metrics::MetricsServer> taken = std::move(server);
+    if (!taken) return;
     py::gil_scoped_release release;
-    server.reset();
+    taken.reset();
   }
-  ~Server() {
-    if (server) {
-      py::gil_scoped_release release;
-      server.reset();
-    }
-  }
+  Server() = default;
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server() { stop(); }
 };
 
 Registry& registry_arg(py::handle value, py::object& keep) {
@@ -457,47 +468,67 @@ std::unique_ptr<Server> make_server(py::handle registry, py::handle host, py::ha
   return made;
 }
 
-// StatsD: the client and the exporter, each with what it refers to kept alive.
+// StatsD: the client and the exporter, each with what it refers to kept
+// alive. The shared pointers are only set and cleared with the GIL held; a
+// call that releases the GIL (flush, export_now) holds its own copy, so a
+// close() from another thread meanwhile cannot free what it uses.
 struct Statsd {
   py::object guard_ref;
-  std::unique_ptr<metrics::StatsdClient> client;
+  std::shared_ptr<metrics::StatsdClient> client;
   // Open StatsdExporters pushing through this client: it cannot close before them.
   int exporters = 0;
 
-  metrics::StatsdClient& get() {
+  std::shared_ptr<metrics::StatsdClient> get() const {
     if (!client) raise_python(InvalidArgument("the StatsdClient is closed"));
-    return *client;
+    return client;
   }
   void close() {
     if (exporters > 0)
       raise_python(InvalidArgument("close the StatsdExporter using this StatsdClient first"));
+    release_client();
+  }
+  void release_client() {
+    std::shared_ptr<metrics::StatsdClient> taken = std::move(client);
+    if (!taken) return;
     py::gil_scoped_release release;
-    client.reset();
+    taken.reset();  // stops the flush thread and sends what is buffered
   }
-  ~Statsd() {
-    // No exporter is open: each holds a reference to this client.
-    if (client) {
-      py::gil_scoped_release release;
-      client.reset();
-    }
-  }
+  Statsd() = default;
+  Statsd(const Statsd&) = delete;
+  Statsd& operator=(const Statsd&) = delete;
+  // No exporter is open: each holds a reference to this object.
+  ~Statsd() { release_client(); }
+};
+
+// An exporter and the client it pushes through, destroyed in that order.
+struct ExporterParts {
+  std::shared_ptr<metrics::StatsdClient> client;
+  std::unique_ptr<metrics::StatsdExporter> exporter;
+  ExporterParts(std::shared_ptr<metrics::StatsdClient> sink, const Registry& source,
+                metrics::StatsdExporterOptions options)
+      : client(std::move(sink)),
+        exporter(std::make_unique<metrics::StatsdExporter>(source, *client, options)) {}
+  ExporterParts(const ExporterParts&) = delete;
+  ExporterParts& operator=(const ExporterParts&) = delete;
+  ~ExporterParts() { exporter.reset(); }
 };
 
 struct Exporter {
   py::object registry_ref;
   py::object client_ref;
-  std::unique_ptr<metrics::StatsdExporter> exporter;
+  std::shared_ptr<ExporterParts> parts;
 
   void close() {
-    {
-      py::gil_scoped_release release;
-      exporter.reset();
-    }
+    std::shared_ptr<ExporterParts> taken = std::move(parts);
+    if (!taken) return;
     client_ref.cast<Statsd&>().exporters -= 1;
+    py::gil_scoped_release release;
+    taken.reset();  // pushes a last time
   }
-  ~Exporter() {
-    if (exporter) close();
-  }
+  Exporter() = default;
+  Exporter(const Exporter&) = delete;
+  Exporter& operator=(const Exporter&) = delete;
+  ~Exporter() { close(); }
 };
 
 // StatsD tags: a dict of str to str, or None.
@@ -564,8 +595,8 @@ auto statsd_method(Send send) {
     std::vector<Label> views;
     views.reserve(pairs.size());
     for (const auto& [tag, text] : pairs) views.emplace_back(tag, text);
-    metrics::StatsdClient& client = self.get();
-    send(client, metric, number, std::span<const Label>(views.data(), views.size()), rate);
+    const std::shared_ptr<metrics::StatsdClient> client = self.get();
+    send(*client, metric, number, std::span<const Label>(views.data(), views.size()), rate);
   };
 }
 
@@ -881,9 +912,9 @@ Registry's labels do. Sending never blocks and never raises for the network.
       .def(
           "flush",
           [](Statsd& self) {
-            metrics::StatsdClient& client = self.get();
+            const std::shared_ptr<metrics::StatsdClient> client = self.get();
             py::gil_scoped_release release;
-            client.flush();
+            client->flush();
           },
           "Sends what is buffered now.")
       .def(
@@ -892,14 +923,16 @@ Registry's labels do. Sending never blocks and never raises for the network.
             if (self.client) self.close();
           },
           "Stops the flush thread and sends what is still buffered.")
-      .def_property_readonly("sent_packets", [](Statsd& self) { return self.get().sent_packets(); })
-      .def_property_readonly("sent_metrics", [](Statsd& self) { return self.get().sent_metrics(); })
-      .def_property_readonly("dropped", [](Statsd& self) { return self.get().dropped(); })
-      .def_property_readonly("send_errors", [](Statsd& self) { return self.get().send_errors(); })
-      .def_property_readonly("overflowed", [](Statsd& self) { return self.get().overflowed(); })
+      .def_property_readonly("sent_packets",
+                             [](Statsd& self) { return self.get()->sent_packets(); })
+      .def_property_readonly("sent_metrics",
+                             [](Statsd& self) { return self.get()->sent_metrics(); })
+      .def_property_readonly("dropped", [](Statsd& self) { return self.get()->dropped(); })
+      .def_property_readonly("send_errors", [](Statsd& self) { return self.get()->send_errors(); })
+      .def_property_readonly("overflowed", [](Statsd& self) { return self.get()->overflowed(); })
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](Statsd& self, const py::args&) {
-        if (self.client) self.close();
+        self.close();
         return false;
       });
 
@@ -916,12 +949,12 @@ gauges as their value, histograms as count, sum and (dogstatsd) buckets.
              if (!py::isinstance<Statsd>(client))
                raise_wrong_type("client", "a prodsafe.StatsdClient", client);
              made->client_ref = py::reinterpret_borrow<py::object>(client);
-             metrics::StatsdClient& sink = client.cast<Statsd&>().get();
+             std::shared_ptr<metrics::StatsdClient> sink = client.cast<Statsd&>().get();
              metrics::StatsdExporterOptions options;
              options.interval = duration_arg(interval, "interval");
              {
                py::gil_scoped_release release;
-               made->exporter = std::make_unique<metrics::StatsdExporter>(source, sink, options);
+               made->parts = std::make_shared<ExporterParts>(std::move(sink), source, options);
              }
              client.cast<Statsd&>().exporters += 1;
              return made;
@@ -930,20 +963,16 @@ gauges as their value, histograms as count, sum and (dogstatsd) buckets.
       .def(
           "export_now",
           [](Exporter& self) {
-            if (!self.exporter) raise_python(InvalidArgument("the StatsdExporter is closed"));
+            if (!self.parts) raise_python(InvalidArgument("the StatsdExporter is closed"));
+            const std::shared_ptr<ExporterParts> parts = self.parts;
             py::gil_scoped_release release;
-            self.exporter->export_now();
+            parts->exporter->export_now();
           },
           "Pushes the registry now and flushes the client.")
-      .def(
-          "close",
-          [](Exporter& self) {
-            if (self.exporter) self.close();
-          },
-          "Stops the thread and pushes a last time.")
+      .def("close", &Exporter::close, "Stops the thread and pushes a last time.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](Exporter& self, const py::args&) {
-        if (self.exporter) self.close();
+        self.close();
         return false;
       });
 }

@@ -428,3 +428,33 @@ def test_a_str_that_is_not_utf8_encodable_is_invalid_argument():
         prodsafe.looks_unbounded("\udfff")
     with pytest.raises(prodsafe.InvalidArgument):
         prodsafe.StatsdClient(prefix="\ud800")
+
+
+def test_start_stop_flush_and_close_from_threads(udp_listener):
+    server = prodsafe.MetricsServer(prodsafe.Registry())
+    statsd = prodsafe.StatsdClient(port=udp_listener.getsockname()[1], flush_interval=0)
+    failures = []
+
+    def churn():
+        try:
+            for _ in range(20):
+                server.start()
+                port = server.port
+                assert port is None or port > 0
+                server.stop()
+                try:
+                    statsd.counter("ticks")
+                    statsd.flush()
+                except prodsafe.InvalidArgument:  # closed by another thread
+                    pass
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    statsd.close()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert not server.running

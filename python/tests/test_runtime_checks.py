@@ -205,3 +205,23 @@ def test_a_fail_level_that_is_not_utf8_encodable_is_invalid_argument(redis):
         RedisRuntimeValidator(redis).validate_on_startup(fail_at="\ud800")
     with pytest.raises(prodsafe.InvalidArgument):
         RedisRuntimeValidator(redis, **{"\ud800": 1})
+
+
+def test_one_validator_shared_by_threads(redis_server):
+    import threading
+
+    validator = RedisRuntimeValidator(redis.from_url(redis_server.url), latency_samples=2)
+    answers, summaries = [], []
+
+    def check():
+        answers.append(validator.validate_on_startup())
+        summaries.append(validator.get_summary()["total_checks"])
+        assert len(validator.results) == 8
+
+    threads = [threading.Thread(target=check) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [False] * 6  # no persistence on the test server
+    assert summaries == [8] * 6
