@@ -232,7 +232,7 @@ PyMethodDef validate_metric_labels_def = {
     "validate_metric_labels",
     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&validate_metric_labels_fast)),
     METH_FASTCALL | METH_KEYWORDS,
-    "validate_metric_labels(metric_name, labels) -> bool\n\n"
+    "validate_metric_labels($module, /, metric_name, labels)\n--\n\n"
     "The seed's global guard: whether `labels` (a dict of str to str) are fit for\n"
     "`metric_name` under the process-wide MetricsCardinalityGuard (warning mode):\n"
     "no forbidden label name (job_id, order_id, ..., *_id, *_uuid, *_guid,\n"
@@ -686,7 +686,7 @@ log_interval per metric. Safe to share between threads.
       "ISO-8601 timestamp.");
   m.add_object("validate_metric_labels",
                py::reinterpret_steal<py::object>(PyCFunction_NewEx(
-                   &validate_metric_labels_def, nullptr, m.attr("__name__").ptr())));
+                   &validate_metric_labels_def, m.ptr(), m.attr("__name__").ptr())));
 
   py::class_<Counter>(m, "Counter", "One counter series (from CounterFamily.labels()).")
       .def(
