@@ -4,7 +4,8 @@
 //
 // retry() runs the C++ loop (retry::run_if) with the GIL released: fn, the
 // policy's callables and hooks are called with the GIL taken back for each
-// call, and the backoff sleeps happen without it. What fn raises is caught
+// call, and the backoff sleeps happen without it (waking every 50 ms to run
+// Python's signal handlers, so that Ctrl-C ends a long backoff). What fn raises is caught
 // with the GIL held, judged retryable or not there (see RetryPolicy), and
 // carried through the C++ loop as a PythonFailure; when retrying ends, the
 // original Python exception is raised again, unchanged.
@@ -66,6 +67,24 @@ class PythonFailure : public std::exception {
   bool retryable_;
   std::optional<milliseconds> hint_;
   std::string message_;
+};
+
+// The real clock, but its sleeps (the backoff) wake every 50 ms to let
+// Python run its signal handlers (PyErr_CheckSignals, with the GIL): on the
+// main thread a Ctrl-C, or any handler that raises, ends the sleep, and
+// retry() raises that exception. The GIL is not held while it sleeps.
+class InterruptibleClock final : public Clock {
+ public:
+  [[nodiscard]] SteadyTime steady_now() const override {
+    return SystemClock::instance().steady_now();
+  }
+  [[nodiscard]] SteadyTime coarse_steady_now() const override {
+    return SystemClock::instance().coarse_steady_now();
+  }
+  [[nodiscard]] SystemTime system_now() const override {
+    return SystemClock::instance().system_now();
+  }
+  void sleep_for(Duration duration) override;
 };
 
 // "TypeError: message" for the exception `error` holds (GIL held).
@@ -138,6 +157,26 @@ metrics::Registry* registry_option(py::handle value, py::object& keep) {
     raise_wrong_type("metrics", "a prodsafe.Registry or None", value);
   keep = py::reinterpret_borrow<py::object>(value);
   return &value.cast<metrics::Registry&>();
+}
+
+void InterruptibleClock::sleep_for(Duration duration) {
+  constexpr Duration kSlice = std::chrono::milliseconds(50);
+  const SteadyTime until = steady_now() + duration;
+  for (SteadyTime now = steady_now(); now < until; now = steady_now()) {
+    SystemClock::instance().sleep_for(std::min<Duration>(until - now, kSlice));
+    if (Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0) continue;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      py::error_already_set raised;
+      std::string message = describe(raised);
+      throw PythonFailure(std::move(raised), false, std::nullopt, std::move(message));
+    }
+  }
+}
+
+InterruptibleClock& interruptible_clock() {
+  static InterruptibleClock clock;
+  return clock;
 }
 
 // --- the detectors, each with its registry kept alive ------------------------
@@ -399,6 +438,7 @@ py::object run_retry(py::handle fn, py::handle policy_arg, py::handle retry_if_r
   const py::object function = py::reinterpret_borrow<py::object>(fn);
 
   retry::RetryPolicy loop_policy = policy->base;
+  loop_policy.clock = &interruptible_clock();
   loop_policy.retry_on = [](const std::exception& error) {
     const auto* failure = dynamic_cast<const PythonFailure*>(&error);
     return failure != nullptr && failure->retryable();
@@ -887,7 +927,9 @@ and any exception class of yours may set it. retry_on adds exception types
 (a class or a tuple of classes) retried as well, or is a callable
 retry_on(exc) -> bool that decides alone (not retried when it raises).
 KeyboardInterrupt, SystemExit and other non-Exception BaseExceptions are
-never retried. AlreadyInProgress.retry_after is the least delay.
+never retried. AlreadyInProgress.retry_after is the least delay. The backoff
+sleeps without the GIL and wakes every 50 ms for Python's signal handlers: a
+Ctrl-C (or any handler that raises) ends it, and retry() raises that.
 
 budget: a RetryBudget; allow_retry: a callable asked before each retry (a
 circuit breaker's gate), False stops retrying. on_attempt(attempt),

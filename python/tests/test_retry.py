@@ -519,3 +519,37 @@ def test_bad_observers_are_refused():
         retry(lambda: 1, on_anomaly="print")
     with pytest.raises(prodsafe.WrongType):
         retry(lambda: 1, job_id=5)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_handler_that_raises_ends_a_long_backoff():
+    import os
+    import signal
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    sleeping = threading.Event()
+
+    def interrupt():
+        assert sleeping.wait(10)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    interrupter = threading.Thread(target=interrupt)
+    interrupter.start()
+    fn = Flaky(prodsafe.StoreUnavailable("down"))
+    policy = RetryPolicy(max_attempts=2, base_delay=30, max_delay=30, jitter="none",
+                         on_retry=lambda *args: sleeping.set())
+    started = time.monotonic()
+    try:
+        with pytest.raises(Interrupted):  # as Ctrl-C's KeyboardInterrupt would
+            retry(fn, policy)
+    finally:
+        interrupter.join()
+        signal.signal(signal.SIGUSR1, previous)
+    assert time.monotonic() - started < 5  # not the 30 s backoff
+    assert fn.calls == 1
