@@ -458,3 +458,18 @@ def test_start_stop_flush_and_close_from_threads(udp_listener):
         thread.join()
     assert failures == []
     assert not server.running
+
+
+def test_the_default_registry_with_prodsafe_instruments_passes_promtool(redis_server):
+    # prodsafe's own instruments land in the default registry: the retry
+    # loop's, the detectors' and the runtime checks'.
+    prodsafe.retry(lambda: "ok", prodsafe.RetryPolicy(job_type="promtool_check"))
+    prodsafe.RetrySpikeDetector(job_type="promtool_check").record_retry()
+    prodsafe.RedisRuntimeValidator(prodsafe.Redis(redis_server.url),
+                                   latency_samples=1).validate_on_startup()
+    validate_metric_labels("promtool_check_total", {"order_id": "x"})
+    text = prodsafe.default_registry().serialize()
+    assert 'prodsafe_retry_attempts_total{job_type="promtool_check"}' in text
+    assert "prodsafe_runtime_checks{" in text
+    code, output = promtool_check(text)
+    assert code == 0, output

@@ -553,3 +553,23 @@ def test_a_signal_handler_that_raises_ends_a_long_backoff():
         signal.signal(signal.SIGUSR1, previous)
     assert time.monotonic() - started < 5  # not the 30 s backoff
     assert fn.calls == 1
+
+
+def test_another_process_advances_the_same_window(redis_server):
+    import os
+    import subprocess
+    import sys
+
+    tracker = RetryWindowTracker(redis.from_url(redis_server.url))
+    tracker.start_window("job-shared", "settlement")
+    child = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, prodsafe\n"
+         "tracker = prodsafe.RetryWindowTracker(prodsafe.Redis(sys.argv[1]))\n"
+         "print(tracker.increment_attempt('job-shared').attempts)\n",
+         redis_server.url],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "2"
+    closed = tracker.close_window("job-shared", success=True)
+    assert (closed.attempts, closed.job_type) == (2, "settlement")
