@@ -91,7 +91,13 @@ void raise_wrong_type(std::string_view what, std::string_view expected, py::hand
 
 std::string str_arg(py::handle value, std::string_view what) {
   if (!py::isinstance<py::str>(value)) raise_wrong_type(what, "a str", value);
-  return value.cast<std::string>();
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(value.ptr(), &size);
+  if (data == nullptr) {  // a lone surrogate: not encodable as UTF-8
+    PyErr_Clear();
+    raise_python(InvalidArgument(std::string(what) + " is not encodable as UTF-8"));
+  }
+  return {data, static_cast<std::size_t>(size)};
 }
 
 bool bool_arg(py::handle value, std::string_view what) {
