@@ -7,9 +7,12 @@
 // called through call_contained(), so a hook that raises is reported through
 // sys.unraisablehook and counted in hook_errors(), never propagated to the
 // code that fired the alert (record_failure()).
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include "bindings.hpp"
@@ -18,6 +21,12 @@
 #include "prodsafe/alerts/webhook_dispatcher.hpp"
 
 namespace prodsafe::python {
+
+// True from the atexit handler on (or once the interpreter is finalizing):
+// no thread but the one holding the GIL may take it any more. Also used by
+// breaker.cpp.
+bool interpreter_closing() noexcept;
+
 namespace {
 
 using alerts::AlertContext;
@@ -25,6 +34,51 @@ using alerts::AlertHooks;
 using alerts::WebhookDispatcher;
 using alerts::WebhookOptions;
 using alerts::WebhookSink;
+
+// Hooks run from C++ code that must not unwind (AlertHooks::fire(),
+// record_failure(): noexcept). A thread other than the main one that waits
+// for the GIL once the interpreter is finalizing is ended by Python
+// (pthread_exit), which unwinds through those frames and aborts the process.
+// So at exit (atexit, before finalization starts) no new Python hook call
+// begins, and those under way are waited for (up to kExitDrain) without the
+// GIL; from then on nothing here takes the GIL from another thread.
+std::atomic<bool> closing{false};
+std::atomic<int> hooks_running{0};
+std::mutex running_mutex;
+std::condition_variable running_done;
+constexpr auto kExitDrain = std::chrono::seconds(2);
+
+// Counts a Python hook call under way; entered() is false once closing.
+class HookCall {
+ public:
+  HookCall() {
+    hooks_running.fetch_add(1);
+    entered_ = !closing.load();
+    if (!entered_) leave();
+  }
+  ~HookCall() {
+    if (entered_) leave();
+  }
+  HookCall(const HookCall&) = delete;
+  HookCall& operator=(const HookCall&) = delete;
+  [[nodiscard]] bool entered() const noexcept { return entered_; }
+
+ private:
+  static void leave() {
+    if (hooks_running.fetch_sub(1) == 1) {
+      std::lock_guard lock(running_mutex);
+      running_done.notify_all();
+    }
+  }
+  bool entered_ = false;
+};
+
+void close_hooks_at_exit() {
+  closing.store(true);
+  py::gil_scoped_release release;
+  std::unique_lock lock(running_mutex);
+  running_done.wait_for(lock, kExitDrain, [] { return hooks_running.load() == 0; });
+}
 
 bool python_alive() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0; }
 
@@ -34,7 +88,7 @@ bool python_alive() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0;
 template <class T>
 std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
   return std::shared_ptr<T>(object.release(), [](T* doomed) {
-    if (python_alive() && PyGILState_Check() != 0) {
+    if (!interpreter_closing() && PyGILState_Check() != 0) {
       py::gil_scoped_release release;
       delete doomed;
     } else {
@@ -54,12 +108,14 @@ struct PyHook {
   PyHook(const PyHook&) = delete;
   PyHook& operator=(const PyHook&) = delete;
   ~PyHook() {
-    if (!python_alive()) {
-      static_cast<void>(fn.release());
-      return;
+    if (python_alive() && PyGILState_Check() != 0) {
+      fn = py::object();
+    } else if (interpreter_closing()) {
+      static_cast<void>(fn.release());  // taking the GIL now could end this thread
+    } else {
+      py::gil_scoped_acquire gil;
+      fn = py::object();
     }
-    py::gil_scoped_acquire gil;
-    fn = py::object();
   }
 };
 
@@ -157,7 +213,8 @@ alerts::AlertHook python_hook(py::handle fn, std::string_view kind) {
   auto hook = std::make_shared<PyHook>(py::reinterpret_borrow<py::object>(fn), description);
   return
       [hook](std::string_view event_type, std::string_view message, const AlertContext& context) {
-        if (!python_alive()) return;
+        const HookCall call;
+        if (!call.entered() || !python_alive()) return;
         bool called = false;
         {
           py::gil_scoped_acquire gil;
@@ -173,7 +230,7 @@ alerts::AlertHook python_hook(py::handle fn, std::string_view kind) {
           called = call_contained(hook->fn, hook->where + " on '" + std::string(event_type) + "'",
                                   args[0], args[1], args[2]);
         }
-        if (!called && python_alive()) {
+        if (!called && !interpreter_closing()) {
           throw std::runtime_error("the Python hook raised (reported through sys.unraisablehook)");
         }
       };
@@ -269,7 +326,10 @@ void add_python(AlertHooks& hooks, py::handle fn, std::string_view kind,
 
 }  // namespace
 
+bool interpreter_closing() noexcept { return closing.load() || !python_alive(); }
+
 void bind_alerts(py::module_& m) {
+  py::module_::import("atexit").attr("register")(py::cpp_function(&close_hooks_at_exit));
   m.attr("CIRCUIT_OPENED") = std::string(alerts::kCircuitOpened);
   m.attr("CIRCUIT_HALF_OPEN") = std::string(alerts::kCircuitHalfOpen);
   m.attr("CIRCUIT_CLOSED") = std::string(alerts::kCircuitClosed);
@@ -299,7 +359,7 @@ drain_timeout for its queue, then drops what is left.
           "flush",
           [](WebhookDispatcher& dispatcher, py::handle timeout) {
             const auto wait = duration_arg(timeout, "timeout");
-            py::gil_scoped_release release;
+            gil_release release;
             return dispatcher.flush(wait);
           },
           py::arg("timeout") = 5.0,
@@ -339,7 +399,7 @@ AlertHooks.add_webhook_hook(sink).
             const std::string type = str_arg(event_type, "event_type");
             const std::string text_ = str_arg(message, "message");
             const AlertContext alert = context_arg(context);
-            py::gil_scoped_release release;
+            gil_release release;
             return self.sink->send(type, text_, alert);
           },
           py::arg("event_type"), py::arg("message"), py::arg("context") = py::none(),
@@ -468,7 +528,7 @@ or dead endpoint never blocks the caller.
             const std::string type = str_arg(event_type, "event_type");
             const std::string text_ = str_arg(message, "message");
             const AlertContext alert = context_arg(context);
-            py::gil_scoped_release release;
+            gil_release release;
             hooks.fire(type, text_, alert);
           },
           py::arg("event_type"), py::arg("message"), py::arg("context") = py::none(),

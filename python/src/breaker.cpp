@@ -16,6 +16,11 @@
 #include "prodsafe/breaker/redis_breaker_store.hpp"
 
 namespace prodsafe::python {
+
+// alerts.cpp: true from interpreter exit on (atexit), when no thread but the
+// one holding the GIL may take it any more.
+bool interpreter_closing() noexcept;
+
 namespace {
 
 using breaker::BreakerStore;
@@ -27,14 +32,12 @@ using breaker::RedisBreakerStore;
 using breaker::State;
 using std::chrono::milliseconds;
 
-bool python_alive() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0; }
-
 // See alerts.cpp: the destructor (which stops the breaker's watch thread)
 // runs without the GIL when the deleting thread holds it.
 template <class T>
 std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
   return std::shared_ptr<T>(object.release(), [](T* doomed) {
-    if (python_alive() && PyGILState_Check() != 0) {
+    if (!interpreter_closing() && PyGILState_Check() != 0) {
       py::gil_scoped_release release;
       delete doomed;
     } else {
@@ -174,7 +177,7 @@ std::shared_ptr<PyBreaker> make_breaker(py::handle redis, py::handle job_type,
   // Validates the job type and the options together (InvalidArgument naming
   // the field); starts the watch (Redis: a connection and a thread of its own).
   {
-    py::gil_scoped_release release;
+    gil_release release;
     self->breaker = std::make_unique<CircuitBreaker>(self->store, job, self->options);
   }
   return released_on_delete(std::move(self));
@@ -188,7 +191,7 @@ py::object allowed_tuple() {
 }
 
 Permission ask(PyBreaker& self) {
-  py::gil_scoped_release release;
+  gil_release release;
   return self.breaker->can_retry();
 }
 
@@ -275,14 +278,14 @@ unreachable the breaker decides on this process's view.
           "record_success",
           [](PyBreaker& self, py::handle permission) {
             if (permission.is_none()) {
-              py::gil_scoped_release release;
+              gil_release release;
               self.breaker->record_success();
               return;
             }
             if (!py::isinstance<Permission>(permission))
               raise_wrong_type("permission", "a prodsafe.Permission or None", permission);
             const Permission held = permission.cast<Permission>();
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->record_success(held);
           },
           py::arg("permission") = py::none(),
@@ -292,14 +295,14 @@ unreachable the breaker decides on this process's view.
           "record_failure",
           [](PyBreaker& self, py::handle permission) {
             if (permission.is_none()) {
-              py::gil_scoped_release release;
+              gil_release release;
               self.breaker->record_failure();
               return;
             }
             if (!py::isinstance<Permission>(permission))
               raise_wrong_type("permission", "a prodsafe.Permission or None", permission);
             const Permission held = permission.cast<Permission>();
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->record_failure(held);
           },
           py::arg("permission") = py::none(),
@@ -310,7 +313,7 @@ unreachable the breaker decides on this process's view.
           [](PyBreaker& self) {
             State state = State::kClosed;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               state = self.breaker->state();
             }
             return state_of(state);
@@ -320,7 +323,7 @@ unreachable the breaker decides on this process's view.
       .def(
           "force_open",
           [](PyBreaker& self) {
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->force_open();
           },
           "FORCED_OPEN fleet-wide until force_close() or reset(). Raises\n"
@@ -328,21 +331,21 @@ unreachable the breaker decides on this process's view.
       .def(
           "force_close",
           [](PyBreaker& self) {
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->force_close();
           },
           "CLOSED fleet-wide, the window emptied.")
       .def(
           "disable",
           [](PyBreaker& self) {
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->disable();
           },
           "DISABLED fleet-wide: every call is allowed until force_close() or reset().")
       .def(
           "reset",
           [](PyBreaker& self) {
-            py::gil_scoped_release release;
+            gil_release release;
             self.breaker->reset();
           },
           "CLOSED fleet-wide with no history (window and trips cleared).")
@@ -351,7 +354,7 @@ unreachable the breaker decides on this process's view.
           [](PyBreaker& self) {
             breaker::Snapshot snapshot;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               snapshot = self.store->read(self.breaker->job_type(), self.options.rules());
             }
             py::dict out;
