@@ -395,3 +395,20 @@ def test_bad_hooks_and_sinks_raise_clear_errors():
     with pytest.raises(prodsafe.WrongType, match="event_type must be a str"):
         hooks.fire(1, "y")
     assert hooks.fired == 0
+
+
+def test_a_hook_may_call_the_breaker_back(redis):
+    hooks = AlertHooks()
+    seen = []
+    breaker = None
+
+    def inspecting_hook(event_type, message, context):
+        # A round trip from inside the hook (the GIL is dropped again there).
+        seen.append((event_type, breaker.state, breaker.snapshot()["trips"]))
+
+    hooks.add_log_hook(inspecting_hook)
+    breaker = CircuitBreaker(redis, "reentrant", failure_threshold=1, alert_hooks=hooks)
+    breaker.record_failure()
+    breaker.reset()
+    assert seen == [("circuit_opened", "OPEN", 1), ("circuit_closed", "CLOSED", 0)]
+    assert hooks.hook_errors == 0
