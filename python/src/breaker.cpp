@@ -107,7 +107,9 @@ void apply_option(CircuitBreakerOptions& options, const std::string& name, py::h
       raise_python(InvalidArgument("failure_ratio must be in [0, 1] (0: count mode)"));
     options.failure_ratio = ratio;
   } else if (name == "minimum_throughput") {
-    options.minimum_throughput = positive_count(value, name);
+    const long long calls = int_arg(value, name);
+    if (calls < 0) raise_python(InvalidArgument("minimum_throughput must be >= 0"));
+    options.minimum_throughput = static_cast<std::uint64_t>(calls);
   } else if (name == "break_duration") {
     options.break_duration = positive_duration(value, name);
   } else if (name == "break_multiplier") {

@@ -305,6 +305,17 @@ def test_a_redis_py_client_and_a_prodsafe_redis_share_the_breaker(redis_server):
     assert via_redis_py.state == via_prodsafe.state == CircuitState.OPEN
 
 
+def test_ratio_mode_opens_on_the_failure_ratio_with_enough_calls(redis):
+    breaker = CircuitBreaker(redis, "ratio", failure_ratio=0.5, minimum_throughput=4,
+                             window_buckets=5, time_window=60)
+    for _ in range(3):
+        breaker.record_failure()  # 3 of 3 failed, but fewer than 4 calls
+    assert breaker.can_retry()[0] is True
+    breaker.record_success()  # 3 of 4: over the ratio with enough calls
+    assert breaker.state == CircuitState.OPEN
+    assert breaker.snapshot()["trips"] == 1
+
+
 def test_durations_as_timedelta_and_seconds(redis):
     breaker = CircuitBreaker(redis, "td", time_window_minutes=datetime.timedelta(minutes=2),
                              break_duration=datetime.timedelta(seconds=5), staleness=0.5)
