@@ -89,7 +89,8 @@ class JsonWebhook(WebhookSink):
 class AlertHooks:
     """Hooks called as hook(event_type, message, context) with the GIL, on the
     thread that fires; a hook that raises is reported through
-    sys.unraisablehook and counted in hook_errors, never passed on."""
+    sys.unraisablehook and counted in hook_errors, never passed on. From
+    interpreter exit (atexit) on, Python hooks are no longer called."""
 
     def __init__(self) -> None: ...
     def add_log_hook(self, hook: Hook) -> None: ...

@@ -84,7 +84,7 @@ bool python_alive() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0;
 
 // A shared_ptr whose deleter drops the GIL while `T`'s destructor runs (it may
 // join a thread, or wait for a webhook queue to drain), when the deleting
-// thread holds it and the interpreter is not finalizing.
+// thread holds it and the interpreter is not closing (interpreter_closing()).
 template <class T>
 std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
   return std::shared_ptr<T>(object.release(), [](T* doomed) {
@@ -460,7 +460,9 @@ Hooks are called in the order added, with the GIL, on the thread that fires
 (the one calling record_failure(), ...). A hook that raises is reported
 through sys.unraisablehook and counted in hook_errors; it never reaches the
 caller and never stops the other hooks. Webhook sinks only enqueue: a slow
-or dead endpoint never blocks the caller.
+or dead endpoint never blocks the caller. Once the interpreter exits
+(atexit), Python hooks are no longer called (those under way are waited
+for, up to 2 s); webhook sinks still are.
 )doc")
       .def(py::init([] { return released_on_delete(std::make_unique<AlertHooks>()); }))
       .def(
