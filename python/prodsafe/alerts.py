@@ -1,3 +1,45 @@
-"""prodsafe.alerts (docs/python.md)."""
+"""Alert hooks (the seed's AlertHooks) and the Slack, PagerDuty and JSON
+webhooks (docs/python.md).
 
-__all__: list[str] = []
+    from prodsafe import AlertHooks
+    hooks = AlertHooks()
+    hooks.add_log_hook(lambda event_type, message, context: print(message))
+    hooks.add_slack_webhook("https://hooks.slack.com/services/...")
+
+A hook is called as hook(event_type, message, context) with the GIL held,
+on the thread that fires the alert; one that raises is reported through
+sys.unraisablehook and counted in AlertHooks.hook_errors, never passed on.
+Webhook sinks only enqueue; their WebhookDispatcher's thread delivers.
+"""
+
+from prodsafe._prodsafe import (
+    CIRCUIT_CLOSED,
+    CIRCUIT_DISABLED,
+    CIRCUIT_HALF_OPEN,
+    CIRCUIT_OPENED,
+    CIRCUIT_STORE_AVAILABLE,
+    CIRCUIT_STORE_UNAVAILABLE,
+    PAGERDUTY_EVENTS_URL,
+    AlertHooks,
+    JsonWebhook,
+    PagerDutyEvents,
+    SlackWebhook,
+    WebhookDispatcher,
+    WebhookSink,
+)
+
+__all__ = [
+    "AlertHooks",
+    "WebhookSink",
+    "SlackWebhook",
+    "PagerDutyEvents",
+    "JsonWebhook",
+    "WebhookDispatcher",
+    "CIRCUIT_OPENED",
+    "CIRCUIT_HALF_OPEN",
+    "CIRCUIT_CLOSED",
+    "CIRCUIT_DISABLED",
+    "CIRCUIT_STORE_UNAVAILABLE",
+    "CIRCUIT_STORE_AVAILABLE",
+    "PAGERDUTY_EVENTS_URL",
+]

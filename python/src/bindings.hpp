@@ -71,6 +71,24 @@ void bind_checks(py::module_& m);
 [[nodiscard]] long long int_arg(py::handle value, std::string_view what);
 [[nodiscard]] double float_arg(py::handle value, std::string_view what);
 
+// Releases the GIL for its scope, as py::gil_scoped_release does, but its
+// destructor may unwind. A thread (a daemon thread, say) that takes the GIL
+// back once the interpreter is finalizing is ended by Python with
+// pthread_exit, whose forced unwind aborts the process (std::terminate) if
+// it leaves a noexcept destructor such as ~gil_scoped_release (pybind11
+// issue #2215); from this one it unwinds to pybind11's dispatcher, which
+// lets it through, and the thread ends quietly.
+class gil_release {
+ public:
+  gil_release() : state_(PyEval_SaveThread()) {}
+  gil_release(const gil_release&) = delete;
+  gil_release& operator=(const gil_release&) = delete;
+  ~gil_release() noexcept(false) { PyEval_RestoreThread(state_); }
+
+ private:
+  PyThreadState* state_;
+};
+
 // Calls `fn(args...)` with the GIL, from any thread, and contains what it
 // raises: the exception is reported through sys.unraisablehook (as Python
 // does for exceptions it cannot propagate) with `where` as the context, and
