@@ -75,7 +75,7 @@ class HookCall {
 
 void close_hooks_at_exit() {
   closing.store(true);
-  py::gil_scoped_release release;
+  gil_release release;
   std::unique_lock lock(running_mutex);
   running_done.wait_for(lock, kExitDrain, [] { return hooks_running.load() == 0; });
 }
@@ -89,7 +89,7 @@ template <class T>
 std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
   return std::shared_ptr<T>(object.release(), [](T* doomed) {
     if (!interpreter_closing() && PyGILState_Check() != 0) {
-      py::gil_scoped_release release;
+      gil_release release;
       delete doomed;
     } else {
       delete doomed;

@@ -3,7 +3,7 @@
 // Each area of the package binds itself in its own file (bind_<area>, called
 // from module.cpp in the order listed there). The rules every binding
 // follows:
-// - The GIL is released (py::gil_scoped_release) around every call that may
+// - The GIL is released (gil_release, below) around every call that may
 //   wait: a Redis round trip, a sleep, a lock another thread may hold long.
 // - A Python callable is only ever called with the GIL held; from a C++
 //   thread, through call_contained() (hooks) or with py::gil_scoped_acquire

@@ -38,7 +38,7 @@ template <class T>
 std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
   return std::shared_ptr<T>(object.release(), [](T* doomed) {
     if (!interpreter_closing() && PyGILState_Check() != 0) {
-      py::gil_scoped_release release;
+      gil_release release;
       delete doomed;
     } else {
       delete doomed;

@@ -163,7 +163,7 @@ Calls on one validator from several threads run one at a time.
           [](Validator& self) {
             std::vector<CheckResult> results;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               const std::lock_guard lock(self.mutex);
               results = self.validator.run();
             }
@@ -175,7 +175,7 @@ Calls on one validator from several threads run one at a time.
           "validate_on_startup",
           [](Validator& self, py::handle fail_at) {
             const Level level = level_arg(fail_at);
-            py::gil_scoped_release release;
+            gil_release release;
             const std::lock_guard lock(self.mutex);
             return self.validator.validate_on_startup(level);
           },
@@ -189,7 +189,7 @@ Calls on one validator from several threads run one at a time.
             runtime_checks::Summary summary;
             std::vector<CheckResult> results;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               const std::lock_guard lock(self.mutex);
               summary = self.validator.get_summary();
               results = self.validator.results();
@@ -212,7 +212,7 @@ Calls on one validator from several threads run one at a time.
           [](Validator& self) {
             std::vector<CheckResult> results;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               const std::lock_guard lock(self.mutex);
               results = self.validator.results();
             }

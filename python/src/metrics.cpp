@@ -358,7 +358,7 @@ std::string_view type_name(metrics::MetricType type) {
 py::list collect_list(const Registry& registry) {
   std::vector<metrics::MetricFamily> families;
   {
-    py::gil_scoped_release release;
+    gil_release release;
     families = registry.collect();
   }
   py::list out;
@@ -424,11 +424,11 @@ struct Server {
     if (server) return;
     std::shared_ptr<metrics::MetricsServer> made;
     {
-      py::gil_scoped_release release;
+      gil_release release;
       made = std::make_shared<metrics::MetricsServer>(*registry, options);
     }
     if (server) {  // another thread started it meanwhile
-      py::gil_scoped_release release;
+      gil_release release;
       made.reset();
       return;
     }
@@ -437,7 +437,7 @@ struct Server {
   void stop() {
     std::shared_ptr<metrics::MetricsServer> taken = std::move(server);
     if (!taken) return;
-    py::gil_scoped_release release;
+    gil_release release;
     taken.reset();
   }
   Server() = default;
@@ -490,7 +490,7 @@ struct Statsd {
   void release_client() {
     std::shared_ptr<metrics::StatsdClient> taken = std::move(client);
     if (!taken) return;
-    py::gil_scoped_release release;
+    gil_release release;
     taken.reset();  // stops the flush thread and sends what is buffered
   }
   Statsd() = default;
@@ -522,7 +522,7 @@ struct Exporter {
     std::shared_ptr<ExporterParts> taken = std::move(parts);
     if (!taken) return;
     client_ref.cast<Statsd&>().exporters -= 1;
-    py::gil_scoped_release release;
+    gil_release release;
     taken.reset();  // pushes a last time
   }
   Exporter() = default;
@@ -571,7 +571,7 @@ std::unique_ptr<Statsd> make_statsd(py::handle host, py::handle port, py::handle
     made->guard_ref = py::reinterpret_borrow<py::object>(guard);
   }
   {
-    py::gil_scoped_release release;
+    gil_release release;
     made->client = std::make_unique<metrics::StatsdClient>(std::move(options));
   }
   return made;
@@ -811,7 +811,7 @@ would make the page unparseable raises InvalidArgument. Thread-safe.
           [](const Registry& registry) {
             std::string text;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               text = registry.serialize();
             }
             return text;
@@ -913,7 +913,7 @@ Registry's labels do. Sending never blocks and never raises for the network.
           "flush",
           [](Statsd& self) {
             const std::shared_ptr<metrics::StatsdClient> client = self.get();
-            py::gil_scoped_release release;
+            gil_release release;
             client->flush();
           },
           "Sends what is buffered now.")
@@ -953,7 +953,7 @@ gauges as their value, histograms as count, sum and (dogstatsd) buckets.
              metrics::StatsdExporterOptions options;
              options.interval = duration_arg(interval, "interval");
              {
-               py::gil_scoped_release release;
+               gil_release release;
                made->parts = std::make_shared<ExporterParts>(std::move(sink), source, options);
              }
              client.cast<Statsd&>().exporters += 1;
@@ -965,7 +965,7 @@ gauges as their value, histograms as count, sum and (dogstatsd) buckets.
           [](Exporter& self) {
             if (!self.parts) raise_python(InvalidArgument("the StatsdExporter is closed"));
             const std::shared_ptr<ExporterParts> parts = self.parts;
-            py::gil_scoped_release release;
+            gil_release release;
             parts->exporter->export_now();
           },
           "Pushes the registry now and flushes the client.")

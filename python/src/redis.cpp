@@ -157,7 +157,7 @@ std::shared_ptr<Client> make_client(py::handle url, const py::kwargs& kwargs) {
   const std::string text = str_arg(url, "url");
   redis::Options options = options_from(kwargs);
   // Resolving a sentinel URL asks the sentinels: a round trip.
-  py::gil_scoped_release release;
+  gil_release release;
   return std::make_shared<Client>(text, std::move(options));
 }
 
@@ -196,7 +196,7 @@ connections: a socket is never shared with the parent.
               command.push_back(command_arg(args[i], i));
             Reply reply;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               reply = client.execute(std::vector<std::string_view>(command.begin(), command.end()));
             }
             return to_python(reply);
@@ -206,7 +206,7 @@ connections: a socket is never shared with the parent.
       .def(
           "ping",
           [](Client& client) {
-            py::gil_scoped_release release;
+            gil_release release;
             return client.ping() == "PONG";
           },
           "True when the server answers PING.")
@@ -216,7 +216,7 @@ connections: a socket is never shared with the parent.
             const std::string name = command_arg(key, 0);
             std::optional<std::string> value;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               value = client.get(name);
             }
             if (!value) return py::none();
@@ -229,7 +229,7 @@ connections: a socket is never shared with the parent.
             const std::string name = command_arg(key, 0);
             const std::string data = command_arg(value, 1);
             const auto ttl = ex.is_none() ? std::chrono::milliseconds(0) : duration_arg(ex, "ex");
-            py::gil_scoped_release release;
+            gil_release release;
             client.set(name, data, ttl);
           },
           py::arg("key"), py::arg("value"), py::arg("ex") = py::none(),
@@ -238,7 +238,7 @@ connections: a socket is never shared with the parent.
           "delete",
           [](Client& client, py::handle key) {
             const std::string name = command_arg(key, 0);
-            py::gil_scoped_release release;
+            gil_release release;
             return client.del(name);
           },
           py::arg("key"))

@@ -507,7 +507,7 @@ py::object run_retry(py::handle fn, py::handle policy_arg, py::handle retry_if_r
 
   Result result;
   try {
-    py::gil_scoped_release release;
+    gil_release release;
     result = retry::run_if(loop_policy, attempt, asks_for_retry);
   } catch (const PythonFailure& failure) {
     throw failure.error();  // the dispatcher raises the original exception again
@@ -581,7 +581,7 @@ after it started. Thread-safe.
           [](retry::RetryWindowTracker& tracker, py::handle job_id, py::handle job_type) {
             const std::string id = job_id_arg(job_id);
             const std::string type = str_arg(job_type, "job_type");
-            py::gil_scoped_release release;
+            gil_release release;
             return tracker.start_window(id, type);
           },
           py::arg("job_id"), py::arg("job_type") = "default",
@@ -590,7 +590,7 @@ after it started. Thread-safe.
           "increment_attempt",
           [](retry::RetryWindowTracker& tracker, py::handle job_id) {
             const std::string id = job_id_arg(job_id);
-            py::gil_scoped_release release;
+            gil_release release;
             return tracker.increment_attempt(id);
           },
           py::arg("job_id"),
@@ -600,7 +600,7 @@ after it started. Thread-safe.
           [](retry::RetryWindowTracker& tracker, py::handle job_id, py::handle success) {
             const std::string id = job_id_arg(job_id);
             const bool outcome = bool_arg(success, "success");
-            py::gil_scoped_release release;
+            gil_release release;
             return tracker.close_window(id, outcome);
           },
           py::arg("job_id"), py::arg("success"),
@@ -684,7 +684,7 @@ so every process adds to and reads the same one.
             const std::string type = str_arg(job_type, "job_type");
             const auto count =
                 static_cast<int>(std::clamp<long long>(int_arg(attempts, "attempts"), 0, 1 << 30));
-            py::gil_scoped_release release;
+            gil_release release;
             fleet.record(type, count);
           },
           py::arg("job_type"), py::arg("attempts"))
@@ -692,7 +692,7 @@ so every process adds to and reads the same one.
           "snapshot",
           [](retry::FleetHistogram& fleet, py::handle job_type) {
             const std::string type = str_arg(job_type, "job_type");
-            py::gil_scoped_release release;
+            gil_release release;
             return fleet.snapshot(type);
           },
           py::arg("job_type"), "The fleet's RetryHistogram for the job type.")
@@ -700,7 +700,7 @@ so every process adds to and reads the same one.
           "reset",
           [](retry::FleetHistogram& fleet, py::handle job_type) {
             const std::string type = str_arg(job_type, "job_type");
-            py::gil_scoped_release release;
+            gil_release release;
             fleet.reset(type);
           },
           py::arg("job_type"));

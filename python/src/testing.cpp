@@ -29,7 +29,7 @@ std::unique_ptr<RedisServer> make_server(const py::object& config, const py::obj
   options.unix_socket = bool_arg(unix_socket, "unix_socket");
   options.startup_timeout = duration_arg(startup_timeout, "startup_timeout");
   options.executable = str_arg(executable, "executable");
-  py::gil_scoped_release release;
+  gil_release release;
   return std::make_unique<RedisServer>(std::move(options));
 }
 
@@ -50,7 +50,7 @@ std::unique_ptr<SentinelTopology> make_topology(const py::object& replicas,
   options.sentinels = count_arg(sentinels, "sentinels", 1);
   options.master_name = str_arg(master_name, "master_name");
   if (!password.is_none()) options.password = str_arg(password, "password");
-  py::gil_scoped_release release;
+  gil_release release;
   return std::make_unique<SentinelTopology>(std::move(options));
 }
 
@@ -59,7 +59,7 @@ std::unique_ptr<RedisCluster> make_cluster(const py::object& masters,
   RedisClusterOptions options;
   options.masters = count_arg(masters, "masters", 3);
   options.replicas_per_master = count_arg(replicas_per_master, "replicas_per_master", 0);
-  py::gil_scoped_release release;
+  gil_release release;
   return std::make_unique<RedisCluster>(std::move(options));
 }
 
@@ -67,7 +67,7 @@ std::unique_ptr<RedisCluster> make_cluster(const py::object& masters,
 template <class Action>
 auto released(Action action) {
   return [action](RedisServer& server) {
-    py::gil_scoped_release release;
+    gil_release release;
     action(server);
   };
 }
@@ -108,7 +108,7 @@ prodsafe's defaults (bind 127.0.0.1, no RDB snapshots, no AOF).
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__",
            [](RedisServer& server, const py::args&) {
-             py::gil_scoped_release release;
+             gil_release release;
              if (server.running()) server.kill();
              return false;
            })
@@ -135,7 +135,7 @@ removed when the object is collected (del it, or let a fixture end).
       .def(
           "master",
           [](SentinelTopology& topology) -> RedisServer& {
-            py::gil_scoped_release release;
+            gil_release release;
             return topology.master();
           },
           py::return_value_policy::reference_internal, "The data node the sentinels name now.")
@@ -144,7 +144,7 @@ removed when the object is collected (del it, or let a fixture end).
           [](SentinelTopology& topology, const RedisServer& old_master,
              const py::object& timeout) -> RedisServer& {
             const auto limit = duration_arg(timeout, "timeout");
-            py::gil_scoped_release release;
+            gil_release release;
             return topology.wait_for_failover(old_master, limit);
           },
           py::arg("old_master"), py::arg("timeout") = 30.0,

@@ -197,3 +197,25 @@ def test_the_gil_is_released_while_a_call_waits_on_redis(redis_server):
     during = [t for t in ticks if start < t < start + waited]
     assert waited >= 0.9
     assert len(during) >= 20
+
+
+def test_a_daemon_thread_inside_a_call_at_interpreter_exit_does_not_crash(redis_server):
+    # pybind11 issue #2215: a daemon thread that takes the GIL back while the
+    # interpreter finalizes is ended with a forced unwind, which aborted the
+    # process when it left a noexcept destructor (py::gil_scoped_release).
+    import subprocess
+    import sys
+
+    script = f"""
+import threading, prodsafe
+redis = prodsafe.Redis({redis_server.url!r})
+def loop():
+    while True:
+        redis.ping()
+for _ in range(4):
+    threading.Thread(target=loop, daemon=True).start()
+import time; time.sleep(0.2)
+"""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
