@@ -131,6 +131,21 @@ Permission CircuitBreaker::can_retry() noexcept {
   return permission;
 }
 
+Permission CircuitBreaker::can_retry(tracing::Span& span) noexcept {
+  Permission permission = can_retry();
+  if (span.recording()) {
+    try {
+      span.add_event("prodsafe.breaker.decision",
+                     {{"prodsafe.breaker.job_type", job_type_},
+                      {"prodsafe.breaker.allowed", permission.allowed},
+                      {"prodsafe.breaker.state", std::string(to_string(permission.state))},
+                      {"prodsafe.breaker.reason", permission.reason}});
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the decision stands
+    }
+  }
+  return permission;
+}
+
 Permission CircuitBreaker::decide() noexcept {
   const std::int64_t now = now_ns();
   const State local = local_state_.load(std::memory_order_relaxed);

@@ -309,10 +309,96 @@ SideEffectWrapper::Resolved SideEffectWrapper::resolve(const EffectType& type,
   return resolved;
 }
 
+tracing::Span SideEffectWrapper::step_span(std::string_view name,
+                                           const tracing::TraceContext* trace) const {
+  if (trace == nullptr || !options_.tracer) return {};
+  return options_.tracer->start_span(name, trace);
+}
+
+namespace {
+
+std::string_view outcome_name(bool executed, bool recovered, bool commit_pending, bool unprotected,
+                              bool from_cache, bool lease_lost, bool result_unavailable) {
+  if (lease_lost) return "lease_lost";
+  if (unprotected) return "unprotected";
+  if (executed && result_unavailable) return "result_unavailable";
+  if (executed && commit_pending) return "commit_pending";
+  if (recovered) return "recovered";
+  if (executed) return "executed";
+  if (from_cache) return "cached";
+  if (commit_pending) return "journaled";
+  return "duplicate";
+}
+
+std::string_view claim_status_name(ClaimStatus status) {
+  switch (status) {
+    case ClaimStatus::kClaimed:
+      return "claimed";
+    case ClaimStatus::kRecovered:
+      return "recovered";
+    case ClaimStatus::kCompleted:
+      return "completed";
+    case ClaimStatus::kInProgress:
+      return "in_progress";
+    case ClaimStatus::kConflict:
+      return "conflict";
+    case ClaimStatus::kFailed:
+      return "failed";
+    case ClaimStatus::kUnavailable:
+      return "unavailable";
+  }
+  return "unknown";
+}
+
+// The traceparent to hand the effect: its span's, or (an unsampled trace,
+// whose spans record nothing) the call's, so the trace still flows on.
+std::string traceparent_of(const tracing::Span& span, const tracing::TraceContext& call) {
+  return tracing::format_traceparent(span.context().valid() ? span.context() : call);
+}
+
+}  // namespace
+
 SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
                                                       std::string_view entity_id,
                                                       const Runner& runner,
                                                       const CallOptions& call) {
+  if (!options_.tracer) return execute_steps(type, entity_id, runner, call, nullptr);
+  tracing::Span span = options_.tracer->start_span(
+      "prodsafe.execute_once", call.trace_parent ? &*call.trace_parent : nullptr);
+  span.set_attribute("prodsafe.effect.type", type.name());
+  const tracing::TraceContext context = span.context();
+  // An unsampled parent: no spans below it either, but the effect still gets
+  // the traceparent (context is valid, recording is off).
+  const tracing::TraceContext* trace = context.valid() ? &context : nullptr;
+  try {
+    Raw raw = execute_steps(type, entity_id, runner, call, trace);
+    span.set_attribute("prodsafe.effect.key", raw.key)
+        .set_attribute("prodsafe.fencing_token", raw.token)
+        .set_attribute("prodsafe.recovering", raw.recovered)
+        .set_attribute(
+            "prodsafe.outcome",
+            outcome_name(raw.executed, raw.recovered, raw.commit_pending, raw.unprotected,
+                         raw.from_cache, raw.lease_lost, raw.result_unavailable));
+    if (raw.lease_lost) span.set_error("the lease was taken over before the commit");
+    return raw;
+  } catch (const Error& error) {
+    span.set_attribute("prodsafe.effect.key", effect_key(type, entity_id))
+        .set_attribute("prodsafe.outcome", to_string(error.code()))
+        .set_error(error.what());
+    throw;
+  } catch (const std::exception& error) {
+    span.set_attribute("prodsafe.effect.key", effect_key(type, entity_id))
+        .set_attribute("prodsafe.outcome", "effect_error")
+        .set_error(error.what());
+    throw;
+  }
+}
+
+SideEffectWrapper::Raw SideEffectWrapper::execute_steps(const EffectType& type,
+                                                        std::string_view entity_id,
+                                                        const Runner& runner,
+                                                        const CallOptions& call,
+                                                        const tracing::TraceContext* trace) {
   require_own_process();
   std::string key = effect_key(type, entity_id);
   const Resolved policy = resolve(type, call);
@@ -364,7 +450,14 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
   Claim claim;
   const Clock::SteadyTime claimed_at = clock_.steady_now();
   try {
-    claim = claim_or_wait(key, policy);
+    tracing::Span claim_span = step_span("prodsafe.claim", trace);
+    try {
+      claim = claim_or_wait(key, policy);
+      claim_span.set_attribute("prodsafe.claim.status", claim_status_name(claim.status));
+    } catch (const std::exception& error) {
+      claim_span.set_error(error.what());
+      throw;
+    }
   } catch (const StoreUnavailable& error) {
     instruments_->store_error(type.name());
     if (!policy.fail_open) throw;  // fail closed: the effect is not run
@@ -372,7 +465,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
         "{}: the store is unreachable ({}); running the effect UNPROTECTED because "
         "its type is configured to fail open",
         key, error.what());
-    return run_unprotected(type.name(), std::move(key), runner);
+    return run_unprotected(type.name(), std::move(key), runner, trace);
   }
 
   switch (claim.status) {
@@ -407,7 +500,7 @@ SideEffectWrapper::Raw SideEffectWrapper::execute_raw(const EffectType& type,
     case ClaimStatus::kRecovered:
       break;
   }
-  return run_and_commit(type.name(), std::move(key), claim, claimed_at, runner, policy);
+  return run_and_commit(type.name(), std::move(key), claim, claimed_at, runner, policy, trace);
 }
 
 Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& policy) {
@@ -440,11 +533,20 @@ Claim SideEffectWrapper::claim_or_wait(const std::string& key, const Resolved& p
 }
 
 SideEffectWrapper::Raw SideEffectWrapper::run_unprotected(std::string_view type, std::string key,
-                                                          const Runner& runner) {
+                                                          const Runner& runner,
+                                                          const tracing::TraceContext* trace) {
   instruments_->count(type, Event::kFailOpen);
-  const EffectContext context{key, 0, false};
+  tracing::Span effect_span = step_span("prodsafe.effect", trace);
+  EffectContext context{key, 0, false};
+  if (trace != nullptr) context.traceparent = traceparent_of(effect_span, *trace);
   Raw raw{.executed = true, .unprotected = true, .key = std::move(key)};
-  const detail::Encoded encoded = runner(context);
+  detail::Encoded encoded;
+  try {
+    encoded = runner(context);
+  } catch (const std::exception& error) {
+    effect_span.set_error(error.what());
+    throw;
+  }
   raw.result_unavailable = !encoded.ok;
   if (encoded.ok) raw.result = encoded.bytes;
   instruments_->count(type, Event::kExecuted);
@@ -472,15 +574,15 @@ void SideEffectWrapper::abandon(std::string_view type, const std::string& key, c
   }
 }
 
-SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, std::string key,
-                                                         const Claim& claim,
-                                                         Clock::SteadyTime claimed_at,
-                                                         const Runner& runner,
-                                                         const Resolved& policy) {
+SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(
+    std::string_view type, std::string key, const Claim& claim, Clock::SteadyTime claimed_at,
+    const Runner& runner, const Resolved& policy, const tracing::TraceContext* trace) {
   const bool recovering = claim.status == ClaimStatus::kRecovered;
   if (recovering) instruments_->count(type, Event::kRecovered);
   const Holder holder = claim.holder();
-  const EffectContext context{key, claim.token, recovering};
+  tracing::Span effect_span = step_span("prodsafe.effect", trace);
+  EffectContext context{key, claim.token, recovering};
+  if (trace != nullptr) context.traceparent = traceparent_of(effect_span, *trace);
   Raw raw{.executed = true, .recovered = recovering, .key = std::move(key), .token = claim.token};
   // What the record carries: the caller's fingerprint, else the one it had.
   const std::string fingerprint =
@@ -498,14 +600,19 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
       encoded = runner(context);
     } catch (const std::exception& error) {
       renewal.reset();
+      effect_span.set_error(error.what());
+      effect_span.end();
       abandon(type, raw.key, holder, stored, error.what(), is_retryable(error));
       throw;
     } catch (...) {
       renewal.reset();
+      effect_span.set_error("a non-standard exception");
+      effect_span.end();
       abandon(type, raw.key, holder, stored, "a non-standard exception", false);
       throw;
     }
   }
+  effect_span.end();
 
   // From here on the effect has run: no failure may release the claim or
   // drop the result.
@@ -522,7 +629,13 @@ SideEffectWrapper::Raw SideEffectWrapper::run_and_commit(std::string_view type, 
   raw.result = std::move(encoded.bytes);
 
   FinishStatus status = FinishStatus::kDone;
-  if (finish_with_retries(type, raw.key, holder, state, raw.result, stored, status)) {
+  tracing::Span commit_span = step_span("prodsafe.commit", trace);
+  const bool committed =
+      finish_with_retries(type, raw.key, holder, state, raw.result, stored, status);
+  if (!committed) commit_span.set_error("the commit failed; the result is journaled");
+  if (committed && status == FinishStatus::kLeaseLost) commit_span.set_error("lease lost");
+  commit_span.end();
+  if (committed) {
     if (status == FinishStatus::kLeaseLost) {
       instruments_->count(type, Event::kLeaseLost);
       raw.lease_lost = true;

@@ -92,9 +92,28 @@ void RetryLoop::hook_failed(Hook hook, const std::exception_ptr& error) const no
   }
 }
 
+void RetryLoop::end_attempt_span(std::string_view outcome, const std::string& failure) {
+  if (!attempt_span_.recording()) return;
+  attempt_span_.set_attribute("prodsafe.retry.outcome", outcome);
+  if (!failure.empty()) attempt_span_.set_error(failure);
+  attempt_span_.end();
+}
+
 int RetryLoop::begin_attempt() {
   ++attempt_;
   series_.attempts->inc();
+  if (policy_.tracer) {
+    if (!loop_span_.recording() && attempt_ == 1) {
+      loop_span_ = policy_.tracer->start_span(
+          "prodsafe.retry", policy_.trace_parent ? &*policy_.trace_parent : nullptr);
+      loop_span_.set_attribute("prodsafe.retry.job_type", policy_.job_type);
+    }
+    const tracing::TraceContext parent =
+        loop_span_.recording() ? loop_span_.context()
+                               : policy_.trace_parent.value_or(tracing::TraceContext{});
+    attempt_span_ = policy_.tracer->start_span("prodsafe.retry.attempt", &parent);
+    attempt_span_.set_attribute("prodsafe.retry.attempt", attempt_);
+  }
   if (policy_.hooks.on_attempt) {
     notify(Hook::kOnAttempt, [&] { policy_.hooks.on_attempt(attempt_); });
   }
@@ -108,7 +127,10 @@ bool RetryLoop::retryable(const std::exception& error) {
   } else if (const auto* ours = dynamic_cast<const Error*>(&error)) {
     retryable = ours->retryable();
   }
-  if (!retryable) series_.give_up(GaveUp::kNotRetryable);
+  if (!retryable) {
+    series_.give_up(GaveUp::kNotRetryable);
+    end_attempt_span("not_retryable", error.what());
+  }
   return retryable;
 }
 
@@ -126,6 +148,7 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
   if (attempt_ >= policy_.max_attempts) {
     gave_up_because_ = fmt::format("max_attempts ({}) reached", policy_.max_attempts);
     series_.give_up(GaveUp::kExhausted);
+    end_attempt_span("gave_up", reason);
     return std::nullopt;
   }
   milliseconds delay = backoff_.next(attempt_ - 1);
@@ -140,11 +163,13 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     gave_up_because_ =
         fmt::format("max_total_time ({} ms) would pass", policy_.max_total_time.count());
     series_.give_up(GaveUp::kExhausted);
+    end_attempt_span("gave_up", reason);
     return std::nullopt;
   }
   if (policy_.budget && !policy_.budget->try_withdraw()) {
     gave_up_because_ = "the retry budget is spent";
     series_.give_up(GaveUp::kBudget);
+    end_attempt_span("gave_up", reason);
     return std::nullopt;
   }
   // The gate goes last: a breaker in HALF_OPEN hands out the fleet's probe
@@ -155,9 +180,14 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
     if (policy_.budget) policy_.budget->refund();
     gave_up_because_ = "allow_retry refused (circuit open?)";
     series_.give_up(GaveUp::kBreaker);
+    end_attempt_span("gave_up", reason);
     return std::nullopt;
   }
   series_.retries->inc();
+  if (attempt_span_.recording()) {
+    attempt_span_.set_attribute("prodsafe.retry.delay_ms", delay.count());
+    end_attempt_span("retry", reason);
+  }
   if (policy_.hooks.on_retry) {
     notify(Hook::kOnRetry, [&] { policy_.hooks.on_retry(attempt_, delay, reason); });
   }
@@ -167,6 +197,18 @@ std::optional<milliseconds> RetryLoop::after_failure(const std::string& reason,
 void RetryLoop::sleep(milliseconds delay) { clock_.sleep_for(delay); }
 
 void RetryLoop::finish(bool success) {
+  if (success) end_attempt_span("ok", "");
+  attempt_span_.end();  // a failure's outcome was set where it was decided
+  if (loop_span_.recording()) {
+    loop_span_.set_attribute("prodsafe.retry.attempts", attempt_)
+        .set_attribute("prodsafe.retry.outcome", success ? "ok" : "gave_up");
+    if (success) {
+      loop_span_.set_ok();
+    } else {
+      loop_span_.set_error(gave_up_because_.empty() ? "not retryable" : gave_up_because_);
+    }
+    loop_span_.end();
+  }
   if (!policy_.hooks.on_finish) return;
   const auto elapsed = std::chrono::duration_cast<milliseconds>(clock_.steady_now() - started_);
   notify(Hook::kOnFinish, [&] { policy_.hooks.on_finish(attempt_, success, elapsed); });

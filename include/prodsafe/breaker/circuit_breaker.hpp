@@ -55,6 +55,7 @@
 #include "prodsafe/alerts/alert_hooks.hpp"
 #include "prodsafe/breaker/breaker_store.hpp"
 #include "prodsafe/core/clock.hpp"
+#include "prodsafe/tracing/tracer.hpp"
 
 namespace prodsafe::metrics {
 class Registry;
@@ -140,6 +141,10 @@ class CircuitBreaker {
 
   // Whether a call (or a retry) may be made now. Never throws.
   [[nodiscard]] Permission can_retry() noexcept;
+  // can_retry(), with the decision recorded on `span` (the caller's, e.g.
+  // an execute_once or retry span) as an event "prodsafe.breaker.decision"
+  // with prodsafe.breaker.job_type, .allowed, .state and .reason.
+  [[nodiscard]] Permission can_retry(tracing::Span& span) noexcept;
   // Record the outcome of a call; with the probe permit can_retry() last
   // granted on this thread, if it has one (the permit is used up). Never throw.
   void record_success() noexcept;

@@ -5,14 +5,21 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/idempotency/durability.hpp"
 
+#include "prodsafe/tracing/trace_context.hpp"
+
 namespace prodsafe::metrics {
 class Registry;
+}
+
+namespace prodsafe::tracing {
+class Tracer;
 }
 
 namespace prodsafe::idempotency {
@@ -125,6 +132,13 @@ struct WrapperOptions {
   // Default: SystemClock::instance(). Waits, backoff and the cache use it;
   // leases use the Redis server's clock (or the in-memory store's).
   Clock* clock = nullptr;
+  // Traces each call (docs/operations.md "Tracing"): a span
+  // "prodsafe.execute_once" (attributes prodsafe.effect.type,
+  // prodsafe.effect.key, prodsafe.fencing_token, prodsafe.outcome,
+  // prodsafe.recovering) with children "prodsafe.claim", "prodsafe.effect"
+  // and "prodsafe.commit" for the steps the call takes; EffectContext carries
+  // the effect span's traceparent. Default: null, no spans.
+  std::shared_ptr<tracing::Tracer> tracer{};
   // Where the wrapper's instruments go (docs/metrics.md). Default: nullptr,
   // metrics::default_registry(). Must outlive the wrapper.
   metrics::Registry* metrics = nullptr;
@@ -140,6 +154,10 @@ struct CallOptions {
   std::string fingerprint{};
   std::optional<InProgressPolicy> in_progress{};
   std::optional<milliseconds> wait_timeout{};
+  // With tracing on: the parent of this call's span, e.g. parsed from an
+  // incoming traceparent (tracing::parse_traceparent). Default: none, a new
+  // trace.
+  std::optional<tracing::TraceContext> trace_parent{};
 };
 
 }  // namespace prodsafe::idempotency

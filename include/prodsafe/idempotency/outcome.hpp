@@ -18,6 +18,10 @@ struct EffectContext {
   std::string key;
   std::uint64_t fencing_token = 0;
   bool recovering = false;
+  // With tracing on (WrapperOptions::tracer): the W3C traceparent of the
+  // effect's span. Send it with the downstream call (an HTTP header) and the
+  // exchange's span becomes its child. Empty with tracing off.
+  std::string traceparent{};
 };
 
 // The result of execute_once(). Destructures like the seed's tuple:

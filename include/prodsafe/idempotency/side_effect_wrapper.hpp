@@ -50,6 +50,7 @@
 #include "prodsafe/idempotency/effect_type.hpp"
 #include "prodsafe/idempotency/options.hpp"
 #include "prodsafe/idempotency/outcome.hpp"
+#include "prodsafe/tracing/tracer.hpp"
 
 namespace prodsafe::idempotency {
 
@@ -196,10 +197,19 @@ class SideEffectWrapper {
 
   Raw execute_raw(const EffectType& type, std::string_view entity_id, const Runner& runner,
                   const CallOptions& call);
+  // execute_raw's work; `trace` is the call's span context when tracing, for
+  // the steps' child spans, else null.
+  Raw execute_steps(const EffectType& type, std::string_view entity_id, const Runner& runner,
+                    const CallOptions& call, const tracing::TraceContext* trace);
   Claim claim_or_wait(const std::string& key, const Resolved& policy);
   Raw run_and_commit(std::string_view type, std::string key, const Claim& claim,
-                     Clock::SteadyTime claimed_at, const Runner& runner, const Resolved& policy);
-  Raw run_unprotected(std::string_view type, std::string key, const Runner& runner);
+                     Clock::SteadyTime claimed_at, const Runner& runner, const Resolved& policy,
+                     const tracing::TraceContext* trace);
+  Raw run_unprotected(std::string_view type, std::string key, const Runner& runner,
+                      const tracing::TraceContext* trace);
+  // A child span of `trace` (a span that records nothing when it is null).
+  [[nodiscard]] tracing::Span step_span(std::string_view name,
+                                        const tracing::TraceContext* trace) const;
   void abandon(std::string_view type, const std::string& key, const Holder& holder,
                const Resolved& policy, const std::string& error, bool retryable);
   bool finish_with_retries(std::string_view type, const std::string& key, const Holder& holder,

@@ -40,6 +40,7 @@
 #include "prodsafe/retry/retry_instruments.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "prodsafe/retry/spike_detector.hpp"
+#include "prodsafe/tracing/tracer.hpp"
 
 namespace prodsafe::retry {
 
@@ -91,6 +92,16 @@ struct RetryPolicy {
   Clock* clock = nullptr;
   // Seed of the jitter's random engine. Default: 0, a random seed.
   std::uint64_t seed = 0;
+  // Traces each loop (docs/operations.md "Tracing"): a span "prodsafe.retry"
+  // (attributes prodsafe.retry.job_type, prodsafe.retry.attempts,
+  // prodsafe.retry.outcome) with a child "prodsafe.retry.attempt" per attempt
+  // (prodsafe.retry.attempt, prodsafe.retry.outcome: ok, retry, gave_up or
+  // not_retryable, prodsafe.retry.delay_ms, and the failure as an error
+  // status). Default: null, no spans.
+  std::shared_ptr<tracing::Tracer> tracer{};
+  // The parent of the loop's span (a caller's span, or a traceparent parsed
+  // with tracing::parse_traceparent). Default: none, a new trace.
+  std::optional<tracing::TraceContext> trace_parent{};
   // The job_type label of the loop's instruments (prodsafe_retry_attempts_total,
   // _retries_total, _gave_up_total, _hook_errors_total; docs/metrics.md).
   // Keep it to a small set of names. Default: "default".
@@ -151,6 +162,10 @@ class RetryLoop {
   Clock::SteadyTime started_;
   int attempt_ = 0;
   std::string gave_up_because_;
+  // With policy.tracer: the loop's span and the current attempt's.
+  tracing::Span loop_span_;
+  tracing::Span attempt_span_;
+  void end_attempt_span(std::string_view outcome, const std::string& failure);
   // The policy's job type's series (RetryInstruments::Shared::by_job_type).
   const RetrySeries& series_;
 };
