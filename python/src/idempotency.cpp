@@ -76,7 +76,7 @@ struct NotJson {
 };
 
 std::string type_name(py::handle value) {
-  return py::str(py::type::handle_of(value).attr("__qualname__")).cast<std::string>();
+  return py::str(py::type::handle_of(value).attr("__name__")).cast<std::string>();
 }
 
 // `value` as JSON; throws NotJson naming what JSON cannot hold. GIL held.
@@ -235,7 +235,7 @@ class PythonEffectError : public Error {
 
 // "ValueError: message", as the record of a failure (record_failures). GIL held.
 std::string describe(const py::error_already_set& error) {
-  std::string text = type_name(error.type());
+  std::string text = py::str(error.type().attr("__name__")).cast<std::string>();
   try {
     const std::string message = py::str(error.value()).cast<std::string>();
     if (!message.empty()) text += ": " + message;
@@ -328,7 +328,7 @@ int small_int(py::handle value, std::string_view what, long long low, long long 
 idem::Durability durability_arg(py::handle value, std::string_view what) {
   idem::Durability durability;
   if (py::isinstance<py::int_>(value) && !py::isinstance<py::bool_>(value)) {
-    durability.replicas = small_int(value, what, 0, 100);
+    durability.replicas = small_int(value, fmt::format("{} (replicas)", what), 0, 100);
     return durability;
   }
   if (!py::isinstance<py::dict>(value))
