@@ -510,18 +510,25 @@ def test_the_gil_is_released_while_redis_does_not_answer(redis_server, tmp_path)
 def test_wait_releases_the_gil_too(redis, tmp_path):
     holder = SideEffectWrapper(redis, journal_dir=tmp_path)
     waiter = SideEffectWrapper(redis, in_progress="wait", wait_timeout=10, journal_dir=tmp_path)
-    inside, release = threading.Event(), threading.Event()
+    inside, release, waiting = threading.Event(), threading.Event(), threading.Event()
     results = []
     thread = threading.Thread(
         target=lambda: holder.execute_once("X", "w", lambda: inside.set() or release.wait(10)
                                            and "done"))
     thread.start()
     assert inside.wait(5)
-    second = threading.Thread(target=lambda: results.append(waiter.execute_once("X", "w",
-                                                                                lambda: "twice")))
+
+    def wait_for_it():
+        waiting.set()
+        results.append(waiter.execute_once("X", "w", lambda: "twice"))
+
+    second = threading.Thread(target=wait_for_it)
     second.start()
-    time.sleep(0.05)  # let it start waiting; then this thread must still run Python
-    assert second.is_alive()
+    assert waiting.wait(5)
+    spins, until = 0, time.monotonic() + 0.3
+    while time.monotonic() < until:  # Python code runs while the other call waits
+        spins += 1
+    assert second.is_alive() and spins > 10_000
     release.set()
     thread.join(10)
     second.join(10)
