@@ -86,7 +86,17 @@ json to_json(py::handle value, int depth) {
   PyObject* object = value.ptr();
   if (object == Py_None) return nullptr;
   if (PyBool_Check(object)) return object == Py_True;
-  if (PyLong_Check(object)) {
+  if (PyLong_Check(object) || PyIndex_Check(object)) {  // also numpy's integers
+    py::object integer = py::reinterpret_borrow<py::object>(value);
+    if (!PyLong_Check(object)) {
+      integer = py::reinterpret_steal<py::object>(PyNumber_Index(object));
+      if (!integer) {
+        PyErr_Clear();
+        throw NotJson{
+            fmt::format("the result holds a {} whose __index__ failed", type_name(value))};
+      }
+    }
+    object = integer.ptr();
     int overflow = 0;
     const long long number = PyLong_AsLongLongAndOverflow(object, &overflow);
     if (overflow == 0) return number;
@@ -256,10 +266,12 @@ bool is_retryable(const py::error_already_set& error) {
 }
 
 // Whether `fn` wants the EffectContext: it has a required positional
-// parameter. Raises WrongType when it is not callable or requires more than
-// one. Plain functions and bound methods are read from their code object;
-// anything else through inspect.signature (python: _context_arity).
-bool takes_context(py::handle fn, std::string_view what) {
+// parameter. Raises WrongType when it is not callable, or is a generator
+// function or (unless allow_async, for execute_once_async) an async def;
+// InvalidArgument when it requires more than one argument. Plain functions
+// and bound methods are read from their code object; anything else through
+// inspect.signature (prodsafe.idempotency._required_positional).
+bool takes_context(py::handle fn, std::string_view what, bool allow_async = false) {
   if (!PyCallable_Check(fn.ptr())) raise_wrong_type(what, "a callable", fn);
   PyObject* function = fn.ptr();
   int bound = 0;
@@ -270,6 +282,13 @@ bool takes_context(py::handle fn, std::string_view what) {
   long long required = -1;
   if (PyFunction_Check(function)) {
     auto* code = reinterpret_cast<PyCodeObject*>(PyFunction_GET_CODE(function));
+    const int async_flags = allow_async ? 0 : CO_COROUTINE;
+    if ((code->co_flags & (async_flags | CO_ASYNC_GENERATOR | CO_GENERATOR)) != 0) {
+      raise_wrong_type(what,
+                       "a plain function (an async def goes to execute_once_async; a generator "
+                       "is not an effect)",
+                       fn);
+    }
     PyObject* defaults = PyFunction_GET_DEFAULTS(function);
     const long long with_defaults = defaults == nullptr ? 0 : PyTuple_GET_SIZE(defaults);
     required = code->co_argcount - with_defaults - bound;
@@ -462,6 +481,21 @@ std::shared_ptr<idem::EffectStore> store_arg(py::handle redis) {
 struct Wrapper {
   std::shared_ptr<idem::SideEffectWrapper> impl;
   std::string description;
+
+  Wrapper(std::shared_ptr<idem::SideEffectWrapper> wrapper, std::string text)
+      : impl(std::move(wrapper)), description(std::move(text)) {}
+  Wrapper(Wrapper&&) noexcept = default;
+  Wrapper& operator=(Wrapper&&) noexcept = default;
+  Wrapper(const Wrapper&) = delete;
+  Wrapper& operator=(const Wrapper&) = delete;
+  // The last reference stops the wrapper's background threads, which may be
+  // in a Redis round trip: wait for them without the GIL.
+  ~Wrapper() {
+    if (!impl || Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 || PyGILState_Check() == 0)
+      return;
+    py::gil_scoped_release release;
+    impl.reset();
+  }
 };
 
 struct Outcome {
@@ -507,6 +541,14 @@ Outcome execute_once(Wrapper& wrapper, py::handle type_arg, py::handle entity, p
           JsonResult out;
           try {
             py::object value = with_context ? effect(context) : effect();
+            if (PyCoro_CheckExact(value.ptr()) != 0 || py::hasattr(value, "__await__")) {
+              // It has not run: fail the call (the claim is released).
+              if (PyCoro_CheckExact(value.ptr()) != 0) value.attr("close")();
+              raise_wrong_type("fn's result",
+                               "a value (fn returned an awaitable: use "
+                               "execute_once_async for async effects)",
+                               value);
+            }
             try {
               out.value = to_json(value, 0);
             } catch (const NotJson& not_json) {
@@ -810,7 +852,7 @@ returns an Outcome (executed, result). fn() or fn(ctx: EffectContext).
       });
 
   m.def(
-      "_takes_context", [](py::handle fn) { return takes_context(fn, "fn"); }, py::arg("fn"));
+      "_takes_context", [](py::handle fn) { return takes_context(fn, "fn", true); }, py::arg("fn"));
   m.def(
       "_order_identity",
       [](py::handle symbol, py::handle side, py::handle quantity, py::handle price,

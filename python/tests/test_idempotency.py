@@ -595,3 +595,35 @@ def test_timing_helper_runs(redis_server):
     assert set(figures) == {"prodsafe_first", "prodsafe_duplicate", "setnx_first",
                             "setnx_duplicate"}
     assert all(value > 0 for value in figures.values())
+
+
+def test_an_async_fn_given_to_execute_once_is_refused_before_it_claims(wrapper):
+    async def place():
+        return 1
+
+    with pytest.raises(prodsafe.WrongType, match="execute_once_async"):
+        wrapper.execute_once("X", "async", place)
+
+    def generator():
+        yield 1
+
+    with pytest.raises(prodsafe.WrongType, match="generator"):
+        wrapper.execute_once("X", "async", generator)
+    # an awaitable returned by a plain callable has not run: the claim is released
+    with pytest.raises(prodsafe.WrongType, match="awaitable"):
+        wrapper.execute_once("X", "async", lambda: place())
+    assert wrapper.execute_once("X", "async", lambda: 2).result == 2
+    assert wrapper.stats()["executed"] == 1
+
+
+def test_integers_that_are_not_int_but_index_like_are_stored():
+    class Int64:  # a stand-in for numpy.int64: an object with __index__
+        def __init__(self, value):
+            self.value = value
+
+        def __index__(self):
+            return self.value
+
+    wrapper = SideEffectWrapper(prodsafe.InMemoryEffectStore())
+    assert wrapper.execute_once("X", "i", lambda: [Int64(7)]).result_unavailable is False
+    assert wrapper.execute_once("X", "i", lambda: 0).result == [7]
