@@ -129,24 +129,33 @@ json to_json(py::handle value, int depth) {
     PyObject* item = nullptr;
     Py_ssize_t position = 0;
     while (PyDict_Next(object, &position, &key, &item)) {
+      // Owned while converted: an __index__ may run Python code.
+      const py::object owned_key = py::reinterpret_borrow<py::object>(key);
+      const py::object owned_item = py::reinterpret_borrow<py::object>(item);
       if (!PyUnicode_Check(key))
         throw NotJson{
             fmt::format("the result holds a dict key of type {} ({}); JSON object keys are str",
-                        type_name(key), py::repr(key).cast<std::string>())};
-      out[to_json(key, depth + 1).get<std::string>()] = to_json(item, depth + 1);
+                        type_name(owned_key), py::repr(owned_key).cast<std::string>())};
+      out[to_json(owned_key, depth + 1).get<std::string>()] = to_json(owned_item, depth + 1);
     }
     return out;
   }
   if (PyList_Check(object) || PyTuple_Check(object)) {
+    // The items themselves, as json.dumps reads them (not a subclass's __iter__).
+    const py::object sequence =
+        py::reinterpret_steal<py::object>(PySequence_Fast(object, "a list or tuple"));
+    if (!sequence) throw py::error_already_set();
     json out = json::array();
-    const py::sequence items = py::reinterpret_borrow<py::sequence>(value);
-    for (const py::handle item : items) out.push_back(to_json(item, depth + 1));
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(sequence.ptr()); ++i) {
+      const py::object item =
+          py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(sequence.ptr(), i));
+      out.push_back(to_json(item, depth + 1));
+    }
     return out;
   }
   throw NotJson{
-      fmt::format("the result holds a value of type {}, which is not JSON (results are None, bool, "
-                  "int, float, str, "
-                  "and lists, tuples and dicts with str keys of these)",
+      fmt::format("the result holds a value of type {}, which is not JSON (results are None, "
+                  "bool, int, float, str, and lists, tuples and dicts with str keys of these)",
                   type_name(value))};
 }
 
@@ -538,9 +547,9 @@ Outcome execute_once(Wrapper& wrapper, py::handle type_arg, py::handle entity, p
         type, entity_id,
         [&](const EffectContext& context) -> JsonResult {
           py::gil_scoped_acquire gil;
-          JsonResult out;
+          py::object value;
           try {
-            py::object value = with_context ? effect(context) : effect();
+            value = with_context ? effect(context) : effect();
             if (PyCoro_CheckExact(value.ptr()) != 0 || py::hasattr(value, "__await__")) {
               // It has not run: fail the call (the claim is released).
               if (PyCoro_CheckExact(value.ptr()) != 0) value.attr("close")();
@@ -549,16 +558,23 @@ Outcome execute_once(Wrapper& wrapper, py::handle type_arg, py::handle entity, p
                                "execute_once_async for async effects)",
                                value);
             }
-            try {
-              out.value = to_json(value, 0);
-            } catch (const NotJson& not_json) {
-              out.error = not_json.reason;
-            }
-            produced = std::move(value);
           } catch (py::error_already_set& error) {
             auto held = std::make_shared<HeldError>(error.type(), error.value(), error.trace());
             throw PythonEffectError(describe(error), is_retryable(error), std::move(held));
           }
+          // The effect has run: nothing from here on may fail the call.
+          JsonResult out;
+          try {
+            out.value = to_json(value, 0);
+          } catch (const NotJson& not_json) {
+            out.error = not_json.reason;
+          } catch (py::error_already_set& error) {
+            out.error = "reading the result raised " + describe(error);
+          } catch (const std::exception& error) {
+            out.error = std::string("reading the result failed: ") + error.what();
+          }
+          if (!out.error.empty()) out.value = nullptr;
+          produced = std::move(value);
           return out;
         },
         call));

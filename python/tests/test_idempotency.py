@@ -627,3 +627,23 @@ def test_integers_that_are_not_int_but_index_like_are_stored():
     wrapper = SideEffectWrapper(prodsafe.InMemoryEffectStore())
     assert wrapper.execute_once("X", "i", lambda: [Int64(7)]).result_unavailable is False
     assert wrapper.execute_once("X", "i", lambda: 0).result == [7]
+
+
+def test_results_whose_reading_runs_python_code_that_raises_are_still_the_effects():
+    class Items(list):
+        def __iter__(self):
+            raise RuntimeError("not iterable this way")
+
+    class BadFloat(float):
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    wrapper = SideEffectWrapper(prodsafe.InMemoryEffectStore())
+    assert wrapper.execute_once("X", "items", lambda: Items([1, 2])).result_unavailable is False
+    assert wrapper.execute_once("X", "items", lambda: 0).result == [1, 2]
+    runs = []
+    outcome = wrapper.execute_once("X", "nan", lambda: runs.append(1) or BadFloat("nan"))
+    assert outcome.executed and outcome.result_unavailable  # ran: never released
+    with pytest.raises(prodsafe.ResultUnavailable, match="no repr"):
+        wrapper.execute_once("X", "nan", lambda: runs.append(1))
+    assert runs == [1]
