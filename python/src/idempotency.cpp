@@ -141,14 +141,13 @@ json to_json(py::handle value, int depth) {
     return out;
   }
   if (PyList_Check(object) || PyTuple_Check(object)) {
-    // The items themselves, as json.dumps reads them (not a subclass's __iter__).
-    const py::object sequence =
-        py::reinterpret_steal<py::object>(PySequence_Fast(object, "a list or tuple"));
-    if (!sequence) throw py::error_already_set();
+    // The stored items themselves (a subclass's __iter__ is not called); the
+    // size is read again each turn, as an __index__ may change a list.
+    const bool list = PyList_Check(object);
     json out = json::array();
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(sequence.ptr()); ++i) {
-      const py::object item =
-          py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(sequence.ptr(), i));
+    for (Py_ssize_t i = 0; i < (list ? PyList_GET_SIZE(object) : PyTuple_GET_SIZE(object)); ++i) {
+      const py::object item = py::reinterpret_borrow<py::object>(
+          list ? PyList_GET_ITEM(object, i) : PyTuple_GET_ITEM(object, i));
       out.push_back(to_json(item, depth + 1));
     }
     return out;
