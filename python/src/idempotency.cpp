@@ -728,18 +728,47 @@ key, fencing_token: the effect's Redis key and the run's token.
            [](const Outcome& self) { return py::iter(py::make_tuple(self.executed, self.result)); })
       .def("__len__", [](const Outcome&) { return 2; })
       .def("__getitem__",
-           [](const Outcome& self, long long index) -> py::object {
-             if (index == 0 || index == -2) return py::bool_(self.executed);
-             if (index == 1 || index == -1) return self.result;
-             throw py::index_error("Outcome index out of range (it unpacks as executed, result)");
+           [](const Outcome& self, py::handle index) -> py::object {
+             // As the seed's tuple (executed, result): ints and slices.
+             return py::make_tuple(self.executed, self.result)[index];
            })
       .def("__eq__",
            [](const Outcome& self, py::handle other) -> py::object {
+             // Another Outcome: every field; a tuple: (executed, result).
+             if (py::isinstance<Outcome>(other)) {
+               const auto& that = other.cast<const Outcome&>();
+               return py::bool_(
+                   self.executed == that.executed && self.recovered == that.recovered &&
+                   self.commit_pending == that.commit_pending &&
+                   self.unprotected == that.unprotected && self.from_cache == that.from_cache &&
+                   self.result_unavailable == that.result_unavailable && self.key == that.key &&
+                   self.fencing_token == that.fencing_token && self.result.equal(that.result));
+             }
              if (!py::isinstance<py::tuple>(other))
                return py::reinterpret_borrow<py::object>(Py_NotImplemented);
              return py::bool_(py::make_tuple(self.executed, self.result).equal(other));
            })
-      .def("__repr__", &outcome_repr);
+      .def("__repr__", &outcome_repr)
+      .def(py::pickle(
+          [](const Outcome& self) {
+            return py::make_tuple(self.executed, self.result, self.recovered, self.commit_pending,
+                                  self.unprotected, self.from_cache, self.result_unavailable,
+                                  self.key, self.fencing_token);
+          },
+          [](const py::tuple& state) {
+            if (state.size() != 9) raise_python(DecodeError("not a pickled Outcome"));
+            Outcome out;
+            out.executed = bool_arg(state[0], "Outcome state");
+            out.result = state[1];
+            out.recovered = bool_arg(state[2], "Outcome state");
+            out.commit_pending = bool_arg(state[3], "Outcome state");
+            out.unprotected = bool_arg(state[4], "Outcome state");
+            out.from_cache = bool_arg(state[5], "Outcome state");
+            out.result_unavailable = bool_arg(state[6], "Outcome state");
+            out.key = str_arg(state[7], "Outcome state");
+            out.fencing_token = state[8].cast<std::uint64_t>();
+            return out;
+          }));
   // __eq__ without __hash__: unhashable, as a mutable-looking result may be.
   m.attr("Outcome").attr("__hash__") = py::none();
 

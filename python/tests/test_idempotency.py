@@ -134,6 +134,11 @@ def test_execute_once_runs_once_and_returns_the_first_result(wrapper):
             first.result_unavailable) == (False, False, False, False, False)
     assert first[0] is True and first[1] == result and len(first) == 2
     assert second == (False, result)
+    assert second[:] == (False, result) and second[-1] == result
+    with pytest.raises(IndexError):
+        second[2]
+    copy = pickle.loads(pickle.dumps(second))  # crosses multiprocessing boundaries
+    assert copy == second and (copy.key, copy.fencing_token) == (second.key, second.fencing_token)
     assert wrapper.stats()["executed"] == 1 and wrapper.stats()["duplicates"] == 1
 
 
