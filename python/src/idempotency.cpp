@@ -535,14 +535,15 @@ Outcome execute_once(Wrapper& wrapper, py::handle type_arg, py::handle entity, p
   const std::string entity_id = entity_arg(entity);
   const bool with_context = takes_context(fn, "fn");
   const py::object effect = py::reinterpret_borrow<py::object>(fn);
-  std::shared_ptr<idem::SideEffectWrapper> impl = wrapper.impl;
+  // The caller's reference to the Python wrapper keeps `wrapper` alive.
+  idem::SideEffectWrapper& impl = *wrapper.impl;
   // This caller's own result, handed back as the very object (assigned with
   // the GIL held; destroyed here, with it).
   py::object produced;
   std::optional<idem::Outcome<JsonResult>> outcome;
   try {
     py::gil_scoped_release release;
-    outcome.emplace(impl->execute_once(
+    outcome.emplace(impl.execute_once(
         type, entity_id,
         [&](const EffectContext& context) -> JsonResult {
           py::gil_scoped_acquire gil;

@@ -32,17 +32,20 @@ def seed_execute_once(client, effect_type, entity_id, fn, ttl=72 * 3600):
     return False, data.get("result")
 
 
-def _per_call(run, ids, batches=5):
-    """Median microseconds per call of run(id) over `batches` batches of ids."""
+def _interleaved(runs, ids, batches=20):
+    """Median microseconds per call of each run(id) in `runs` (a dict), over
+    `batches` batches of ids, the runs taking turns batch by batch so that
+    load from other processes falls on all of them alike."""
     size = max(1, len(ids) // batches)
-    samples = []
+    samples = {name: [] for name in runs}
     for start in range(0, size * batches, size):
         chunk = ids[start:start + size]
-        began = time.perf_counter()
-        for entity_id in chunk:
-            run(entity_id)
-        samples.append((time.perf_counter() - began) / len(chunk) * 1e6)
-    return statistics.median(samples)
+        for name, run in runs.items():
+            began = time.perf_counter()
+            for entity_id in chunk:
+                run(entity_id)
+            samples[name].append((time.perf_counter() - began) / len(chunk) * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def measure(url: str, rounds: int = 2000) -> dict[str, float]:
@@ -51,18 +54,24 @@ def measure(url: str, rounds: int = 2000) -> dict[str, float]:
     ids = [f"t-{i}" for i in range(rounds)]
     with tempfile.TemporaryDirectory() as journal:
         wrapper = prodsafe.SideEffectWrapper(prodsafe.Redis(url), journal_directory=journal)
+        # result_cache_size: this process's duplicates without a round trip
+        cached = prodsafe.SideEffectWrapper(prodsafe.Redis(url), journal_directory=journal,
+                                            result_cache_size=rounds)
         plain = redis_py.from_url(url)
         plain.ping()
         wrapper.execute_once("WARM", "w", fn)
-        figures = {
-            "prodsafe_first": _per_call(lambda i: wrapper.execute_once("P", i, fn), ids),
-            "prodsafe_duplicate": _per_call(lambda i: wrapper.execute_once("P", i, fn), ids),
-            "setnx_first": _per_call(lambda i: seed_execute_once(plain, "S", i, fn), ids),
-            "setnx_duplicate": _per_call(lambda i: seed_execute_once(plain, "S", i, fn), ids),
+        runs = {
+            "prodsafe": lambda i: wrapper.execute_once("P", i, fn),
+            "prodsafe_cached": lambda i: cached.execute_once("C", i, fn),
+            "setnx": lambda i: seed_execute_once(plain, "S", i, fn),
         }
+        first = _interleaved(runs, ids)
+        duplicate = _interleaved(runs, ids)
         assert wrapper.execute_once("P", ids[0], fn) == (False, result)
         assert seed_execute_once(plain, "S", ids[0], fn) == (False, result)
-        return figures
+    figures = {f"{name}_first": value for name, value in first.items()}
+    figures.update({f"{name}_duplicate": value for name, value in duplicate.items()})
+    return figures
 
 
 if __name__ == "__main__":

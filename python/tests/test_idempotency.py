@@ -597,8 +597,8 @@ def test_timing_helper_runs(redis_server):
     import _idem_timing
 
     figures = _idem_timing.measure(redis_server.url, rounds=50)
-    assert set(figures) == {"prodsafe_first", "prodsafe_duplicate", "setnx_first",
-                            "setnx_duplicate"}
+    assert set(figures) == {"prodsafe_first", "prodsafe_duplicate", "prodsafe_cached_first",
+                            "prodsafe_cached_duplicate", "setnx_first", "setnx_duplicate"}
     assert all(value > 0 for value in figures.values())
 
 
