@@ -13,12 +13,14 @@
   fn() or, when it has a required positional parameter, fn(ctx) with the
   EffectContext (key, fencing_token, recovering).
 - Results are JSON values (None, bool, int, float, str, lists, tuples and
-  dicts with str keys), stored as the JSON text a C++ worker's
-  nlohmann::json result stores, so Python and C++ workers share effects. A
-  duplicate gets an equal value (tuples come back as lists). A result that is
-  not JSON (a set, NaN, an object) cannot be stored: the effect has run, so
-  the caller gets it with Outcome.result_unavailable and later calls raise
-  ResultUnavailable instead of running the effect again.
+  dicts with str keys; ints within 64 bits, as C++ holds them), stored as the
+  JSON text a C++ worker's nlohmann::json result stores, so Python and C++
+  workers share effects (a C++ std::string result is stored raw, not as
+  JSON: Python reads it as DecodeError). A duplicate gets an equal value
+  (tuples come back as lists). A result that is not JSON (a set, NaN, an
+  object) cannot be stored: the effect has run, so the caller gets it with
+  Outcome.result_unavailable and later calls raise ResultUnavailable instead
+  of running the effect again (clear() the record to run it once more).
 - An exception raised by fn propagates unchanged, after the claim is
   released (a later call runs fn again, with ctx.recovering) or, with
   record_failures=True, recorded (later calls raise EffectFailed).

@@ -5,7 +5,9 @@
 //
 // Results: a Python effect's result is converted to nlohmann::json with the
 // GIL held, and stored as json::dump() writes it, so the bytes are the ones a
-// C++ worker's nlohmann::json result stores and the two interoperate. A value
+// C++ worker's nlohmann::json result stores and the two interoperate (a C++
+// std::string result is stored as is, not as JSON: a Python caller gets
+// DecodeError for it). A value
 // JSON cannot hold (a set, NaN, an object, an int beyond 64 bits, a dict key
 // that is not a str) is not an error of the effect: the effect HAS run, so
 // the result is recorded as unavailable (Outcome.result_unavailable; later
@@ -53,7 +55,11 @@ struct prodsafe::idempotency::Codec<prodsafe::python::JsonResult> {
     try {
       return {nlohmann::json::parse(bytes), {}};
     } catch (const nlohmann::json::exception& error) {
-      throw DecodeError(fmt::format("the stored result is not JSON: {}", error.what()));
+      throw DecodeError(fmt::format(
+          "the stored result is not JSON ({}); a C++ worker's std::string result is stored as "
+          "is, so effects shared with Python workers return nlohmann::json (or another JSON "
+          "type) in C++",
+          error.what()));
     }
   }
 };

@@ -313,7 +313,7 @@ def test_fingerprint_conflict(wrapper):
 
 
 def test_in_progress_throw_and_lease_lost_carries_this_callers_result(redis, tmp_path):
-    slow = SideEffectWrapper(redis, lease=0.3, renew_leases=False, journal_dir=tmp_path)
+    slow = SideEffectWrapper(redis, lease=1, renew_leases=False, journal_dir=tmp_path)
     other = SideEffectWrapper(redis, in_progress="wait", wait_timeout=5, journal_dir=tmp_path)
     inside, release = threading.Event(), threading.Event()
     mine = {"mine": True}
@@ -335,7 +335,7 @@ def test_in_progress_throw_and_lease_lost_carries_this_callers_result(redis, tmp
     assert inside.wait(5)
     with pytest.raises(prodsafe.AlreadyInProgress) as busy:
         slow.execute_once("X", "lease", lambda: 0)
-    assert 0 < busy.value.retry_after <= 0.3 and busy.value.retryable
+    assert 0 < busy.value.retry_after <= 1 and busy.value.retryable
     taken = other.execute_once("X", "lease", lambda: "theirs")  # waits out the lease
     assert taken.executed and taken.recovered
     release.set()
