@@ -98,6 +98,13 @@ class SideEffectWrapper(_NativeWrapper):
         the commit; a plain fn runs in the executor thread. Cancelling the
         awaiting task does not stop an effect that started: it still runs to
         its end and commits (or releases its claim).
+
+        Each call holds an executor thread from its claim to its commit, also
+        while its async fn runs on the loop: the default executor's few
+        threads bound how many effects are in flight, and an effect that
+        itself awaits execute_once_async should pass its own `executor` (a
+        concurrent.futures.ThreadPoolExecutor) so the two cannot wait on
+        each other's threads.
         """
         loop = asyncio.get_running_loop()
         with_context = _takes_context(fn)

@@ -155,7 +155,7 @@ class SideEffectWrapper:
     ) -> Outcome:
         """execute_once without blocking the event loop: Redis work in `executor`,
         an async fn awaited on this loop. Cancelling the caller does not stop a
-        started effect."""
+        started effect. A call holds an executor thread from claim to commit."""
     def flush_journal(self) -> int:
         """Tries to commit every journaled result now; returns how many remain."""
     def journal_pending(self) -> int: ...
