@@ -9,6 +9,7 @@ prodsafe.Redis is made per redis-py client and kept while that client lives.
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from typing import Any
@@ -79,11 +80,34 @@ def _tls(kwargs: dict, options: dict) -> None:
     options["tls"] = tls
 
 
+def _refuse(obj: Any) -> WrongType:
+    return WrongType(
+        f"a Redis connection must be a prodsafe.Redis or a redis-py client "
+        f"(redis.Redis, redis.cluster.RedisCluster), not {type(obj).__name__}; "
+        f"for tests without Redis use prodsafe.Redis with prodsafe.testing.RedisServer")
+
+
+def _redis_py_kind(obj: Any) -> str | None:
+    """"cluster", "redis", or None when `obj` is not a redis-py client. A
+    redis-py client exists only once redis-py is imported, so its classes are
+    looked up in sys.modules (prodsafe does not need redis-py)."""
+    cluster = sys.modules.get("redis.cluster")
+    if cluster is not None and isinstance(obj, getattr(cluster, "RedisCluster", ())):
+        return "cluster"
+    client = sys.modules.get("redis.client")
+    if client is not None and isinstance(obj, getattr(client, "Redis", ())):
+        return "redis"
+    return None
+
+
 def describe(obj: Any) -> tuple[str, dict[str, Any]]:
     """(url, options) for prodsafe.Redis from a redis-py client's settings."""
+    kind = _redis_py_kind(obj)
+    if kind is None:
+        raise _refuse(obj)
     pool = getattr(obj, "connection_pool", None)
     nodes_manager = getattr(obj, "nodes_manager", None)
-    if nodes_manager is not None:  # redis.cluster.RedisCluster
+    if kind == "cluster":  # redis.cluster.RedisCluster
         kwargs = dict(getattr(nodes_manager, "connection_kwargs", {}) or {})
         seeds = [f"{_host(n.host)}:{n.port}" for n in nodes_manager.startup_nodes.values()]
         if not seeds:
@@ -95,11 +119,8 @@ def describe(obj: Any) -> tuple[str, dict[str, Any]]:
         if kwargs.get("ssl") or getattr(connection_class, "__name__", "") == "SSLConnection":
             _tls(kwargs, options)
         return "redis-cluster://" + ",".join(seeds), options
-    if pool is None or not hasattr(pool, "connection_kwargs"):
-        raise WrongType(
-            f"a Redis connection must be a prodsafe.Redis or a redis-py client "
-            f"(redis.Redis, redis.cluster.RedisCluster), not {type(obj).__name__}; "
-            f"for tests without Redis use prodsafe.Redis with prodsafe.testing.RedisServer")
+    if pool is None or not isinstance(getattr(pool, "connection_kwargs", None), dict):
+        raise _refuse(obj)
     kwargs = dict(pool.connection_kwargs)
     options = {}
     _credentials(kwargs, options)

@@ -507,7 +507,7 @@ struct Wrapper {
   ~Wrapper() {
     if (!impl || Py_IsInitialized() == 0 || _Py_IsFinalizing() != 0 || PyGILState_Check() == 0)
       return;
-    py::gil_scoped_release release;
+    gil_release release;
     impl.reset();
   }
 };
@@ -548,7 +548,7 @@ Outcome execute_once(Wrapper& wrapper, py::handle type_arg, py::handle entity, p
   py::object produced;
   std::optional<idem::Outcome<JsonResult>> outcome;
   try {
-    py::gil_scoped_release release;
+    gil_release release;
     outcome.emplace(impl.execute_once(
         type, entity_id,
         [&](const EffectContext& context) -> JsonResult {
@@ -810,7 +810,7 @@ wrapper raise InvalidArgument. Safe for concurrent use by many threads.
              std::shared_ptr<idem::EffectStore> store = store_arg(redis);
              idem::WrapperOptions options = options_from(kwargs);
              std::string description = store->identity();
-             py::gil_scoped_release release;  // adopts and commits old journals
+             gil_release release;  // adopts and commits old journals
              return Wrapper{
                  std::make_shared<idem::SideEffectWrapper>(std::move(store), std::move(options)),
                  std::move(description)};
@@ -834,7 +834,7 @@ returns an Outcome (executed, result). fn() or fn(ctx: EffectContext).
       .def(
           "flush_journal",
           [](Wrapper& self) {
-            py::gil_scoped_release release;
+            gil_release release;
             return self.impl->flush_journal();
           },
           "Tries to commit every journaled result now; returns how many remain.")
@@ -878,7 +878,7 @@ returns an Outcome (executed, result). fn() or fn(ctx: EffectContext).
                 idem::effect_key(effect_type_arg(effect_type), entity_arg(entity_id));
             std::optional<idem::EffectRecord> record;
             {
-              py::gil_scoped_release release;
+              gil_release release;
               record = self.impl->store().inspect(key);
             }
             return record_of(record);
@@ -890,7 +890,7 @@ returns an Outcome (executed, result). fn() or fn(ctx: EffectContext).
           [](Wrapper& self, py::handle effect_type, py::handle entity_id) {
             const std::string key =
                 idem::effect_key(effect_type_arg(effect_type), entity_arg(entity_id));
-            py::gil_scoped_release release;
+            gil_release release;
             return self.impl->store().clear(key);
           },
           py::arg("effect_type"), py::arg("entity_id"),

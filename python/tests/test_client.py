@@ -219,3 +219,11 @@ import time; time.sleep(0.2)
     for _ in range(3):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+
+
+def test_a_plain_mock_is_refused_with_wrong_type_not_a_raw_type_error():
+    from unittest.mock import MagicMock, Mock
+
+    for fake in (Mock(), MagicMock()):
+        with pytest.raises(prodsafe.WrongType, match="prodsafe.Redis or a redis-py client"):
+            prodsafe.redis_for(fake)
