@@ -428,6 +428,36 @@ TEST(EffectsCliTest, ShowAndClearSayWhatTheyDelete) {
   EXPECT_EQ(run_cli("effects show 'BAD:TYPE' 1 --redis " + server.url()).exit_code, 64);
 }
 
+// Applications that set redis::Options::key_prefix: --key-prefix finds their
+// keys, and only theirs.
+TEST(EffectsCliTest, KeyPrefixSelectsOneTenant) {
+  RedisServer server;
+  TempDir journal;
+  auto tenant = std::make_shared<prodsafe::redis::Client>(
+      server.url(), prodsafe::redis::Options{.key_prefix = "tenant-a:"});
+  SideEffectWrapper wrapper(std::make_shared<RedisEffectStore>(tenant),
+                            wrapper_options(journal.path));
+  (void)wrapper.execute_once(EffectType::ORDER_PLACEMENT, "p-1", [] { return std::string("x"); });
+  CircuitBreaker breaker(std::make_shared<RedisBreakerStore>(tenant), "exchange",
+                         {.subscribe = false});
+  breaker.force_open();
+
+  CliRun run = run_cli("effects list --json --key-prefix tenant-a: --redis " + server.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  ASSERT_EQ(json_of(run)["effects"].size(), 1u) << run.out;
+  EXPECT_EQ(json_of(run)["effects"][0]["key"], "tenant-a:effect:ORDER_PLACEMENT:p-1");
+  run = run_cli("effects list --json --redis " + server.url());
+  EXPECT_EQ(json_of(run)["matched"], 0) << run.out;
+  run = run_cli("breaker list --json --key-prefix tenant-a: --redis " + server.url());
+  ASSERT_EQ(json_of(run)["breakers"].size(), 1u) << run.out;
+  EXPECT_EQ(json_of(run)["breakers"][0]["state"], "FORCED_OPEN");
+  run = run_cli("breaker list --json --redis " + server.url());
+  EXPECT_TRUE(json_of(run)["breakers"].empty()) << run.out;
+  run = run_cli("effects clear ORDER_PLACEMENT p-1 --key-prefix tenant-a: --redis " + server.url());
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_FALSE(tenant->get("tenant-a:effect:ORDER_PLACEMENT:p-1"));
+}
+
 // ---------------------------------------------------------------- retry
 
 TEST(RetryCliTest, StatsShowTheFleetHistogramAndOpenWindows) {
