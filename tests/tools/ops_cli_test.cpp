@@ -571,4 +571,52 @@ TEST(JournalCliTest, ListAndFlushWhatAFailedCommitLeft) {
             64);
 }
 
+// A journal belongs to one store: a flush for another Redis leaves it alone.
+// A result whose effect another worker ran meanwhile is reported as a lost
+// lease (exit 1), settled, and the other worker's record kept.
+TEST(JournalCliTest, FlushLeavesOtherStoresAloneAndReportsLostLeases) {
+  TempDir journal;
+  TempDir other_journal;
+  RedisServer server;
+  RedisServer other;
+  {
+    SideEffectWrapper wrapper(std::make_shared<RedisEffectStore>(client_of(server)),
+                              wrapper_options(journal.path));
+    const auto outcome = wrapper.execute_once(EffectType::LEDGER_WRITE, "k-1", [&] {
+      server.kill();
+      return std::string("first");
+    });
+    ASSERT_TRUE(outcome.commit_pending);
+  }
+  CliRun run =
+      run_cli("journal flush --json --redis " + other.url() + " --dir " + journal.path.string());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  auto json = json_of(run);
+  EXPECT_TRUE(json["committed"].empty()) << run.out;
+  ASSERT_EQ(json["left_alone"].size(), 1u) << run.out;
+  EXPECT_EQ(json["left_alone"][0]["why"], "another store's");
+  EXPECT_EQ(json["left_alone"][0]["pending"].size(), 1u);
+  EXPECT_FALSE(client_of(other)->get("effect:LEDGER_WRITE:k-1"));
+
+  // The record was lost with the server (no persistence); another worker
+  // runs the effect again before the journal is flushed.
+  server.restart();
+  auto client = client_of(server);
+  {
+    SideEffectWrapper second(std::make_shared<RedisEffectStore>(client),
+                             wrapper_options(other_journal.path));
+    (void)second.execute_once(EffectType::LEDGER_WRITE, "k-1",
+                              [] { return std::string("second"); });
+  }
+  run = run_cli("journal flush --redis " + server.url() + " --dir " + journal.path.string());
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find("lease lost  effect:LEDGER_WRITE:k-1"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("may have run twice"), std::string::npos) << run.out;
+  EXPECT_EQ(RedisEffectStore(client).inspect("effect:LEDGER_WRITE:k-1")->result, "second");
+  run = run_cli("journal list --json --dir " + journal.path.string());
+  std::size_t pending = 0;
+  for (const auto& file : json_of(run)["journals"]) pending += file["pending"].size();
+  EXPECT_EQ(pending, 0u) << "settled: " << run.out;
+}
+
 }  // namespace

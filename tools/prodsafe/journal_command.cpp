@@ -188,7 +188,10 @@ int run_journal(const JournalArguments& arguments) {
                                                       : "could not be adopted";
       left.push_back(item);
     }
-    const int exit_code = stopped ? stopped->exit_code : remaining > 0 ? kExitFailed : kExitOk;
+    // 1 also when a lease was lost: settled, but the effect may have run twice.
+    const int exit_code = stopped                                ? stopped->exit_code
+                          : remaining > 0 || !lease_lost.empty() ? kExitFailed
+                                                                 : kExitOk;
     if (ops.json) {
       nlohmann::json out = ops_json(url, exit_code);
       out["directory"] = directory.string();
