@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/breaker/redis_breaker_store.hpp"
+#include "prodsafe/embedded/redis_cluster.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
@@ -456,6 +458,33 @@ TEST(EffectsCliTest, KeyPrefixSelectsOneTenant) {
   run = run_cli("effects clear ORDER_PLACEMENT p-1 --key-prefix tenant-a: --redis " + server.url());
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_FALSE(tenant->get("tenant-a:effect:ORDER_PLACEMENT:p-1"));
+}
+
+// On a Redis Cluster the keys live on several masters: the listing commands
+// scan every one (a keyless SCAN through the client would see one).
+TEST(EffectsCliTest, ListCoversEveryMasterOfACluster) {
+  prodsafe::embedded::RedisCluster cluster({.replicas_per_master = 0});
+  TempDir journal;
+  auto client = std::make_shared<prodsafe::redis::Client>(
+      cluster.url(), prodsafe::redis::Options{.command_timeout = 2s});
+  SideEffectWrapper wrapper(std::make_shared<RedisEffectStore>(client),
+                            wrapper_options(journal.path));
+  for (int i = 0; i < 30; ++i) {
+    (void)wrapper.execute_once(EffectType::ORDER_PLACEMENT, "c-" + std::to_string(i),
+                               [] { return std::string("ok"); });
+  }
+  auto store = std::make_shared<RedisBreakerStore>(client);
+  for (const char* job : {"alpha", "beta", "gamma", "delta", "epsilon"}) {
+    CircuitBreaker(store, job, {.subscribe = false}).force_open();
+  }
+
+  CliRun run = run_cli("effects list --json --limit 1000 --redis " + cluster.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(json_of(run)["matched"], 30) << run.out;
+  EXPECT_EQ(json_of(run)["counts"]["ORDER_PLACEMENT"]["completed"], 30) << run.out;
+  run = run_cli("breaker list --json --redis " + cluster.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(json_of(run)["breakers"].size(), 5u) << run.out;
 }
 
 // ---------------------------------------------------------------- retry

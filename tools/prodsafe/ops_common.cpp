@@ -10,7 +10,9 @@
 
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/redis/connection.hpp"
 #include "sentinel_environment.hpp"
+#include "topology.hpp"
 
 namespace prodsafe::cli {
 
@@ -42,13 +44,18 @@ std::string glob_escape(std::string_view text) {
   return out;
 }
 
-void scan_keys(redis::Client& client, std::string_view pattern, std::size_t count,
-               const std::function<bool(const std::vector<std::string>&)>& batch) {
+namespace {
+
+// SCAN over one server, through `command` (a Client's or a Connection's).
+// False when `batch` asked to stop.
+template <class Command>
+bool scan_server(Command&& command, std::string_view pattern, std::size_t count,
+                 const std::function<bool(const std::vector<std::string>&)>& batch) {
   std::string cursor = "0";
   const std::string count_text = std::to_string(count);
   do {
-    const redis::Reply reply =
-        client.command({"SCAN", cursor, "MATCH", pattern, "COUNT", count_text});
+    const redis::Reply reply = command({"SCAN", cursor, "MATCH", pattern, "COUNT", count_text});
+    reply.check("SCAN");
     const auto& parts = reply.array();
     if (parts.size() != 2) {
       throw ProtocolError(fmt::format("SCAN answered {}", reply.debug_string()));
@@ -57,8 +64,32 @@ void scan_keys(redis::Client& client, std::string_view pattern, std::size_t coun
     std::vector<std::string> keys;
     keys.reserve(parts[1].array().size());
     for (const redis::Reply& key : parts[1].array()) keys.push_back(key.str());
-    if (!batch(keys)) return;
+    if (!batch(keys)) return false;
   } while (cursor != "0");
+  return true;
+}
+
+}  // namespace
+
+void scan_keys(redis::Client& client, std::string_view pattern, std::size_t count,
+               const std::function<bool(const std::vector<std::string>&)>& batch) {
+  using Args = std::initializer_list<std::string_view>;
+  if (client.endpoint().topology != redis::Endpoint::Topology::kCluster) {
+    (void)scan_server([&](Args args) { return client.command(args); }, pattern, count, batch);
+    return;
+  }
+  // A cluster: every master in turn (a keyless SCAN through the client would
+  // see one master's keys), at the address a client would use.
+  const runtime_checks::ClusterView view = runtime_checks::ask_cluster(client);
+  const bool tls = client.endpoint().tls || client.options().tls.enabled;
+  for (const runtime_checks::TopologyNode& node :
+       runtime_checks::evaluate_cluster(view, tls).nodes) {
+    if (node.role != "master") continue;
+    redis::Connection connection(client.endpoint().server(node.address), client.options());
+    if (!scan_server([&](Args args) { return connection.command(args); }, pattern, count, batch)) {
+      return;
+    }
+  }
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
