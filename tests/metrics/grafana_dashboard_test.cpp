@@ -168,6 +168,33 @@ TEST(GrafanaDashboardTest, EveryQueryUsesOnlyMetricsProdsafeExports) {
   }
 }
 
+// The Prometheus data source is a variable: every panel and query reads
+// through it, so one dashboard serves any Grafana.
+TEST(GrafanaDashboardTest, EveryPanelReadsThroughTheDatasourceVariable) {
+  const auto dashboard = nlohmann::json::parse(
+      read_file(fs::path(PRODSAFE_SOURCE_DIR) / "deploy" / "grafana" / "prodsafe.json"));
+  bool variable = false;
+  for (const auto& item : dashboard.at("templating").at("list")) {
+    variable = variable ||
+               (item.value("type", "") == "datasource" && item.value("name", "") == "datasource" &&
+                item.value("query", "") == "prometheus");
+  }
+  EXPECT_TRUE(variable) << "no datasource variable of type prometheus";
+  const nlohmann::json through_variable = {{"type", "prometheus"}, {"uid", "${datasource}"}};
+  std::vector<nlohmann::json> pending(dashboard["panels"].begin(), dashboard["panels"].end());
+  while (!pending.empty()) {
+    const nlohmann::json panel = pending.back();
+    pending.pop_back();
+    for (const auto& inner : panel.value("panels", nlohmann::json::array()))
+      pending.push_back(inner);
+    if (panel.value("type", "") == "row") continue;
+    EXPECT_EQ(panel.value("datasource", nlohmann::json()), through_variable) << panel["title"];
+    for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+      EXPECT_EQ(target.value("datasource", nlohmann::json()), through_variable) << panel["title"];
+    }
+  }
+}
+
 TEST(GrafanaDashboardTest, PromtoolParsesEveryQuery) {
   const std::vector<Query> queries = dashboard_queries();
   ASSERT_FALSE(queries.empty());

@@ -530,6 +530,13 @@ TEST(RetryCliTest, StatsShowTheFleetHistogramAndOpenWindows) {
   EXPECT_EQ(window["attempts"], 3);
   EXPECT_GT(window["expires_in_ms"].get<long long>(), 0);
 
+  // --limit keeps the longest open.
+  run = run_cli("retry stats --json --limit 1 --redis " + server.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(json_of(run)["open_windows"]["total"], 2);
+  ASSERT_EQ(json_of(run)["open_windows"]["windows"].size(), 1u);
+  EXPECT_EQ(json_of(run)["open_windows"]["windows"][0]["job_id"], "job-1");
+
   client->set("retry:histogram:broken", "x");
   run = run_cli("retry stats --json --redis " + server.url());
   ASSERT_EQ(run.exit_code, 0) << run.out;

@@ -145,6 +145,10 @@ int run_retry_stats(const RetryArguments& arguments) {
     std::map<std::string, std::uint64_t> open_by_type;
     std::uint64_t open_total = 0;
     std::set<std::string> seen;
+    // Longest open first: those are the jobs stuck retrying.
+    const auto longest_first = [](const WindowRow& a, const WindowRow& b) {
+      return a.open_for != b.open_for ? a.open_for > b.open_for : a.job_id < b.job_id;
+    };
     scan_keys(*client, glob_escape(window_prefix) + "*", kScanCount,
               [&](const std::vector<std::string>& keys) {
                 std::vector<std::string> fresh;
@@ -160,12 +164,16 @@ int run_retry_stats(const RetryArguments& arguments) {
                   if (row.error.empty()) ++open_by_type[row.job_type];
                   windows.push_back(std::move(row));
                 }
+                // Keep only the longest open (memory bounded by --limit).
+                if (windows.size() > 2 * arguments.limit) {
+                  std::partial_sort(windows.begin(),
+                                    windows.begin() + static_cast<std::ptrdiff_t>(arguments.limit),
+                                    windows.end(), longest_first);
+                  windows.resize(arguments.limit);
+                }
                 return true;
               });
-    // Longest open first: those are the jobs stuck retrying.
-    std::sort(windows.begin(), windows.end(), [](const WindowRow& a, const WindowRow& b) {
-      return a.open_for != b.open_for ? a.open_for > b.open_for : a.job_id < b.job_id;
-    });
+    std::sort(windows.begin(), windows.end(), longest_first);
     if (windows.size() > arguments.limit) windows.resize(arguments.limit);
 
     if (ops.json) {
