@@ -20,6 +20,7 @@
 #include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/embedded/redis_cluster.hpp"
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/embedded/test_certificates.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/idempotency/side_effect_wrapper.hpp"
 #include "prodsafe/redis/client.hpp"
@@ -256,6 +257,32 @@ TEST(BreakerCliTest, UnknownBreakerBadJobTypeAndUnreachableRedis) {
   const auto json = json_of(run);
   EXPECT_EQ(json["error"]["kind"], "unreachable");
   EXPECT_EQ(run.out.find("hunter2"), std::string::npos) << run.out;
+}
+
+// Over TLS, with the TLS flags every command that takes a Redis has: the
+// CA given, it works; without it, the server is not trusted (78, as `check`).
+TEST(BreakerCliTest, TlsFlagsReachTheServer) {
+  TempDir directory;
+  const auto certs = prodsafe::embedded::make_test_certificates(directory.path / "certificates");
+  RedisServer server({.tls = prodsafe::embedded::RedisServerTls{.cert_file = certs.server_cert,
+                                                                .key_file = certs.server_key}});
+  ASSERT_TRUE(server.url().starts_with("rediss://")) << server.url();
+  const std::string ca = " --cacert " + certs.ca_cert.string();
+  CliRun run = run_cli("breaker open exchange --json --redis " + server.url() + ca);
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(json_of(run)["state"], "FORCED_OPEN");
+  run = run_cli("breaker list --redis " + server.url() + ca);
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_NE(run.out.find("exchange  FORCED_OPEN"), std::string::npos) << run.out;
+  const std::string commands[] = {"effects list", "retry stats",
+                                  "journal flush --dir " + directory.path.string()};
+  for (const std::string& command : commands) {
+    run = run_cli(command + " --redis " + server.url() + ca);
+    EXPECT_EQ(run.exit_code, 0) << command << ": " << run.out;
+    run = run_cli(command + " --json --redis " + server.url());
+    EXPECT_EQ(run.exit_code, 78) << command << ": " << run.out;
+    EXPECT_EQ(json_of(run)["error"]["kind"], "config") << command;
+  }
 }
 
 // ---------------------------------------------------------------- effects
