@@ -59,12 +59,13 @@ CLI::App* add_action(CLI::App& command, std::string_view name, std::string_view 
                      std::string& action) {
   CLI::App* sub = command.add_subcommand(std::string(name), std::string(help));
   sub->fallthrough();
-  sub->callback([&action, name] { action = std::string(name); });
+  sub->callback([&action, text = std::string(name)] { action = text; });
   return sub;
 }
 
 // Where a usage error the parser found goes, by what it saw of argv: JSON on
-// stdout for `check --json`, also into the file of `chaos --json FILE`.
+// stdout for `check --json` and the operator commands' --json, also into the
+// file of `chaos --json FILE`.
 prodsafe::cli::FailureOutput parse_failure_output(int argc, char** argv) {
   using namespace prodsafe::cli;
   const std::string_view command = argc > 1 ? argv[1] : "";
