@@ -1,15 +1,17 @@
 // How a prodsafe command reports what stopped it. The exit code follows the
 // class of the error, decided in failure_of() and nowhere else; the message
 // is printed once: as a line on stderr, or as JSON where the command was
-// asked for JSON (`check --json` on stdout, `chaos --json FILE` in the file).
+// asked for JSON (`check --json` and the operator commands' --json on
+// stdout, `chaos --json FILE` in the file).
 //
 // The JSON of a failure, on every command that takes --json:
 //   {"schema_version": 1, "exit_code": 2,
 //    "error": {"kind": "unreachable", "code": "StoreUnavailable", "message": "..."}}
 // plus the command's own fields (check: "url", "passed": false; chaos:
-// "ok": false). "kind" names the exit code (usage 64, unreachable 2, io 74,
-// config 78, failed 1); "code" is the prodsafe::ErrorCode's name, or null when
-// the error is not a prodsafe::Error.
+// "ok": false; breaker, effects, retry, journal flush: "url"). "kind"
+// names the exit code (usage 64, unreachable 2, io 74, config 78, failed 1);
+// "code" is the prodsafe::ErrorCode's name, or null when the error is not a
+// prodsafe::Error.
 #pragma once
 
 #include <exception>

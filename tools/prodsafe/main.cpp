@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "failure.hpp"
+#include "ops_commands.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
 #include "prodsafe/metrics/build_info.hpp"
@@ -38,14 +39,42 @@ const CLI::Validator kUnsigned64(
     },
     "UINT64");
 
+// The operator commands (ops_commands.hpp).
+bool is_ops_command(std::string_view command) {
+  return command == "breaker" || command == "effects" || command == "retry" || command == "journal";
+}
+
+// Adds an operator command's flags: --redis, --key-prefix, --json.
+void add_ops_flags(CLI::App& command, prodsafe::cli::OpsArguments& ops,
+                   std::string_view redis_help) {
+  command.add_option("--redis", ops.url, std::string(redis_help));
+  command.add_option("--key-prefix", ops.key_prefix,
+                     "The applications' redis::Options::key_prefix (default: none)");
+  command.add_flag("--json", ops.json, "Print the result (or the failure) as one JSON object");
+}
+
+// An action of an operator command: `prodsafe breaker list`. Flags of the
+// command (--redis, --json, TLS) may come after it.
+CLI::App* add_action(CLI::App& command, std::string_view name, std::string_view help,
+                     std::string& action) {
+  CLI::App* sub = command.add_subcommand(std::string(name), std::string(help));
+  sub->fallthrough();
+  sub->callback([&action, text = std::string(name)] { action = text; });
+  return sub;
+}
+
 // Where a usage error the parser found goes, by what it saw of argv: JSON on
-// stdout for `check --json`, also into the file of `chaos --json FILE`.
+// stdout for `check --json` and the operator commands' --json, also into the
+// file of `chaos --json FILE`.
 prodsafe::cli::FailureOutput parse_failure_output(int argc, char** argv) {
   using namespace prodsafe::cli;
   const std::string_view command = argc > 1 ? argv[1] : "";
   for (int i = 2; i < argc; ++i) {
     const std::string_view argument = argv[i];
     if (command == "check" && argument == "--json") return check_failure_output(true, "");
+    if (is_ops_command(command) && argument == "--json") {
+      return ops_failure_output(command, true, "");
+    }
     if (command == "chaos" && argument == "--json" && i + 1 < argc) {
       return chaos_failure_output(argv[i + 1]);
     }
@@ -137,6 +166,113 @@ int main(int argc, char** argv) {
   chaos_worker->group("");
   chaos_worker->add_option("--spec", chaos_worker_spec)->required();
 
+  // The operator commands.
+  const std::string default_url = default_redis_url();
+  const std::string redis_help = "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)";
+  BreakerArguments breaker_arguments{.ops = {.url = default_url}};
+  auto* breaker = app.add_subcommand(
+      "breaker",
+      "List, show and control the fleet's circuit breakers. Exit 0: done; 1: no such breaker, "
+      "or its key holds something else; 2: Redis unreachable; 64: a usage error");
+  breaker->require_subcommand(1);
+  add_ops_flags(*breaker, breaker_arguments.ops, redis_help);
+  breaker->add_option("--window", breaker_arguments.window,
+                      "The breakers' time_window, for the failures and successes shown "
+                      "(default: 5m, the library's)");
+  breaker
+      ->add_option("--buckets", breaker_arguments.buckets,
+                   "The breakers' window_buckets (default: 10, the library's)")
+      ->check(CLI::Range(1, 1000));
+  const TlsFlags breaker_tls(*breaker);
+  add_action(*breaker, "list", "Every breaker: state, failures and successes in the window, trips",
+             breaker_arguments.action);
+  const std::pair<const char*, const char*> breaker_actions[] = {
+      {"show", "One breaker in full"},
+      {"open", "Force the breaker open (FORCED_OPEN): every call refused, fleet-wide"},
+      {"close", "Force the breaker closed: window and trips cleared"},
+      {"disable", "Disable the breaker (DISABLED): every call allowed, nothing counted"},
+      {"reset", "Back to CLOSED with an empty window and no trips"}};
+  for (const auto& [name, help] : breaker_actions) {
+    add_action(*breaker, name, help, breaker_arguments.action)
+        ->add_option("job_type", breaker_arguments.job_type, "The breaker's job type")
+        ->required();
+  }
+
+  EffectsArguments effects_arguments{.ops = {.url = default_url}};
+  auto* effects = app.add_subcommand(
+      "effects",
+      "List, show and clear effect records. Exit 0: done; 1: no such record, or clear refused; "
+      "2: Redis unreachable; 64: a usage error");
+  effects->require_subcommand(1);
+  add_ops_flags(*effects, effects_arguments.ops, redis_help);
+  const TlsFlags effects_tls(*effects);
+  auto* effects_list =
+      add_action(*effects, "list", "Effect records, found with SCAN", effects_arguments.action);
+  effects_list->add_option("--type", effects_arguments.type, "Only this effect type");
+  effects_list->add_option("--state", effects_arguments.state,
+                           "Only this state: in_progress, expired (in progress, lease expired: "
+                           "likely orphans), completed, failed, unavailable, released, damaged");
+  effects_list->add_option("--older-than", effects_arguments.older_than,
+                           "Only records created at least this long ago (30s, 5m, 2h, 1d)");
+  effects_list
+      ->add_option("--limit", effects_arguments.limit,
+                   "Rows shown at most, 1 to 100000 (default 100; all are counted)")
+      ->check(CLI::Range(1, 100000));
+  for (const char* name : {"show", "clear"}) {
+    auto* action = add_action(*effects, name,
+                              std::string_view(name) == "show"
+                                  ? "One record in full"
+                                  : "Delete a record, so that the effect runs again on its next "
+                                    "call (says what it deletes)",
+                              effects_arguments.action);
+    action->add_option("type", effects_arguments.type, "Effect type (ORDER_PLACEMENT...)")
+        ->required();
+    action->add_option("id", effects_arguments.id, "Entity id")->required();
+    if (std::string_view(name) == "clear") {
+      action->add_flag("--force", effects_arguments.force,
+                       "Also delete an in-progress record whose lease is live, or a damaged one");
+    }
+  }
+
+  RetryArguments retry_arguments{.ops = {.url = default_url}};
+  auto* retry = app.add_subcommand(
+      "retry", "Retry statistics from Redis. Exit 0: done; 2: Redis unreachable; 64: usage");
+  retry->require_subcommand(1);
+  add_ops_flags(*retry, retry_arguments.ops, redis_help);
+  const TlsFlags retry_tls(*retry);
+  std::string retry_action;
+  auto* retry_stats = add_action(
+      *retry, "stats", "The fleet's attempt histograms and the open retry windows", retry_action);
+  retry_stats->add_option("job_type", retry_arguments.job_type, "Only this job type");
+  retry_stats
+      ->add_option("--limit", retry_arguments.limit,
+                   "Open windows shown at most, 1 to 100000 (default 100; all are counted)")
+      ->check(CLI::Range(1, 100000));
+
+  JournalArguments journal_arguments{.ops = {.url = default_url}};
+  auto* journal = app.add_subcommand(
+      "journal",
+      "What waits in local commit journals, and committing it now. Exit 0: done; 1: entries "
+      "could not be committed; 2: Redis unreachable; 64: usage; 74: a journal unreadable");
+  journal->require_subcommand(1);
+  auto* journal_redis = journal->add_option("--redis", journal_arguments.ops.url,
+                                            "Redis URL (flush; default: $REDIS_URL, else "
+                                            "redis://127.0.0.1:6379)");
+  journal->add_option("--key-prefix", journal_arguments.ops.key_prefix,
+                      "The applications' redis::Options::key_prefix (flush; default: none)");
+  journal->add_flag("--json", journal_arguments.ops.json,
+                    "Print the result (or the failure) as one JSON object");
+  journal->add_option("--dir", journal_arguments.directory,
+                      "Journal directory (default: $PRODSAFE_JOURNAL_DIR, else "
+                      "/var/tmp/prodsafe-journal-<uid>, as WrapperOptions::journal_directory)");
+  journal->add_option("--namespace", journal_arguments.name_space,
+                      "The wrappers' WrapperOptions::journal_namespace, if they set one");
+  const TlsFlags journal_tls(*journal);
+  add_action(*journal, "list", "Journal files and the results waiting in them (no Redis needed)",
+             journal_arguments.action);
+  add_action(*journal, "flush", "Commit the results of dead processes' journals for this Redis now",
+             journal_arguments.action);
+
   // An unknown subcommand is named with the known ones (CLI11 would only say
   // that an argument was not expected).
   if (argc > 1 && argv[1][0] != '-') {
@@ -169,9 +305,35 @@ int main(int argc, char** argv) {
   }
   if (*chaos_worker) return run_chaos_worker(chaos_worker_spec);
 
-  const std::string_view command = *demo ? "demo" : *ping ? "ping" : *check ? "check" : "chaos";
+  const std::string_view command = *demo      ? "demo"
+                                   : *ping    ? "ping"
+                                   : *check   ? "check"
+                                   : *breaker ? "breaker"
+                                   : *effects ? "effects"
+                                   : *retry   ? "retry"
+                                   : *journal ? "journal"
+                                              : "chaos";
+  OpsArguments* ops = *breaker   ? &breaker_arguments.ops
+                      : *effects ? &effects_arguments.ops
+                      : *retry   ? &retry_arguments.ops
+                      : *journal ? &journal_arguments.ops
+                                 : nullptr;
+  const TlsFlags* ops_tls = *breaker   ? &breaker_tls
+                            : *effects ? &effects_tls
+                            : *retry   ? &retry_tls
+                            : *journal ? &journal_tls
+                                       : nullptr;
   const FailureOutput failure_output =
-      *chaos ? chaos_failure_output(chaos_arguments.json) : FailureOutput{.command = command};
+      *chaos ? chaos_failure_output(chaos_arguments.json)
+      : ops  ? ops_failure_output(command, ops->json, prodsafe::redis::redact_url(ops->url))
+             : FailureOutput{.command = command};
+  journal_arguments.redis_given = journal_redis->count() > 0;
+  if (*journal && journal_arguments.action == "list" &&
+      (journal_arguments.redis_given || journal_tls.given())) {
+    return report(failure_output,
+                  usage_failure("journal list reads local files only: it takes no --redis or "
+                                "TLS flag (journal flush does)"));
+  }
 
   // A malformed URL or a bad TLS setting is a usage error too, found before
   // anything runs; a TLS file that cannot be used is a configuration error.
@@ -191,6 +353,9 @@ int main(int argc, char** argv) {
   if (*chaos) {
     given = {chaos_arguments.redis_url.empty() ? nullptr : &chaos_arguments.redis_url, &chaos_tls,
              &chaos_arguments.tls, failure_output};
+  }
+  if (ops != nullptr && !(*journal && journal_arguments.action == "list")) {
+    given = {&ops->url, ops_tls, &ops->tls, failure_output};
   }
   if (*check) {
     given = {&check_arguments.url, &check_tls, &check_arguments.tls,
@@ -241,6 +406,10 @@ int main(int argc, char** argv) {
     }
     if (*check) return run_check(check_arguments);
     if (*chaos) return run_chaos(chaos_arguments);
+    if (*breaker) return run_breaker(breaker_arguments);
+    if (*effects) return run_effects(effects_arguments);
+    if (*retry) return run_retry_stats(retry_arguments);
+    if (*journal) return run_journal(journal_arguments);
   } catch (const std::exception& error) {
     return report(failure_output, failure_of(error));
   }

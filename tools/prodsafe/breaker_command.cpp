@@ -1,0 +1,252 @@
+// `prodsafe breaker list | show JOB | open JOB | close JOB | disable JOB |
+// reset JOB`: the fleet's circuit breakers as RedisBreakerStore keeps them.
+#include <algorithm>
+#include <charconv>
+#include <iostream>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "ops_commands.hpp"
+#include "prodsafe/breaker/redis_breaker_store.hpp"
+#include "prodsafe/core/error.hpp"
+#include "prodsafe/core/log.hpp"
+#include "prodsafe/redis/client.hpp"
+#include "prodsafe/redis/endpoint.hpp"
+
+namespace prodsafe::cli {
+namespace {
+
+using breaker::BreakerRules;
+using breaker::Command;
+using breaker::RedisBreakerStore;
+using breaker::Snapshot;
+using breaker::State;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kScanCount = 500;
+
+// One breaker as list and show report it, or why its key cannot be read.
+struct BreakerRow {
+  std::string job_type{};
+  std::string key{};
+  std::optional<Snapshot> snapshot{};  // nullopt: damaged
+  std::string error{};                 // why, when damaged
+};
+
+// The job type as CircuitBreaker accepts it, else a usage error's message.
+std::string job_type_problem(std::string_view job_type) {
+  if (job_type.empty() || job_type.size() > 256) return "a job type is 1 to 256 characters";
+  for (char c : job_type) {
+    if (c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return fmt::format("job type '{}' contains ':' or a control character", job_type);
+    }
+  }
+  return {};
+}
+
+// Every job type with a breaker hash (circuit:<job_type>), found with SCAN.
+std::vector<std::string> breaker_job_types(redis::Client& client) {
+  const std::string prefix = client.key("circuit:");
+  std::set<std::string> found;
+  scan_keys(client, glob_escape(prefix) + "*", kScanCount, [&](const auto& keys) {
+    for (const std::string& key : keys) {
+      const std::string name = key.substr(prefix.size());
+      if (job_type_problem(name).empty()) found.insert(name);
+    }
+    return true;
+  });
+  return {found.begin(), found.end()};
+}
+
+BreakerRow read_breaker(RedisBreakerStore& store, const std::string& job_type,
+                        const BreakerRules& rules) {
+  BreakerRow row{.job_type = job_type, .key = store.key(job_type)};
+  try {
+    row.snapshot = store.read(job_type, rules);
+  } catch (const DecodeError& error) {
+    row.error = error.what();
+  }
+  return row;
+}
+
+// The rules a command that clears the window must use: as many buckets and
+// probe permits as the hash has fields for (the script deletes e<i>, f<i>,
+// s<i> for each bucket and p<i>, t<i> for each permit), at least the defaults.
+BreakerRules clearing_rules(redis::Client& client, const std::string& key) {
+  BreakerRules rules;
+  const std::string_view args[] = {"HKEYS", key};
+  const redis::Reply reply = client.execute(args);
+  if (reply.is_error() || reply.type() != redis::Reply::Type::kArray) return rules;
+  int buckets = rules.window_buckets;
+  int probes = rules.half_open_max_probes;
+  for (const redis::Reply& field : reply.array()) {
+    const std::string& name = field.str();
+    if (name.size() < 2) continue;
+    int index = 0;
+    const auto [stop, error] = std::from_chars(name.data() + 1, name.data() + name.size(), index);
+    if (error != std::errc() || stop != name.data() + name.size() || index < 0) continue;
+    if (name[0] == 'e' || name[0] == 'f' || name[0] == 's') buckets = std::max(buckets, index + 1);
+    if (name[0] == 'p' || name[0] == 't') probes = std::max(probes, index);
+  }
+  rules.window_buckets = buckets;
+  rules.half_open_max_probes = probes;
+  return rules;
+}
+
+nlohmann::json row_json(const BreakerRow& row) {
+  nlohmann::json out = {{"job_type", row.job_type}, {"key", row.key}};
+  if (!row.snapshot) {
+    out["state"] = "DAMAGED";
+    out["error"] = row.error;
+    return out;
+  }
+  const Snapshot& s = *row.snapshot;
+  out["state"] = breaker::to_string(s.state);
+  out["failures"] = s.failures;
+  out["successes"] = s.successes;
+  out["trips"] = s.trips;
+  out["retry_after_ms"] = s.retry_after.count();
+  return out;
+}
+
+std::vector<std::string> row_cells(const BreakerRow& row) {
+  if (!row.snapshot) return {row.job_type, "DAMAGED", "", "", "", row.error};
+  const Snapshot& s = *row.snapshot;
+  const bool open = s.state == State::kOpen;
+  return {row.job_type,
+          std::string(breaker::to_string(s.state)),
+          std::to_string(s.failures),
+          std::to_string(s.successes),
+          std::to_string(s.trips),
+          open ? "half-open in " + format_duration(s.retry_after) : ""};
+}
+
+Command command_of(std::string_view action) {
+  if (action == "open") return Command::kForceOpen;
+  if (action == "close") return Command::kForceClose;
+  if (action == "disable") return Command::kDisable;
+  return Command::kReset;
+}
+
+}  // namespace
+
+int run_breaker(const BreakerArguments& arguments) {
+  const OpsArguments& ops = arguments.ops;
+  const std::string url = redis::redact_url(ops.url);
+  const FailureOutput output = ops_failure_output("breaker", ops.json, url);
+  const auto window = parse_duration(arguments.window);
+  if (!window || window->count() == 0) {
+    return report(output, usage_failure(fmt::format(
+                              "--window must be a duration such as 30s, 5m or 1h, not '{}'",
+                              arguments.window)));
+  }
+  if (arguments.action != "list") {
+    if (const std::string problem = job_type_problem(arguments.job_type); !problem.empty()) {
+      return report(output, usage_failure(problem));
+    }
+  }
+  BreakerRules rules;
+  rules.time_window = *window;
+  rules.window_buckets = arguments.buckets;
+  logger()->set_level(spdlog::level::off);  // the command reports for itself
+
+  try {
+    auto client = ops_client(ops);
+    RedisBreakerStore store(client);
+    nlohmann::json out = ops_json(url, kExitOk);
+    out["window_ms"] = rules.time_window.count();
+    out["buckets"] = rules.window_buckets;
+
+    if (arguments.action == "list") {
+      std::vector<BreakerRow> rows;
+      for (const std::string& job_type : breaker_job_types(*client)) {
+        rows.push_back(read_breaker(store, job_type, rules));
+      }
+      if (ops.json) {
+        out["breakers"] = nlohmann::json::array();
+        for (const BreakerRow& row : rows) out["breakers"].push_back(row_json(row));
+        print_json(out);
+        return kExitOk;
+      }
+      if (rows.empty()) {
+        fmt::print("No circuit breakers in {}\n", url);
+        return kExitOk;
+      }
+      Table table({"JOB TYPE", "STATE", "FAILURES", "SUCCESSES", "TRIPS", "NOTE"});
+      for (const BreakerRow& row : rows) table.add(row_cells(row));
+      fmt::print("Circuit breakers in {} (failures and successes in the last {}):\n\n{}", url,
+                 format_duration(rules.time_window), table.str());
+      return kExitOk;
+    }
+
+    const std::string key = store.key(arguments.job_type);
+    if (arguments.action == "show") {
+      if (client->command({"EXISTS", key}).integer() == 0) {
+        return report(output, Failure{.message = fmt::format(
+                                          "no circuit breaker for job type '{}' (no key {})",
+                                          arguments.job_type, key)});
+      }
+      const BreakerRow row = read_breaker(store, arguments.job_type, rules);
+      if (!row.snapshot) return report(output, Failure{.message = row.error});
+      if (ops.json) {
+        out["breaker"] = row_json(row);
+        print_json(out);
+        return kExitOk;
+      }
+      const Snapshot& s = *row.snapshot;
+      Table table({"FIELD", "VALUE"});
+      table.add({"job type", row.job_type});
+      table.add({"key", row.key});
+      table.add({"state", std::string(breaker::to_string(s.state))});
+      table.add({"failures",
+                 fmt::format("{} in the last {}", s.failures, format_duration(rules.time_window))});
+      table.add({"successes", fmt::format("{} in the last {}", s.successes,
+                                          format_duration(rules.time_window))});
+      table.add({"trips", fmt::format("{} consecutive", s.trips)});
+      if (s.state == State::kOpen) {
+        table.add({"half-open in", format_duration(s.retry_after)});
+      }
+      fmt::print("{}", table.str());
+      return kExitOk;
+    }
+
+    // open, close, disable, reset: through the store, as CircuitBreaker's
+    // force_open(), force_close(), disable() and reset() do.
+    const bool existed = client->command({"EXISTS", key}).integer() == 1;
+    Snapshot snapshot;
+    try {
+      snapshot = store.control(arguments.job_type, command_of(arguments.action),
+                               clearing_rules(*client, key));
+    } catch (const DecodeError& error) {
+      return report(output, Failure{.message = error.what()});
+    }
+    if (ops.json) {
+      out["job_type"] = arguments.job_type;
+      out["key"] = key;
+      out["action"] = arguments.action;
+      out["previous"] = breaker::to_string(snapshot.previous);
+      out["state"] = breaker::to_string(snapshot.state);
+      out["transitioned"] = snapshot.transitioned;
+      out["created"] = !existed;
+      print_json(out);
+      return kExitOk;
+    }
+    if (snapshot.transitioned) {
+      fmt::print("breaker {}: {} -> {}{}\n", arguments.job_type,
+                 breaker::to_string(snapshot.previous), breaker::to_string(snapshot.state),
+                 existed ? "" : " (new: no breaker had recorded anything for it)");
+    } else {
+      fmt::print("breaker {}: {} (unchanged{})\n", arguments.job_type,
+                 breaker::to_string(snapshot.state),
+                 arguments.action == "reset" ? "; window and trips cleared" : "");
+    }
+    return kExitOk;
+  } catch (const std::exception& error) {
+    return report(output, failure_of(error));
+  }
+}
+
+}  // namespace prodsafe::cli
