@@ -482,8 +482,10 @@ std::shared_ptr<idem::EffectStore> store_arg(py::handle redis) {
   try {
     client = client_arg(redis);
   } catch (py::error_already_set& error) {
-    const py::object base = py::module_::import("prodsafe.errors").attr("Error");
-    if (error.matches(base)) throw;
+    // Not a connection at all: say what the wrapper takes, the in-memory
+    // store included. Other prodsafe errors (a bad URL) stand as they are.
+    const py::module_ errors = py::module_::import("prodsafe.errors");
+    if (!error.matches(errors.attr("WrongType")) && error.matches(errors.attr("Error"))) throw;
     raise_wrong_type(
         "redis", "a prodsafe.Redis, a redis-py client or a prodsafe.InMemoryEffectStore", redis);
   }
