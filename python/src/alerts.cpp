@@ -22,11 +22,6 @@
 
 namespace prodsafe::python {
 
-// True from the atexit handler on (or once the interpreter is finalizing):
-// no thread but the one holding the GIL may take it any more. Also used by
-// breaker.cpp.
-bool interpreter_closing() noexcept;
-
 namespace {
 
 using alerts::AlertContext;
@@ -82,21 +77,6 @@ void close_hooks_at_exit() {
 
 bool python_alive() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0; }
 
-// A shared_ptr whose deleter drops the GIL while `T`'s destructor runs (it may
-// join a thread, or wait for a webhook queue to drain), when the deleting
-// thread holds it and the interpreter is not closing (interpreter_closing()).
-template <class T>
-std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
-  return std::shared_ptr<T>(object.release(), [](T* doomed) {
-    if (!interpreter_closing() && PyGILState_Check() != 0) {
-      gil_release release;
-      delete doomed;
-    } else {
-      delete doomed;
-    }
-  });
-}
-
 // A Python callable kept by C++: released with the GIL (any thread may drop
 // the last reference), or leaked once the interpreter is finalizing.
 struct PyHook {
@@ -119,11 +99,6 @@ struct PyHook {
   }
 };
 
-py::str text(std::string_view value) {
-  return py::reinterpret_steal<py::str>(
-      PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()), "replace"));
-}
-
 double unix_seconds(std::chrono::system_clock::time_point time) {
   return std::chrono::duration<double>(time.time_since_epoch()).count();
 }
@@ -131,18 +106,18 @@ double unix_seconds(std::chrono::system_clock::time_point time) {
 // The context as the hooks get it: a dict of JSON-friendly values.
 py::dict context_dict(const AlertContext& context) {
   py::dict out;
-  out["job_type"] = text(context.job_type);
-  out["state"] = text(context.state);
-  out["previous_state"] = text(context.previous_state);
+  out["job_type"] = utf8_text(context.job_type);
+  out["state"] = utf8_text(context.state);
+  out["previous_state"] = utf8_text(context.previous_state);
   out["failure_count"] = context.failure_count;
   out["threshold"] = context.threshold;
   out["window"] = static_cast<double>(context.window.count()) / 1000.0;
   out["timestamp"] = context.timestamp == std::chrono::system_clock::time_point{}
                          ? py::object(py::none())
                          : py::object(py::float_(unix_seconds(context.timestamp)));
-  out["instance"] = text(context.instance);
+  out["instance"] = utf8_text(context.instance);
   py::dict extra;
-  for (const auto& [key, value] : context.extra) extra[text(key)] = text(value);
+  for (const auto& [key, value] : context.extra) extra[utf8_text(key)] = utf8_text(value);
   out["extra"] = extra;
   return out;
 }
@@ -220,8 +195,8 @@ alerts::AlertHook python_hook(py::handle fn, std::string_view kind) {
           py::gil_scoped_acquire gil;
           py::object args[3];
           try {
-            args[0] = text(event_type);
-            args[1] = text(message);
+            args[0] = utf8_text(event_type);
+            args[1] = utf8_text(message);
             args[2] = context_dict(context);
           } catch (py::error_already_set& error) {
             error.discard_as_unraisable(hook->where.c_str());
@@ -312,10 +287,10 @@ WebhookOptions webhook_options(const py::kwargs& kwargs) {
 py::object request_dict(const std::optional<alerts::WebhookRequest>& request) {
   if (!request) return py::none();
   py::dict out;
-  out["url"] = text(request->url);
-  out["body"] = text(request->body);
-  out["content_type"] = text(request->content_type);
-  out["sink"] = text(request->sink);
+  out["url"] = utf8_text(request->url);
+  out["body"] = utf8_text(request->body);
+  out["content_type"] = utf8_text(request->content_type);
+  out["sink"] = utf8_text(request->sink);
   return out;
 }
 

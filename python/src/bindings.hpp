@@ -89,6 +89,28 @@ class gil_release {
   PyThreadState* state_;
 };
 
+// True from the atexit handler on (or once the interpreter is finalizing):
+// no thread but the one holding the GIL may take it any more (alerts.cpp).
+bool interpreter_closing() noexcept;
+
+// A shared_ptr whose deleter drops the GIL while `T`'s destructor runs (it may
+// join a thread, or wait for a webhook queue to drain), when the deleting
+// thread holds it and the interpreter is not closing.
+template <class T>
+std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
+  return std::shared_ptr<T>(object.release(), [](T* doomed) {
+    if (!interpreter_closing() && PyGILState_Check() != 0) {
+      gil_release release;
+      delete doomed;
+    } else {
+      delete doomed;
+    }
+  });
+}
+
+// `value` as a str, ill-formed UTF-8 replaced (a server's or a user's bytes).
+[[nodiscard]] py::str utf8_text(std::string_view value);
+
 // Calls `fn(args...)` with the GIL, from any thread, and contains what it
 // raises: the exception is reported through sys.unraisablehook (as Python
 // does for exceptions it cannot propagate) with `where` as the context, and

@@ -17,10 +17,6 @@
 
 namespace prodsafe::python {
 
-// alerts.cpp: true from interpreter exit on (atexit), when no thread but the
-// one holding the GIL may take it any more.
-bool interpreter_closing() noexcept;
-
 namespace {
 
 using breaker::BreakerStore;
@@ -31,20 +27,6 @@ using breaker::Permission;
 using breaker::RedisBreakerStore;
 using breaker::State;
 using std::chrono::milliseconds;
-
-// See alerts.cpp: the destructor (which stops the breaker's watch thread)
-// runs without the GIL when the deleting thread holds it.
-template <class T>
-std::shared_ptr<T> released_on_delete(std::unique_ptr<T> object) {
-  return std::shared_ptr<T>(object.release(), [](T* doomed) {
-    if (!interpreter_closing() && PyGILState_Check() != 0) {
-      gil_release release;
-      delete doomed;
-    } else {
-      delete doomed;
-    }
-  });
-}
 
 // What Python holds: the breaker, with its store (for snapshot()) and rules.
 struct PyBreaker {

@@ -65,15 +65,19 @@ py::object instantiate(const Error& error) {
   fields["code"] = py::str(std::string(to_string(error.code())));
   fields["retryable"] = error.retryable();
   // py::str rejects invalid UTF-8; a server's message may hold anything.
-  const std::string what = error.what();
-  py::object message = py::reinterpret_steal<py::object>(
-      PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "replace"));
-  return error_class(name)(message, **fields);
+  return error_class(name)(utf8_text(error.what()), **fields);
 }
 
 }  // namespace
 
 py::object python_error(const Error& error) { return instantiate(error); }
+
+py::str utf8_text(std::string_view value) {
+  PyObject* decoded =
+      PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()), "replace");
+  if (decoded == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(decoded);
+}
 
 void raise_python(const Error& error) {
   py::object exception = python_error(error);

@@ -15,11 +15,6 @@ using redis::Reply;
 
 py::object bytes_of(const std::string& value) { return py::bytes(value); }
 
-py::object text_of(const std::string& value) {
-  return py::reinterpret_steal<py::object>(
-      PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()), "replace"));
-}
-
 // A reply as redis-py gives it by default: bulk strings as bytes, status
 // replies as str, integers, None, lists; an error reply raises ReplyError.
 py::object to_python(const Reply& reply) {
@@ -29,7 +24,7 @@ py::object to_python(const Reply& reply) {
     case Reply::Type::kString:
       return bytes_of(reply.str());
     case Reply::Type::kStatus:
-      return text_of(reply.str());
+      return utf8_text(reply.str());
     case Reply::Type::kInteger:
       return py::int_(reply.integer());
     case Reply::Type::kArray: {
