@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "otlp_common.hpp"
 #include "prodsafe/alerts/webhook.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/core/log.hpp"
@@ -71,13 +72,7 @@ json span_json(const SpanData& span) {
 }
 
 void validate(const OtlpOptions& options) {
-  try {
-    alerts::validate_webhook_url(options.endpoint);
-  } catch (const InvalidArgument& error) {
-    throw InvalidArgument(std::string("OtlpOptions::endpoint: ") + error.what());
-  }
-  if (options.service_name.empty())
-    throw InvalidArgument("OtlpOptions::service_name must not be empty");
+  detail::validate_destination("OtlpOptions", options.endpoint, options.service_name);
   if (options.queue_capacity < 1)
     throw InvalidArgument("OtlpOptions::queue_capacity must be at least 1");
   if (options.max_batch < 1) throw InvalidArgument("OtlpOptions::max_batch must be at least 1");
@@ -89,19 +84,14 @@ void validate(const OtlpOptions& options) {
 }  // namespace
 
 std::string encode_otlp_json(const std::vector<SpanData>& spans, const OtlpOptions& options) {
-  json resource_attributes = json::array();
-  resource_attributes.push_back(
-      {{"key", "service.name"}, {"value", {{"stringValue", options.service_name}}}});
-  for (const auto& [key, value] : options.resource_attributes) {
-    resource_attributes.push_back({{"key", key}, {"value", {{"stringValue", value}}}});
-  }
   json list = json::array();
   for (const SpanData& span : spans) list.push_back(span_json(span));
   const json request = {
       {"resourceSpans",
-       json::array({{{"resource", {{"attributes", std::move(resource_attributes)}}},
-                     {"scopeSpans", json::array({{{"scope", {{"name", "prodsafe"}}},
-                                                  {"spans", std::move(list)}}})}}})}};
+       json::array(
+           {{{"resource", detail::resource_json(options.service_name, options.resource_attributes)},
+             {"scopeSpans",
+              json::array({{{"scope", {{"name", "prodsafe"}}}, {"spans", std::move(list)}}})}}})}};
   // Invalid UTF-8 in a name or attribute (an effect key is the caller's
   // bytes) is replaced, not thrown: a span must never fail its caller.
   return request.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -259,5 +249,30 @@ std::uint64_t OtlpHttpExporter::dropped() const noexcept { return state_->droppe
 const alerts::WebhookDispatcher& OtlpHttpExporter::dispatcher() const noexcept {
   return state_->dispatcher;
 }
+
+namespace detail {
+
+nlohmann::json resource_json(const std::string& service_name,
+                             const std::vector<std::pair<std::string, std::string>>& attributes) {
+  json list = json::array();
+  list.push_back({{"key", "service.name"}, {"value", {{"stringValue", service_name}}}});
+  for (const auto& [key, value] : attributes) {
+    list.push_back({{"key", key}, {"value", {{"stringValue", value}}}});
+  }
+  return {{"attributes", std::move(list)}};
+}
+
+void validate_destination(std::string_view options, const std::string& endpoint,
+                          const std::string& service_name) {
+  try {
+    alerts::validate_webhook_url(endpoint);
+  } catch (const InvalidArgument& error) {
+    throw InvalidArgument(std::string(options) + "::endpoint: " + error.what());
+  }
+  if (service_name.empty())
+    throw InvalidArgument(std::string(options) + "::service_name must not be empty");
+}
+
+}  // namespace detail
 
 }  // namespace prodsafe::tracing

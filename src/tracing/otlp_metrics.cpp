@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "prodsafe/alerts/webhook.hpp"
+#include "otlp_common.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/tracing/tracer.hpp"
@@ -76,13 +76,7 @@ json metric_json(const metrics::MetricFamily& family, std::int64_t start, std::i
 }
 
 void validate(const OtlpMetricsOptions& options) {
-  try {
-    alerts::validate_webhook_url(options.endpoint);
-  } catch (const InvalidArgument& error) {
-    throw InvalidArgument(std::string("OtlpMetricsOptions::endpoint: ") + error.what());
-  }
-  if (options.service_name.empty())
-    throw InvalidArgument("OtlpMetricsOptions::service_name must not be empty");
+  detail::validate_destination("OtlpMetricsOptions", options.endpoint, options.service_name);
   if (options.interval < std::chrono::milliseconds(10) || options.interval > std::chrono::hours(24))
     throw InvalidArgument("OtlpMetricsOptions::interval must be 10 ms to 24 h");
 }
@@ -92,12 +86,6 @@ void validate(const OtlpMetricsOptions& options) {
 std::string encode_otlp_metrics_json(const std::vector<metrics::MetricFamily>& families,
                                      const OtlpMetricsOptions& options,
                                      std::int64_t start_unix_nano, std::int64_t now_unix_nano) {
-  json resource_attributes = json::array();
-  resource_attributes.push_back(
-      {{"key", "service.name"}, {"value", {{"stringValue", options.service_name}}}});
-  for (const auto& [key, value] : options.resource_attributes) {
-    resource_attributes.push_back({{"key", key}, {"value", {{"stringValue", value}}}});
-  }
   json list = json::array();
   for (const metrics::MetricFamily& family : families) {
     if (!family.samples.empty())
@@ -105,9 +93,10 @@ std::string encode_otlp_metrics_json(const std::vector<metrics::MetricFamily>& f
   }
   const json request = {
       {"resourceMetrics",
-       json::array({{{"resource", {{"attributes", std::move(resource_attributes)}}},
-                     {"scopeMetrics", json::array({{{"scope", {{"name", "prodsafe"}}},
-                                                    {"metrics", std::move(list)}}})}}})}};
+       json::array(
+           {{{"resource", detail::resource_json(options.service_name, options.resource_attributes)},
+             {"scopeMetrics", json::array({{{"scope", {{"name", "prodsafe"}}},
+                                            {"metrics", std::move(list)}}})}}})}};
   return request.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
