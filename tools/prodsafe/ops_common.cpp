@@ -119,7 +119,14 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 
 std::string format_duration(std::chrono::milliseconds duration) {
   const std::int64_t ms = duration.count();
-  if (ms < 0) return "-" + format_duration(std::chrono::milliseconds(-ms));
+  if (ms < 0) {
+    // fmt, not "-" + ...: GCC 12 at -O3 reports a false -Wrestrict on the
+    // concatenation. The most negative count has no positive counterpart.
+    const std::int64_t magnitude =
+        ms == std::numeric_limits<std::int64_t>::min() ? std::numeric_limits<std::int64_t>::max()
+                                                       : -ms;
+    return fmt::format("-{}", format_duration(std::chrono::milliseconds(magnitude)));
+  }
   if (ms < 1000) return fmt::format("{}ms", ms);
   if (ms < 60'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
   const std::int64_t s = ms / 1000;
