@@ -625,7 +625,10 @@ TEST(JournalCliTest, ListAndFlushWhatAFailedCommitLeft) {
   EXPECT_EQ(record->result, "placed");
   const CliRun after = run_cli("journal list --json --dir " + journal.path.string());
   std::size_t pending = 0;
-  for (const auto& file : json_of(after)["journals"]) pending += file["pending"].size();
+  // The document outlives the loop (a range-for over a temporary's member
+  // would read freed memory).
+  const auto after_json = json_of(after);
+  for (const auto& file : after_json["journals"]) pending += file["pending"].size();
   EXPECT_EQ(pending, 0u) << after.out;
 
   // flush needs --redis; list takes none.
@@ -678,7 +681,8 @@ TEST(JournalCliTest, FlushLeavesOtherStoresAloneAndReportsLostLeases) {
   EXPECT_EQ(RedisEffectStore(client).inspect("effect:LEDGER_WRITE:k-1")->result, "second");
   run = run_cli("journal list --json --dir " + journal.path.string());
   std::size_t pending = 0;
-  for (const auto& file : json_of(run)["journals"]) pending += file["pending"].size();
+  const auto run_json = json_of(run);
+  for (const auto& file : run_json["journals"]) pending += file["pending"].size();
   EXPECT_EQ(pending, 0u) << "settled: " << run.out;
 }
 
