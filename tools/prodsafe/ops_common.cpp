@@ -122,9 +122,9 @@ std::string format_duration(std::chrono::milliseconds duration) {
   if (ms < 0) {
     // fmt, not "-" + ...: GCC 12 at -O3 reports a false -Wrestrict on the
     // concatenation. The most negative count has no positive counterpart.
-    const std::int64_t magnitude =
-        ms == std::numeric_limits<std::int64_t>::min() ? std::numeric_limits<std::int64_t>::max()
-                                                       : -ms;
+    const std::int64_t magnitude = ms == std::numeric_limits<std::int64_t>::min()
+                                       ? std::numeric_limits<std::int64_t>::max()
+                                       : -ms;
     return fmt::format("-{}", format_duration(std::chrono::milliseconds(magnitude)));
   }
   if (ms < 1000) return fmt::format("{}ms", ms);
