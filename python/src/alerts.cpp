@@ -254,7 +254,7 @@ std::shared_ptr<PyJson> make_json(py::handle url, py::handle dispatcher) {
 WebhookOptions webhook_options(const py::kwargs& kwargs) {
   WebhookOptions options;
   for (const auto& [key, value] : kwargs) {
-    const std::string name = key.cast<std::string>();
+    const std::string name = str_arg(key, "a keyword name");
     if (name == "queue_capacity") {
       const long long capacity = int_arg(value, name);
       if (capacity < 1) raise_python(InvalidArgument("queue_capacity must be at least 1"));

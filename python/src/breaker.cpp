@@ -151,7 +151,8 @@ std::shared_ptr<PyBreaker> make_breaker(py::handle redis, py::handle job_type,
     }
   }
   options.alert_hooks = hooks_arg(alert_hooks);
-  for (const auto& [key, value] : kwargs) apply_option(options, key.cast<std::string>(), value);
+  for (const auto& [key, value] : kwargs)
+    apply_option(options, str_arg(key, "a keyword name"), value);
 
   if (py::isinstance<InMemoryBreakerStore>(redis)) {
     self->store = redis.cast<std::shared_ptr<InMemoryBreakerStore>>();

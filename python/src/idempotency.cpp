@@ -322,7 +322,7 @@ bool takes_context(py::handle fn, std::string_view what, bool allow_async = fals
 
 EffectType effect_type_arg(py::handle value) {
   if (py::isinstance<EffectType>(value)) return value.cast<EffectType>();
-  if (py::isinstance<py::str>(value)) return EffectType(value.cast<std::string>());
+  if (py::isinstance<py::str>(value)) return EffectType(str_arg(value, "effect_type"));
   raise_wrong_type("effect_type", "an EffectType or a str", value);
 }
 
@@ -330,7 +330,7 @@ std::string entity_arg(py::handle value, std::string_view what = "entity_id") {
   if (py::isinstance<py::int_>(value) && !py::isinstance<py::bool_>(value))
     return py::str(value).cast<std::string>();
   if (!py::isinstance<py::str>(value)) raise_wrong_type(what, "a str or an int", value);
-  return value.cast<std::string>();
+  return str_arg(value, what);
 }
 
 idem::InProgressPolicy in_progress_arg(py::handle value, std::string_view what) {
@@ -342,10 +342,10 @@ idem::InProgressPolicy in_progress_arg(py::handle value, std::string_view what) 
 }
 
 std::string path_arg(py::handle value, std::string_view what) {
-  if (py::isinstance<py::str>(value)) return value.cast<std::string>();
+  if (py::isinstance<py::str>(value)) return str_arg(value, what);
   if (py::hasattr(value, "__fspath__")) {
     py::object path = py::module_::import("os").attr("fspath")(value);
-    if (py::isinstance<py::str>(path)) return path.cast<std::string>();
+    if (py::isinstance<py::str>(path)) return str_arg(path, what);
   }
   raise_wrong_type(what, "a str or an os.PathLike", value);
 }
@@ -414,7 +414,7 @@ idem::WrapperOptions options_from(const py::kwargs& kwargs) {
   idem::WrapperOptions options;
   bool directory_given = false;
   for (const auto& [key, value] : kwargs) {
-    const std::string name = key.cast<std::string>();
+    const std::string name = str_arg(key, "a keyword name");
     if (name == "ttl") {
       options.ttl = duration_arg(value, name);
     } else if (name == "lease") {
@@ -668,7 +668,8 @@ key_prefix), the same key C++ workers use. Equal to its name as a str.
       .def("__eq__",
            [](const EffectType& self, py::handle other) {
              if (py::isinstance<EffectType>(other)) return self == other.cast<EffectType>();
-             if (py::isinstance<py::str>(other)) return self.name() == other.cast<std::string>();
+             if (py::isinstance<py::str>(other))  // a lone surrogate equals no name
+               return PyUnicode_Compare(py::str(self.name()).ptr(), other.ptr()) == 0;
              return false;
            })
       .def("__hash__", [](const EffectType& self) { return py::hash(py::str(self.name())); })

@@ -41,7 +41,7 @@ py::object to_python(const Reply& reply) {
 // A command argument: str (UTF-8), bytes, int or float, as redis-py sends them.
 std::string command_arg(py::handle value, std::size_t index) {
   if (py::isinstance<py::bytes>(value)) return value.cast<std::string>();
-  if (py::isinstance<py::str>(value)) return value.cast<std::string>();
+  if (py::isinstance<py::str>(value)) return str_arg(value, "argument " + std::to_string(index));
   if (py::isinstance<py::bool_>(value))
     raise_wrong_type("argument " + std::to_string(index), "str, bytes, int or float", value);
   if (py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value))
@@ -112,7 +112,7 @@ void apply_sentinel(redis::SentinelOptions& sentinel, py::handle value) {
 redis::Options options_from(const py::kwargs& kwargs) {
   redis::Options options;
   for (const auto& [key, value] : kwargs) {
-    const std::string name = key.cast<std::string>();
+    const std::string name = str_arg(key, "a keyword name");
     if (name == "connect_timeout") {
       options.connect_timeout = duration_arg(value, name);
     } else if (name == "command_timeout") {
