@@ -19,25 +19,7 @@ import pytest
 import prodsafe
 from prodsafe import (AlertHooks, CircuitBreaker, JsonWebhook, PagerDutyEvents, SlackWebhook,
                       WebhookDispatcher)
-
-
-def poll(condition, timeout=10.0, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
-class Recorder:
-    def __init__(self):
-        self.calls = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event_type, message, context):
-        with self.lock:
-            self.calls.append((event_type, message, context))
+from _support import Recorder, poll
 
 
 @contextlib.contextmanager

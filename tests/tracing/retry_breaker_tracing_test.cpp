@@ -12,25 +12,12 @@
 #include "prodsafe/metrics/registry.hpp"
 #include "prodsafe/retry/executor.hpp"
 #include "prodsafe/tracing/tracer.hpp"
+#include "tracing/recording_exporter.hpp"
 
 namespace prodsafe::tracing {
 namespace {
 
-class RecordingExporter : public SpanExporter {
- public:
-  void export_span(SpanData span) noexcept override {
-    std::lock_guard lock(mutex_);
-    spans_.push_back(std::move(span));
-  }
-  std::vector<SpanData> spans() {
-    std::lock_guard lock(mutex_);
-    return spans_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<SpanData> spans_;
-};
+using testing::RecordingExporter;
 
 template <class T>
 T value_of(const SpanData& span, std::string_view key) {

@@ -1,4 +1,5 @@
 #include "prodsafe/tracing/tracer.hpp"
+#include "tracing/recording_exporter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,21 +11,7 @@
 namespace prodsafe::tracing {
 namespace {
 
-class RecordingExporter : public SpanExporter {
- public:
-  void export_span(SpanData span) noexcept override {
-    std::lock_guard lock(mutex_);
-    spans_.push_back(std::move(span));
-  }
-  std::vector<SpanData> spans() {
-    std::lock_guard lock(mutex_);
-    return spans_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<SpanData> spans_;
-};
+using testing::RecordingExporter;
 
 TEST(TracerTest, ChildrenShareTheTraceAndNameTheirParent) {
   auto exporter = std::make_shared<RecordingExporter>();
