@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 namespace {
 
 using prodsafe::cli::format_duration;
@@ -36,6 +39,9 @@ TEST(OpsCommonTest, FormatDurationIsShort) {
   EXPECT_EQ(format_duration(milliseconds(7'500'000)), "2h05m");
   EXPECT_EQ(format_duration(milliseconds(273'600'000)), "3d04h");
   EXPECT_EQ(format_duration(milliseconds(-1500)), "-1.5s");
+  // The most negative count has no positive counterpart: negating it
+  // overflowed and recursed without end.
+  EXPECT_EQ(format_duration(milliseconds(std::numeric_limits<std::int64_t>::min())).front(), '-');
 }
 
 TEST(OpsCommonTest, GlobEscapeMakesPatternCharactersLiteral) {
