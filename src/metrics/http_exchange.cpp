@@ -1,5 +1,7 @@
 #include "http_exchange.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include <fmt/format.h>
@@ -16,29 +18,39 @@ std::string_view reason(int status) noexcept {
   switch (status) {
     case 200:
       return "OK";
+    case 204:
+      return "No Content";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
     default:
       return "Error";
   }
-}
-
-std::string response(int status, std::string_view content_type, std::string_view body,
-                     bool with_body, std::string_view extra_headers = {}) {
-  return fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
-      status, reason(status), content_type, body.size(), extra_headers,
-      with_body ? body : std::string_view());
 }
 
 // The next word of `line` up to a space, consumed from it.
@@ -49,7 +61,29 @@ std::string_view next_word(std::string_view& line) noexcept {
   return word;
 }
 
+std::string_view trim(std::string_view text) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return std::string_view(value);
+  }
+  return std::nullopt;
+}
 
 std::size_t end_of_head(std::string_view received) noexcept {
   const std::size_t crlf = received.find("\r\n\r\n");
@@ -61,29 +95,90 @@ std::size_t end_of_head(std::string_view received) noexcept {
   return lf + 2;
 }
 
-std::string error_response(int status) {
-  return response(status, kTextType, fmt::format("{}\n", reason(status)), true);
-}
-
-std::string respond(std::string_view head, const std::function<std::string()>& render_metrics) {
-  std::string_view line = head.substr(0, head.find('\n'));
+std::optional<HttpRequest> parse_request_head(std::string_view head) {
+  std::size_t end = head.find('\n');
+  std::string_view line = head.substr(0, end);
   if (line.ends_with('\r')) line.remove_suffix(1);
-  const std::string_view method = next_word(line);
+  HttpRequest request;
+  request.method = next_word(line);
   const std::string_view target = next_word(line);
   const std::string_view version = next_word(line);
-  if (method.empty() || !target.starts_with('/') || !version.starts_with("HTTP/1.") ||
+  if (request.method.empty() || !target.starts_with('/') || !version.starts_with("HTTP/1.") ||
       !line.empty()) {
-    return error_response(400);
+    return std::nullopt;
   }
-  const std::string_view path = target.substr(0, target.find('?'));
-  if (path != "/metrics" && path != "/healthz") return error_response(404);
-  const bool head_only = method == "HEAD";
-  if (method != "GET" && !head_only) {
-    return response(405, kTextType, "Method Not Allowed\n", true, "Allow: GET, HEAD\r\n");
+  request.target = target;
+  const std::size_t question = target.find('?');
+  request.path = target.substr(0, question);
+  if (question != std::string_view::npos) request.query = target.substr(question + 1);
+  while (end != std::string_view::npos) {
+    const std::size_t start = end + 1;
+    end = head.find('\n', start);
+    std::string_view field = head.substr(start, end == std::string_view::npos ? end : end - start);
+    if (field.ends_with('\r')) field.remove_suffix(1);
+    if (field.empty()) continue;  // the blank line that ends the head
+    const std::size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    std::string name(field.substr(0, colon));
+    if (name.find_first_of(" \t") != std::string::npos) return std::nullopt;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    request.headers.emplace_back(std::move(name), trim(field.substr(colon + 1)));
   }
-  if (path == "/healthz") return response(200, kTextType, "ok\n", !head_only);
+  return request;
+}
+
+std::string http_response(int status, std::string_view content_type, std::string_view body,
+                          bool head_only, std::string_view extra_headers) {
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
+      status, reason(status), content_type, body.size(), extra_headers,
+      head_only ? std::string_view() : body);
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t equals = pair.find('=');
+    if (pair.substr(0, equals) != name) continue;
+    const std::string_view raw =
+        equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1);
+    std::string value;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        value += ' ';
+      } else if (raw[i] == '%') {
+        if (i + 2 >= raw.size()) return std::nullopt;
+        const int high = hex_value(raw[i + 1]);
+        const int low = hex_value(raw[i + 2]);
+        if (high < 0 || low < 0) return std::nullopt;
+        value += static_cast<char>(high * 16 + low);
+        i += 2;
+      } else {
+        value += raw[i];
+      }
+    }
+    return value;
+  }
+  return std::nullopt;
+}
+
+std::string error_response(int status) {
+  return http_response(status, kTextType, fmt::format("{}\n", reason(status)));
+}
+
+std::string respond(const HttpRequest& request,
+                    const std::function<std::string()>& render_metrics) {
+  if (request.path != "/metrics" && request.path != "/healthz") return error_response(404);
+  const bool head_only = request.method == "HEAD";
+  if (request.method != "GET" && !head_only) {
+    return http_response(405, kTextType, "Method Not Allowed\n", false, "Allow: GET, HEAD\r\n");
+  }
+  if (request.path == "/healthz") return http_response(200, kTextType, "ok\n", head_only);
   try {
-    return response(200, kMetricsType, render_metrics(), !head_only);
+    return http_response(200, kMetricsType, render_metrics(), head_only);
   } catch (const std::exception& error) {
     logger()->error("metrics: rendering /metrics failed: {}", error.what());
     return error_response(500);
