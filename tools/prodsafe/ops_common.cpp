@@ -44,51 +44,50 @@ std::string glob_escape(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// SCAN over one server, through `command` (a Client's or a Connection's).
-// False when `batch` asked to stop.
-template <class Command>
-bool scan_server(Command&& command, std::string_view pattern, std::size_t count,
-                 const std::function<bool(const std::vector<std::string>&)>& batch) {
-  std::string cursor = "0";
-  const std::string count_text = std::to_string(count);
-  do {
-    const redis::Reply reply = command({"SCAN", cursor, "MATCH", pattern, "COUNT", count_text});
-    reply.check("SCAN");
-    const auto& parts = reply.array();
-    if (parts.size() != 2) {
-      throw ProtocolError(fmt::format("SCAN answered {}", reply.debug_string()));
-    }
-    cursor = parts[0].str();
-    std::vector<std::string> keys;
-    keys.reserve(parts[1].array().size());
-    for (const redis::Reply& key : parts[1].array()) keys.push_back(key.str());
-    if (!batch(keys)) return false;
-  } while (cursor != "0");
-  return true;
-}
-
-}  // namespace
-
-void scan_keys(redis::Client& client, std::string_view pattern, std::size_t count,
-               const std::function<bool(const std::vector<std::string>&)>& batch) {
-  using Args = std::initializer_list<std::string_view>;
-  if (client.endpoint().topology != redis::Endpoint::Topology::kCluster) {
-    (void)scan_server([&](Args args) { return client.command(args); }, pattern, count, batch);
-    return;
-  }
+ResumableScan::ResumableScan(redis::Client& client, std::string pattern, std::size_t count)
+    : client_(client), pattern_(std::move(pattern)), count_(std::to_string(count)) {
+  if (client.endpoint().topology != redis::Endpoint::Topology::kCluster) return;
   // A cluster: every master in turn (a keyless SCAN through the client would
   // see one master's keys), at the address a client would use.
   const runtime_checks::ClusterView view = runtime_checks::ask_cluster(client);
   const bool tls = client.endpoint().tls || client.options().tls.enabled;
   for (const runtime_checks::TopologyNode& node :
        runtime_checks::evaluate_cluster(view, tls).nodes) {
-    if (node.role != "master") continue;
-    redis::Connection connection(client.endpoint().server(node.address), client.options());
-    if (!scan_server([&](Args args) { return connection.command(args); }, pattern, count, batch)) {
-      return;
-    }
+    if (node.role == "master") masters_.push_back(node.address);
+  }
+  if (masters_.empty()) throw ProtocolError("CLUSTER NODES names no master to SCAN");
+}
+
+ResumableScan::~ResumableScan() = default;
+
+std::vector<std::string> ResumableScan::step() {
+  if (done_) return {};
+  if (!masters_.empty() && !connection_) {
+    connection_ = std::make_unique<redis::Connection>(
+        client_.endpoint().server(masters_[master_]), client_.options());
+  }
+  const std::initializer_list<std::string_view> args = {"SCAN",  cursor_, "MATCH",
+                                                        pattern_, "COUNT", count_};
+  const redis::Reply reply = connection_ ? connection_->command(args) : client_.command(args);
+  reply.check("SCAN");
+  const auto& parts = reply.array();
+  if (parts.size() != 2) throw ProtocolError(fmt::format("SCAN answered {}", reply.debug_string()));
+  cursor_ = parts[0].str();
+  std::vector<std::string> keys;
+  keys.reserve(parts[1].array().size());
+  for (const redis::Reply& key : parts[1].array()) keys.push_back(key.str());
+  if (cursor_ == "0") {
+    connection_.reset();
+    if (masters_.empty() || ++master_ == masters_.size()) done_ = true;
+  }
+  return keys;
+}
+
+void scan_keys(redis::Client& client, std::string_view pattern, std::size_t count,
+               const std::function<bool(const std::vector<std::string>&)>& batch) {
+  ResumableScan scan(client, std::string(pattern), count);
+  while (!scan.done()) {
+    if (!batch(scan.step())) return;
   }
 }
 

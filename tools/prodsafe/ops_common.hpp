@@ -18,11 +18,13 @@
 #include <nlohmann/json.hpp>
 
 #include "failure.hpp"
+#include "prodsafe/redis/endpoint.hpp"
 #include "prodsafe/redis/options.hpp"
 
 namespace prodsafe::redis {
 class Client;
-}
+class Connection;
+}  // namespace prodsafe::redis
 
 namespace prodsafe::cli {
 
@@ -45,6 +47,35 @@ struct OpsArguments {
 
 // Redis glob `text` matches literally (escapes * ? [ ] \).
 [[nodiscard]] std::string glob_escape(std::string_view text);
+
+// A SCAN that goes on where it stopped, for a caller that spreads a walk over
+// time (the dashboard): each step() is one SCAN call (MATCH `pattern` COUNT
+// `count`, a bounded amount of work on the server). On a cluster it walks
+// every master in turn, each over a connection of its own. A key may be seen
+// twice (SCAN's guarantee is at least once for keys present throughout).
+// Throws what the client throws; after a throw, step() retries the same call.
+class ResumableScan {
+ public:
+  // On a cluster, reads CLUSTER NODES now (throws when it cannot).
+  ResumableScan(redis::Client& client, std::string pattern, std::size_t count);
+  ~ResumableScan();
+  ResumableScan(const ResumableScan&) = delete;
+  ResumableScan& operator=(const ResumableScan&) = delete;
+
+  // The keys of the next SCAN call (possibly none); none once done().
+  std::vector<std::string> step();
+  [[nodiscard]] bool done() const noexcept { return done_; }
+
+ private:
+  redis::Client& client_;
+  const std::string pattern_;
+  const std::string count_;
+  std::vector<redis::HostPort> masters_{};  // a cluster's; empty: through client_
+  std::size_t master_ = 0;
+  std::unique_ptr<redis::Connection> connection_{};
+  std::string cursor_ = "0";
+  bool done_ = false;
+};
 
 // Walks the keys matching `pattern` with SCAN cursor MATCH pattern COUNT
 // `count` (never KEYS: each call does a bounded amount of work on the server).
