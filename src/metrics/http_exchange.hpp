@@ -23,6 +23,8 @@ struct HttpRequest {
   // the order sent.
   std::vector<std::pair<std::string, std::string>> headers{};
   std::string body{};
+  // The client's address ("127.0.0.1:54321", "[::1]:54321"), for logs.
+  std::string peer{};
   // The first value of header `name` (lower case), if sent.
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const;
 };

@@ -2,6 +2,8 @@
 
 #include "server_socket.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -47,6 +49,7 @@ struct Connection {
   SteadyClock::time_point accepted;
   SteadyClock::time_point deadline;
   State state = State::kReading;
+  std::string peer;
   std::string received;
   // Once the head has arrived: the request, and where its body starts.
   std::optional<HttpRequest> request;
@@ -80,6 +83,22 @@ std::optional<std::size_t> content_length(std::string_view text) noexcept {
     return std::nullopt;
   }
   return value;
+}
+
+// "host:port" of a peer's address ("[v6]:port" for IPv6).
+std::string peer_text(const sockaddr_storage& address) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+    ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof(host));
+    return fmt::format("{}:{}", host, ntohs(v4.sin_port));
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof(host));
+    return fmt::format("[{}]:{}", host, ntohs(v6.sin6_port));
+  }
+  return "unknown";
 }
 
 }  // namespace
@@ -181,7 +200,10 @@ void HttpServer::Impl::turn() {
 
 void HttpServer::Impl::accept_new(SteadyClock::time_point now) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    Descriptor socket(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof(address);
+    Descriptor socket(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&address),
+                                &address_size, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (socket.get() < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         accept_paused_until = now + kAcceptPause;
@@ -200,6 +222,7 @@ void HttpServer::Impl::accept_new(SteadyClock::time_point now) {
     }
     Connection& connection = connections.emplace_back();
     connection.socket = std::move(socket);
+    connection.peer = peer_text(address);
     connection.accepted = now;
     connection.deadline = now + options.request_timeout;
     // A client usually sends its request with the connection: answer it now,
@@ -273,6 +296,7 @@ void HttpServer::Impl::on_readable(Connection& connection, SteadyClock::time_poi
 void HttpServer::Impl::on_received(Connection& connection, SteadyClock::time_point now) {
   HttpRequest& request = *connection.request;
   request.body = connection.received.substr(connection.body_start, connection.body_length);
+  request.peer = connection.peer;
   std::string response;
   try {
     response = handler(request);

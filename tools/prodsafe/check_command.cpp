@@ -90,13 +90,7 @@ void print_check_table(const std::string& url, const std::vector<CheckResult>& r
              summary.ok, summary.warning, summary.error, summary.critical);
 }
 
-namespace {
-
-nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
-                       Level fail_at) {
-  nlohmann::json out;
-  out["schema_version"] = kJsonSchemaVersion;
-  out["url"] = url;
+void add_check_results_json(const std::vector<CheckResult>& results, nlohmann::json& out) {
   out["results"] = nlohmann::json::array();
   for (const CheckResult& result : results) {
     out["results"].push_back({{"name", result.name},
@@ -115,6 +109,16 @@ nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& r
                     {"warning", summary.warning},
                     {"error", summary.error},
                     {"critical", summary.critical}};
+}
+
+namespace {
+
+nlohmann::json to_json(const std::string& url, const std::vector<CheckResult>& results,
+                       Level fail_at) {
+  nlohmann::json out;
+  out["schema_version"] = kJsonSchemaVersion;
+  out["url"] = url;
+  add_check_results_json(results, out);
   out["fail_at"] = runtime_checks::to_string(fail_at);
   out["fail_at_severity"] = static_cast<int>(fail_at);
   out["passed"] = runtime_checks::worst_level(results) < fail_at;

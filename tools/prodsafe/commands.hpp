@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "failure.hpp"
 #include "prodsafe/redis/options.hpp"
 #include "prodsafe/runtime_checks/check_result.hpp"
@@ -66,6 +68,11 @@ struct CheckArguments {
 // object on stdout (failures: failure.hpp), and nothing is printed on stderr
 // but --insecure's warning.
 int run_check(const CheckArguments& arguments);
+
+// `check --json`'s "results" (one object per check) and "summary" (counts by
+// level), added to `out`; the dashboard shows the same.
+void add_check_results_json(const std::vector<runtime_checks::CheckResult>& results,
+                            nlohmann::json& out);
 
 // Where `check`'s failures go: JSON on stdout with --json (with "url" when
 // `redacted_url` is not empty, and "passed": false), else stderr.

@@ -273,6 +273,45 @@ int main(int argc, char** argv) {
   add_action(*journal, "flush", "Commit the results of dead processes' journals for this Redis now",
              journal_arguments.action);
 
+  DashboardArguments dashboard_arguments{.ops = {.url = default_url}};
+  auto* dashboard = app.add_subcommand(
+      "dashboard",
+      "Serve a live web page of the fleet (breakers, retries, effects, runtime checks) until "
+      "SIGINT or SIGTERM. Exit 0: stopped; 64: usage; 74: cannot listen; 78: host unknown");
+  dashboard->add_option("--redis", dashboard_arguments.ops.url, std::string(redis_help));
+  dashboard->add_option("--key-prefix", dashboard_arguments.ops.key_prefix,
+                        "The applications' redis::Options::key_prefix (default: none)");
+  const TlsFlags dashboard_tls(*dashboard);
+  dashboard->add_option("--listen", dashboard_arguments.listen,
+                        "host:port to serve on (default 127.0.0.1:8080; port 0: any free one)");
+  dashboard->add_flag("--allow-remote", dashboard_arguments.allow_remote,
+                      "Allow a non-loopback --listen address (set a token too)");
+  dashboard->add_flag("--allow-actions", dashboard_arguments.allow_actions,
+                      "Let the page force breakers open or closed, reset them and clear effect "
+                      "records (each confirmed in the page and logged on stderr)");
+  dashboard->add_option("--token-file", dashboard_arguments.token_file,
+                        "A file whose first line is the bearer token the API requires (default: "
+                        "$PRODSAFE_DASHBOARD_TOKEN, else none); open the page as "
+                        "http://host:port/#token=TOKEN");
+  dashboard->add_option("--refresh", dashboard_arguments.refresh,
+                        "How often Redis is read, 200ms to 10m (default 1s)");
+  dashboard->add_option("--window", dashboard_arguments.window,
+                        "The breakers' time window, as their CircuitBreakerOptions (default 5m)");
+  dashboard
+      ->add_option("--buckets", dashboard_arguments.buckets,
+                   "The breakers' window buckets, 1 to 1000 (default 10)")
+      ->check(CLI::Range(1, 1000));
+  dashboard
+      ->add_option("--failure-threshold", dashboard_arguments.failure_threshold,
+                   "The breakers' failure threshold, shown against their failures (default 10)")
+      ->check(kUnsigned64);
+  dashboard
+      ->add_option("--scan-budget", dashboard_arguments.scan_budget,
+                   "Effect keys examined per refresh, 500 to 1000000 (default 10000)")
+      ->check(CLI::Range(500, 1000000));
+  dashboard->add_option("--checks-every", dashboard_arguments.checks_every,
+                        "How often the runtime checks run (default 30s)");
+
   // An unknown subcommand is named with the known ones (CLI11 would only say
   // that an argument was not expected).
   if (argc > 1 && argv[1][0] != '-') {
@@ -305,24 +344,27 @@ int main(int argc, char** argv) {
   }
   if (*chaos_worker) return run_chaos_worker(chaos_worker_spec);
 
-  const std::string_view command = *demo      ? "demo"
-                                   : *ping    ? "ping"
-                                   : *check   ? "check"
-                                   : *breaker ? "breaker"
-                                   : *effects ? "effects"
-                                   : *retry   ? "retry"
-                                   : *journal ? "journal"
-                                              : "chaos";
-  OpsArguments* ops = *breaker   ? &breaker_arguments.ops
-                      : *effects ? &effects_arguments.ops
-                      : *retry   ? &retry_arguments.ops
-                      : *journal ? &journal_arguments.ops
-                                 : nullptr;
-  const TlsFlags* ops_tls = *breaker   ? &breaker_tls
-                            : *effects ? &effects_tls
-                            : *retry   ? &retry_tls
-                            : *journal ? &journal_tls
-                                       : nullptr;
+  const std::string_view command = *demo        ? "demo"
+                                   : *ping      ? "ping"
+                                   : *check     ? "check"
+                                   : *breaker   ? "breaker"
+                                   : *effects   ? "effects"
+                                   : *retry     ? "retry"
+                                   : *journal   ? "journal"
+                                   : *dashboard ? "dashboard"
+                                                : "chaos";
+  OpsArguments* ops = *breaker     ? &breaker_arguments.ops
+                      : *effects   ? &effects_arguments.ops
+                      : *retry     ? &retry_arguments.ops
+                      : *journal   ? &journal_arguments.ops
+                      : *dashboard ? &dashboard_arguments.ops
+                                   : nullptr;
+  const TlsFlags* ops_tls = *breaker     ? &breaker_tls
+                            : *effects   ? &effects_tls
+                            : *retry     ? &retry_tls
+                            : *journal   ? &journal_tls
+                            : *dashboard ? &dashboard_tls
+                                         : nullptr;
   const FailureOutput failure_output =
       *chaos ? chaos_failure_output(chaos_arguments.json)
       : ops  ? ops_failure_output(command, ops->json, prodsafe::redis::redact_url(ops->url))
@@ -410,6 +452,7 @@ int main(int argc, char** argv) {
     if (*effects) return run_effects(effects_arguments);
     if (*retry) return run_retry_stats(retry_arguments);
     if (*journal) return run_journal(journal_arguments);
+    if (*dashboard) return run_dashboard(dashboard_arguments);
   } catch (const std::exception& error) {
     return report(failure_output, failure_of(error));
   }

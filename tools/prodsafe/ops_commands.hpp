@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -68,5 +69,25 @@ struct JournalArguments {
   bool redis_given = false;  // flush needs --redis
 };
 int run_journal(const JournalArguments& arguments);
+
+// `prodsafe dashboard`: serves the fleet's live view (docs/operations.md,
+// "The dashboard") until SIGINT or SIGTERM. Exit 0 after a signal, 64 for a
+// usage error (a bad --listen, a non-loopback address without
+// --allow-remote), 74 when the address cannot be bound, 78 when its host does
+// not resolve. Redis being unreachable is shown on the page, not an exit.
+struct DashboardArguments {
+  OpsArguments ops{};
+  std::string listen = "127.0.0.1:8080";  // host:port, [v6]:port
+  bool allow_remote = false;              // bind a non-loopback address
+  bool allow_actions = false;             // the page may open/close/reset breakers, clear effects
+  std::string token_file{};               // the bearer token (else $PRODSAFE_DASHBOARD_TOKEN; none)
+  std::string refresh = "1s";             // how often Redis is read
+  std::string window = "5m";              // the breakers' window, as their CircuitBreakerOptions
+  int buckets = 10;
+  std::uint64_t failure_threshold = 10;
+  std::size_t scan_budget = 10'000;  // effect keys examined per refresh
+  std::string checks_every = "30s";
+};
+int run_dashboard(const DashboardArguments& arguments);
 
 }  // namespace prodsafe::cli
