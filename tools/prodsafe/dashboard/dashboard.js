@@ -7,13 +7,19 @@
 
   // The bearer token, from the page's #token=... (never sent to a server by
   // the browser), kept for this tab only.
-  const hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get("token")) {
-    sessionStorage.setItem("prodsafe-token", hash.get("token"));
-    history.replaceState(null, "", location.pathname);
+  function takeToken() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.get("token")) {
+      sessionStorage.setItem("prodsafe-token", hash.get("token"));
+      history.replaceState(null, "", location.pathname);
+    }
   }
-  const token = sessionStorage.getItem("prodsafe-token");
-  const headers = token ? { Authorization: "Bearer " + token } : {};
+  takeToken();
+  window.addEventListener("hashchange", takeToken);
+  function authorization() {
+    const token = sessionStorage.getItem("prodsafe-token");
+    return token ? { Authorization: "Bearer " + token } : {};
+  }
 
   // The page asks every second (the server reads Redis every --refresh).
   const pollMs = 1000;
@@ -110,7 +116,8 @@
   function renderBreakers(doc) {
     const rules = doc.breaker_rules || {};
     $("breaker-rules").textContent = "Failures counted over the last " + duration(rules.window_ms) +
-      "; the breakers open at " + rules.failure_threshold + " (as --window and --failure-threshold say).";
+      "; the breakers open at " + rules.failure_threshold + " (as --window and --failure-threshold say). " +
+      "Calls are the outcomes recorded in Redis: in count mode a success while CLOSED is not sent.";
     const breakers = doc.breakers || [];
     replaceRows($("breaker-table").tBodies[0], breakers.map((b) => breakerRow(b, rules)));
     $("breakers-empty").hidden = breakers.length > 0;
@@ -255,7 +262,7 @@
 
   async function poll() {
     try {
-      const response = await fetch("/api/state", { headers, cache: "no-store" });
+      const response = await fetch("/api/state", { headers: authorization(), cache: "no-store" });
       if (response.status === 401) {
         setStatus("down", "token needed");
         showDown("This dashboard needs its token.", "Open it as " + location.origin + "/#token=TOKEN");
@@ -296,7 +303,7 @@
   async function post(path, body) {
     const response = await fetch(path, {
       method: "POST", cache: "no-store",
-      headers: Object.assign({ "Content-Type": "application/json" }, headers),
+      headers: Object.assign({ "Content-Type": "application/json" }, authorization()),
       body: JSON.stringify(body),
     });
     const answer = await response.json().catch(() => ({}));
