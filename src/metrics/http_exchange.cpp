@@ -69,13 +69,6 @@ std::string_view trim(std::string_view text) noexcept {
   return text;
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
@@ -134,35 +127,6 @@ std::string http_response(int status, std::string_view content_type, std::string
       "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
       status, reason(status), content_type, body.size(), extra_headers,
       head_only ? std::string_view() : body);
-}
-
-std::optional<std::string> query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const std::size_t equals = pair.find('=');
-    if (pair.substr(0, equals) != name) continue;
-    const std::string_view raw =
-        equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1);
-    std::string value;
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') {
-        value += ' ';
-      } else if (raw[i] == '%') {
-        if (i + 2 >= raw.size()) return std::nullopt;
-        const int high = hex_value(raw[i + 1]);
-        const int low = hex_value(raw[i + 2]);
-        if (high < 0 || low < 0) return std::nullopt;
-        value += static_cast<char>(high * 16 + low);
-        i += 2;
-      } else {
-        value += raw[i];
-      }
-    }
-    return value;
-  }
-  return std::nullopt;
 }
 
 std::string error_response(int status) {

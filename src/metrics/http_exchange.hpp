@@ -44,10 +44,6 @@ struct HttpRequest {
                                         std::string_view body, bool head_only = false,
                                         std::string_view extra_headers = {});
 
-// The value of `name` in an application/x-www-form-urlencoded `query`
-// ("a=1&b=x%20y"), decoded; nullopt when absent or badly encoded.
-[[nodiscard]] std::optional<std::string> query_value(std::string_view query, std::string_view name);
-
 // The response MetricsServer sends: GET or HEAD of /metrics (the page
 // `render_metrics` returns; 500 if it throws) or /healthz ("ok"); 404 for
 // another path, 405 for another method.

@@ -235,6 +235,7 @@
     document.body.classList.toggle("read-only", !actionsAllowed);
     $("mode").textContent = actionsAllowed ? "actions allowed" : "read-only";
     $("redis-url").textContent = doc.redis ? doc.redis.url : "";
+    $("updated").textContent = doc.generated_at_ms ? "read " + clock(doc.generated_at_ms) : "";
     if (doc.loading) {
       setStatus("wait", "reading Redis…");
       return;
@@ -253,7 +254,7 @@
     $("banner").hidden = true;
     $("fleet").hidden = false;
     setStatus("live", "live");
-    $("updated").textContent = "updated " + clock(doc.generated_at_ms) + " (read in " + doc.redis.read_ms + " ms)";
+    $("updated").textContent = "read " + clock(doc.generated_at_ms) + " in " + doc.redis.read_ms + " ms";
     renderBreakers(doc);
     renderRetries(doc);
     renderEffects(doc);
