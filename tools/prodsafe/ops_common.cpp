@@ -63,10 +63,10 @@ ResumableScan::~ResumableScan() = default;
 std::vector<std::string> ResumableScan::step() {
   if (done_) return {};
   if (!masters_.empty() && !connection_) {
-    connection_ = std::make_unique<redis::Connection>(
-        client_.endpoint().server(masters_[master_]), client_.options());
+    connection_ = std::make_unique<redis::Connection>(client_.endpoint().server(masters_[master_]),
+                                                      client_.options());
   }
-  const std::initializer_list<std::string_view> args = {"SCAN",  cursor_, "MATCH",
+  const std::initializer_list<std::string_view> args = {"SCAN",   cursor_, "MATCH",
                                                         pattern_, "COUNT", count_};
   const redis::Reply reply = connection_ ? connection_->command(args) : client_.command(args);
   reply.check("SCAN");
