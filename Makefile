@@ -46,6 +46,7 @@ bench: bootstrap
 	build-release/bench/tls_bench
 	build-release/bench/topology_bench
 	PYTHONPATH=build-release/python /usr/bin/python3 bench/python_bench.py
+	PYTHONPATH=build-release/python /usr/bin/python3 bench/dashboard_bench.py --cli build-release/tools/prodsafe/prodsafe
 
 # The whole tree (tests, benchmarks, examples, fuzz corpus drivers) built as a
 # user's `cmake -DCMAKE_BUILD_TYPE=Release` builds it, with warnings as errors:

@@ -1,7 +1,9 @@
 #include "dashboard_state.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <exception>
+#include <set>
 #include <utility>
 
 #include <fmt/format.h>
@@ -11,8 +13,8 @@
 #include "failure.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/retry/fleet_histogram.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
-#include "retry_stats.hpp"
 
 namespace prodsafe::cli {
 namespace {
@@ -50,37 +52,147 @@ nlohmann::json section(Read&& read) {
   }
 }
 
+// TIME's reply in milliseconds.
+std::int64_t server_time_ms(const redis::Reply& time) {
+  const auto& parts = time.check("TIME").array();
+  if (parts.size() != 2) throw ProtocolError("TIME answered " + time.debug_string());
+  return std::stoll(parts[0].str()) * 1000 + std::stoll(parts[1].str()) / 1000;
+}
+
+std::optional<std::int64_t> to_ms(const redis::Reply& field) {
+  const auto text = field.optional_str();
+  if (!text) return std::nullopt;
+  std::int64_t value = 0;
+  const auto [stop, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || stop != text->data() + text->size()) return std::nullopt;
+  return value;
+}
+
+// What the census needs of a record, from HMGET state lease_until created:
+// its state as shown ("expired" for in_progress past its lease, "damaged" for
+// a key of another type or a record that does not decode), its age; an empty
+// state when the key is gone.
+struct LightRecord {
+  std::string state{};
+  std::optional<milliseconds> age{};
+};
+
+LightRecord read_light(const redis::Reply& reply, std::int64_t now) {
+  static const std::set<std::string_view> kStored = {"in_progress", "completed", "failed",
+                                                     "unavailable", "released"};
+  if (reply.is_error() || reply.type() != redis::Reply::Type::kArray || reply.array().size() != 3) {
+    return {.state = "damaged"};
+  }
+  const auto& fields = reply.array();
+  const auto state = fields[0].optional_str();
+  if (!state) {
+    const bool gone = !fields[1].optional_str() && !fields[2].optional_str();
+    return {.state = gone ? "" : "damaged"};
+  }
+  if (!kStored.contains(*state)) return {.state = "damaged"};
+  LightRecord record{.state = *state};
+  if (const auto created = to_ms(fields[2]))
+    record.age = milliseconds(std::max<std::int64_t>(0, now - *created));
+  if (record.state == "in_progress") {
+    const auto lease_until = to_ms(fields[1]);
+    if (!lease_until) return {.state = "damaged"};
+    if (*lease_until <= now) record.state = "expired";
+  }
+  return record;
+}
+
 }  // namespace
 
-void EffectCensus::count(EffectRow row) {
+void FleetCensus::keep(EffectRow row) {
   Tally& t = current_;
-  ++t.records;
   const std::string state = row.shown_state();
-  ++t.by_type[row.type][state];
   if (row.record && row.record->state == "in_progress") {
     if (!t.oldest_in_progress || age_of(row) > age_of(*t.oldest_in_progress)) {
       t.oldest_in_progress = row;
     }
   }
   // Orphans: oldest first; failed: newest first. Each list kept short.
-  const auto keep = [this](std::vector<EffectRow>& rows, EffectRow item, bool oldest_first) {
+  const auto keep_in = [this](std::vector<EffectRow>& rows, EffectRow item, bool oldest_first) {
+    std::erase_if(rows, [&](const EffectRow& r) { return r.key == item.key; });
     rows.push_back(std::move(item));
     std::sort(rows.begin(), rows.end(), [&](const EffectRow& a, const EffectRow& b) {
       return oldest_first ? age_of(a) > age_of(b) : age_of(a) < age_of(b);
     });
     if (rows.size() > rows_kept_) rows.pop_back();
   };
-  if (state == "expired")
-    keep(t.orphans, std::move(row), true);
-  else if (state == "failed")
-    keep(t.failed, std::move(row), false);
+  if (state == "expired") {
+    keep_in(t.orphans, std::move(row), true);
+  } else if (state == "failed") {
+    keep_in(t.failed, std::move(row), false);
+  }
 }
 
-void EffectCensus::advance(redis::Client& client, std::size_t budget) {
-  const std::string prefix = client.key("effect:");
+// One SCAN reply's keys: one HMGET (state, lease_until, created) each, in one
+// pipeline with TIME, counted by type and state; the few that enter the
+// lists shown are then read in full (read_effects).
+void FleetCensus::count_effects(redis::Client& client, const std::vector<std::string>& keys,
+                                const std::string& prefix) {
+  if (keys.empty()) return;
+  redis::Pipeline pipeline;
+  for (const std::string& key : keys)
+    pipeline.add({"HMGET", key, "state", "lease_until", "created"});
+  pipeline.add({"TIME"});
+  const std::vector<redis::Reply> replies = client.pipeline(pipeline);
+  if (replies.size() != keys.size() + 1) {
+    throw ProtocolError(
+        fmt::format("{} replies to a pipeline of {} commands", replies.size(), keys.size() + 1));
+  }
+  const std::int64_t now = server_time_ms(replies.back());
+  Tally& t = current_;
+  std::vector<std::string> wanted;  // to read in full: they may enter a list
+  const auto worse = [this](const std::vector<EffectRow>& rows, milliseconds age, bool oldest) {
+    if (rows.size() < rows_kept_) return true;
+    return oldest ? age > age_of(rows.back()) : age < age_of(rows.back());
+  };
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::string type;
+    std::string id;
+    if (!split_effect_key(keys[i], prefix, type, id)) continue;
+    const LightRecord record = read_light(replies[i], now);
+    if (record.state.empty()) continue;  // gone since SCAN
+    ++t.records;
+    ++t.by_type[type][record.state];
+    const milliseconds age = record.age.value_or(milliseconds(-1));
+    const bool in_progress = record.state == "in_progress" || record.state == "expired";
+    if ((record.state == "expired" && worse(t.orphans, age, true)) ||
+        (record.state == "failed" && worse(t.failed, age, false)) ||
+        (in_progress && (!t.oldest_in_progress || age > age_of(*t.oldest_in_progress)))) {
+      wanted.push_back(keys[i]);
+    }
+  }
+  for (EffectRow& row : read_effects(client, wanted, prefix)) keep(std::move(row));
+}
+
+void FleetCensus::count_windows(redis::Client& client, const std::vector<std::string>& keys,
+                                const std::string& prefix) {
+  Tally& t = current_;
+  for (WindowRow& row : read_windows(client, keys, prefix)) {
+    ++t.windows_open;
+    if (row.error.empty()) ++t.windows_by_type[row.job_type];
+    t.windows.push_back(std::move(row));
+  }
+  if (t.windows.size() > 2 * rows_kept_) {
+    std::partial_sort(t.windows.begin(),
+                      t.windows.begin() + static_cast<std::ptrdiff_t>(rows_kept_), t.windows.end(),
+                      longest_first);
+    t.windows.resize(rows_kept_);
+  }
+}
+
+void FleetCensus::advance(redis::Client& client, std::size_t budget) {
+  const std::string effect_prefix = client.key("effect:");
+  const std::string circuit_prefix = client.key("circuit:");
+  const std::string histogram_prefix = client.key("retry:histogram:");
+  const std::string window_prefix = client.key("retry:window:");
   try {
     if (!scan_) {
-      scan_ = std::make_unique<ResumableScan>(client, glob_escape(prefix) + "*", kScanCount);
+      scan_ =
+          std::make_unique<ResumableScan>(client, glob_escape(client.key("")) + "*", kScanCount);
       current_ = Tally{.started = SystemClock::now()};
     }
     std::size_t asked = 0;
@@ -89,7 +201,22 @@ void EffectCensus::advance(redis::Client& client, std::size_t budget) {
       asked += kScanCount;
       ++current_.scan_calls;
       current_.keys_examined += keys.size();
-      for (EffectRow& row : read_effects(client, keys, prefix)) count(std::move(row));
+      std::vector<std::string> effects;
+      std::vector<std::string> windows;
+      for (const std::string& key : keys) {
+        if (key.starts_with(effect_prefix)) {
+          effects.push_back(key);
+        } else if (key.starts_with(window_prefix)) {
+          windows.push_back(key);
+        } else if (key.starts_with(circuit_prefix)) {
+          std::string job_type = key.substr(circuit_prefix.size());
+          if (job_type_problem(job_type).empty()) current_.breakers.insert(std::move(job_type));
+        } else if (key.starts_with(histogram_prefix)) {
+          current_.histograms.insert(key.substr(histogram_prefix.size()));
+        }
+      }
+      count_effects(client, effects, effect_prefix);
+      if (!windows.empty()) count_windows(client, windows, window_prefix);
     }
   } catch (...) {
     // Keys this sweep had from the failed call would be missing from it:
@@ -98,6 +225,8 @@ void EffectCensus::advance(redis::Client& client, std::size_t budget) {
     throw;
   }
   if (scan_->done()) {
+    std::sort(current_.windows.begin(), current_.windows.end(), longest_first);
+    if (current_.windows.size() > rows_kept_) current_.windows.resize(rows_kept_);
     complete_ = std::move(current_);
     current_ = Tally{};
     completed_at_ = SystemClock::now();
@@ -106,9 +235,30 @@ void EffectCensus::advance(redis::Client& client, std::size_t budget) {
   }
 }
 
-nlohmann::json EffectCensus::json() const {
+std::set<std::string> FleetCensus::breaker_job_types() const {
+  std::set<std::string> all = current_.breakers;
+  if (complete_) all.insert(complete_->breakers.begin(), complete_->breakers.end());
+  return all;
+}
+
+std::set<std::string> FleetCensus::histogram_job_types() const {
+  std::set<std::string> all = current_.histograms;
+  if (complete_) all.insert(complete_->histograms.begin(), complete_->histograms.end());
+  return all;
+}
+
+void FleetCensus::add_windows(RetryStats& stats) const {
+  const Tally& t = shown();
+  stats.open_total = t.windows_open;
+  stats.open_by_type = t.windows_by_type;
+  stats.windows = t.windows;
+  std::sort(stats.windows.begin(), stats.windows.end(), longest_first);
+  if (stats.windows.size() > rows_kept_) stats.windows.resize(rows_kept_);
+}
+
+nlohmann::json FleetCensus::effects_json() const {
   // The last complete sweep, else the one under way (marked incomplete).
-  const Tally& shown = complete_ ? *complete_ : current_;
+  const Tally& shown = this->shown();
   nlohmann::json out;
   out["complete"] = complete_.has_value();
   out["sweeps_completed"] = sweeps_;
@@ -166,25 +316,33 @@ nlohmann::json FleetView::refresh() {
 nlohmann::json FleetView::read_fleet() {
   redis::Client& client = *client_;
   nlohmann::json out;
+  // The walk first: it finds the breakers and histograms read below.
+  out["effects"] = section([&] {
+    census_.advance(client, options_.scan_budget);
+    return census_.effects_json();
+  });
   const breaker::BreakerRules& rules = options_.rules;
   out["breaker_rules"] = {{"failure_threshold", rules.failure_threshold},
                           {"window_ms", rules.time_window.count()},
                           {"buckets", rules.window_buckets}};
   out["breakers"] = nlohmann::json::array();
   breaker::RedisBreakerStore store(client_);
-  for (const std::string& job_type : breaker_job_types(client)) {
-    out["breakers"].push_back(
-        section([&] { return breaker_json(read_breaker(store, job_type, rules)); }));
-    out["breakers"].back()["job_type"] = json_bytes(job_type);
+  for (const std::string& job_type : census_.breaker_job_types()) {
+    nlohmann::json row =
+        section([&] { return breaker_json(read_breaker(store, job_type, rules)); });
+    row["job_type"] = json_bytes(job_type);
+    out["breakers"].push_back(std::move(row));
   }
   out["retry"] = section([&] {
+    RetryStats stats;
+    retry::FleetHistogram histogram(client_);
+    for (const std::string& job_type : census_.histogram_job_types()) {
+      stats.histograms.push_back(read_histogram(histogram, job_type));
+    }
+    census_.add_windows(stats);
     nlohmann::json retry = nlohmann::json::object();
-    add_retry_stats_json(read_retry_stats(client_, "", options_.windows_shown), retry);
+    add_retry_stats_json(stats, retry);
     return retry;
-  });
-  out["effects"] = section([&] {
-    census_.advance(client, options_.scan_budget);
-    return census_.json();
   });
   const auto now = std::chrono::steady_clock::now();
   if (!checked_ || now - checks_at_ >= options_.checks_every) {

@@ -18,8 +18,10 @@ namespace {
 using idempotency::EffectRecord;
 using std::chrono::milliseconds;
 
-// Splits "<prefix>effect:<TYPE>:<id>"; false when the key is not so shaped.
-bool split_key(std::string_view key, std::string_view prefix, std::string& type, std::string& id) {
+}  // namespace
+
+bool split_effect_key(std::string_view key, std::string_view prefix, std::string& type,
+                      std::string& id) {
   if (!key.starts_with(prefix)) return false;
   key.remove_prefix(prefix.size());
   const std::size_t colon = key.find(':');
@@ -28,6 +30,8 @@ bool split_key(std::string_view key, std::string_view prefix, std::string& type,
   id = std::string(key.substr(colon + 1));
   return true;
 }
+
+namespace {
 
 // Deletes the record only if it still has the state and token it was read
 // with (a claim, commit or recovery in between leaves it alone). 1 deleted,
@@ -76,7 +80,7 @@ std::vector<EffectRow> read_effects(redis::Client& client, const std::vector<std
   }();
   for (std::size_t i = 0; i < keys.size(); ++i) {
     EffectRow row{.key = keys[i]};
-    if (!split_key(keys[i], prefix, row.type, row.id)) continue;
+    if (!split_effect_key(keys[i], prefix, row.type, row.id)) continue;
     const redis::Reply& type = replies[3 * i];
     if (!type.is_error() && type.str() == "none") continue;  // gone since SCAN
     try {

@@ -42,6 +42,11 @@ struct EffectRow {
   }
 };
 
+// Splits "<prefix><TYPE>:<id>" (prefix = client.key("effect:")); false when
+// the key is not so shaped.
+[[nodiscard]] bool split_effect_key(std::string_view key, std::string_view prefix,
+                                    std::string& type, std::string& id);
+
 // Reads `keys` (full keys, under `prefix` = client.key("effect:")) in one
 // pipeline: TYPE, HMGET of the record's fields and `created`, PTTL for each,
 // and TIME once. Keys that no longer exist, or are not shaped

@@ -29,6 +29,8 @@ std::int64_t to_int(const std::optional<std::string>& text, bool& ok) {
   return value;
 }
 
+}  // namespace
+
 std::vector<WindowRow> read_windows(redis::Client& client, const std::vector<std::string>& keys,
                                     std::string_view prefix) {
   std::vector<WindowRow> rows;
@@ -78,7 +80,19 @@ std::vector<WindowRow> read_windows(redis::Client& client, const std::vector<std
   return rows;
 }
 
-}  // namespace
+HistogramRow read_histogram(retry::FleetHistogram& histogram, const std::string& job_type) {
+  HistogramRow row{.job_type = job_type};
+  try {
+    row.counts = histogram.snapshot(job_type).counts();
+  } catch (const DecodeError& error) {
+    row.error = error.what();
+  }
+  return row;
+}
+
+bool longest_first(const WindowRow& a, const WindowRow& b) {
+  return a.open_for != b.open_for ? a.open_for > b.open_for : a.job_id < b.job_id;
+}
 
 RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
                             const std::string& job_type, std::size_t limit) {
@@ -98,24 +112,13 @@ RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
     job_types.assign(found.begin(), found.end());
   }
   RetryStats stats;
-  for (const std::string& type : job_types) {
-    HistogramRow row{.job_type = type};
-    try {
-      row.counts = histogram.snapshot(type).counts();
-    } catch (const DecodeError& error) {
-      row.error = error.what();
-    }
-    stats.histograms.push_back(std::move(row));
-  }
+  for (const std::string& type : job_types)
+    stats.histograms.push_back(read_histogram(histogram, type));
 
   // Open windows (of the job type asked for, if any).
   const std::string window_prefix = client->key("retry:window:");
   std::vector<WindowRow>& windows = stats.windows;
   std::set<std::string> seen;
-  // Longest open first: those are the jobs stuck retrying.
-  const auto longest_first = [](const WindowRow& a, const WindowRow& b) {
-    return a.open_for != b.open_for ? a.open_for > b.open_for : a.job_id < b.job_id;
-  };
   scan_keys(*client, glob_escape(window_prefix) + "*", kScanCount,
             [&](const std::vector<std::string>& keys) {
               std::vector<std::string> fresh;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,9 @@
 
 namespace prodsafe::redis {
 class Client;
+}
+namespace prodsafe::retry {
+class FleetHistogram;
 }
 
 namespace prodsafe::cli {
@@ -43,6 +47,21 @@ struct RetryStats {
   std::map<std::string, std::uint64_t> open_by_type{};
   std::vector<WindowRow> windows{};  // the longest open first, at most `limit`
 };
+
+// Reads the retry windows `keys` (full keys under `prefix` =
+// client.key("retry:window:")) in one pipeline; keys gone since SCAN are left
+// out, a damaged window is a row with its error.
+[[nodiscard]] std::vector<WindowRow> read_windows(redis::Client& client,
+                                                  const std::vector<std::string>& keys,
+                                                  std::string_view prefix);
+
+// The fleet histogram of `job_type`; a damaged one is a row with its error.
+// Throws what the client throws when Redis cannot be reached.
+[[nodiscard]] HistogramRow read_histogram(retry::FleetHistogram& histogram,
+                                          const std::string& job_type);
+
+// Longest open first (those are the jobs stuck retrying), then by job id.
+[[nodiscard]] bool longest_first(const WindowRow& a, const WindowRow& b);
 
 // Reads the histograms (of `job_type`, or of every job type found with SCAN
 // when empty) and walks the open windows with SCAN, keeping the `limit`
