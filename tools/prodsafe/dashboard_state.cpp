@@ -346,13 +346,25 @@ nlohmann::json FleetView::read_fleet() {
   });
   const auto now = std::chrono::steady_clock::now();
   if (!checked_ || now - checks_at_ >= options_.checks_every) {
-    runtime_checks::RedisRuntimeValidator validator(client_, {.latency_samples = kLatencySamples});
-    checks_ = validator.run();
+    checks_.clear();
+    checks_error_.clear();
+    try {
+      runtime_checks::RedisRuntimeValidator validator(client_,
+                                                      {.latency_samples = kLatencySamples});
+      checks_ = validator.run();
+    } catch (const std::exception& error) {
+      if (unreachable(error)) throw;  // run again at the next refresh
+      checks_error_ = error.what();   // shown until the next run
+    }
     checks_at_ = now;
     checked_ = true;
   }
   out["checks"] = nlohmann::json::object();
-  add_check_results_json(checks_, out["checks"]);
+  if (!checks_error_.empty()) {
+    out["checks"]["error"] = json_bytes(checks_error_);
+  } else {
+    add_check_results_json(checks_, out["checks"]);
+  }
   out["checks"]["age_ms"] = std::chrono::duration_cast<milliseconds>(now - checks_at_).count();
   return out;
 }

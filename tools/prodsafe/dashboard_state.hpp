@@ -139,6 +139,7 @@ class FleetView {
   std::deque<nlohmann::json> transitions_{};          // newest first
   bool noted_ = false;                                // a first refresh has been read
   std::vector<runtime_checks::CheckResult> checks_{};
+  std::string checks_error_{};  // why the last run failed, if it did
   std::chrono::steady_clock::time_point checks_at_{};
   bool checked_ = false;
 };

@@ -219,6 +219,11 @@
   function renderChecks(doc) {
     const checks = doc.checks || {};
     const summary = checks.summary || {};
+    if (checks.error) {
+      $("checks-summary").textContent = "(cannot run: " + checks.error + ")";
+      replaceRows($("check-table").tBodies[0], []);
+      return;
+    }
     $("checks-summary").textContent = checks.results
       ? "(" + summary.ok + " ok, " + summary.warning + " warning, " + summary.error + " error, " +
         summary.critical + " critical; run " + duration(checks.age_ms) + " ago)"
