@@ -1,7 +1,10 @@
-// Requests to the /metrics server (src/metrics/http_exchange.hpp): whatever a
-// client sends, end_of_head finds a head inside what arrived (or none), and
-// respond() gives one well-formed HTTP/1.1 response that closes the
-// connection and whose Content-Length is its body's length.
+// Requests to the HTTP server under /metrics and the dashboard
+// (src/metrics/http_exchange.hpp): whatever a client sends, end_of_head finds
+// a head inside what arrived (or none); parse_request_head accepts it or not
+// (HttpServer answers 400), and an accepted one has a path starting with '/'
+// and lower-case header names; respond() gives one well-formed HTTP/1.1
+// response that closes the connection and whose Content-Length is its body's
+// length.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -45,8 +48,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (end == std::string_view::npos) return 0;
   require(end >= 2 && end <= received.size(), "the head ends outside what arrived", received);
   const std::string_view head = received.substr(0, end);
+  const auto request = prodsafe::metrics::detail::parse_request_head(head);
+  if (!request) {
+    check_response(prodsafe::metrics::detail::error_response(400), false);
+    return 0;
+  }
+  require(request->path.starts_with('/') && request->target.starts_with(request->path),
+          "a path that is not the target's", head);
+  for (const auto& [name, value] : request->headers) {
+    require(
+        !name.empty() && name.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ :") == std::string::npos,
+        "a header name not lower case, or with a space or colon", head);
+  }
   const std::string response =
-      prodsafe::metrics::detail::respond(head, [] { return std::string("up 1\n"); });
+      prodsafe::metrics::detail::respond(*request, [] { return std::string("up 1\n"); });
   const bool head_request = head.starts_with("HEAD ") && response.starts_with("HTTP/1.1 200");
   check_response(response, head_request);
   return 0;

@@ -87,17 +87,21 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         """The store's state (a round trip), or this process's view when the
         store is unreachable."""
-    def force_open(self) -> None:
-        """FORCED_OPEN fleet-wide. Raises StoreUnavailable when unreachable."""
-    def force_close(self) -> None:
-        """CLOSED fleet-wide, the window emptied."""
-    def disable(self) -> None:
-        """DISABLED fleet-wide: every call allowed."""
+    def force_open(self, actor: str | None = None) -> None:
+        """FORCED_OPEN fleet-wide. Raises StoreUnavailable when unreachable.
+        actor: who is recorded as forcing it (default: this process's
+        host:pid), up to 256 bytes."""
+    def force_close(self, actor: str | None = None) -> None:
+        """CLOSED fleet-wide, the window emptied; actor as force_open."""
+    def disable(self, actor: str | None = None) -> None:
+        """DISABLED fleet-wide: every call allowed; actor as force_open."""
     def reset(self) -> None:
         """CLOSED fleet-wide with no history."""
     def snapshot(self) -> dict[str, Any]:
         """The store's view (a round trip): state, failures, successes, trips,
-        retry_after (seconds). Raises StoreUnavailable when unreachable."""
+        retry_after (seconds), forced_by and forced_at (who forced the state
+        and when, a Unix time; None when nothing forced holds). Raises
+        StoreUnavailable when unreachable."""
     @property
     def job_type(self) -> str: ...
     @property

@@ -19,6 +19,8 @@ namespace prodsafe::python {
 
 namespace {
 
+
+
 using breaker::BreakerStore;
 using breaker::CircuitBreaker;
 using breaker::CircuitBreakerOptions;
@@ -307,26 +309,41 @@ unreachable the breaker decides on this process's view.
           "when the store is unreachable: a CircuitState.")
       .def(
           "force_open",
-          [](PyBreaker& self) {
+          [](PyBreaker& self, py::handle actor) {
+            const std::string who = actor.is_none() ? std::string() : str_arg(actor, "actor");
             gil_release release;
-            self.breaker->force_open();
+            self.breaker->force_open(who);
           },
+          py::arg("actor") = py::none(),
           "FORCED_OPEN fleet-wide until force_close() or reset(). Raises\n"
-          "StoreUnavailable when the store is unreachable.")
+          "StoreUnavailable when the store is unreachable."
+          "\n\nactor: who is recorded as forcing it (the dashboard's and `prodsafe\n"
+          "breaker list`'s \"forced by\"), up to 256 bytes; default: this process's\n"
+          "host:pid.")
       .def(
           "force_close",
-          [](PyBreaker& self) {
+          [](PyBreaker& self, py::handle actor) {
+            const std::string who = actor.is_none() ? std::string() : str_arg(actor, "actor");
             gil_release release;
-            self.breaker->force_close();
+            self.breaker->force_close(who);
           },
-          "CLOSED fleet-wide, the window emptied.")
+          py::arg("actor") = py::none(),
+          "CLOSED fleet-wide, the window emptied."
+          "\n\nactor: who is recorded as forcing it (the dashboard's and `prodsafe\n"
+          "breaker list`'s \"forced by\"), up to 256 bytes; default: this process's\n"
+          "host:pid.")
       .def(
           "disable",
-          [](PyBreaker& self) {
+          [](PyBreaker& self, py::handle actor) {
+            const std::string who = actor.is_none() ? std::string() : str_arg(actor, "actor");
             gil_release release;
-            self.breaker->disable();
+            self.breaker->disable(who);
           },
-          "DISABLED fleet-wide: every call is allowed until force_close() or reset().")
+          py::arg("actor") = py::none(),
+          "DISABLED fleet-wide: every call is allowed until force_close() or reset()."
+          "\n\nactor: who is recorded as forcing it (the dashboard's and `prodsafe\n"
+          "breaker list`'s \"forced by\"), up to 256 bytes; default: this process's\n"
+          "host:pid.")
       .def(
           "reset",
           [](PyBreaker& self) {
@@ -348,10 +365,20 @@ unreachable the breaker decides on this process's view.
             out["successes"] = snapshot.successes;
             out["trips"] = snapshot.trips;
             out["retry_after"] = seconds_of(snapshot.retry_after);
+            out["forced_by"] = snapshot.forced_by.empty()
+                                   ? py::object(py::none())
+                                   : py::object(py::bytes(snapshot.forced_by).attr("decode")(
+                                         "utf-8", "backslashreplace"));
+            out["forced_at"] = snapshot.forced_by.empty()
+                                   ? py::object(py::none())
+                                   : py::object(py::float_(
+                                         static_cast<double>(snapshot.forced_at.count()) / 1000.0));
             return out;
           },
           "The store's view (one round trip): state, failures and successes in the\n"
-          "window, trips (consecutive openings), retry_after (seconds of break left).\n"
+          "window, trips (consecutive openings), retry_after (seconds of break left),\n"
+          "forced_by and forced_at (who forced the state and when, a Unix time; None\n"
+          "when nothing forced holds).\n"
           "Raises StoreUnavailable when the store is unreachable.")
       .def_property_readonly("job_type",
                              [](const PyBreaker& self) { return self.breaker->job_type(); })

@@ -230,9 +230,29 @@ def test_manual_control_is_fleet_wide(redis):
     assert one.snapshot()["failures"] == 1
     one.reset()
     assert one.snapshot() == {"state": CircuitState.CLOSED, "failures": 0, "successes": 0,
-                              "trips": 0, "retry_after": 0.0}
+                              "trips": 0, "retry_after": 0.0, "forced_by": None,
+                              "forced_at": None}
     assert recorder.events() == ["circuit_opened", "circuit_disabled", "circuit_closed"]
     assert recorder.calls[0][2]["state"] == "FORCED_OPEN"
+
+
+def test_forcing_records_who_and_when(redis):
+    breaker = CircuitBreaker(redis, "forced")
+    before = time.time()
+    breaker.force_open()
+    snapshot = breaker.snapshot()
+    host_pid = snapshot["forced_by"]
+    assert host_pid.endswith(f":{os.getpid()}"), host_pid
+    assert before - 5 < snapshot["forced_at"] < time.time() + 5
+    breaker.disable(actor="alice (incident 42)")
+    assert breaker.snapshot()["forced_by"] == "alice (incident 42)"
+    with pytest.raises(prodsafe.InvalidArgument, match="at most 256 bytes"):
+        breaker.force_close("x" * 300)
+    assert breaker.state == "DISABLED"
+    with pytest.raises(prodsafe.WrongType):
+        breaker.force_open(actor=42)
+    breaker.reset()
+    assert breaker.snapshot()["forced_by"] is None
 
 
 def test_can_retry_in_closed_makes_no_round_trip(redis):

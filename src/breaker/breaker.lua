@@ -6,9 +6,14 @@
 -- 3 failure_threshold, 4 window ms, 5 buckets, 6 failure_ratio (0: count
 -- mode), 7 minimum_throughput, 8 break ms, 9 break multiplier, 10 max break
 -- ms, 11 half-open probes, 12 max half-open wait ms, 13 pub/sub channel,
--- 14 the probe permit the recorded outcome's caller holds ('0': none).
+-- 14 the probe permit the recorded outcome's caller holds ('0': none),
+-- 15 control's actor ('' for none).
 -- Returns {state, previous, transitioned, allowed, failures, successes, trips,
--- retry_after_ms, permit} (permit: the one acquire handed out, else 0).
+-- retry_after_ms, permit, forced_by, forced_at} (permit: the one acquire
+-- handed out, else 0; forced_by and forced_at: who forced the state and when,
+-- server ms, kept in the hash as fields forced_by and forced_at from a
+-- force_open, force_close or disable until a reset or the breaker's own next
+-- transition; '' and 0 when nothing forced holds).
 -- The window is a ring of `buckets` buckets (fields e<i> (which bucket the
 -- slot holds), f<i>, s<i>) plus running totals fc and sc of the buckets up
 -- to `last` (the newest bucket written), so the hash stays the same size
@@ -27,6 +32,7 @@ local multiplier, max_break = tonumber(ARGV[9]), tonumber(ARGV[10])
 local probes, probe_wait = tonumber(ARGV[11]), tonumber(ARGV[12])
 local channel = ARGV[13]
 local permit = tonumber(ARGV[14]) or 0
+local actor = ARGV[15] or ''
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -43,9 +49,10 @@ local function read(...)
   return values
 end
 
--- state, trips, open_until, last, fc, sc, then this slot's e, f, s.
+-- state, trips, open_until, last, fc, sc, this slot's e, f, s, then who
+-- forced the state and when.
 local head, problem = read('state', 'trips', 'open_until', 'last', 'fc', 'sc',
-                           'e' .. slot, 'f' .. slot, 's' .. slot)
+                           'e' .. slot, 'f' .. slot, 's' .. slot, 'forced_by', 'forced_at')
 if not head then return problem end
 local state = head[1] or 'CLOSED'
 if state ~= 'CLOSED' and state ~= 'OPEN' and state ~= 'HALF_OPEN' and state ~= 'FORCED_OPEN'
@@ -57,6 +64,8 @@ local open_until = tonumber(head[3] or '0') or 0
 local last = tonumber(head[4] or '')
 local failures = tonumber(head[5] or '0') or 0
 local successes = tonumber(head[6] or '0') or 0
+local forced_by = head[10] or ''
+local forced_at = tonumber(head[11] or '0') or 0
 local previous = state
 local transitioned = 0
 local allowed = 1
@@ -133,6 +142,11 @@ local function move(to)
   state = to
   transitioned = 1
   redis.call('HSET', key, 'state', to)
+  -- The breaker's own transition: what was forced no longer holds.
+  if op ~= 'control' and head[10] then
+    redis.call('HDEL', key, 'forced_by', 'forced_at')
+    forced_by, forced_at, head[10] = '', 0, nil
+  end
   local left = 0
   if to == 'OPEN' then left = math.max(0, open_until - now) end
   redis.call('PUBLISH', channel, to .. ':' .. left .. ':' .. trips)
@@ -239,6 +253,13 @@ elseif op == 'control' then
   else
     close()
   end
+  if arg ~= 'reset' and actor ~= '' then
+    forced_by, forced_at = actor, now
+    redis.call('HSET', key, 'forced_by', actor, 'forced_at', now)
+  elseif forced_by ~= '' or head[11] then
+    forced_by, forced_at = '', 0
+    redis.call('HDEL', key, 'forced_by', 'forced_at')
+  end
 end
 
 if not reported_failures then
@@ -253,4 +274,4 @@ if state == 'OPEN' or (state == 'HALF_OPEN' and allowed == 0) then
   retry_after = math.max(0, open_until - now)
 end
 return {state, previous, transitioned, allowed, reported_failures, reported_successes, trips,
-        retry_after, granted}
+        retry_after, granted, forced_by, forced_at}

@@ -9,7 +9,7 @@ namespace prodsafe::breaker::detail {
 
 Snapshot decode_breaker_reply(std::string_view name, const redis::Reply& reply) {
   const auto& parts = reply.array();
-  if (parts.size() != 9) {
+  if (parts.size() != 11) {
     throw ProtocolError(
         fmt::format("circuit breaker script returned {} for '{}'", reply.debug_string(), name));
   }
@@ -23,6 +23,8 @@ Snapshot decode_breaker_reply(std::string_view name, const redis::Reply& reply) 
   snapshot.trips = static_cast<std::uint64_t>(parts[6].integer());
   snapshot.retry_after = milliseconds(parts[7].integer());
   snapshot.permit = static_cast<PermitId>(parts[8].integer());
+  snapshot.forced_by = parts[9].str();
+  snapshot.forced_at = milliseconds(parts[10].integer());
   return snapshot;
 }
 

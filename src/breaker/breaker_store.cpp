@@ -1,5 +1,9 @@
 #include "prodsafe/breaker/breaker_store.hpp"
 
+#include <fmt/format.h>
+
+#include "prodsafe/core/error.hpp"
+
 namespace prodsafe::breaker {
 
 std::string_view to_string(State state) noexcept {
@@ -16,6 +20,15 @@ std::string_view to_string(State state) noexcept {
       return "DISABLED";
   }
   return "UNKNOWN";
+}
+
+void check_actor(std::string_view actor) {
+  if (actor.size() > kMaxActorBytes) {
+    throw InvalidArgument(fmt::format(
+        "a circuit breaker command's actor is at most {} bytes, got {}: name the operator or "
+        "process briefly",
+        kMaxActorBytes, actor.size()));
+  }
 }
 
 std::optional<State> parse_state(std::string_view text) noexcept {

@@ -280,22 +280,17 @@ State CircuitBreaker::state() noexcept {
   }
 }
 
-void CircuitBreaker::force_open() {
-  apply(
-      [this](BreakerStore& store) { return store.control(job_type_, Command::kForceOpen, rules_); },
-      true);
+void CircuitBreaker::force(Command command, std::string_view actor) {
+  const std::string who = actor.empty() ? alerts::this_instance() : std::string(actor);
+  check_actor(who);
+  apply([&](BreakerStore& store) { return store.control(job_type_, command, rules_, who); }, true);
 }
 
-void CircuitBreaker::force_close() {
-  apply([this](
-            BreakerStore& store) { return store.control(job_type_, Command::kForceClose, rules_); },
-        true);
-}
+void CircuitBreaker::force_open(std::string_view actor) { force(Command::kForceOpen, actor); }
 
-void CircuitBreaker::disable() {
-  apply([this](BreakerStore& store) { return store.control(job_type_, Command::kDisable, rules_); },
-        true);
-}
+void CircuitBreaker::force_close(std::string_view actor) { force(Command::kForceClose, actor); }
+
+void CircuitBreaker::disable(std::string_view actor) { force(Command::kDisable, actor); }
 
 void CircuitBreaker::reset() {
   apply([this](BreakerStore& store) { return store.control(job_type_, Command::kReset, rules_); },

@@ -37,6 +37,13 @@ InMemoryBreakerStore::Circuit& InMemoryBreakerStore::circuit(std::string_view jo
   return c;
 }
 
+void InMemoryBreakerStore::forget_forced(Circuit& c, Snapshot& out) {
+  c.forced_by.clear();
+  c.forced_at = milliseconds(0);
+  out.forced_by.clear();
+  out.forced_at = milliseconds(0);
+}
+
 Snapshot InMemoryBreakerStore::snapshot(const Circuit& c, State previous, bool allowed,
                                         Clock::SteadyTime now, std::int64_t index) const {
   Snapshot out;
@@ -45,6 +52,8 @@ Snapshot InMemoryBreakerStore::snapshot(const Circuit& c, State previous, bool a
   out.transitioned = c.state != previous;
   out.allowed = allowed;
   out.trips = c.trips;
+  out.forced_by = c.forced_by;
+  out.forced_at = c.forced_at;
   const auto window = static_cast<std::int64_t>(c.buckets.size());
   for (const Bucket& bucket : c.buckets) {
     if (bucket.index > index - window) {
@@ -81,7 +90,8 @@ Snapshot InMemoryBreakerStore::record(std::string_view job_type, Outcome outcome
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
   const State previous = c.state;
-  const Snapshot out = decide(c, previous, step.now, step.index, outcome, rules, permit);
+  Snapshot out = decide(c, previous, step.now, step.index, outcome, rules, permit);
+  if (c.state != previous) forget_forced(c, out);
   announce(lock, job_type, c, previous, step.now);
   return out;
 }
@@ -161,12 +171,14 @@ Snapshot InMemoryBreakerStore::acquire(std::string_view job_type, const BreakerR
   }
   Snapshot out = snapshot(c, previous, allowed, step.now, step.index);
   out.permit = granted;
+  if (c.state != previous) forget_forced(c, out);
   announce(lock, job_type, c, previous, step.now);
   return out;
 }
 
 Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command command,
-                                       const BreakerRules& rules) {
+                                       const BreakerRules& rules, std::string_view actor) {
+  check_actor(actor);
   std::unique_lock lock(mutex_);
   const Step step = step_of(clock_, rules);
   Circuit& c = circuit(job_type, rules);
@@ -187,6 +199,10 @@ Snapshot InMemoryBreakerStore::control(std::string_view job_type, Command comman
       c.state = State::kClosed;
       break;
   }
+  c.forced_by = command == Command::kReset ? std::string() : std::string(actor);
+  c.forced_at = c.forced_by.empty()
+                    ? milliseconds(0)
+                    : duration_cast<milliseconds>(clock_.system_now().time_since_epoch());
   const Snapshot out = snapshot(c, previous, true, step.now, step.index);
   announce(lock, job_type, c, previous, step.now);
   return out;

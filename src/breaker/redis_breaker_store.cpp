@@ -46,7 +46,7 @@ std::string RedisBreakerStore::channel(std::string_view job_type) const {
 
 Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
                                 std::string_view argument, const BreakerRules& rules,
-                                PermitId permit) {
+                                PermitId permit, std::string_view actor) {
   const std::string name = key(job_type);
   const std::string events = name + ":events";
   const std::string args[] = {std::to_string(rules.failure_threshold),
@@ -62,9 +62,10 @@ Snapshot RedisBreakerStore::run(std::string_view job_type, std::string_view op,
                               std::to_string(permit)};
   redis::Reply reply;
   try {
-    reply = breaker_script().run(*client_, {name},
-                                 {op, argument, args[0], args[1], args[2], args[3], args[4],
-                                  args[5], args[6], args[7], args[8], args[9], events, args[10]});
+    reply =
+        breaker_script().run(*client_, {name},
+                             {op, argument, args[0], args[1], args[2], args[3], args[4], args[5],
+                              args[6], args[7], args[8], args[9], events, args[10], actor});
   } catch (const ReplyError& error) {
     detail::rethrow_breaker_error(name, error);
   }
@@ -82,8 +83,9 @@ Snapshot RedisBreakerStore::acquire(std::string_view job_type, const BreakerRule
 }
 
 Snapshot RedisBreakerStore::control(std::string_view job_type, Command command,
-                                    const BreakerRules& rules) {
-  return run(job_type, "control", command_name(command), rules, kNoPermit);
+                                    const BreakerRules& rules, std::string_view actor) {
+  check_actor(actor);
+  return run(job_type, "control", command_name(command), rules, kNoPermit, actor);
 }
 
 Snapshot RedisBreakerStore::read(std::string_view job_type, const BreakerRules& rules) {

@@ -33,13 +33,20 @@ TEST(BreakerReplyTest, AReplyOfAnotherShapeIsAProtocolError) {
   EXPECT_THROW((void)detail::decode_breaker_reply("c", Reply::integer(1)), ProtocolError);
   EXPECT_THROW((void)detail::decode_breaker_reply("c", Reply::array({Reply::string("OPEN")})),
                ProtocolError);
-  std::vector<Reply> parts(9, Reply::integer(0));
-  parts[0] = Reply::string("OPEN");
+  std::vector<Reply> parts(11, Reply::integer(0));
+  parts[0] = Reply::string("FORCED_OPEN");
   parts[1] = Reply::string("CLOSED");
   parts[7] = Reply::integer(30000);
+  parts[9] = Reply::string("ops:alice");
+  parts[10] = Reply::integer(1795882536694);
   const Snapshot snapshot = detail::decode_breaker_reply("c", Reply::array(parts));
-  EXPECT_EQ(snapshot.state, State::kOpen);
+  EXPECT_EQ(snapshot.state, State::kForcedOpen);
   EXPECT_EQ(snapshot.retry_after, std::chrono::milliseconds(30000));
+  EXPECT_EQ(snapshot.forced_by, "ops:alice");
+  EXPECT_EQ(snapshot.forced_at, std::chrono::milliseconds(1795882536694));
+  // A script of the version before forced_by: another shape.
+  parts.resize(9);
+  EXPECT_THROW((void)detail::decode_breaker_reply("c", Reply::array(parts)), ProtocolError);
 }
 
 Reply message(std::string_view payload) {

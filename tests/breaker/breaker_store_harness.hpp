@@ -28,6 +28,8 @@ class MemoryBreakerHarness {
   // Another store sharing the state: for this one, the store itself.
   std::shared_ptr<breaker::BreakerStore> peer() { return store_; }
   void advance(std::chrono::milliseconds duration) { clock_.advance(duration); }
+  // The wall clock the store reads.
+  std::chrono::system_clock::time_point system_now() const { return clock_.system_now(); }
   // Deliveries happen on the thread making the transition: nothing to wait for.
   bool await(const std::function<bool()>& condition) { return condition(); }
   void settle() {}
@@ -65,6 +67,10 @@ class RedisBreakerHarness {
   // The server's clock moves by itself: wait, with a margin.
   void advance(std::chrono::milliseconds duration) {
     std::this_thread::sleep_for(duration + std::chrono::milliseconds(20));
+  }
+  // The wall clock the store reads: the server's, on this machine.
+  std::chrono::system_clock::time_point system_now() const {
+    return std::chrono::system_clock::now();
   }
 
  private:

@@ -31,6 +31,7 @@ class FlakyStore final : public BreakerStore {
  public:
   explicit FlakyStore(std::shared_ptr<BreakerStore> inner) : inner_(std::move(inner)) {}
   bool down = false;
+  using BreakerStore::control;
   using BreakerStore::record;
   Snapshot record(std::string_view j, Outcome o, const BreakerRules& r, PermitId p) override {
     check();
@@ -40,9 +41,10 @@ class FlakyStore final : public BreakerStore {
     check();
     return inner_->acquire(j, r);
   }
-  Snapshot control(std::string_view j, Command c, const BreakerRules& r) override {
+  Snapshot control(std::string_view j, Command c, const BreakerRules& r,
+                   std::string_view actor) override {
     check();
-    return inner_->control(j, c, r);
+    return inner_->control(j, c, r, actor);
   }
   Snapshot read(std::string_view j, const BreakerRules& r) override {
     check();
@@ -283,6 +285,19 @@ TEST_F(BreakerTest, ManualControl) {
   store->down = true;
   EXPECT_THROW(breaker.force_open(), StoreUnavailable) << "an operator must know it did not land";
   store->down = false;
+}
+
+TEST_F(BreakerTest, ManualControlNamesWhoForcedIt) {
+  CircuitBreaker breaker(store, "exchange", options());
+  breaker.force_open();
+  EXPECT_EQ(store->read("exchange", {}).forced_by, alerts::this_instance())
+      << "without an actor: this process";
+  breaker.disable("deploy-bot");
+  EXPECT_EQ(store->read("exchange", {}).forced_by, "deploy-bot");
+  EXPECT_THROW(breaker.force_close(std::string(300, 'x')), InvalidArgument);
+  EXPECT_EQ(breaker.state(), State::kDisabled) << "a refused command changes nothing";
+  breaker.reset();
+  EXPECT_EQ(store->read("exchange", {}).forced_by, "");
 }
 
 TEST_F(BreakerTest, StoreDownKeepsALocalViewAndAlertsOnce) {

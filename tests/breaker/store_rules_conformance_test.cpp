@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "breaker_store_harness.hpp"
+#include "prodsafe/core/error.hpp"
 
 namespace prodsafe::breaker {
 namespace {
@@ -192,6 +193,47 @@ TYPED_TEST(BreakerRulesConformanceTest, ForceCloseAndResetEndABreakAndItsTrips) 
   EXPECT_FALSE(reset.transitioned);
   EXPECT_EQ(reset.failures, 0u);
   EXPECT_EQ(this->record(Outcome::kFailure, rules).state, State::kClosed);
+}
+
+// Who forced a breaker, and when, is kept with it for operators (the
+// dashboard's "forced by") until a reset or the breaker's own next
+// transition.
+TYPED_TEST(BreakerRulesConformanceTest, AForcedStateNamesWhoForcedItAndWhen) {
+  const BreakerRules rules = this->rules();
+  const auto before = this->harness.system_now() - 5s;
+  EXPECT_EQ(this->store().read(kJob, rules).forced_by, "") << "never forced";
+  const Snapshot forced = this->store().control(kJob, Command::kForceOpen, rules, "ops:alice");
+  EXPECT_EQ(forced.forced_by, "ops:alice");
+  const auto at = std::chrono::system_clock::time_point(forced.forced_at);
+  EXPECT_GT(at, before);
+  EXPECT_LT(at, this->harness.system_now() + 5s);
+  EXPECT_EQ(this->store().read(kJob, rules).forced_by, "ops:alice");
+  this->record(Outcome::kFailure, rules);
+  EXPECT_EQ(this->store().acquire(kJob, rules).forced_by, "ops:alice") << "outcomes keep it";
+
+  EXPECT_EQ(this->store().control(kJob, Command::kDisable, rules, "ops:bob").forced_by, "ops:bob");
+  EXPECT_EQ(this->store().control(kJob, Command::kReset, rules, "ops:carol").forced_by, "")
+      << "a reset ends what was forced";
+  EXPECT_EQ(this->store().read(kJob, rules).forced_by, "");
+
+  // A forced close holds until the breaker trips by itself.
+  EXPECT_EQ(this->store().control(kJob, Command::kForceClose, rules, "ops:dave").forced_by,
+            "ops:dave");
+  EXPECT_EQ(this->record(Outcome::kFailure, rules).forced_by, "ops:dave");
+  const Snapshot tripped = this->record(Outcome::kFailure, rules);
+  ASSERT_EQ(tripped.state, State::kOpen);
+  EXPECT_EQ(tripped.forced_by, "") << "the trip is the breaker's own";
+  EXPECT_EQ(tripped.forced_at, std::chrono::milliseconds(0));
+  EXPECT_EQ(this->store().read(kJob, rules).forced_by, "");
+
+  // Any bytes, up to 256 of them; more is refused and changes nothing.
+  const std::string odd("op\xff\x01:\"eve\"", 10);
+  EXPECT_EQ(this->store().control(kJob, Command::kForceOpen, rules, odd).forced_by, odd);
+  EXPECT_THROW((void)this->store().control(kJob, Command::kReset, rules, std::string(257, 'x')),
+               prodsafe::InvalidArgument);
+  EXPECT_EQ(this->store().read(kJob, rules).state, State::kForcedOpen);
+  EXPECT_EQ(this->store().control(kJob, Command::kReset, rules, std::string(256, 'x')).state,
+            State::kClosed);
 }
 
 // `allowed` is acquire()'s answer; the other operations always report true,

@@ -151,6 +151,10 @@ def test_the_page_shows_the_fleet_as_redis_holds_it(read_write):
     payments = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="payments"]')
     assert re.fullmatch(r"in \d+m\d\ds", payments.find_element(By.CSS_SELECTOR, ".probe").text)
     assert payments.find_element(By.CSS_SELECTOR, ".trips").text == "1"
+    # Who forced it: fleet.seed() forced "ledger" open from this process.
+    ledger = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="ledger"] .forced').text
+    assert re.fullmatch(rf".+:{os.getpid()} at \d\d:\d\d:\d\d", ledger), ledger
+    assert driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="payments"] .forced').text == ""
 
     # Retry histograms: one bar per bucket with the fleet's counts.
     buckets = {"1": 1, "2": 2, "3": 3, "4-5": 5, "6-10": 8, "11-20": 15, "21+": 25}
@@ -219,6 +223,8 @@ def test_actions_are_confirmed_applied_and_logged(read_write, seeded):
     wait_for(lambda: breaker_states(driver)["quotes"] == "FORCED_OPEN", what="FORCED_OPEN")
     assert redis.execute_command("HGET", "circuit:quotes", "state") == b"FORCED_OPEN"
     assert "CLOSED → FORCED_OPEN" in driver.find_element(By.ID, "toast").text
+    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="quotes"] .forced')
+             .text.startswith("prodsafe dashboard (127.0.0.1:"), what="forced by the dashboard")
     # Seen by the next refresh as a transition.
     wait_for(lambda: "quotes: CLOSED → FORCED_OPEN" in driver.find_element(By.ID, "transitions").text)
 

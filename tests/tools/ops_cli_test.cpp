@@ -196,6 +196,42 @@ TEST(BreakerCliTest, ControlCommandsChangeWhatTheLibrarySees) {
 // A reset from the CLI, which does not know the breaker's options, still
 // clears every bucket the breaker wrote (here past the default 10): a bucket
 // left behind would later be subtracted from a fresh window's totals.
+TEST(BreakerCliTest, ForcingRecordsWhoDidIt) {
+  RedisServer server;
+  auto store = std::make_shared<RedisBreakerStore>(client_of(server));
+  CircuitBreaker library(store, "ledger", {.subscribe = false});
+  library.force_open("deploy-bot");
+
+  CliRun run = run_cli("breaker list --json --redis " + server.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const auto ledger = find(json_of(run)["breakers"], "job_type", "ledger");
+  EXPECT_EQ(ledger["forced_by"], "deploy-bot");
+  EXPECT_GT(ledger["forced_at_ms"].get<long long>(), 0);
+  run = run_cli("breaker list --redis " + server.url());
+  EXPECT_NE(run.out.find("forced by deploy-bot"), std::string::npos) << run.out;
+
+  run = run_cli("breaker disable exchange --json --redis " + server.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(json_of(run)["forced_by"].get<std::string>().rfind("prodsafe-cli:", 0), 0u)
+      << "the default actor names the CLI, its user and host";
+  EXPECT_EQ(store->read("exchange", {}).forced_by.rfind("prodsafe-cli:", 0), 0u);
+
+  run = run_cli("breaker close exchange --actor 'alice (incident 42)' --redis " + server.url());
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(store->read("exchange", {}).forced_by, "alice (incident 42)");
+  run = run_cli("breaker show exchange --redis " + server.url());
+  EXPECT_NE(run.out.find("alice (incident 42), "), std::string::npos) << run.out;
+
+  run = run_cli("breaker open exchange --actor " + std::string(300, 'x') + " --redis " +
+                server.url());
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.out.find("at most 256 bytes"), std::string::npos) << run.out;
+  EXPECT_EQ(store->read("exchange", {}).state, State::kClosed) << "refused: nothing changed";
+
+  run = run_cli("breaker reset exchange --json --redis " + server.url());
+  EXPECT_TRUE(json_of(run)["forced_by"].is_null());
+}
+
 TEST(BreakerCliTest, ResetClearsBucketsBeyondTheDefaultCount) {
   RedisServer server;
   auto client = client_of(server);

@@ -30,13 +30,15 @@ using std::chrono::milliseconds;
 std::vector<std::string> row_cells(const BreakerRow& row) {
   if (!row.snapshot) return {row.job_type, "DAMAGED", "", "", "", row.error};
   const Snapshot& s = *row.snapshot;
-  const bool open = s.state == State::kOpen;
+  std::string note;
+  if (s.state == State::kOpen) note = "half-open in " + format_duration(s.retry_after);
+  if (!s.forced_by.empty()) note = "forced by " + printable(s.forced_by, 60);
   return {row.job_type,
           std::string(breaker::to_string(s.state)),
           std::to_string(s.failures),
           std::to_string(s.successes),
           std::to_string(s.trips),
-          open ? "half-open in " + format_duration(s.retry_after) : ""};
+          note};
 }
 
 }  // namespace
@@ -117,6 +119,11 @@ int run_breaker(const BreakerArguments& arguments) {
       if (s.state == State::kOpen) {
         table.add({"half-open in", format_duration(s.retry_after)});
       }
+      if (!s.forced_by.empty()) {
+        const auto ago = milliseconds(server_now_ms(*client)) - s.forced_at;
+        table.add({"forced by", fmt::format("{}, {} ago", printable(s.forced_by, 200),
+                                            format_duration(std::max(ago, milliseconds(0))))});
+      }
       fmt::print("{}", table.str());
       return kExitOk;
     }
@@ -127,7 +134,8 @@ int run_breaker(const BreakerArguments& arguments) {
     Snapshot snapshot;
     try {
       snapshot = store.control(arguments.job_type, *breaker_command_of(arguments.action),
-                               clearing_rules(*client, key));
+                               clearing_rules(*client, key),
+                               arguments.actor.empty() ? cli_actor() : arguments.actor);
     } catch (const DecodeError& error) {
       return report(output, Failure{.message = error.what()});
     }
@@ -139,6 +147,8 @@ int run_breaker(const BreakerArguments& arguments) {
       out["state"] = breaker::to_string(snapshot.state);
       out["transitioned"] = snapshot.transitioned;
       out["created"] = !existed;
+      out["forced_by"] =
+          snapshot.forced_by.empty() ? nlohmann::json() : json_bytes(snapshot.forced_by);
       print_json(out);
       return kExitOk;
     }

@@ -1,7 +1,10 @@
 #include "breaker_rows.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>
@@ -94,7 +97,18 @@ nlohmann::json breaker_json(const BreakerRow& row) {
   out["successes"] = s.successes;
   out["trips"] = s.trips;
   out["retry_after_ms"] = s.retry_after.count();
+  out["forced_by"] = s.forced_by.empty() ? nlohmann::json() : json_bytes(s.forced_by);
+  out["forced_at_ms"] =
+      s.forced_by.empty() ? nlohmann::json() : nlohmann::json(s.forced_at.count());
   return out;
+}
+
+std::string cli_actor() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return fmt::format("prodsafe-cli:{}@{}", user != nullptr && *user != '\0' ? user : "unknown",
+                     host[0] != '\0' ? host : "unknown");
 }
 
 std::optional<breaker::Command> breaker_command_of(std::string_view action) {

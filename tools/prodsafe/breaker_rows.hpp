@@ -46,7 +46,12 @@ struct BreakerRow {
 // anything else.
 [[nodiscard]] std::optional<breaker::Command> breaker_command_of(std::string_view action);
 
-// The row as `breaker list --json` and the dashboard show it.
+// Who `prodsafe breaker open|close|disable` says forced a breaker, without
+// --actor: "prodsafe-cli:<$USER>@<host name>".
+[[nodiscard]] std::string cli_actor();
+
+// The row as `breaker list --json` and the dashboard show it (forced_by and
+// forced_at_ms null when nothing forced holds).
 [[nodiscard]] nlohmann::json breaker_json(const BreakerRow& row);
 
 }  // namespace prodsafe::cli

@@ -284,7 +284,9 @@ std::string DashboardServer::Impl::breaker_action(const nlohmann::json& body,
   if (!command) return json_error(400, "action must be open, close, disable or reset");
   breaker::RedisBreakerStore store(actor);
   const std::string key = store.key(job_type);
-  const breaker::Snapshot snapshot = store.control(job_type, *command, clearing_rules(*actor, key));
+  const breaker::Snapshot snapshot =
+      store.control(job_type, *command, clearing_rules(*actor, key),
+                    fmt::format("prodsafe dashboard ({})", request.peer));
   log_action(request, fmt::format("breaker {} {}: {} -> {}", action, job_type,
                                   breaker::to_string(snapshot.previous),
                                   breaker::to_string(snapshot.state)));

@@ -183,6 +183,9 @@ int main(int argc, char** argv) {
       ->add_option("--buckets", breaker_arguments.buckets,
                    "The breakers' window_buckets (default: 10, the library's)")
       ->check(CLI::Range(1, 1000));
+  breaker->add_option("--actor", breaker_arguments.actor,
+                      "open, close, disable: who is recorded as forcing it, up to 256 bytes "
+                      "(default: prodsafe-cli:<user>@<host>)");
   const TlsFlags breaker_tls(*breaker);
   add_action(*breaker, "list", "Every breaker: state, failures and successes in the window, trips",
              breaker_arguments.action);

@@ -31,6 +31,9 @@ struct BreakerArguments {
   // library's (5 minutes, 10 buckets).
   std::string window = "5m";
   int buckets = 10;
+  // open, close, disable: who is recorded as having forced it (default:
+  // cli_actor(), "prodsafe-cli:<user>@<host>").
+  std::string actor{};
 };
 int run_breaker(const BreakerArguments& arguments);
 

@@ -56,6 +56,13 @@ struct BreakerRules {
 
 enum class Outcome { kSuccess, kFailure };
 
+// The longest control() actor accepted.
+inline constexpr std::size_t kMaxActorBytes = 256;
+
+// Throws InvalidArgument when `actor` is longer than kMaxActorBytes. The
+// stores call it.
+void check_actor(std::string_view actor);
+
 // A HALF_OPEN probe permit, as acquire() hands it out; kNoPermit (0) is none.
 // Never handed out twice for one breaker (Redis: while the server's clock
 // moves forward; InMemoryBreakerStore: ever).
@@ -80,6 +87,13 @@ struct Snapshot {
   // acquire() in HALF_OPEN, when allowed: the probe permit the caller now
   // holds; report the probe's outcome with it. kNoPermit otherwise.
   PermitId permit = kNoPermit;
+  // Who forced the breaker's state (control()'s actor) and when (wall
+  // clock, milliseconds since the epoch; Redis: the server's clock), while
+  // what was forced holds: from a force_open, force_close or disable until a
+  // reset or the breaker's own next transition (a forced close that trips).
+  // Empty and 0 otherwise, or when the actor was empty.
+  std::string forced_by{};
+  milliseconds forced_at{0};
 };
 
 // A transition as the store announces it to watch()'s callback.
@@ -165,8 +179,16 @@ class BreakerStore {
   // half_open_max_probes permits (each freed by its holder's outcome or after
   // max_half_open_wait) and returns it in Snapshot::permit.
   virtual Snapshot acquire(std::string_view job_type, const BreakerRules& rules) = 0;
-  virtual Snapshot control(std::string_view job_type, Command command,
-                           const BreakerRules& rules) = 0;
+  // control(): an operator's command. `actor` (any bytes, at most
+  // kMaxActorBytes; empty for none) is recorded as Snapshot::forced_by by
+  // force_open, force_close and disable, and cleared by reset. Throws
+  // InvalidArgument for a longer actor, before anything changes.
+  virtual Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules,
+                           std::string_view actor) = 0;
+  // The same, naming no actor.
+  Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) {
+    return control(job_type, command, rules, {});
+  }
   virtual Snapshot read(std::string_view job_type, const BreakerRules& rules) = 0;
 
   // Calls `callback` with each transition of `job_type`'s circuit made by any

@@ -49,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -158,10 +159,14 @@ class CircuitBreaker {
   [[nodiscard]] State state() noexcept;
 
   // Manual control, fleet-wide. They throw StoreUnavailable when the store
-  // is unreachable: an operator must know the command did not land.
-  void force_open();
-  void force_close();
-  void disable();
+  // is unreachable: an operator must know the command did not land, and
+  // InvalidArgument for an actor longer than breaker::kMaxActorBytes. The
+  // store records who forced the state (Snapshot::forced_by, shown by
+  // `prodsafe breaker list` and the dashboard): `actor`, or this process's
+  // "host:pid" (alerts::this_instance()) when empty.
+  void force_open(std::string_view actor = {});
+  void force_close(std::string_view actor = {});
+  void disable(std::string_view actor = {});
   void reset();
 
   // For RetryPolicy::allow_retry: [breaker] { return breaker.can_retry().allowed; }
@@ -178,6 +183,8 @@ class CircuitBreaker {
   template <class Operation>
   Snapshot apply(Operation&& operation, bool throw_when_down, bool* decided_locally = nullptr);
   [[nodiscard]] Permission decide() noexcept;
+  // force_open(), force_close(), disable().
+  void force(Command command, std::string_view actor);
   void record(Outcome outcome, PermitId permit) noexcept;
   void hold_permit(PermitId permit, bool from_store);
   [[nodiscard]] PermitId this_threads_permit();

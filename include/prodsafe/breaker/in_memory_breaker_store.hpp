@@ -48,11 +48,13 @@ class InMemoryBreakerStore final : public BreakerStore {
   // `clock` must outlive the store. Default: SystemClock::instance().
   explicit InMemoryBreakerStore(Clock* clock = nullptr);
 
+  using BreakerStore::control;
   using BreakerStore::record;
   Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules,
                   PermitId permit) override;
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
-  Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
+  Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules,
+                   std::string_view actor) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
   [[nodiscard]] Subscription watch(std::string_view job_type, TransitionCallback callback) override;
 
@@ -76,11 +78,15 @@ class InMemoryBreakerStore final : public BreakerStore {
     Clock::SteadyTime open_until{};
     std::vector<Bucket> buckets;
     std::vector<Permit> permits;  // the probe permits' slots
+    std::string forced_by{};      // Snapshot::forced_by
+    std::chrono::milliseconds forced_at{0};
   };
 
   using Watchers = std::vector<std::shared_ptr<detail::MemoryWatcher>>;
 
   Circuit& circuit(std::string_view job_type, const BreakerRules& rules);
+  // The breaker moved by itself: what an operator forced no longer holds.
+  static void forget_forced(Circuit& circuit, Snapshot& out);
   Snapshot snapshot(const Circuit& circuit, State previous, bool allowed, Clock::SteadyTime now,
                     std::int64_t index) const;
   // record()'s decision, on the circuit it holds the lock of.

@@ -28,11 +28,13 @@ class RedisBreakerStore final : public BreakerStore {
  public:
   explicit RedisBreakerStore(std::shared_ptr<redis::Client> client);
 
+  using BreakerStore::control;
   using BreakerStore::record;
   Snapshot record(std::string_view job_type, Outcome outcome, const BreakerRules& rules,
                   PermitId permit) override;
   Snapshot acquire(std::string_view job_type, const BreakerRules& rules) override;
-  Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules) override;
+  Snapshot control(std::string_view job_type, Command command, const BreakerRules& rules,
+                   std::string_view actor) override;
   Snapshot read(std::string_view job_type, const BreakerRules& rules) override;
   [[nodiscard]] Subscription watch(std::string_view job_type, TransitionCallback callback) override;
 
@@ -42,7 +44,7 @@ class RedisBreakerStore final : public BreakerStore {
 
  private:
   Snapshot run(std::string_view job_type, std::string_view op, std::string_view argument,
-               const BreakerRules& rules, PermitId permit);
+               const BreakerRules& rules, PermitId permit, std::string_view actor = {});
   std::shared_ptr<redis::Client> client_;
 };
 
