@@ -104,6 +104,9 @@ class AlertHooks:
                              dispatcher: WebhookDispatcher | None = None) -> PagerDutyEvents: ...
     def add_json_webhook(self, url: str,
                          dispatcher: WebhookDispatcher | None = None) -> JsonWebhook: ...
+    def add_redis_stream(self, redis: Any, max_entries: int = 1000) -> RedisAlertStream:
+        """Also appends every alert, off the caller's thread, to the fleet's
+        capped Redis stream alerts:recent (`prodsafe dashboard` shows it)."""
     def fire(self, event_type: str, message: str, context: AlertContext | None = None) -> None:
         """Calls every hook, as the breaker does; never raises what a hook raises."""
     @property
@@ -112,8 +115,27 @@ class AlertHooks:
     def hook_errors(self) -> int: ...
     def __len__(self) -> int: ...
 
+class RedisAlertStream:
+    """The fleet's alert history writer: queued in memory, appended by its own
+    thread to alerts:recent; what cannot be written is dropped and counted."""
+
+    def flush(self, timeout: float | datetime.timedelta = 1.0) -> bool:
+        """Waits until what was queued is written (True) or timeout (False)."""
+    def stats(self) -> dict[str, int]:
+        """written, dropped_queue_full, dropped_redis_error, dropped_shutdown,
+        dropped_forked_child."""
+    @property
+    def key(self) -> str: ...
+
+def read_recent_alerts(redis: Any, count: int = 50) -> list[dict[str, Any]]:
+    """The fleet's newest alerts first: id, event_type, message, context; a
+    damaged entry has id and damage instead."""
+
+RETRY_SPIKE: str
+RETRY_ANOMALY: str
+
 __all__ = [
-    "AlertHooks", "WebhookSink", "SlackWebhook", "PagerDutyEvents", "JsonWebhook",
+    "AlertHooks", "RedisAlertStream", "read_recent_alerts", "RETRY_SPIKE", "RETRY_ANOMALY", "WebhookSink", "SlackWebhook", "PagerDutyEvents", "JsonWebhook",
     "WebhookDispatcher", "CIRCUIT_OPENED", "CIRCUIT_HALF_OPEN", "CIRCUIT_CLOSED",
     "CIRCUIT_DISABLED", "CIRCUIT_STORE_UNAVAILABLE", "CIRCUIT_STORE_AVAILABLE",
     "PAGERDUTY_EVENTS_URL",

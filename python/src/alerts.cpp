@@ -17,6 +17,8 @@
 
 #include "bindings.hpp"
 #include "prodsafe/alerts/alert_hooks.hpp"
+#include "prodsafe/alerts/recent_alerts.hpp"
+#include "prodsafe/alerts/redis_alert_stream.hpp"
 #include "prodsafe/alerts/webhook.hpp"
 #include "prodsafe/alerts/webhook_dispatcher.hpp"
 
@@ -311,6 +313,8 @@ void bind_alerts(py::module_& m) {
   m.attr("CIRCUIT_DISABLED") = std::string(alerts::kCircuitDisabled);
   m.attr("CIRCUIT_STORE_UNAVAILABLE") = std::string(alerts::kCircuitStoreUnavailable);
   m.attr("CIRCUIT_STORE_AVAILABLE") = std::string(alerts::kCircuitStoreAvailable);
+  m.attr("RETRY_SPIKE") = std::string(alerts::kRetrySpike);
+  m.attr("RETRY_ANOMALY") = std::string(alerts::kRetryAnomaly);
   m.attr("PAGERDUTY_EVENTS_URL") = std::string(alerts::kPagerDutyEventsUrl);
 
   py::class_<WebhookDispatcher, std::shared_ptr<WebhookDispatcher>>(m, "WebhookDispatcher", R"doc(
@@ -420,6 +424,66 @@ state, previous_state, failure_count, threshold, window_ms, timestamp (ISO
 )doc")
       .def(py::init(&make_json), py::arg("url"), py::arg("dispatcher") = py::none());
 
+  py::class_<alerts::RedisAlertStream, std::shared_ptr<alerts::RedisAlertStream>>(
+      m, "RedisAlertStream", R"doc(
+The fleet's alert history writer (AlertHooks.add_redis_stream() makes one):
+alerts queued in memory and appended by its own thread to the capped Redis
+stream alerts:recent. What cannot be written is dropped and counted, never
+retried.
+)doc")
+      .def(
+          "flush",
+          [](alerts::RedisAlertStream& stream, py::handle timeout) {
+            const auto wait = duration_arg(timeout, "timeout");
+            gil_release release;
+            return stream.flush(wait);
+          },
+          py::arg("timeout") = 1.0,
+          "Waits until what was queued is written (True) or `timeout` passes (False).")
+      .def(
+          "stats",
+          [](const alerts::RedisAlertStream& stream) {
+            const alerts::AlertStreamStats stats = stream.stats();
+            py::dict out;
+            out["written"] = stats.written;
+            out["dropped_queue_full"] = stats.dropped_queue_full;
+            out["dropped_redis_error"] = stats.dropped_redis_error;
+            out["dropped_shutdown"] = stats.dropped_shutdown;
+            out["dropped_forked_child"] = stats.dropped_forked_child;
+            return out;
+          },
+          "Alerts written and dropped (by reason).")
+      .def_property_readonly("key", &alerts::RedisAlertStream::key, "The stream's key.");
+
+  m.def(
+      "read_recent_alerts",
+      [](py::handle redis, std::size_t count) {
+        auto client = client_arg(redis);
+        std::vector<alerts::StoredAlert> read;
+        {
+          gil_release release;
+          read = alerts::read_recent_alerts(*client, count);
+        }
+        py::list out;
+        for (const alerts::StoredAlert& alert : read) {
+          py::dict item;
+          item["id"] = alert.id;
+          if (alert.damaged()) {
+            item["damage"] = utf8_text(alert.damage);
+          } else {
+            item["event_type"] = utf8_text(alert.event_type);
+            item["message"] = utf8_text(alert.message);
+            item["context"] = context_dict(alert.context);
+          }
+          out.append(item);
+        }
+        return out;
+      },
+      py::arg("redis"), py::arg("count") = 50,
+      "The fleet's newest alerts first (from alerts:recent), each a dict:\n"
+      "id, event_type, message, context (as a hook gets it); a damaged entry has\n"
+      "id and damage instead.");
+
   py::class_<AlertHooks, std::shared_ptr<AlertHooks>>(m, "AlertHooks", R"doc(
 Functions called when something an operator should know happens, e.g. a
 circuit breaker opening fleet-wide (the seed's AlertHooks).
@@ -511,6 +575,24 @@ for, up to 2 s); webhook sinks still are.
           py::arg("event_type"), py::arg("message"), py::arg("context") = py::none(),
           "Calls every hook, as the breaker does (to test your hooks); never raises\n"
           "what a hook raises.")
+      .def(
+          "add_redis_stream",
+          [](AlertHooks& hooks, py::handle redis, std::size_t max_entries) {
+            auto client = client_arg(redis);
+            std::shared_ptr<alerts::RedisAlertStream> stream;
+            {
+              gil_release release;
+              stream = released_on_delete(std::make_unique<alerts::RedisAlertStream>(
+                  client, alerts::RedisAlertStreamOptions{.max_entries = max_entries}));
+            }
+            hooks.add_event_hook(stream->hook());
+            return stream;
+          },
+          py::arg("redis"), py::arg("max_entries") = 1000,
+          "Adds a RedisAlertStream: every alert is also appended, off the caller's\n"
+          "thread, to the capped Redis stream alerts:recent that the whole fleet\n"
+          "shares (`prodsafe dashboard` shows it; read_recent_alerts() reads it).\n"
+          "Returns the stream.")
       .def_property_readonly("fired", &AlertHooks::fired, "Alerts fired.")
       .def_property_readonly("hook_errors", &AlertHooks::hook_errors,
                              "Hook calls that raised (each reported through sys.unraisablehook).")

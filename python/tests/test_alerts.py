@@ -6,6 +6,7 @@ import contextlib
 import gc
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -400,3 +401,28 @@ def test_a_hook_may_call_the_breaker_back(redis):
     breaker.reset()
     assert seen == [("circuit_opened", "OPEN", 1), ("circuit_closed", "CLOSED", 0)]
     assert hooks.hook_errors == 0
+
+
+def test_alerts_reach_the_fleets_history_in_redis(redis):
+    hooks = prodsafe.AlertHooks()
+    stream = hooks.add_redis_stream(redis, max_entries=100)
+    assert stream.key == "alerts:recent"
+    hooks.fire("retry_spike", "retry spike: 12 retries", {"job_type": "settlement",
+                                                          "extra": {"count": "12"}})
+    hooks.fire(prodsafe.RETRY_ANOMALY, "job-7 took 14 attempts", {"job_type": "settlement"})
+    assert stream.flush(5)
+    assert stream.stats()["written"] == 2
+    newest, oldest = prodsafe.read_recent_alerts(redis, 10)
+    assert newest["event_type"] == "retry_anomaly"
+    assert oldest["event_type"] == "retry_spike" and oldest["message"] == "retry spike: 12 retries"
+    assert oldest["context"]["job_type"] == "settlement"
+    assert oldest["context"]["extra"] == {"count": "12"}
+    assert oldest["context"]["instance"].endswith(f":{os.getpid()}")
+    # Something else at the key: counted, never raised into the caller.
+    redis.execute_command("DEL", "alerts:recent")
+    redis.execute_command("SET", "alerts:recent", "not a stream")
+    hooks.fire("retry_spike", "again")
+    stream.flush(5)
+    assert stream.stats()["dropped_redis_error"] == 1
+    with pytest.raises(prodsafe.DecodeError, match="alerts:recent"):
+        prodsafe.read_recent_alerts(redis)

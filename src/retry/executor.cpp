@@ -266,6 +266,19 @@ RetryHooks observe(RetryObservers observers) {
     std::optional<SpikeAlert> alert;
     parts.run("spikes", [&] { alert = shared->spikes->record_retry(); });
     if (alert && shared->on_spike) parts.run("on_spike", [&] { shared->on_spike(*alert); });
+    if (alert && shared->alert_hooks) {
+      parts.run("alert_hooks", [&] {
+        shared->alert_hooks->fire(
+            alerts::kRetrySpike, alert->message,
+            {.job_type = shared->job_type,
+             .timestamp = alert->at,
+             .instance = alerts::this_instance(),
+             .extra = {{"count", std::to_string(alert->count)},
+                       {"baseline", fmt::format("{}", alert->baseline)},
+                       {"multiplier", fmt::format("{}", alert->multiplier)},
+                       {"window_ms", std::to_string(alert->window.count())}}});
+      });
+    }
     parts.throw_failures();
   };
   hooks.on_finish = [shared](int attempts, bool success, milliseconds elapsed) {
@@ -290,6 +303,21 @@ RetryHooks observe(RetryObservers observers) {
       if (shared->on_anomaly) {
         for (const Anomaly& anomaly : found) {
           parts.run("on_anomaly", [&] { shared->on_anomaly(anomaly); });
+        }
+      }
+      if (shared->alert_hooks) {
+        for (const Anomaly& anomaly : found) {
+          parts.run("alert_hooks", [&] {
+            shared->alert_hooks->fire(
+                alerts::kRetryAnomaly, anomaly.message,
+                {.job_type = anomaly.job_type,
+                 .timestamp = pick(shared->clock).system_now(),
+                 .instance = alerts::this_instance(),
+                 .extra = {{"anomaly", std::string(to_string(anomaly.type))},
+                           {"job_id", anomaly.job_id},
+                           {"value", fmt::format("{}", anomaly.value)},
+                           {"threshold", fmt::format("{}", anomaly.threshold)}}});
+          });
         }
       }
     }

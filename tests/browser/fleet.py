@@ -28,6 +28,7 @@ HISTOGRAMS = {
 }
 OPEN_WINDOWS = {"order-17": ("place_order", 4), "ledger-3": ("sync_ledger", 2)}
 COMPLETED = ["o-1", "o-2", "o-3"]
+SPIKE_MESSAGE = "retry spike: 42 retries in the last 60000 ms (0.7/s), 6.0x the baseline of 7.0"
 FAILED = "o-9"
 ORPHAN = "o-orphan"
 
@@ -57,10 +58,13 @@ def _orphan(url, journal_dir, entity_id):
 
 def seed(url, journal_dir):
     redis = prodsafe.Redis(url)
+    # Every alert also goes to the fleet's history in Redis (alerts:recent).
+    hooks = prodsafe.AlertHooks()
+    history = hooks.add_redis_stream(redis)
     opts = dict(failure_threshold=THRESHOLD, subscribe=False)
 
     payments = CircuitBreaker(redis, "payments", break_duration=600, max_break_duration=600,
-                              **opts)
+                              alert_hooks=hooks, **opts)
     for _ in range(THRESHOLD):
         payments.record_failure()
     CircuitBreaker(redis, "ledger", **opts).force_open()
@@ -101,6 +105,8 @@ def seed(url, journal_dir):
         pass
     _orphan(url, journal_dir, ORPHAN)
     time.sleep(1.2)  # past the orphan's lease
+    hooks.fire(prodsafe.RETRY_SPIKE, SPIKE_MESSAGE, {"job_type": "place_order"})
+    assert history.flush(10) and history.stats()["written"] == 2, history.stats()
     for job_type, state in BREAKERS.items():
         got = CircuitBreaker(redis, job_type, **opts).state.name
         assert got == state, f"{job_type}: seeded {got}, wanted {state}"

@@ -116,11 +116,20 @@ def breaker_states(driver):
             for row in driver.find_elements(By.CSS_SELECTOR, "#breaker-table tbody tr")}
 
 
-def confirm(driver, button):
-    button.click()
+def click(driver, selector):
+    """Clicks the element `selector` finds, finding it again if the page
+    re-rendered it in between."""
+    def attempt():
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+    wait_for(attempt, what=f"a click on {selector}")
+
+
+def confirm(driver, selector):
+    click(driver, selector)
     wait_for(lambda: driver.find_element(By.ID, "confirm").is_displayed(), what="the dialog")
     text = driver.find_element(By.ID, "confirm-text").text
-    driver.find_element(By.ID, "confirm-ok").click()
+    click(driver, "#confirm-ok")
     return text
 
 
@@ -134,61 +143,88 @@ def read_write(seeded, browser):
     dashboard.stop()
 
 
+# The page as rendered, read in one script: the page re-renders every second,
+# so elements found one by one may be replaced between two reads.
+PAGE_SCRIPT = """
+const all = (selector, root) => Array.from((root || document).querySelectorAll(selector));
+const text = (root, selector) => { const e = root.querySelector(selector); return e ? e.innerText : null; };
+return {
+  breakers: Object.fromEntries(all('#breaker-table tbody tr').map(tr => [tr.dataset.jobType, {
+    state: tr.dataset.state, badge: text(tr, '.state'), badge_class: tr.querySelector('.state').className,
+    failures: text(tr, '.failures'), calls: text(tr, '.calls'), trips: text(tr, '.trips'),
+    probe: text(tr, '.probe'), forced: text(tr, '.forced')}])),
+  histograms: Object.fromEntries(all('.histogram').map(h => [h.dataset.jobType,
+    Object.fromEntries(all('.bar', h).map(b => [b.dataset.bucket, Number(b.dataset.count)]))])),
+  open_windows: document.getElementById('open-windows-total').innerText,
+  windows: Object.fromEntries(all('#window-table tbody tr').map(tr => [tr.dataset.jobId,
+    Array.from(tr.cells).map(c => c.innerText)])),
+  effect_counts: Object.fromEntries(all('#effect-counts tbody tr').map(tr => [tr.dataset.type,
+    Object.fromEntries(all('td[data-state]', tr).map(td => [td.dataset.state, td.innerText]))])),
+  orphans: all('#orphan-table tbody tr').map(tr => Array.from(tr.cells).map(c => c.innerText)),
+  failed: all('#failed-table tbody tr').map(tr => tr.innerText),
+  oldest: document.getElementById('oldest').innerText,
+  alerts: all('#alerts li').map(li => li.innerText),
+  checks: Object.fromEntries(all('#check-table tbody tr').map(tr => [tr.dataset.check, tr.dataset.level])),
+};
+"""
+
+
+# How many of the elements a selector finds are rendered (not display: none).
+VISIBLE_BUTTONS = """
+return Array.from(document.querySelectorAll(arguments[0])).filter(e => e.offsetParent !== null).length;
+"""
+
+
+def page(driver):
+    return driver.execute_script(PAGE_SCRIPT)
+
+
 def test_the_page_shows_the_fleet_as_redis_holds_it(read_write):
     driver, _ = read_write
     wait_for(lambda: breaker_states(driver) == fleet.BREAKERS, what="every breaker")
+    shown = page(driver)
+    breakers = shown["breakers"]
     # Each state has its colour class, and counts against the threshold.
     for job_type, state in fleet.BREAKERS.items():
-        badge = driver.find_element(By.CSS_SELECTOR, f'tr[data-job-type="{job_type}"] .state')
-        assert badge.text == state
-        assert f"state-{state}" in badge.get_attribute("class")
-    quotes = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="quotes"]')
-    assert quotes.find_element(By.CSS_SELECTOR, ".failures").text.startswith(
-        f"1 / {fleet.THRESHOLD}")
+        assert breakers[job_type]["badge"] == state
+        assert f"state-{state}" in breakers[job_type]["badge_class"]
+    assert breakers["quotes"]["failures"].startswith(f"1 / {fleet.THRESHOLD}")
     # 5 successes and a failure, but a count-mode breaker sends Redis no
     # success while CLOSED: the recorded calls are the failure alone.
-    assert quotes.find_element(By.CSS_SELECTOR, ".calls").text == "1"
-    payments = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="payments"]')
-    assert re.fullmatch(r"in \d+m\d\ds", payments.find_element(By.CSS_SELECTOR, ".probe").text)
-    assert payments.find_element(By.CSS_SELECTOR, ".trips").text == "1"
+    assert breakers["quotes"]["calls"] == "1"
+    assert re.fullmatch(r"in \d+m\d\ds", breakers["payments"]["probe"])
+    assert breakers["payments"]["trips"] == "1"
     # Who forced it: fleet.seed() forced "ledger" open from this process.
-    ledger = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="ledger"] .forced').text
-    assert re.fullmatch(rf".+:{os.getpid()} at \d\d:\d\d:\d\d", ledger), ledger
-    assert driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="payments"] .forced').text == ""
+    assert re.fullmatch(rf".+:{os.getpid()} at \d\d:\d\d:\d\d", breakers["ledger"]["forced"])
+    assert breakers["payments"]["forced"] == ""
 
     # Retry histograms: one bar per bucket with the fleet's counts.
-    buckets = {"1": 1, "2": 2, "3": 3, "4-5": 5, "6-10": 8, "11-20": 15, "21+": 25}
+    labels = ["1", "2", "3", "4-5", "6-10", "11-20", "21+"]
     for job_type, recorded in fleet.HISTOGRAMS.items():
-        bars = driver.find_elements(By.CSS_SELECTOR,
-                                    f'.histogram[data-job-type="{job_type}"] .bar')
-        shown = {bar.get_attribute("data-bucket"): int(bar.get_attribute("data-count"))
-                 for bar in bars}
         wanted = {label: sum(n for attempts, n in recorded.items()
                              if prodsafe.RetryHistogram.bucket_for(attempts) == label)
-                  for label in buckets}
-        assert shown == wanted, job_type
-    assert driver.find_element(By.ID, "open-windows-total").text == "(2)"
+                  for label in labels}
+        assert shown["histograms"][job_type] == wanted, job_type
+    assert shown["open_windows"] == "(2)"
     for job_id, (job_type, attempts) in fleet.OPEN_WINDOWS.items():
-        cells = driver.find_elements(By.CSS_SELECTOR, f'#window-table tr[data-job-id="{job_id}"] td')
-        assert [cells[1].text, cells[2].text] == [job_type, str(attempts)]
+        assert shown["windows"][job_id][1:3] == [job_type, str(attempts)]
 
     # Effects: counted by state, the orphan and the failure listed.
-    counts = driver.find_element(By.CSS_SELECTOR, '#effect-counts tr[data-type="place_order"]')
-    by_state = {cell.get_attribute("data-state"): cell.text
-                for cell in counts.find_elements(By.CSS_SELECTOR, "td[data-state]")}
-    assert by_state == {"in_progress": "0", "expired": "1", "completed": str(len(fleet.COMPLETED)),
-                        "failed": "1", "other": "0"}
-    orphans = driver.find_elements(By.CSS_SELECTOR, "#orphan-table tbody tr")
-    assert [row.find_elements(By.TAG_NAME, "td")[1].text for row in orphans] == [fleet.ORPHAN]
-    failed = driver.find_elements(By.CSS_SELECTOR, "#failed-table tbody tr")
-    assert fleet.FAILED in failed[0].text and "insufficient margin" in failed[0].text
-    assert "o-orphan" in driver.find_element(By.ID, "oldest").text
+    assert shown["effect_counts"]["place_order"] == {
+        "in_progress": "0", "expired": "1", "completed": str(len(fleet.COMPLETED)), "failed": "1",
+        "other": "0"}
+    assert [row[1] for row in shown["orphans"]] == [fleet.ORPHAN]
+    assert fleet.FAILED in shown["failed"][0] and "insufficient margin" in shown["failed"][0]
+    assert fleet.ORPHAN in shown["oldest"]
+
+    # The fleet's alert history: the breaker's trip and the spike, newest first.
+    assert len(shown["alerts"]) == 2, shown["alerts"]
+    assert "retry_spike [place_order] " + fleet.SPIKE_MESSAGE in shown["alerts"][0]
+    assert "circuit_opened [payments]" in shown["alerts"][1]
 
     # The runtime checks of this (unpersisted) test server.
-    persistence = driver.find_element(By.CSS_SELECTOR, '#check-table tr[data-check="persistence"]')
-    assert persistence.get_attribute("data-level") == "CRITICAL"
-    assert driver.find_element(By.CSS_SELECTOR, '#check-table tr[data-check="eviction_policy"]'
-                               ).get_attribute("data-level") == "OK"
+    assert shown["checks"]["persistence"] == "CRITICAL"
+    assert shown["checks"]["eviction_policy"] == "OK"
     screenshot(driver, "dashboard")
 
 
@@ -200,25 +236,23 @@ def test_a_narrow_window_has_no_page_wide_scroll(read_write):
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     # Breakers stack: each value labelled, the actions still reachable.
-    row = driver.find_element(By.CSS_SELECTOR, 'tr[data-job-type="payments"]')
-    assert row.find_element(By.CSS_SELECTOR, "button[data-action=open]").is_displayed()
+    assert driver.execute_script(VISIBLE_BUTTONS, 'tr[data-job-type="payments"] button') == 4
+    assert driver.execute_script(
+        "return getComputedStyle(document.querySelector('#breaker-table thead')).display") == "none"
     screenshot(driver, "dashboard-narrow")
 
 
 def test_actions_are_confirmed_applied_and_logged(read_write, seeded):
     driver, dashboard = read_write
     redis = prodsafe.Redis(seeded.url)
-    button = driver.find_element(By.CSS_SELECTOR,
-                                 'tr[data-job-type="quotes"] button[data-action="open"]')
     # Cancel does nothing.
-    button.click()
+    click(driver, 'tr[data-job-type="quotes"] button[data-action="open"]')
     wait_for(lambda: driver.find_element(By.ID, "confirm").is_displayed())
-    driver.find_element(By.ID, "confirm-cancel").click()
+    click(driver, "#confirm-cancel")
     time.sleep(1.2)
     assert redis.execute_command("HGET", "circuit:quotes", "state") == b"CLOSED"
 
-    text = confirm(driver, driver.find_element(
-        By.CSS_SELECTOR, 'tr[data-job-type="quotes"] button[data-action="open"]'))
+    text = confirm(driver, 'tr[data-job-type="quotes"] button[data-action="open"]')
     assert "quotes" in text and "refuses calls" in text
     wait_for(lambda: breaker_states(driver)["quotes"] == "FORCED_OPEN", what="FORCED_OPEN")
     assert redis.execute_command("HGET", "circuit:quotes", "state") == b"FORCED_OPEN"
@@ -228,14 +262,13 @@ def test_actions_are_confirmed_applied_and_logged(read_write, seeded):
     # Seen by the next refresh as a transition.
     wait_for(lambda: "quotes: CLOSED → FORCED_OPEN" in driver.find_element(By.ID, "transitions").text)
 
-    confirm(driver, driver.find_element(By.CSS_SELECTOR,
-                                        'tr[data-job-type="quotes"] button[data-action="reset"]'))
+    confirm(driver, 'tr[data-job-type="quotes"] button[data-action="reset"]')
     wait_for(lambda: breaker_states(driver)["quotes"] == "CLOSED")
 
     # Clearing the orphan (its lease ran out: no force needed).
     orphan_key = f"effect:place_order:{fleet.ORPHAN}"
     assert redis.execute_command("EXISTS", orphan_key) == 1
-    text = confirm(driver, driver.find_element(By.CSS_SELECTOR, "#orphan-table button[data-action=clear]"))
+    text = confirm(driver, "#orphan-table button[data-action=clear]")
     assert fleet.ORPHAN in text
     wait_for(lambda: redis.execute_command("EXISTS", orphan_key) == 0, what="the orphan cleared")
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, "#orphan-table tbody tr"))
@@ -253,8 +286,9 @@ def test_read_only_by_default(seeded, browser):
         browser.get(dashboard.url)
         wait_for(lambda: live(browser))
         assert browser.find_element(By.ID, "mode").text == "read-only"
-        buttons = browser.find_elements(By.CSS_SELECTOR, "button[data-action]")
-        assert buttons and not any(b.is_displayed() for b in buttons)
+        assert browser.execute_script(
+            "return document.querySelectorAll('button[data-action]').length") > 0
+        assert browser.execute_script(VISIBLE_BUTTONS, "button[data-action]") == 0
         # The API refuses too, whatever the page shows.
         request = urllib.request.Request(
             dashboard.url + "api/actions/breaker", method="POST",

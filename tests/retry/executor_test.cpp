@@ -236,6 +236,50 @@ TEST_F(ExecutorTest, ObserveFeedsTrackerHistogramSpikesAndAnomalies) {
   EXPECT_EQ(found[0].value, 3);
 }
 
+// With alert_hooks, spikes and anomalies reach the hooks too (and through a
+// RedisAlertStream hook, the fleet's alert history and the dashboard).
+TEST_F(ExecutorTest, ObserveFiresSpikesAndAnomaliesIntoAlertHooks) {
+  RetrySpikeDetector spikes({.window = 1s,
+                             .baseline_windows = 1,
+                             .multiplier = 2.0,
+                             .min_count = 2,
+                             .cooldown = 0ms,
+                             .clock = &clock});
+  clock.advance(2100ms);  // a quiet window of history before the current one: baseline 0
+  RetryAnomalyDetector anomalies({.excessive_attempts = 3});
+  auto hooks = std::make_shared<alerts::AlertHooks>();
+  std::vector<std::pair<std::string, alerts::AlertContext>> fired;
+  hooks->add_event_hook(
+      [&](std::string_view type, std::string_view, const alerts::AlertContext& context) {
+        fired.emplace_back(std::string(type), context);
+      });
+  RetryPolicy observed = policy();
+  observed.hooks = observe({.spikes = &spikes,
+                            .anomalies = &anomalies,
+                            .alert_hooks = hooks,
+                            .job_id = "job-9",
+                            .job_type = "settlement",
+                            .clock = &clock});
+  int calls = 0;
+  run(observed, [&]() -> int {
+    if (++calls < 4) throw StoreUnavailable("down");
+    return 1;
+  });
+  std::vector<std::string> types;
+  for (const auto& [type, context] : fired) types.push_back(type);
+  EXPECT_EQ(types, (std::vector<std::string>{std::string(alerts::kRetrySpike),
+                                             std::string(alerts::kRetrySpike),
+                                             std::string(alerts::kRetryAnomaly)}));
+  const alerts::AlertContext& spike = fired.front().second;
+  EXPECT_EQ(spike.job_type, "settlement");
+  EXPECT_EQ(spike.extra.at("count"), "2");
+  EXPECT_FALSE(spike.instance.empty());
+  const alerts::AlertContext& anomaly = fired.back().second;
+  EXPECT_EQ(anomaly.extra.at("anomaly"), "EXCESSIVE_ATTEMPTS");
+  EXPECT_EQ(anomaly.extra.at("job_id"), "job-9");
+  EXPECT_EQ(anomaly.extra.at("value"), "4");
+}
+
 TEST_F(ExecutorTest, InvalidPolicyIsRefused) {
   EXPECT_THROW(run(policy(0), [] { return 1; }), InvalidArgument);
   RetryPolicy bad = policy();

@@ -11,6 +11,7 @@
 #include "breaker_rows.hpp"
 #include "commands.hpp"
 #include "failure.hpp"
+#include "prodsafe/alerts/recent_alerts.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/retry/fleet_histogram.hpp"
@@ -333,6 +334,31 @@ nlohmann::json FleetView::read_fleet() {
     row["job_type"] = json_bytes(job_type);
     out["breakers"].push_back(std::move(row));
   }
+  out["alerts"] = section([&] {
+    nlohmann::json alerts = nlohmann::json::array();
+    for (const alerts::StoredAlert& alert :
+         alerts::read_recent_alerts(client, options_.alerts_shown)) {
+      nlohmann::json item = {{"id", alert.id}};
+      if (alert.damaged()) {
+        item["error"] = json_bytes(alert.damage);
+        alerts.push_back(std::move(item));
+        continue;
+      }
+      const alerts::AlertContext& context = alert.context;
+      item["type"] = json_bytes(alert.event_type);
+      item["message"] = json_bytes(alert.message);
+      item["job_type"] = json_bytes(context.job_type);
+      item["instance"] = json_bytes(context.instance);
+      item["at_ms"] = epoch_ms(context.timestamp);
+      if (!context.state.empty()) item["state"] = json_bytes(context.state);
+      item["extra"] = nlohmann::json::object();
+      for (const auto& [name, value] : context.extra) {
+        item["extra"][json_bytes(name).get<std::string>()] = json_bytes(value);
+      }
+      alerts.push_back(std::move(item));
+    }
+    return alerts;
+  });
   out["retry"] = section([&] {
     RetryStats stats;
     retry::FleetHistogram histogram(client_);

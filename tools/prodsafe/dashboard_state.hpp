@@ -2,9 +2,10 @@
 // refresh (docs/operations.md, "The dashboard", lists its fields).
 //
 // FleetView::refresh() walks a bounded slice of the keyspace (FleetCensus),
-// reads the breakers and retry histograms it has found and, every
-// `checks_every`, runs the runtime checks. It never throws: when Redis cannot be
-// read the document says so ("redis": {"reachable": false, "error": ...}) and
+// reads the breakers and retry histograms it has found and the newest
+// entries of the fleet's alert history (alerts:recent, written by
+// RedisAlertStream), and, every `checks_every`, runs the runtime checks. It never throws: when
+// Redis cannot be read the document says so ("redis": {"reachable": false, "error": ...}) and
 // carries none of the fleet's data, so a page never shows stale values as
 // current.
 //
@@ -119,6 +120,8 @@ struct FleetViewOptions {
   std::chrono::milliseconds checks_every = std::chrono::seconds(30);
   // Breaker transitions seen between refreshes, kept.
   std::size_t transitions_kept = 50;
+  // The newest entries of the fleet's alert history (RedisAlertStream) shown.
+  std::size_t alerts_shown = 30;
 };
 
 class FleetView {

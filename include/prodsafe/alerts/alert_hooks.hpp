@@ -55,6 +55,12 @@ inline constexpr std::string_view kCircuitDisabled = "circuit_disabled";
 inline constexpr std::string_view kCircuitStoreUnavailable = "circuit_store_unavailable";
 // The store answers again after an outage (see breaker::CircuitBreaker).
 inline constexpr std::string_view kCircuitStoreAvailable = "circuit_store_available";
+// retry::observe() fires these when RetryObservers::alert_hooks is set: a
+// spike (RetrySpikeDetector; extra: count, baseline, multiplier, window_ms)
+// and an anomaly (RetryAnomalyDetector; extra: anomaly, job_id, value,
+// threshold).
+inline constexpr std::string_view kRetrySpike = "retry_spike";
+inline constexpr std::string_view kRetryAnomaly = "retry_anomaly";
 
 using AlertHook = std::function<void(std::string_view event_type, std::string_view message,
                                      const AlertContext& context)>;

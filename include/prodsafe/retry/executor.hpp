@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "prodsafe/alerts/alert_hooks.hpp"
 #include "prodsafe/core/backoff.hpp"
 #include "prodsafe/core/clock.hpp"
 #include "prodsafe/retry/anomaly_detector.hpp"
@@ -252,6 +253,11 @@ struct RetryObservers {
   // on_anomaly gets what it finds.
   RetryAnomalyDetector* anomalies = nullptr;
   std::function<void(const Anomaly&)> on_anomaly{};
+  // Also fires each spike (alerts::kRetrySpike) and anomaly
+  // (alerts::kRetryAnomaly) into these hooks, with the job type and the
+  // figures in AlertContext::extra: with a RedisAlertStream hook, the fleet's
+  // alert history and `prodsafe dashboard` show them.
+  std::shared_ptr<alerts::AlertHooks> alert_hooks{};
   std::string job_id{};
   std::string job_type = "default";
   // For windows built without a tracker. Default: SystemClock::instance().
