@@ -46,7 +46,8 @@ struct BreakerRow {
 // anything else.
 [[nodiscard]] std::optional<breaker::Command> breaker_command_of(std::string_view action);
 
-// The row as `breaker list --json` and the dashboard show it.
+// The row as `breaker list --json` and the dashboard show it (names and
+// errors through json_bytes: the document always serialises).
 [[nodiscard]] nlohmann::json breaker_json(const BreakerRow& row);
 
 }  // namespace prodsafe::cli
