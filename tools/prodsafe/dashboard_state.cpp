@@ -32,8 +32,14 @@ std::int64_t epoch_ms(SystemClock::time_point at) {
 milliseconds age_of(const EffectRow& row) { return row.age.value_or(milliseconds(-1)); }
 
 // True when `error` means Redis could not be reached or refused us (the
-// document then says "unreachable"), as the commands' exit code 2 does.
+// document then says "unreachable"), as the commands' exit code 2 does; but
+// a command the user may not run (NOPERM: an ACL without INFO, say) fails
+// only the section that needs it.
 bool unreachable(const std::exception& error) {
+  if (const auto* reply = dynamic_cast<const ReplyError*>(&error);
+      reply != nullptr && reply->prefix() == "NOPERM") {
+    return false;
+  }
   return failure_of(error).exit_code == kExitUnreachable;
 }
 
@@ -188,13 +194,18 @@ nlohmann::json FleetView::read_fleet() {
   });
   const auto now = std::chrono::steady_clock::now();
   if (!checked_ || now - checks_at_ >= options_.checks_every) {
-    runtime_checks::RedisRuntimeValidator validator(client_, {.latency_samples = kLatencySamples});
-    checks_ = validator.run();
+    // A failure is kept until the next run, as results are.
+    checks_ = section([&] {
+      runtime_checks::RedisRuntimeValidator validator(client_,
+                                                      {.latency_samples = kLatencySamples});
+      nlohmann::json checks = nlohmann::json::object();
+      add_check_results_json(validator.run(), checks);
+      return checks;
+    });
     checks_at_ = now;
     checked_ = true;
   }
-  out["checks"] = nlohmann::json::object();
-  add_check_results_json(checks_, out["checks"]);
+  out["checks"] = checks_;
   out["checks"]["age_ms"] = std::chrono::duration_cast<milliseconds>(now - checks_at_).count();
   return out;
 }

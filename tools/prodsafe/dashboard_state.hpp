@@ -6,7 +6,8 @@
 // `checks_every`, the runtime checks. It never throws: when Redis cannot be
 // read the document says so ("redis": {"reachable": false, "error": ...}) and
 // carries none of the fleet's data, so a page never shows stale values as
-// current.
+// current. A section that fails for a reason of its own (a key of the wrong
+// type, a command the user may not run) is {"error": ...}; the others stay.
 //
 // Thread safety: not thread-safe; the dashboard calls it from one thread.
 #pragma once
@@ -26,7 +27,6 @@
 #include "effect_records.hpp"
 #include "ops_common.hpp"
 #include "prodsafe/breaker/breaker_store.hpp"
-#include "prodsafe/runtime_checks/check_result.hpp"
 
 namespace prodsafe::redis {
 class Client;
@@ -110,7 +110,7 @@ class FleetView {
   std::map<std::string, std::string> last_states_{};  // job type -> state
   std::deque<nlohmann::json> transitions_{};          // newest first
   bool noted_ = false;                                // a first refresh has been read
-  std::vector<runtime_checks::CheckResult> checks_{};
+  nlohmann::json checks_{};                           // the last run's results, or {"error": ...}
   std::chrono::steady_clock::time_point checks_at_{};
   bool checked_ = false;
 };
