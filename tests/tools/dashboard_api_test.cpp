@@ -411,6 +411,31 @@ TEST_F(DashboardApiTest, WithRedisGoneTheStateSaysUnreachableAndActionsGet503) {
   })) << state.dump();
 }
 
+// An action runs on the HTTP server's thread: against a Redis that hangs it
+// waits for the client's timeouts (2 s), then answers 503; a page's state
+// request meanwhile waits behind it, no longer.
+TEST_F(DashboardApiTest, AnActionAgainstAHungRedisAnswers503WithinTheClientTimeouts) {
+  auto acting = options();
+  acting.allow_actions = true;
+  start(acting);
+  ASSERT_EQ(loaded_state()["redis"]["reachable"], true);
+  server().pause();
+  const auto started = SteadyClock::now();
+  std::thread poller([&] {
+    std::this_thread::sleep_for(100ms);  // behind the action
+    const auto reply = request("GET", "/api/state");
+    EXPECT_EQ(reply.status, 200) << reply.raw;
+    EXPECT_LT(SteadyClock::now() - started, 5s);
+  });
+  const auto reply = act("breaker", R"({"job_type":"pay","action":"open"})");
+  const auto took = SteadyClock::now() - started;
+  poller.join();
+  server().resume();
+  EXPECT_EQ(reply.status, 503) << reply.raw;
+  EXPECT_LT(took, 5s);
+  EXPECT_GE(took, 1s) << "the action did not wait for Redis";
+}
+
 TEST_F(DashboardApiTest, HeadOfTheStateSendsNoBody) {
   start(options());
   (void)loaded_state();

@@ -93,7 +93,7 @@ inline RawReply parse_raw_reply(std::string raw, bool closed_in_time) {
 // Sends `request` on a new connection and reads the whole response, waiting
 // at most `limit` for the server to finish and close.
 inline RawReply raw_exchange(int port, std::string_view request,
-                             std::chrono::milliseconds limit = std::chrono::milliseconds(3000)) {
+                             std::chrono::milliseconds limit = std::chrono::milliseconds(6000)) {
   const auto deadline = SteadyClock::now() + limit;
   const int fd = connect_to(port);
   if (fd < 0) return {};
