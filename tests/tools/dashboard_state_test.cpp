@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "dashboard_state.hpp"
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/breaker/redis_breaker_store.hpp"
+#include "prodsafe/embedded/redis_cluster.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "prodsafe/redis/endpoint.hpp"
@@ -243,6 +245,36 @@ TEST_F(FleetViewTest, BytesThatAreNotUtf8NeverBreakTheDocument) {
   nlohmann::json retry;
   prodsafe::cli::add_retry_stats_json(prodsafe::cli::read_retry_stats(client_, "", 20), retry);
   EXPECT_NO_THROW((void)retry.dump());
+}
+
+// On a cluster each master is walked in turn, over refreshes, and the
+// census counts the records of all of them once.
+TEST(FleetViewClusterTest, TheCensusWalksEveryMasterOfACluster) {
+  prodsafe::embedded::RedisCluster cluster({.replicas_per_master = 0});
+  auto client = std::make_shared<Client>(
+      cluster.url(),
+      prodsafe::redis::Options{.command_timeout = 2s, .reconnect_backoff_initial = 0ms});
+  for (int i = 0; i < 1200; ++i) {
+    const std::string key = "effect:ORDER_PLACEMENT:c-" + std::to_string(i);
+    client->command({"HSET", key, "state", "completed", "token", "7", "holder", "h", "fp", "",
+                     "created", "1", "result", "ok"});
+  }
+  std::set<int> owners;
+  for (prodsafe::embedded::RedisServer* master : cluster.masters()) {
+    Client one(master->url());
+    if (one.command({"DBSIZE"}).integer() > 0) owners.insert(master->port());
+  }
+  ASSERT_EQ(owners.size(), 3u) << "the records are not spread over the masters";
+  EffectCensus census;
+  int advances = 0;
+  while (census.json()["sweeps_completed"] == 0) {
+    census.advance(*client, 500);
+    ASSERT_LT(++advances, 100);
+  }
+  EXPECT_GE(advances, 3);
+  const auto effects = census.json();
+  EXPECT_EQ(effects["records"], 1200);
+  EXPECT_EQ(counts_of(effects), (Counts{{"ORDER_PLACEMENT", {{"completed", 1200}}}}));
 }
 
 // A dashboard's Redis user may be refused a command a section needs (a

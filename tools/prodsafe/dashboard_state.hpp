@@ -47,7 +47,7 @@ class EffectCensus {
   // recent failed records kept for the page (each list at most this long).
   explicit EffectCensus(std::size_t rows_kept = 20) : rows_kept_(rows_kept) {}
 
-  // Walks on: SCAN calls of COUNT 1000 until about `budget` keys have been
+  // Walks on: SCAN calls of COUNT 500 until about `budget` keys have been
   // examined or the sweep ends, then reads the records found in pipelines.
   // Throws what the client throws (the walk resumes where it stopped).
   void advance(redis::Client& client, std::size_t budget);
