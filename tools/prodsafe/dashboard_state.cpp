@@ -95,7 +95,8 @@ void EffectCensus::advance(redis::Client& client, std::size_t budget) {
       asked += kScanCount;
       ++current_.scan_calls;
       current_.keys_examined += keys.size();
-      for (EffectRow& row : read_effects(client, keys, prefix)) count(std::move(row));
+      // Without results: counting needs none, and a cached one can be large.
+      for (EffectRow& row : read_effects(client, keys, prefix, false)) count(std::move(row));
     }
   } catch (...) {
     // Keys this sweep had from the failed call would be missing from it:
