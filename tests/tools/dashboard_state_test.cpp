@@ -2,6 +2,7 @@
 // redis-server: the effect census spread over refreshes, a Redis failure in
 // the middle of a sweep, keys of the wrong type and bytes that are not UTF-8
 // in each section, and breaker transitions between refreshes.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -272,6 +273,50 @@ TEST_F(FleetViewTest, TheCensusDoesNotReadTheRecordsResults) {
   const long long sent = net_output_bytes(*client_) - before;
   EXPECT_EQ(census.json()["by_type"]["REPORT"]["completed"], 200);
   EXPECT_LT(sent, 1024 * 1024) << "bytes Redis sent for one sweep of 200 records";
+}
+
+// SCAN calls Redis has answered so far (INFO commandstats).
+long long scan_calls(Client& client) {
+  const std::string info = client.info("commandstats");
+  const std::string field = "cmdstat_scan:calls=";
+  const auto at = info.find(field);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+}
+
+// A SCAN with MATCH walks the whole keyspace whatever it matches: the
+// budget must bound every walk a refresh makes (breakers, retry histograms
+// and windows too, not only the effect records), or each refresh of a large
+// Redis costs it a full walk per section, every second.
+TEST_F(FleetViewTest, ARefreshOfALargeKeyspaceStaysWithinTheScanBudget) {
+  Pipeline pipeline;
+  for (int i = 0; i < 20'000; ++i) pipeline.add({"SET", "other:" + std::to_string(i), "x"});
+  for (const auto& reply : client_->pipeline(pipeline)) ASSERT_FALSE(reply.is_error());
+  RedisBreakerStore(client_).control("pay", Command::kForceOpen, {});
+  prodsafe::retry::FleetHistogram(client_).record("settlement", 3);
+  prodsafe::retry::RetryWindowTracker tracker(
+      std::make_shared<prodsafe::retry::RedisRetryWindowStore>(client_));
+  (void)tracker.start_window("job-1", "settlement");
+  write_records("PNL_WRITE", "completed", 3);
+
+  FleetView fleet = view(500);  // about one SCAN call of COUNT 500 per walk
+  long long most = 0;
+  nlohmann::json doc;
+  for (int refresh = 0; refresh < 60; ++refresh) {
+    const long long before = scan_calls(*client_);
+    doc = fleet.refresh();
+    most = std::max(most, scan_calls(*client_) - before);
+    ASSERT_EQ(doc["redis"]["reachable"], true) << doc.dump(2);
+    if (doc["effects"]["complete"] == true && doc["breakers"].size() == 1 &&
+        doc["retry"]["histograms"].size() == 1 && doc["retry"]["open_windows"]["total"] == 1) {
+      break;
+    }
+  }
+  EXPECT_LE(most, 8) << "SCAN calls in one refresh";
+  // Once the walks are through, the fleet is all there.
+  EXPECT_EQ(doc["breakers"].size(), 1u) << doc.dump(2);
+  EXPECT_EQ(doc["retry"]["histograms"].size(), 1u);
+  EXPECT_EQ(doc["retry"]["open_windows"]["total"], 1);
+  EXPECT_EQ(doc["effects"]["records"], 3);
 }
 
 // On a cluster each master is walked in turn, over refreshes, and the
