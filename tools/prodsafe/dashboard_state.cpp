@@ -11,6 +11,7 @@
 #include "failure.hpp"
 #include "prodsafe/core/error.hpp"
 #include "prodsafe/redis/client.hpp"
+#include "prodsafe/retry/fleet_histogram.hpp"
 #include "prodsafe/runtime_checks/redis_runtime_validator.hpp"
 #include "retry_stats.hpp"
 
@@ -56,6 +57,34 @@ nlohmann::json section(Read&& read) {
   }
 }
 
+// Advances the walk of the keys under `prefix` (begun when `scan` is null:
+// `begin` runs then) by SCAN calls of kScanCount until about `budget` keys
+// were asked for or the walk ends, handing each call's keys to `batch`. A
+// throw drops the walk, so that the next call begins a fresh one (the keys
+// of the failed call would be missing from it), and is rethrown. True when
+// the walk ended (`scan` is then null).
+template <class Begin, class Batch>
+bool walk(std::unique_ptr<ResumableScan>& scan, redis::Client& client, const std::string& prefix,
+          std::size_t budget, Begin&& begin, Batch&& batch) {
+  try {
+    if (!scan) {
+      scan = std::make_unique<ResumableScan>(client, glob_escape(prefix) + "*", kScanCount);
+      begin();
+    }
+    std::size_t asked = 0;
+    while (!scan->done() && asked < budget) {
+      batch(scan->step());
+      asked += kScanCount;
+    }
+  } catch (...) {
+    scan.reset();
+    throw;
+  }
+  if (!scan->done()) return false;
+  scan.reset();
+  return true;
+}
+
 }  // namespace
 
 void EffectCensus::count(EffectRow row) {
@@ -84,32 +113,19 @@ void EffectCensus::count(EffectRow row) {
 
 void EffectCensus::advance(redis::Client& client, std::size_t budget) {
   const std::string prefix = client.key("effect:");
-  try {
-    if (!scan_) {
-      scan_ = std::make_unique<ResumableScan>(client, glob_escape(prefix) + "*", kScanCount);
-      current_ = Tally{.started = SystemClock::now()};
-    }
-    std::size_t asked = 0;
-    while (!scan_->done() && asked < budget) {
-      const std::vector<std::string> keys = scan_->step();
-      asked += kScanCount;
-      ++current_.scan_calls;
-      current_.keys_examined += keys.size();
-      // Without results: counting needs none, and a cached one can be large.
-      for (EffectRow& row : read_effects(client, keys, prefix, false)) count(std::move(row));
-    }
-  } catch (...) {
-    // Keys this sweep had from the failed call would be missing from it:
-    // start a fresh sweep next time (the last complete one still shows).
-    scan_.reset();
-    throw;
-  }
-  if (scan_->done()) {
+  const bool ended = walk(
+      scan_, client, prefix, budget, [&] { current_ = Tally{.started = SystemClock::now()}; },
+      [&](const std::vector<std::string>& keys) {
+        ++current_.scan_calls;
+        current_.keys_examined += keys.size();
+        // Without results: counting needs none, and a cached one can be large.
+        for (EffectRow& row : read_effects(client, keys, prefix, false)) count(std::move(row));
+      });
+  if (ended) {
     complete_ = std::move(current_);
     current_ = Tally{};
     completed_at_ = SystemClock::now();
     ++sweeps_;
-    scan_.reset();
   }
 }
 
@@ -146,8 +162,69 @@ nlohmann::json EffectCensus::json() const {
   return out;
 }
 
+void NameSweep::advance(redis::Client& client, std::size_t budget) {
+  const std::string prefix = client.key(prefix_);
+  const bool ended = walk(
+      scan_, client, prefix, budget, [&] { current_.clear(); },
+      [&](const std::vector<std::string>& keys) {
+        for (const std::string& key : keys) {
+          std::string name = key.substr(prefix.size());
+          if (accept_(name)) current_.insert(std::move(name));
+        }
+      });
+  if (ended) {
+    complete_ = std::move(current_);
+    current_.clear();
+  }
+}
+
+std::set<std::string> NameSweep::names() const {
+  std::set<std::string> all = complete_;
+  all.insert(current_.begin(), current_.end());
+  return all;
+}
+
+void WindowCensus::keep_longest(std::vector<WindowRow>& windows) const {
+  const auto longest_first = [](const WindowRow& a, const WindowRow& b) {
+    return a.open_for != b.open_for ? a.open_for > b.open_for : a.job_id < b.job_id;
+  };
+  const std::size_t kept = std::min(shown_, windows.size());
+  std::partial_sort(windows.begin(), windows.begin() + static_cast<std::ptrdiff_t>(kept),
+                    windows.end(), longest_first);
+  windows.resize(kept);
+}
+
+void WindowCensus::advance(redis::Client& client, std::size_t budget) {
+  const std::string prefix = client.key("retry:window:");
+  const bool ended = walk(
+      scan_, client, prefix, budget, [&] { current_ = RetryStats{}; },
+      [&](const std::vector<std::string>& keys) {
+        for (WindowRow& row : read_retry_windows(client, keys, prefix)) {
+          ++current_.open_total;
+          if (row.error.empty()) ++current_.open_by_type[row.job_type];
+          current_.windows.push_back(std::move(row));
+        }
+        if (current_.windows.size() > 2 * shown_) keep_longest(current_.windows);
+      });
+  if (ended) {
+    keep_longest(current_.windows);
+    complete_ = std::move(current_);
+    current_ = RetryStats{};
+  }
+}
+
+RetryStats WindowCensus::stats() const {
+  RetryStats shown = complete_ ? *complete_ : current_;
+  keep_longest(shown.windows);
+  return shown;
+}
+
 FleetView::FleetView(std::shared_ptr<redis::Client> client, FleetViewOptions options)
-    : client_(std::move(client)), options_(std::move(options)) {}
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      breakers_("circuit:", [](std::string_view name) { return job_type_problem(name).empty(); }),
+      histograms_("retry:histogram:", [](std::string_view) { return true; }),
+      windows_(options_.windows_shown) {}
 
 nlohmann::json FleetView::refresh() {
   const auto started = std::chrono::steady_clock::now();
@@ -179,14 +256,23 @@ nlohmann::json FleetView::read_fleet() {
                           {"buckets", rules.window_buckets}};
   out["breakers"] = nlohmann::json::array();
   breaker::RedisBreakerStore store(client_);
-  for (const std::string& job_type : breaker_job_types(client)) {
+  breakers_.advance(client, options_.scan_budget);
+  for (const std::string& job_type : breakers_.names()) {
     out["breakers"].push_back(
         section([&] { return breaker_json(read_breaker(store, job_type, rules)); }));
     out["breakers"].back()["job_type"] = json_bytes(job_type);
   }
   out["retry"] = section([&] {
+    histograms_.advance(client, options_.scan_budget);
+    windows_.advance(client, options_.scan_budget);
+    RetryStats stats = windows_.stats();
+    retry::FleetHistogram histogram(client_);
+    for (const std::string& job_type : histograms_.names()) {
+      stats.histograms.push_back(read_histogram_row(histogram, job_type));
+    }
     nlohmann::json retry = nlohmann::json::object();
-    add_retry_stats_json(read_retry_stats(client_, "", options_.windows_shown), retry);
+    add_retry_stats_json(stats, retry);
+    retry["open_windows"]["complete"] = windows_.complete();
     return retry;
   });
   out["effects"] = section([&] {

@@ -1,10 +1,12 @@
 // What `prodsafe dashboard` shows, read from Redis: one JSON document per
 // refresh (docs/operations.md, "The dashboard", lists its fields).
 //
-// FleetView::refresh() reads the breakers, the retry histograms and open
-// windows, a bounded slice of the effect records (EffectCensus) and, every
-// `checks_every`, the runtime checks. It never throws: when Redis cannot be
-// read the document says so ("redis": {"reachable": false, "error": ...}) and
+// FleetView::refresh() reads the breakers and retry histograms it knows of,
+// advances the bounded SCAN walks that find breakers and histograms
+// (NameSweep) and count the open retry windows (WindowCensus) and the effect
+// records (EffectCensus), and, every `checks_every`, runs the runtime checks:
+// however many keys Redis holds, a refresh costs it a bounded amount of work. It never throws: when
+// Redis cannot be read the document says so ("redis": {"reachable": false, "error": ...}) and
 // carries none of the fleet's data, so a page never shows stale values as
 // current. A section that fails for a reason of its own (a key of the wrong
 // type, a command the user may not run) is {"error": ...}; the others stay.
@@ -19,7 +21,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +31,7 @@
 #include "effect_records.hpp"
 #include "ops_common.hpp"
 #include "prodsafe/breaker/breaker_store.hpp"
+#include "retry_stats.hpp"
 
 namespace prodsafe::redis {
 class Client;
@@ -78,12 +83,61 @@ class EffectCensus {
   std::uint64_t sweeps_ = 0;
 };
 
+// The names under one key prefix (circuit:<job_type>,
+// retry:histogram:<job_type>), found by a SCAN walk spread over calls as
+// EffectCensus's is: names() is the last complete walk's names plus those
+// the current walk has found, so a new name shows once the walk reaches it
+// and one whose key is gone leaves when a walk completes without it.
+class NameSweep {
+ public:
+  // `prefix` under the client's key prefix ("circuit:"); names `accept`
+  // refuses are left out.
+  NameSweep(std::string prefix, bool (*accept)(std::string_view name))
+      : prefix_(std::move(prefix)), accept_(accept) {}
+
+  // As EffectCensus::advance.
+  void advance(redis::Client& client, std::size_t budget);
+  [[nodiscard]] std::set<std::string> names() const;
+
+ private:
+  const std::string prefix_;
+  bool (*const accept_)(std::string_view);
+  std::unique_ptr<ResumableScan> scan_{};
+  std::set<std::string> current_{};
+  std::set<std::string> complete_{};
+};
+
+// The open retry windows (retry:window:<job_id>) counted by a SCAN walk
+// spread over calls as EffectCensus's: the figures are the last complete
+// walk's (the current walk's until the first completes), each window's ages
+// as they were when the walk read it.
+class WindowCensus {
+ public:
+  // `shown`: the longest-open windows kept.
+  explicit WindowCensus(std::size_t shown) : shown_(shown) {}
+
+  // As EffectCensus::advance.
+  void advance(redis::Client& client, std::size_t budget);
+  // open_total, open_by_type and windows (histograms left empty).
+  [[nodiscard]] RetryStats stats() const;
+  [[nodiscard]] bool complete() const noexcept { return complete_.has_value(); }
+
+ private:
+  void keep_longest(std::vector<WindowRow>& windows) const;
+
+  const std::size_t shown_;
+  std::unique_ptr<ResumableScan> scan_{};
+  RetryStats current_{};
+  std::optional<RetryStats> complete_{};
+};
+
 struct FleetViewOptions {
   std::string redacted_url{};
   // The breakers' rules as the applications configure them (threshold and
   // window: the store does not keep them).
   breaker::BreakerRules rules{};
-  // Effect keys examined per refresh at most (EffectCensus::advance).
+  // Keys each SCAN walk examines per refresh, about (effect records,
+  // breakers, retry histograms and windows: four walks; each advance()).
   std::size_t scan_budget = 20'000;
   // How often the runtime checks run (they sample latency: not every refresh).
   std::chrono::milliseconds checks_every = std::chrono::seconds(30);
@@ -107,6 +161,9 @@ class FleetView {
   std::shared_ptr<redis::Client> client_;
   const FleetViewOptions options_;
   EffectCensus census_{};
+  NameSweep breakers_;
+  NameSweep histograms_;
+  WindowCensus windows_;
   std::map<std::string, std::string> last_states_{};  // job type -> state
   std::deque<nlohmann::json> transitions_{};          // newest first
   bool noted_ = false;                                // a first refresh has been read

@@ -29,8 +29,11 @@ std::int64_t to_int(const std::optional<std::string>& text, bool& ok) {
   return value;
 }
 
-std::vector<WindowRow> read_windows(redis::Client& client, const std::vector<std::string>& keys,
-                                    std::string_view prefix) {
+}  // namespace
+
+std::vector<WindowRow> read_retry_windows(redis::Client& client,
+                                          const std::vector<std::string>& keys,
+                                          std::string_view prefix) {
   std::vector<WindowRow> rows;
   if (keys.empty()) return rows;
   redis::Pipeline pipeline;
@@ -78,7 +81,15 @@ std::vector<WindowRow> read_windows(redis::Client& client, const std::vector<std
   return rows;
 }
 
-}  // namespace
+HistogramRow read_histogram_row(retry::FleetHistogram& histogram, const std::string& job_type) {
+  HistogramRow row{.job_type = job_type};
+  try {
+    row.counts = histogram.snapshot(job_type).counts();
+  } catch (const DecodeError& error) {
+    row.error = error.what();
+  }
+  return row;
+}
 
 RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
                             const std::string& job_type, std::size_t limit) {
@@ -99,13 +110,7 @@ RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
   }
   RetryStats stats;
   for (const std::string& type : job_types) {
-    HistogramRow row{.job_type = type};
-    try {
-      row.counts = histogram.snapshot(type).counts();
-    } catch (const DecodeError& error) {
-      row.error = error.what();
-    }
-    stats.histograms.push_back(std::move(row));
+    stats.histograms.push_back(read_histogram_row(histogram, type));
   }
 
   // Open windows (of the job type asked for, if any).
@@ -122,7 +127,7 @@ RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
               for (const std::string& key : keys) {
                 if (seen.insert(key).second) fresh.push_back(key);
               }
-              for (WindowRow& row : read_windows(*client, fresh, window_prefix)) {
+              for (WindowRow& row : read_retry_windows(*client, fresh, window_prefix)) {
                 if (!job_type.empty() && row.error.empty() && row.job_type != job_type) {
                   continue;
                 }

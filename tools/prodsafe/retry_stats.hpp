@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,10 @@
 
 namespace prodsafe::redis {
 class Client;
+}
+
+namespace prodsafe::retry {
+class FleetHistogram;
 }
 
 namespace prodsafe::cli {
@@ -50,6 +55,19 @@ struct RetryStats {
 // a damaged histogram or window is a row with its error.
 [[nodiscard]] RetryStats read_retry_stats(const std::shared_ptr<redis::Client>& client,
                                           const std::string& job_type, std::size_t limit);
+
+// The histogram of `job_type`; a damaged one is a row with its error.
+// Throws what the client throws when Redis cannot be reached.
+[[nodiscard]] HistogramRow read_histogram_row(retry::FleetHistogram& histogram,
+                                              const std::string& job_type);
+
+// The windows `keys` hold (full keys, under `prefix` =
+// client.key("retry:window:")), read in one pipeline; a window gone since
+// SCAN is left out, one that does not decode is a row with its error.
+// Throws what the client throws when Redis cannot be reached.
+[[nodiscard]] std::vector<WindowRow> read_retry_windows(redis::Client& client,
+                                                        const std::vector<std::string>& keys,
+                                                        std::string_view prefix);
 
 // `retry stats --json`'s fields: buckets, histograms, open_windows.
 void add_retry_stats_json(const RetryStats& stats, nlohmann::json& out);
