@@ -305,6 +305,12 @@ void HttpServer::Impl::on_received(Connection& connection, SteadyClock::time_poi
                     error.what());
     response = error_response(500);
   }
+  // The answer to HEAD is the head of the answer to GET (RFC 9110 9.3.2):
+  // its Content-Length stays, its body is not sent, whatever the handler did.
+  if (request.method == "HEAD") {
+    const std::size_t head_end = response.find("\r\n\r\n");
+    if (head_end != std::string::npos) response.resize(head_end + 4);
+  }
   connection.request.reset();
   answer(connection, std::move(response), now);
 }

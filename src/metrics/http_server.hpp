@@ -38,7 +38,7 @@ struct HttpServerOptions {
 };
 
 // The whole response (http_response()) to a complete request. An exception
-// becomes a 500 and is logged.
+// becomes a 500 and is logged. For HEAD only the response's head is sent.
 using HttpHandler = std::function<std::string(const HttpRequest&)>;
 
 // Called on the server's thread when a connection is closed before it was

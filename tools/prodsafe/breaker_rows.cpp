@@ -85,10 +85,11 @@ BreakerRules clearing_rules(redis::Client& client, const std::string& key) {
 }
 
 nlohmann::json breaker_json(const BreakerRow& row) {
-  nlohmann::json out = {{"job_type", row.job_type}, {"key", row.key}};
+  // Names come from Redis keys: bytes, not necessarily UTF-8 (json_bytes).
+  nlohmann::json out = {{"job_type", json_bytes(row.job_type)}, {"key", json_bytes(row.key)}};
   if (!row.snapshot) {
     out["state"] = "DAMAGED";
-    out["error"] = row.error;
+    out["error"] = json_bytes(row.error);
     return out;
   }
   const Snapshot& s = *row.snapshot;

@@ -50,7 +50,8 @@ struct BreakerRow {
 // --actor: "prodsafe-cli:<$USER>@<host name>".
 [[nodiscard]] std::string cli_actor();
 
-// The row as `breaker list --json` and the dashboard show it (forced_by and
+// The row as `breaker list --json` and the dashboard show it (names and
+// errors through json_bytes: the document always serialises; forced_by and
 // forced_at_ms null when nothing forced holds).
 [[nodiscard]] nlohmann::json breaker_json(const BreakerRow& row);
 

@@ -19,6 +19,10 @@
 // on stderr with who asked. Static files are served with a Content Security
 // Policy that allows nothing but this server.
 //
+// An action runs on the HTTP server's thread: while Redis hangs, requests
+// wait behind it for the Redis client's timeouts (2 s to connect, 2 s per
+// command), then it answers 503.
+//
 // Thread safety: construct and destroy from one thread.
 #pragma once
 

@@ -35,8 +35,14 @@ std::int64_t epoch_ms(SystemClock::time_point at) {
 milliseconds age_of(const EffectRow& row) { return row.age.value_or(milliseconds(-1)); }
 
 // True when `error` means Redis could not be reached or refused us (the
-// document then says "unreachable"), as the commands' exit code 2 does.
+// document then says "unreachable"), as the commands' exit code 2 does; but
+// a command the user may not run (NOPERM: an ACL without INFO, say) fails
+// only the section that needs it.
 bool unreachable(const std::exception& error) {
+  if (const auto* reply = dynamic_cast<const ReplyError*>(&error);
+      reply != nullptr && reply->prefix() == "NOPERM") {
+    return false;
+  }
   return failure_of(error).exit_code == kExitUnreachable;
 }
 
@@ -166,7 +172,7 @@ void FleetCensus::count_effects(redis::Client& client, const std::vector<std::st
       wanted.push_back(keys[i]);
     }
   }
-  for (EffectRow& row : read_effects(client, wanted, prefix)) keep(std::move(row));
+  for (EffectRow& row : read_effects(client, wanted, prefix, false)) keep(std::move(row));
 }
 
 void FleetCensus::count_windows(redis::Client& client, const std::vector<std::string>& keys,

@@ -56,21 +56,36 @@ return 1
 // exist are left out; a key that holds something else, or a record that
 // does not decode, is a damaged row, never an exception.
 std::vector<EffectRow> read_effects(redis::Client& client, const std::vector<std::string>& keys,
-                                    std::string_view prefix) {
+                                    std::string_view prefix, bool with_results) {
   std::vector<EffectRow> rows;
   if (keys.empty()) return rows;
   redis::Pipeline pipeline;
   for (const std::string& key : keys) {
-    pipeline.add({"TYPE", key})
-        .add({"HMGET", key, "state", "token", "fp", "result", "error", "lease_until", "holder",
-              "created"})
-        .add({"PTTL", key});
+    pipeline.add({"TYPE", key});
+    if (with_results) {
+      pipeline.add({"HMGET", key, "state", "token", "fp", "result", "error", "lease_until",
+                    "holder", "created"});
+    } else {
+      pipeline.add(
+          {"HMGET", key, "state", "token", "fp", "error", "lease_until", "holder", "created"});
+    }
+    pipeline.add({"PTTL", key});
   }
   pipeline.add({"TIME"});
-  const std::vector<redis::Reply> replies = client.pipeline(pipeline);
+  std::vector<redis::Reply> replies = client.pipeline(pipeline);
   if (replies.size() != keys.size() * 3 + 1) {
     throw ProtocolError(fmt::format("{} replies to a pipeline of {} commands", replies.size(),
                                     keys.size() * 3 + 1));
+  }
+  if (!with_results) {
+    // The fields as the decoder reads them: a nil result in its place.
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      redis::Reply& fields = replies[3 * i + 1];
+      if (fields.type() != redis::Reply::Type::kArray || fields.array().size() != 7) continue;
+      std::vector<redis::Reply> padded = fields.array();
+      padded.insert(padded.begin() + 3, redis::Reply::nil());
+      fields = redis::Reply::array(std::move(padded));
+    }
   }
   const redis::Reply& time = replies.back();
   const std::int64_t now_ms = [&]() -> std::int64_t {

@@ -52,10 +52,13 @@ struct EffectRow {
 // and TIME once. Keys that no longer exist, or are not shaped
 // <prefix><TYPE>:<id>, are left out; a key that holds something else, or a
 // record that does not decode, is a damaged row, never an exception. Throws
-// what the client throws when Redis cannot be reached.
+// what the client throws when Redis cannot be reached. Without
+// `with_results` the records' results are not read (record->result is
+// empty): for counting, where a cached result can be large.
 [[nodiscard]] std::vector<EffectRow> read_effects(redis::Client& client,
                                                   const std::vector<std::string>& keys,
-                                                  std::string_view prefix);
+                                                  std::string_view prefix,
+                                                  bool with_results = true);
 
 // The row as `effects list --json` and the dashboard show it.
 [[nodiscard]] nlohmann::json effect_json(const EffectRow& row);

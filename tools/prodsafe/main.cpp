@@ -310,7 +310,9 @@ int main(int argc, char** argv) {
       ->check(kUnsigned64);
   dashboard
       ->add_option("--scan-budget", dashboard_arguments.scan_budget,
-                   "Effect keys examined per refresh, 500 to 1000000 (default 10000)")
+                   "Keys asked of SCAN per refresh, in the one walk of the applications' keys "
+                   "that finds effect records, breakers, histograms and windows, 500 to "
+                   "1000000 (default 10000)")
       ->check(CLI::Range(500, 1000000));
   dashboard->add_option("--checks-every", dashboard_arguments.checks_every,
                         "How often the runtime checks run (default 30s)");

@@ -88,7 +88,7 @@ struct DashboardArguments {
   std::string window = "5m";              // the breakers' window, as their CircuitBreakerOptions
   int buckets = 10;
   std::uint64_t failure_threshold = 10;
-  std::size_t scan_budget = 10'000;  // effect keys examined per refresh
+  std::size_t scan_budget = 10'000;  // keys asked of SCAN per refresh (FleetCensus)
   std::string checks_every = "30s";
 };
 int run_dashboard(const DashboardArguments& arguments);

@@ -168,8 +168,14 @@ void add_retry_stats_json(const RetryStats& stats, nlohmann::json& out) {
     }
     out["histograms"].push_back(item);
   }
+  // Job types are what the window hashes hold: bytes, not necessarily UTF-8.
+  nlohmann::json by_job_type = nlohmann::json::object();
+  for (const auto& [job_type, count] : stats.open_by_type) {
+    nlohmann::json& slot = by_job_type[json_bytes(job_type).get<std::string>()];
+    slot = slot.is_null() ? count : slot.get<std::uint64_t>() + count;
+  }
   out["open_windows"] = {{"total", stats.open_total},
-                         {"by_job_type", stats.open_by_type},
+                         {"by_job_type", std::move(by_job_type)},
                          {"shown", stats.windows.size()},
                          {"windows", nlohmann::json::array()}};
   for (const WindowRow& row : stats.windows) {

@@ -23,6 +23,10 @@ namespace prodsafe::retry {
 class FleetHistogram;
 }
 
+namespace prodsafe::retry {
+class FleetHistogram;
+}
+
 namespace prodsafe::cli {
 
 struct HistogramRow {

@@ -227,7 +227,7 @@
     $("checks-summary").textContent = checks.results
       ? "(" + summary.ok + " ok, " + summary.warning + " warning, " + summary.error + " error, " +
         summary.critical + " critical; run " + duration(checks.age_ms) + " ago)"
-      : "";
+      : checks.error ? "(cannot run them: " + checks.error + ")" : "";
     replaceRows($("check-table").tBodies[0], (checks.results || []).map((c) => el("tr", { dataset: { check: c.name, level: c.level } },
       el("td", {}, c.name + (c.node ? " (" + c.node + ")" : "")),
       el("td", { class: "level-" + c.level }, c.level),
