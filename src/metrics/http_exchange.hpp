@@ -25,6 +25,8 @@ struct HttpRequest {
   std::string body{};
   // The client's address ("127.0.0.1:54321", "[::1]:54321"), for logs.
   std::string peer{};
+  // The port the server listens on (HttpServer sets it).
+  int local_port = 0;
   // The first value of header `name` (lower case), if sent.
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const;
 };

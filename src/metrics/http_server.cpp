@@ -297,6 +297,7 @@ void HttpServer::Impl::on_received(Connection& connection, SteadyClock::time_poi
   HttpRequest& request = *connection.request;
   request.body = connection.received.substr(connection.body_start, connection.body_length);
   request.peer = connection.peer;
+  request.local_port = port;
   std::string response;
   try {
     response = handler(request);

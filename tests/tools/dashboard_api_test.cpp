@@ -222,6 +222,38 @@ TEST_F(DashboardApiTest, ANonLoopbackAddressWithoutAllowRemoteIsRefused) {
   EXPECT_THROW(DashboardServer{anywhere}, prodsafe::InvalidArgument);
 }
 
+// The page acts only on the breakers it lists: a name that has no breaker
+// (one shown escaped because its bytes are not UTF-8, say) is not created.
+TEST_F(DashboardApiTest, AnActionOnABreakerThatDoesNotExistIs404AndCreatesNothing) {
+  auto acting = options();
+  acting.allow_actions = true;
+  start(acting);
+  RedisBreakerStore store(client_);
+  store.record("pay\xff", prodsafe::breaker::Outcome::kFailure, BreakerRules{});
+  const auto escaped = act("breaker", R"({"job_type":"pay\\xff","action":"open"})");
+  EXPECT_EQ(escaped.status, 404) << escaped.raw;
+  EXPECT_EQ(client_->command({"EXISTS", "circuit:pay\\xff"}).integer(), 0);
+  EXPECT_EQ(store.read("pay\xff", BreakerRules{}).state, State::kClosed);
+}
+
+// Behind a TLS-terminating proxy (--allow-remote), the page's origin is https.
+TEST_F(DashboardApiTest, AnHttpsOriginOfThisHostIsThePagesOwn) {
+  auto acting = options();
+  acting.allow_actions = true;
+  acting.allow_remote = true;
+  start(acting);
+  RedisBreakerStore(client_).record("pay", prodsafe::breaker::Outcome::kFailure, BreakerRules{});
+  const auto proxied = act("breaker", R"({"job_type":"pay","action":"open"})",
+                           "Content-Type: application/json\r\nHost: ops.example\r\n"
+                           "Origin: https://ops.example\r\n");
+  EXPECT_EQ(proxied.status, 200) << proxied.raw;
+  EXPECT_EQ(act("breaker", R"({"job_type":"pay","action":"reset"})",
+                "Content-Type: application/json\r\nHost: ops.example\r\n"
+                "Origin: https://evil.example\r\n")
+                .status,
+            403);
+}
+
 TEST_F(DashboardApiTest, ActionsAreRefusedUnlessAllowed) {
   start(options());
   const auto reply = act("breaker", R"({"job_type":"pay","action":"open"})");
@@ -234,6 +266,7 @@ TEST_F(DashboardApiTest, AnActionNeedsAJsonBodyAndThisServersOrigin) {
   auto acting = options();
   acting.allow_actions = true;
   start(acting);
+  RedisBreakerStore(client_).record("pay", prodsafe::breaker::Outcome::kFailure, BreakerRules{});
   const std::string body = R"({"job_type":"pay","action":"open"})";
   EXPECT_EQ(act("breaker", body, "").status, 415);
   EXPECT_EQ(act("breaker", body, "Content-Type: text/plain\r\n").status, 415);
@@ -246,7 +279,7 @@ TEST_F(DashboardApiTest, AnActionNeedsAJsonBodyAndThisServersOrigin) {
             std::string("Content-Type: application/json\r\nOrigin: ") + origin + "\r\n");
     EXPECT_EQ(reply.status, 403) << origin << ": " << reply.raw;
   }
-  EXPECT_EQ(client_->command({"EXISTS", "circuit:pay"}).integer(), 0);
+  EXPECT_EQ(client_->command({"HGET", "circuit:pay", "state"}).str(), "CLOSED");
   const auto own =
       act("breaker", body, "Content-Type: application/json\r\nOrigin: http://" + host() + "\r\n");
   EXPECT_EQ(own.status, 200) << own.raw;
@@ -298,6 +331,7 @@ TEST_F(DashboardApiTest, BreakerActionsChangeTheStoreAndAreLogged) {
   auto acting = options();
   acting.allow_actions = true;
   start(acting);
+  RedisBreakerStore(client_).record("pay", prodsafe::breaker::Outcome::kFailure, BreakerRules{});
   StderrCapture stderr_capture;
   const auto opened = act("breaker", R"({"job_type":"pay","action":"open"})");
   ASSERT_EQ(opened.status, 200) << opened.raw;

@@ -165,7 +165,7 @@ bool DashboardServer::Impl::host_allowed(const HttpRequest& request) const {
   const auto host = request.header("host");
   if (!host) return true;  // HTTP/1.0 without Host: not a browser's request
   std::string_view name = *host;
-  const std::string port_suffix = fmt::format(":{}", port.load());
+  const std::string port_suffix = fmt::format(":{}", request.local_port);
   if (name.ends_with(port_suffix)) name.remove_suffix(port_suffix.size());
   if (name.starts_with('[') && name.ends_with(']')) name = name.substr(1, name.size() - 2);
   return is_loopback_host(name);
@@ -246,7 +246,11 @@ std::string DashboardServer::Impl::act(const HttpRequest& request) {
   // A browser names the page that sent it: only this server's own page acts.
   if (const auto origin = request.header("origin")) {
     const auto host = request.header("host");
-    if (!host || *origin != fmt::format("http://{}", *host)) {
+    // https: the page behind a TLS-terminating proxy (--allow-remote).
+    const bool own =
+        host && (*origin == fmt::format("http://{}", *host) ||
+                 (options.allow_remote && *origin == fmt::format("https://{}", *host)));
+    if (!own) {
       return json_error(
           403, fmt::format("an action must come from this dashboard's page, not {}", *origin));
     }
@@ -284,6 +288,14 @@ std::string DashboardServer::Impl::breaker_action(const nlohmann::json& body,
   if (!command) return json_error(400, "action must be open, close, disable or reset");
   breaker::RedisBreakerStore store(actor);
   const std::string key = store.key(job_type);
+  // Only the breakers the page lists: a name shown escaped (bytes that are
+  // not UTF-8) must not force a new breaker under the escaped name.
+  if (actor->command({"EXISTS", key}).integer() == 0) {
+    return json_error(404, fmt::format("no circuit breaker for job type '{}' (no key {}); the "
+                                       "dashboard acts on the breakers it lists (`prodsafe "
+                                       "breaker` can force one that does not exist yet)",
+                                       printable(job_type, 200), printable(key, 200)));
+  }
   const breaker::Snapshot snapshot =
       store.control(job_type, *command, clearing_rules(*actor, key),
                     fmt::format("prodsafe dashboard ({})", request.peer));
