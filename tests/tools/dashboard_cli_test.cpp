@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "prodsafe/embedded/redis_server.hpp"
+#include "prodsafe/redis/client.hpp"
 #include "support/cli_run.hpp"
 #include "tools/dashboard_support.hpp"
 
@@ -166,6 +167,8 @@ class Dashboard {
 
 TEST(DashboardCliTest, SigtermStopsItPromptlyWithExit0AndActionsAreLogged) {
   prodsafe::embedded::RedisServer redis;
+  // A breaker the page would list (actions apply to existing breakers only).
+  prodsafe::redis::Client(redis.url()).command({"HSET", "circuit:pay", "state", "CLOSED"});
   Dashboard dashboard(
       {"--redis", redis.url(), "--listen", "127.0.0.1:0", "--refresh", "200ms", "--allow-actions"});
   const int port = dashboard.port();
