@@ -19,8 +19,6 @@ namespace prodsafe::python {
 
 namespace {
 
-
-
 using breaker::BreakerStore;
 using breaker::CircuitBreaker;
 using breaker::CircuitBreakerOptions;
@@ -367,8 +365,8 @@ unreachable the breaker decides on this process's view.
             out["retry_after"] = seconds_of(snapshot.retry_after);
             out["forced_by"] = snapshot.forced_by.empty()
                                    ? py::object(py::none())
-                                   : py::object(py::bytes(snapshot.forced_by).attr("decode")(
-                                         "utf-8", "backslashreplace"));
+                                   : py::object(py::bytes(snapshot.forced_by)
+                                                    .attr("decode")("utf-8", "backslashreplace"));
             out["forced_at"] = snapshot.forced_by.empty()
                                    ? py::object(py::none())
                                    : py::object(py::float_(
