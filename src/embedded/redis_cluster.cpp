@@ -250,6 +250,30 @@ void RedisCluster::wait_until_ok(milliseconds timeout, std::size_t known_nodes) 
                            node->port(), state, slots_ok, known);
         return false;
       }
+      // At creation, also every replica known as one: cluster_state can be
+      // ok while gossip has not yet told a node which master a replica
+      // follows (it still lists it as a master without slots).
+      if (known_nodes != 0) {
+        const std::optional<redis::Reply> nodes =
+            detail::query(node->port(), "", {"CLUSTER", "NODES"}, error);
+        if (!nodes) {
+          seen = error;
+          return false;
+        }
+        const std::string text = nodes->str();
+        std::size_t replicas = 0;
+        for (std::size_t at = text.find("slave"); at != std::string::npos;
+             at = text.find("slave", at + 1)) {
+          ++replicas;
+        }
+        const auto wanted =
+            static_cast<std::size_t>(options_.masters * options_.replicas_per_master);
+        if (replicas != wanted) {
+          seen = fmt::format("node {} lists {} of {} replicas as replicas", node->port(), replicas,
+                             wanted);
+          return false;
+        }
+      }
     }
     if (!any) seen = "no node is running";
     return any;

@@ -102,7 +102,8 @@ class RedisCluster {
   [[nodiscard]] RedisServer& slot_owner(int slot);
 
   // Waits until every running, unpaused node says cluster_state:ok with all
-  // 16384 slots ok and knows `known_nodes` nodes (0: do not check).
+  // 16384 slots ok and knows `known_nodes` nodes (0: do not check; when
+  // checked, each node must also list every replica of the options as one).
   // Throws Timeout.
   void wait_until_ok(std::chrono::milliseconds timeout, std::size_t known_nodes = 0);
 
