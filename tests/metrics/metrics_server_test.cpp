@@ -30,76 +30,23 @@
 #include "prodsafe/metrics/build_info.hpp"
 #include "prodsafe/metrics/cardinality_guard.hpp"
 #include "support/descriptor_limit.hpp"
+#include "support/raw_http.hpp"
 
 namespace prodsafe::metrics {
 namespace {
 
 using namespace std::chrono_literals;
-using SteadyClock = std::chrono::steady_clock;
+using prodsafe::testing::SteadyClock;
 
-// A blocking TCP connection to 127.0.0.1:port, or -1. Connecting waits at
-// most 2 s (SO_SNDTIMEO bounds connect() on Linux).
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval limit{.tv_sec = 2, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void send_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (sent <= 0) return;
-    bytes.remove_prefix(static_cast<std::size_t>(sent));
-  }
-}
-
-// Everything the peer sends until it closes, or until `deadline`.
-std::string read_until_closed(int fd, SteadyClock::time_point deadline) {
-  std::string received;
-  char buffer[16 * 1024];
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
-    if (left.count() <= 0) return received;
-    pollfd polled{fd, POLLIN, 0};
-    if (::poll(&polled, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t got = ::recv(fd, buffer, sizeof(buffer), 0);
-    if (got <= 0) return received;
-    received.append(buffer, static_cast<std::size_t>(got));
-  }
-}
-
-struct Reply {
-  bool closed_in_time = false;
-  int status = 0;
-  std::string raw;
-  std::string body;
-};
+using prodsafe::testing::connect_to;
+using prodsafe::testing::read_until_closed;
+using prodsafe::testing::send_all;
+using Reply = prodsafe::testing::RawReply;
 
 // Sends `request` on a new connection and reads the whole response, waiting
 // at most `limit` for the server to finish and close.
 Reply exchange(int port, std::string_view request, std::chrono::milliseconds limit = 2000ms) {
-  Reply reply;
-  const auto deadline = SteadyClock::now() + limit;
-  const int fd = connect_to(port);
-  if (fd < 0) return reply;
-  send_all(fd, request);
-  reply.raw = read_until_closed(fd, deadline);
-  reply.closed_in_time = SteadyClock::now() < deadline;
-  ::close(fd);
-  if (reply.raw.starts_with("HTTP/1.1 ")) reply.status = std::atoi(reply.raw.c_str() + 9);
-  const auto blank = reply.raw.find("\r\n\r\n");
-  if (blank != std::string::npos) reply.body = reply.raw.substr(blank + 4);
-  return reply;
+  return prodsafe::testing::raw_exchange(port, request, limit);
 }
 
 Reply get(int port, std::string_view path, std::chrono::milliseconds limit = 2000ms) {

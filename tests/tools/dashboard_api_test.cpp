@@ -23,8 +23,8 @@
 #include "prodsafe/breaker/circuit_breaker.hpp"
 #include "prodsafe/breaker/redis_breaker_store.hpp"
 #include "prodsafe/idempotency/redis_effect_store.hpp"
+#include "support/raw_http.hpp"
 #include "support/redis_fixture.hpp"
-#include "tools/dashboard_support.hpp"
 
 namespace {
 

@@ -19,7 +19,7 @@
 #include "prodsafe/embedded/redis_server.hpp"
 #include "prodsafe/redis/client.hpp"
 #include "support/cli_run.hpp"
-#include "tools/dashboard_support.hpp"
+#include "support/raw_http.hpp"
 
 extern char** environ;
 

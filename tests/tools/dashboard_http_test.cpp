@@ -14,7 +14,7 @@
 #include "dashboard_server.hpp"
 #include "http_exchange.hpp"
 #include "http_server.hpp"
-#include "tools/dashboard_support.hpp"
+#include "support/raw_http.hpp"
 
 namespace {
 

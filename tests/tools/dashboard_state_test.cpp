@@ -25,8 +25,8 @@
 #include "prodsafe/retry/redis_window_store.hpp"
 #include "prodsafe/retry/retry_window_tracker.hpp"
 #include "retry_stats.hpp"
+#include "support/raw_http.hpp"
 #include "support/redis_fixture.hpp"
-#include "tools/dashboard_support.hpp"
 
 namespace {
 

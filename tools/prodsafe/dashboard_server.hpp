@@ -7,6 +7,7 @@
 //   GET  /api/state                the last FleetView document, plus age_ms,
 //                                  refresh_ms and actions_allowed
 //   POST /api/actions/breaker      {"job_type": J, "action": "open"|"close"|"disable"|"reset"}
+//                                  (a breaker that exists: 404 otherwise)
 //   POST /api/actions/clear-effect {"type": T, "id": I, "force": false}
 //   GET  /healthz                  "ok"
 //

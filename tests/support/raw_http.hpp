@@ -1,6 +1,6 @@
-// Test-only helpers for the dashboard's tests: raw HTTP over a blocking
-// loopback socket (for requests no HTTP client library would send), and a
-// poll with a deadline.
+// Test-only helpers for the HTTP servers' tests (MetricsServer, the
+// dashboard): raw HTTP over a blocking loopback socket (for requests no HTTP
+// client library would send), and a poll with a deadline.
 #pragma once
 
 #include <netinet/in.h>
